@@ -12,6 +12,8 @@
 #include "miscadmin.h"
 
 #include "bar9.h"
+#include "queue.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -36,4 +38,6 @@ _PG_init(void)
 	bar9_preloaded = true;
 
 	/* Subsystems, each in its own file, register GUCs/workers/hooks here. */
+	bar9_worker_init();
+	bar9_queue_init();
 }

@@ -28,3 +28,59 @@ CREATE TABLE channel_numbers (
 	created_at		timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (account_id, channel_id, phone_number)
 );
+
+-- Audiences belong to an account; numbers are checked against a live
+-- audience by the code (no per-row foreign key: bulk adds stay set-based).
+ALTER TABLE channels ADD FOREIGN KEY (account_id) REFERENCES accounts;
+
+-- GET /v1/marketing/channels: live audiences of an account, newest first.
+CREATE INDEX channels_list ON channels (account_id, created_at DESC, channel_id DESC)
+	WHERE deleted_at IS NULL;
+
+-- An audience as the typed SQL functions return it.
+CREATE TYPE audience AS (
+	id				text,
+	name			text,
+	subscriber_count bigint,
+	message_count	bigint,
+	created_at		timestamptz,
+	updated_at		timestamptz
+);
+COMMENT ON TYPE audience IS
+	'an audience (marketing channel) as returned by create_audience, get_audience, list_audiences and rename_audience';
+
+-- Typed SQL functions for application code (src/channels.c).  Each takes
+-- the account first; another account's or a deleted audience does not exist.
+
+CREATE FUNCTION create_audience(account_id text, name text) RETURNS audience
+	AS 'MODULE_PATHNAME', 'create_audience'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION create_audience(text, text) IS
+	'creates an audience (name: 1 to 200 characters after trimming white space)';
+
+CREATE FUNCTION get_audience(account_id text, audience_id text) RETURNS audience
+	AS 'MODULE_PATHNAME', 'get_audience'
+	LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION get_audience(text, text) IS
+	'one audience of the account; error 42704 if it does not exist';
+
+CREATE FUNCTION list_audiences(account_id text, "limit" int DEFAULT 20,
+							   starting_after text DEFAULT NULL)
+	RETURNS SETOF audience
+	AS 'MODULE_PATHNAME', 'list_audiences'
+	LANGUAGE C STABLE;
+COMMENT ON FUNCTION list_audiences(text, int, text) IS
+	'audiences of the account, newest first, at most "limit" (1 to 1000), after the audience starting_after';
+
+CREATE FUNCTION rename_audience(account_id text, audience_id text, name text)
+	RETURNS audience
+	AS 'MODULE_PATHNAME', 'rename_audience'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION rename_audience(text, text, text) IS
+	'renames an audience and sets its updated_at';
+
+CREATE FUNCTION delete_audience(account_id text, audience_id text) RETURNS void
+	AS 'MODULE_PATHNAME', 'delete_audience'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION delete_audience(text, text) IS
+	'deletes an audience: it and its numbers disappear from the API; its messages are kept';

@@ -10,6 +10,9 @@ CREATE TABLE messages (
 	body			text NOT NULL,
 	encoding		text NOT NULL CHECK (encoding IN ('GSM-7', 'UCS-2')),
 	segments		int NOT NULL,
+	-- [queue] after fan-out (fanout_done) the trigger messages_settle_status
+	-- (060_queue.sql) derives 'sending'/'completed' from the counters: a
+	-- finished fan-out just sets status 'queued' and fanout_done.
 	status			text NOT NULL CHECK (status IN ('scheduled', 'pending', 'queued',
 													'sending', 'completed', 'canceled')),
 	send_at			timestamptz,		-- NULL: send now

@@ -10,3 +10,47 @@ CREATE TABLE opt_outs (
 	created_at		timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (account_id, phone_number)
 );
+
+-- The SMS an opt-out cancels: an account's queued SMS to one number, found
+-- with one index probe whatever the number of broadcasts (src/optouts.c).
+CREATE INDEX sms_queued_by_number ON sms (account_id, to_number)
+	WHERE status = 'queued';
+
+-- Put a number on the account's opt-out list (source 'api' or 'keyword') and,
+-- in the same transaction, cancel its queued SMS that no sender has claimed.
+-- An entry already there is kept as it is (created = false).
+CREATE FUNCTION add_opt_out(account_id text, phone_number e164,
+							source text DEFAULT 'api',
+							OUT phone_number e164, OUT source text,
+							OUT created_at timestamptz, OUT created boolean,
+							OUT canceled_sms bigint)
+	AS 'MODULE_PATHNAME', 'add_opt_out'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION add_opt_out(text, e164, text) IS
+	'opt a number out of every audience of the account: adds it to the opt-out list (created = false when it was already there) and cancels its queued SMS not yet claimed by a sender';
+
+-- Take a number off the list: it receives the account's broadcasts again.
+CREATE FUNCTION remove_opt_out(account_id text, phone_number e164)
+	RETURNS boolean
+	AS 'MODULE_PATHNAME', 'remove_opt_out'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION remove_opt_out(text, e164) IS
+	're-subscribe a number: removes it from the account''s opt-out list; false when it was not on it';
+
+-- Is the number on the account's opt-out list?
+CREATE FUNCTION is_opted_out(account_id text, phone_number e164)
+	RETURNS boolean
+	AS 'MODULE_PATHNAME', 'is_opted_out'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION is_opted_out(text, e164) IS
+	'true when the number is on the account''s opt-out list';
+
+-- One page of the account's opt-out list, in bar9.e164 order: the entries
+-- after starting_after (NULL: from the first), at most max_count (1 to 1000).
+CREATE FUNCTION list_opt_outs(account_id text, max_count integer DEFAULT 20,
+							  starting_after e164 DEFAULT NULL)
+	RETURNS TABLE (phone_number e164, source text, created_at timestamptz)
+	AS 'MODULE_PATHNAME', 'list_opt_outs'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION list_opt_outs(text, integer, e164) IS
+	'one page of the account''s opt-out list in bar9.e164 order: at most max_count (1 to 1000) entries after starting_after (NULL: from the start)';

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# bench/e164.sh - bar9.e164 against a text domain checked by a regex.
+#
+# Connection from PGHOST/PGPORT/PGUSER/PGDATABASE; the database must already
+# have the bar9 extension.  Both sides are measured in the same run, in the
+# same session, alternately, so that the ratios hold on a noisy machine:
+#   1. parsing 1M valid numbers: s::bar9.e164 vs s::e164_text, where
+#      e164_text is a text domain CHECK (VALUE ~ '^\+[1-9][0-9]{1,14}$');
+#      median of BENCH_REPS (default 7) runs each; ratio = regex / e164
+#      (>= 1 means e164 is at least as fast);
+#   2. btree index size on the same 1M numbers, e164 vs text; ratio =
+#      e164 / text (aim <= 0.8).
+# Everything it creates lives in pg_temp and goes with the session.
+set -euo pipefail
+
+N=${BENCH_ROWS:-1000000}
+REPS=${BENCH_REPS:-7}
+
+psql -X -q -v ON_ERROR_STOP=1 -v n="$N" -v reps="$REPS" -At <<'SQL'
+SET client_min_messages = warning;
+-- one core per query on both sides: we compare per-row cost, not parallelism
+SET max_parallel_workers_per_gather = 0;
+SET bench.reps = :'reps';
+
+CREATE DOMAIN pg_temp.e164_text AS text CHECK (VALUE ~ '^\+[1-9][0-9]{1,14}$');
+
+-- 1M distinct valid numbers over a mix of country codes and lengths
+CREATE TEMP TABLE strings AS
+	SELECT '+' || (ARRAY['1', '7', '33', '44', '49', '213', '234', '880', '971'])[1 + g % 9]
+		|| lpad((g::bigint * 7919 % 100000000)::text, 8, '0')
+		|| (g % 1000)::text AS s
+	FROM generate_series(1, :n) g;
+ANALYZE strings;
+
+-- time one statement, server side, in milliseconds
+CREATE FUNCTION pg_temp.time_ms(q text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE
+	t0 timestamptz;
+	c bigint;
+BEGIN
+	t0 := clock_timestamp();
+	EXECUTE q INTO c;
+	RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
+END $$;
+
+-- warm-up; both sides accept every string or the script stops here
+SELECT count(s::bar9.e164), count(s::pg_temp.e164_text) FROM strings \g /dev/null
+
+CREATE TEMP TABLE timings (kind text, ms float8);
+DO $$
+DECLARE
+	i int;
+BEGIN
+	FOR i IN 1 .. current_setting('bench.reps')::int LOOP
+		INSERT INTO timings SELECT 'e164', pg_temp.time_ms('SELECT count(s::bar9.e164) FROM strings');
+		INSERT INTO timings SELECT 'regex', pg_temp.time_ms('SELECT count(s::pg_temp.e164_text) FROM strings');
+		INSERT INTO timings SELECT 'text', pg_temp.time_ms('SELECT count(s) FROM strings');
+	END LOOP;
+END $$;
+
+WITH m AS (
+	SELECT kind, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS ms
+	FROM timings GROUP BY kind
+)
+SELECT format('e164_parse_vs_regex_domain: e164 %s ms, regex %s ms, ratio %sx (median of %s; bare scan %s ms)',
+		round(e.ms::numeric), round(r.ms::numeric), round((r.ms / e.ms)::numeric, 2),
+		current_setting('bench.reps'), round(t.ms::numeric))
+FROM m e, m r, m t WHERE e.kind = 'e164' AND r.kind = 'regex' AND t.kind = 'text';
+
+-- parse cost alone, the bare scan taken off both sides
+WITH m AS (
+	SELECT kind, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS ms
+	FROM timings GROUP BY kind
+)
+SELECT format('e164_parse_vs_regex_domain_net: e164 %s ms, regex %s ms, ratio %sx',
+		round((e.ms - t.ms)::numeric), round((r.ms - t.ms)::numeric),
+		round(((r.ms - t.ms) / greatest(e.ms - t.ms, 0.001))::numeric, 2))
+FROM m e, m r, m t WHERE e.kind = 'e164' AND r.kind = 'regex' AND t.kind = 'text';
+
+-- index size
+CREATE TEMP TABLE numbers_e164 AS SELECT s::bar9.e164 AS n FROM strings;
+CREATE TEMP TABLE numbers_text AS SELECT s AS n FROM strings;
+CREATE INDEX numbers_e164_n ON numbers_e164 (n);
+CREATE INDEX numbers_text_n ON numbers_text (n COLLATE "C");
+SELECT format('e164_btree_size_vs_text: e164 %s, text %s, ratio %s',
+		pg_size_pretty(pg_relation_size('numbers_e164_n')),
+		pg_size_pretty(pg_relation_size('numbers_text_n')),
+		round(pg_relation_size('numbers_e164_n')::numeric / pg_relation_size('numbers_text_n'), 2));
+SQL

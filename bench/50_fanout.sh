@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# bench/50_fanout.sh - broadcast fan-out by the background worker.
+#
+# Connection from PGHOST/PGPORT/PGUSER/PGDATABASE; the database must have the
+# bar9 extension and be the one the worker serves (bar9.database_name).
+# Two audiences of BENCH_FANOUT_ROWS (default 1,000,000) numbers in two
+# accounts, one with none of its numbers opted out, one with 10%.  Then, in
+# the same session, alternately, BENCH_REPS (default 3) times each:
+#   raw    a raw INSERT INTO bar9.sms ... SELECT ... FROM bar9.channel_numbers
+#          of the first audience into the same (emptied) table, in one
+#          statement: the baseline;
+#   worker a broadcast to the first audience, committed with
+#          bar9.wake_worker(); the clock runs from that commit until its
+#          status leaves 'pending' (wake-up, every batch and commit in);
+#   10%    the same to the second audience (90% of the SMS, 10% suppressed).
+# Medians.  Ratios: worker SMS/s over raw SMS/s (aim >= 0.8); audience
+# members fanned out per second, 10% opted out over none (aim >= 0.9).
+set -euo pipefail
+
+N=${BENCH_FANOUT_ROWS:-1000000}
+REPS=${BENCH_REPS:-3}
+
+# script: the whole session's SQL, set-up then REPS rounds then the report.
+script() {
+	cat <<'SQL'
+SET client_min_messages = warning;
+SET max_parallel_workers_per_gather = 0;
+
+-- an account and an audience of :n numbers; pct of them opted out
+CREATE FUNCTION pg_temp.audience(pct int, n int) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	acct text := bar9.create_account('bench fan-out');
+	ch text;
+BEGIN
+	INSERT INTO bar9.channels (account_id, name, subscriber_count)
+		VALUES (acct, 'bench fan-out', n) RETURNING channel_id INTO ch;
+	INSERT INTO bar9.channel_numbers (account_id, channel_id, phone_number)
+		SELECT acct, ch, ('+1202' || lpad(i::text, 7, '0'))::bar9.e164
+		  FROM generate_series(1, n) i;
+	INSERT INTO bar9.opt_outs (account_id, phone_number, source)
+		SELECT acct, ('+1202' || lpad(i::text, 7, '0'))::bar9.e164, 'api'
+		  FROM generate_series(1, n) i
+		 WHERE i % 100 < pct;
+	RETURN acct || ' ' || ch;
+END $$;
+
+-- the baseline: one raw INSERT ... SELECT of the audience, in ms
+CREATE FUNCTION pg_temp.raw_ms(acct text, ch text) RETURNS float8
+LANGUAGE plpgsql AS $$
+DECLARE
+	t0 timestamptz := clock_timestamp();
+BEGIN
+	INSERT INTO bar9.sms (account_id, message_id, to_number)
+	SELECT account_id, 'msg_raw', phone_number
+	  FROM bar9.channel_numbers
+	 WHERE account_id = acct AND channel_id = ch;
+	RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
+END $$;
+
+-- a broadcast to the whole audience, as the message route makes it
+CREATE FUNCTION pg_temp.broadcast(acct text, ch text) RETURNS text
+LANGUAGE sql AS $$
+	INSERT INTO bar9.messages (account_id, channel_id, body, encoding,
+							   segments, status, member_seq_cutoff,
+							   recipient_count)
+	SELECT acct, ch, 'Big discount this weekend!', 'GSM-7', 1, 'pending',
+		   (SELECT last_value FROM bar9.channel_member_seq), subscriber_count
+	  FROM bar9.channels WHERE account_id = acct AND channel_id = ch
+	RETURNING message_id;
+$$;
+
+-- ms from t0 until the broadcast leaves 'pending' (polled every 2 ms)
+CREATE FUNCTION pg_temp.wait_ms(acct text, msg text, t0 timestamptz)
+RETURNS float8 LANGUAGE plpgsql AS $$
+BEGIN
+	WHILE (SELECT status FROM bar9.messages
+			WHERE account_id = acct AND message_id = msg) = 'pending'
+	LOOP
+		PERFORM pg_sleep(0.002);
+	END LOOP;
+	RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
+END $$;
+
+CREATE TEMP TABLE runs (kind text, ms float8, sms bigint);
+
+SELECT split_part(a, ' ', 1) AS acct0, split_part(a, ' ', 2) AS ch0
+  FROM pg_temp.audience(0, :n) a \gset
+SELECT split_part(a, ' ', 1) AS acct10, split_part(a, ' ', 2) AS ch10
+  FROM pg_temp.audience(10, :n) a \gset
+VACUUM ANALYZE bar9.channel_numbers;
+VACUUM ANALYZE bar9.opt_outs;
+SQL
+	for ((r = 0; r < REPS; r++)); do
+		cat <<'SQL'
+TRUNCATE bar9.sms;
+CHECKPOINT;
+SELECT pg_temp.raw_ms(:'acct0', :'ch0') AS ms \gset
+INSERT INTO runs SELECT 'raw', :ms, count(*) FROM bar9.sms;
+SQL
+		for kind in worker 10%; do
+			if [ "$kind" = worker ]; then a=acct0 c=ch0; else a=acct10 c=ch10; fi
+			cat <<SQL
+TRUNCATE bar9.sms;
+CHECKPOINT;
+BEGIN;
+SELECT pg_temp.broadcast(:'$a', :'$c') AS msg \gset
+SELECT bar9.wake_worker() \g /dev/null
+COMMIT;
+SELECT clock_timestamp() AS t0 \gset
+SELECT pg_temp.wait_ms(:'$a', :'msg', :'t0') AS ms \gset
+INSERT INTO runs SELECT '$kind', :ms, count(*) FROM bar9.sms;
+SQL
+		done
+	done
+	cat <<'SQL'
+TRUNCATE bar9.sms;
+WITH m AS (
+	SELECT kind, percentile_disc(0.5) WITHIN GROUP (ORDER BY ms) AS ms,
+		   max(sms) AS sms
+	  FROM runs GROUP BY kind)
+SELECT line
+  FROM m w, m r, m o,
+	   LATERAL (VALUES
+		(format('fanout: %s SMS queued by the worker in %s ms (%s SMS/s) vs raw INSERT ... SELECT in %s ms (%s SMS/s), ratio %sx',
+				w.sms, round(w.ms::numeric), round(w.sms / w.ms * 1000),
+				round(r.ms::numeric), round(r.sms / r.ms * 1000),
+				to_char(r.ms / w.ms, 'FM990.00'))),
+		(format('fanout wall time: %s recipients, from the commit of the broadcast to status no longer pending in %s ms, ratio %sx of the raw INSERT ... SELECT time',
+				w.sms, round(w.ms::numeric), to_char(w.ms / r.ms, 'FM990.00'))),
+		(format('fanout opt-outs: %s recipients, 10%% opted out (%s SMS) in %s ms vs none in %s ms, ratio %sx',
+				:n, o.sms, round(o.ms::numeric), round(w.ms::numeric),
+				to_char(w.ms / o.ms, 'FM990.00')))) v(line)
+ WHERE w.kind = 'worker' AND r.kind = 'raw' AND o.kind = '10%';
+SQL
+}
+
+script | psql -X -q -v ON_ERROR_STOP=1 -v n="$N" -At

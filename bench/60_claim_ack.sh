@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# bench/60_claim_ack.sh - sender queue throughput: claim + ack.
+#
+# Connection from PGHOST/PGPORT/PGUSER; it works in a database of its own
+# (created and dropped here, with the bar9 extension) so that no other
+# benchmark's SMS are claimed and the background worker stays out of it.
+# BENCH_QUEUE_ROWS (default 200,000) SMS are drained by BENCH_QUEUE_CLIENTS
+# (default 4) pgbench clients, each transaction pair being:
+#   bar9   SELECT ... FROM bar9.claim_sms(500)       (one transaction)
+#          SELECT bar9.ack_sms_batch(<the ids>, 'sent') (another)
+#   naive  WITH c AS (UPDATE naive_sms SET status = 'sending' ... WHERE id IN
+#              (SELECT id FROM naive_sms WHERE status = 'queued' LIMIT 500
+#               FOR UPDATE SKIP LOCKED) RETURNING ...)      (one transaction)
+#          UPDATE naive_sms SET status = 'sent' WHERE id = ANY (<the ids>)
+#   on a plain table (bigint primary key, index on status), the baseline.
+# bar9 does more per SMS: lease and claimer id, the body joined from the
+# broadcast, per-broadcast counters and status, checks on every ack.
+# Both are loaded the same way (fresh table, VACUUM ANALYZE) before each
+# run, alternately, BENCH_REPS (default 3) times; medians.  Ratio: bar9
+# SMS/s over naive SMS/s (aim >= 1).
+set -euo pipefail
+
+N=${BENCH_QUEUE_ROWS:-200000}
+CLIENTS=${BENCH_QUEUE_CLIENTS:-4}
+BATCH=${BENCH_QUEUE_BATCH:-500}
+REPS=${BENCH_REPS:-3}
+# transactions per client so that CLIENTS * TX * BATCH = N
+TX=$(((N + CLIENTS * BATCH - 1) / (CLIENTS * BATCH)))
+
+DB=bar9_bench_queue
+TMP=$(mktemp -d /tmp/bar9-bench-queue.XXXXXX)
+chmod 755 "$TMP"
+cleanup() {
+	rm -rf "$TMP"
+	dropdb --if-exists "$DB" 2>/dev/null || true
+}
+trap cleanup EXIT
+dropdb --if-exists "$DB" 2>/dev/null || true
+createdb "$DB"
+export PGDATABASE=$DB
+
+q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+
+q -v n="$N" <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION bar9;
+
+-- the baseline: what one would write without bar9
+CREATE TABLE naive_sms (
+	id			bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	to_number	text NOT NULL,
+	body		text NOT NULL,
+	status		text NOT NULL DEFAULT 'queued',
+	attempt		int NOT NULL DEFAULT 0,
+	updated_at	timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX naive_sms_status ON naive_sms (status);
+
+-- one account, audience and broadcast for bar9's SMS
+SELECT bar9.create_account('bench queue') AS acct \gset
+SELECT (bar9.create_audience(:'acct', 'bench queue')).id AS ch \gset
+CREATE TABLE bench_ids AS SELECT :'acct'::text AS acct, :'ch'::text AS ch;
+
+-- n queued SMS of a fresh broadcast, as a finished fan-out leaves them
+CREATE FUNCTION load_bar9(n int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	a text := (SELECT acct FROM bench_ids);
+	c text := (SELECT ch FROM bench_ids);
+	m text;
+BEGIN
+	TRUNCATE bar9.sms;
+	DELETE FROM bar9.messages;
+	INSERT INTO bar9.messages (account_id, channel_id, body, encoding, segments,
+							   status, fanout_done, recipient_count, n_queued)
+		VALUES (a, c, 'Big discount this weekend!', 'GSM-7', 1, 'queued', true,
+				n, n)
+		RETURNING message_id INTO m;
+	INSERT INTO bar9.sms (account_id, message_id, to_number)
+		SELECT a, m, ('+1202' || lpad(i::text, 7, '0'))::bar9.e164
+		  FROM generate_series(1, n) i;
+END $$;
+
+-- the same rows in the naive table
+CREATE FUNCTION load_naive(n int) RETURNS void LANGUAGE sql AS $$
+	TRUNCATE naive_sms RESTART IDENTITY;
+	INSERT INTO naive_sms (to_number, body)
+		SELECT '+1202' || lpad(i::text, 7, '0'), 'Big discount this weekend!'
+		  FROM generate_series(1, n) i;
+$$;
+
+CREATE TABLE runs (kind text, secs float8, done bigint);
+SQL
+
+cat >"$TMP/bar9.sql" <<'SQL'
+SELECT coalesce(array_agg(sms_id), '{}') AS ids, count(*) AS n, sum(length(body)) AS len FROM bar9.claim_sms(:batch) \gset
+SELECT bar9.ack_sms_batch(:ids, 'sent');
+SQL
+cat >"$TMP/naive.sql" <<'SQL'
+WITH c AS (UPDATE naive_sms SET status = 'sending', attempt = attempt + 1, updated_at = now() WHERE id IN (SELECT id FROM naive_sms WHERE status = 'queued' LIMIT :batch FOR UPDATE SKIP LOCKED) RETURNING id, to_number, body) SELECT coalesce(array_agg(id), '{}') AS ids, count(*) AS n, sum(length(body)) AS len FROM c \gset
+UPDATE naive_sms SET status = 'sent', updated_at = now() WHERE id = ANY (:ids);
+SQL
+
+# run KIND: load the rows, drain them with pgbench, record the time
+run() {
+	local kind=$1 t0 t1 done
+	q -c "SELECT load_$kind($N)" >/dev/null
+	if [ "$kind" = bar9 ]; then
+		q -c 'VACUUM ANALYZE bar9.sms' -c 'VACUUM ANALYZE bar9.messages'
+	else
+		q -c 'VACUUM ANALYZE naive_sms'
+	fi
+	q -c 'CHECKPOINT'
+	t0=$(date +%s.%N)
+	pgbench -n -M prepared -c "$CLIENTS" -j "$CLIENTS" -t "$TX" -D batch="$BATCH" \
+		-f "$TMP/$kind.sql" >"$TMP/$kind.out" 2>&1 ||
+		{ cat "$TMP/$kind.out" >&2; exit 1; }
+	t1=$(date +%s.%N)
+	if [ "$kind" = bar9 ]; then
+		done=$(q -c "SELECT count(*) FROM bar9.sms WHERE status = 'sent'")
+	else
+		done=$(q -c "SELECT count(*) FROM naive_sms WHERE status = 'sent'")
+	fi
+	q -c "INSERT INTO runs VALUES ('$kind', $t1 - $t0, $done)"
+}
+
+for ((r = 0; r < REPS; r++)); do
+	run naive
+	run bar9
+done
+
+# a sanity check of the last bar9 run: counters exact, broadcast completed
+q -c "SELECT CASE WHEN status = 'completed' AND n_sent = $N AND n_queued + n_sending = 0 THEN 'ok' ELSE 'counters wrong: ' || status || ' ' || n_sent END FROM bar9.messages" |
+	grep -qx ok || { echo "claim_ack: bar9 run left wrong counters" >&2; exit 1; }
+
+q -v clients="$CLIENTS" -v batch="$BATCH" <<'SQL'
+WITH m AS (
+	SELECT kind, percentile_disc(0.5) WITHIN GROUP (ORDER BY secs) AS secs,
+		   max(done) AS done, count(*) AS reps
+	  FROM runs GROUP BY kind)
+SELECT format('claim_ack: %s senders, batches of %s, %s SMS: bar9.claim_sms + bar9.ack_sms_batch %s SMS/s (%s s) vs naive UPDATE ... SKIP LOCKED loop %s SMS/s (%s s), ratio %sx (median of %s)',
+		:clients, :batch, b.done, round(b.done / b.secs), round(b.secs::numeric, 2),
+		round(n.done / n.secs), round(n.secs::numeric, 2),
+		to_char((b.done / b.secs) / (n.done / n.secs), 'FM990.00'), b.reps)
+  FROM m b, m n WHERE b.kind = 'bar9' AND n.kind = 'naive';
+SELECT format('claim_ack sizes after the last drain: bar9.sms %s (heap %s, %s dead rows), naive_sms %s (heap %s, %s dead rows)',
+		pg_size_pretty(pg_total_relation_size('bar9.sms')),
+		pg_size_pretty(pg_relation_size('bar9.sms')),
+		(SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'bar9.sms'::regclass),
+		pg_size_pretty(pg_total_relation_size('naive_sms')),
+		pg_size_pretty(pg_relation_size('naive_sms')),
+		(SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'naive_sms'::regclass));
+SQL

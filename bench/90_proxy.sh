@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# bench/90_proxy.sh - the HTTP proxy against pgbench running the same
+# bar9.api() call, at the same concurrency, in the same run.
+#
+# Connection from PGHOST/PGPORT/PGUSER/PGDATABASE; the database must already
+# have the bar9 extension.  For 8 and 64 connections (BENCH_PROXY_CONNS):
+#   1. GET /v1/marketing/channels: wrk against the proxy, pgbench -M prepared
+#      calling bar9.api('GET', '/v1/marketing/channels', headers, NULL) in
+#      the statement the proxy prepares (headers out as a text[][]);
+#   2. POST /v1/marketing/channels/:id/numbers with a random number each
+#      time: wrk with a Lua script, pgbench with the same body built in SQL.
+# Each pair runs back to back (pgbench first), BENCH_SECONDS (default 10)
+# each.  ratio = proxy requests/s / pgbench tps (aim >= 0.8); p99 latency of
+# both (wrk --latency; pgbench's per-transaction log).  The proxy runs with
+# its default pool of 8 database connections, its access log on.
+#   3. memory: the proxy's RSS with 1,000 idle keep-alive connections (each
+#      has made one request), against its RSS just before them.
+set -euo pipefail
+
+ROOT=${BAR9_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+DUR=${BENCH_SECONDS:-10}
+CONNS=${BENCH_PROXY_CONNS:-8 64}
+IDLE=${BENCH_PROXY_IDLE:-1000}
+BIN=$ROOT/proxy/bar9-proxy
+
+command -v wrk >/dev/null || bash "$ROOT/scripts/install-deps" --bench
+[ -x "$BIN" ] || make -s -C "$ROOT/proxy"
+ulimit -n "$((IDLE + 1024))" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+WORK=$(mktemp -d /tmp/bar9-bench-proxy.XXXXXX)
+chmod 777 "$WORK"
+PROXY_PID=
+cleanup() {
+	[ -n "$PROXY_PID" ] && kill -TERM "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID" 2>/dev/null
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+
+# the proxy's role (may only EXECUTE bar9.api), an account, a key, an audience
+q <<'SQL'
+SET client_min_messages = warning;
+SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bar9_bench_proxy') AS missing \gset
+\if :missing
+CREATE ROLE bar9_bench_proxy LOGIN IN ROLE bar9_api;
+\endif
+SQL
+ACCOUNT=$(q -c "SELECT bar9.create_account('proxy bench')")
+KEY=$(q -c "SELECT bar9.create_api_key('$ACCOUNT', ARRAY['marketing:channels:read','marketing:channels:write','marketing:channels:send'], 'bench')")
+PORT=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => 0)->sockport')
+URL=http://127.0.0.1:$PORT
+HDRS="{\"host\": \"127.0.0.1:$PORT\", \"authorization\": \"Bearer $KEY\", \"user-agent\": \"bench\""
+CHANNEL=$(q -c "SELECT body::json->>'id' FROM bar9.api('POST', '/v1/marketing/channels', '$HDRS, \"content-type\": \"application/json\"}', convert_to('{\"name\": \"proxy bench\"}', 'UTF8'))")
+# a few members, so that the list and the audience look like real ones
+q -c "SELECT count(*) FROM bar9.api('POST', '/v1/marketing/channels/$CHANNEL/numbers', '$HDRS, \"content-type\": \"application/json\"}', convert_to('{\"phone_numbers\": [\"+213555000001\", \"+213555000002\", \"+33612345678\"]}', 'UTF8'))" >/dev/null
+
+"$BIN" --listen "127.0.0.1:$PORT" --pool-size 8 --access-log "$WORK/access.log" \
+	--database-url "host=${PGHOST:-/tmp} port=${PGPORT:-5432} dbname=${PGDATABASE:-postgres} user=bar9_bench_proxy" \
+	2>"$WORK/proxy.log" &
+PROXY_PID=$!
+for _ in $(seq 1 100); do
+	[ "$(perl -MHTTP::Tiny -e 'print HTTP::Tiny->new->get($ARGV[0])->{status}' "$URL/healthz")" = 200 ] && break
+	sleep 0.1
+done
+
+# the same calls for pgbench, in the statement the proxy prepares (proxy/pool.c)
+HEADERS_AGG="(SELECT array_agg(ARRAY[h.key, h.value]) FROM pg_catalog.jsonb_each_text(a.headers) AS h)"
+cat >"$WORK/get.sql" <<SQL
+SELECT a.status, $HEADERS_AGG, a.body FROM bar9.api('GET', '/v1/marketing/channels', '$HDRS}', NULL) AS a;
+SQL
+cat >"$WORK/post.sql" <<SQL
+\set n random(0, 99999999)
+SELECT a.status, $HEADERS_AGG, a.body FROM bar9.api('POST', '/v1/marketing/channels/$CHANNEL/numbers', '$HDRS, "content-type": "application/json"}', convert_to('{"phone_number": "+336' || lpad(:n::text, 8, '0') || '"}', 'UTF8')) AS a;
+SQL
+cat >"$WORK/post.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $KEY"
+local threads = 0
+function setup(thread)
+	threads = threads + 1
+	thread:set("id", threads)
+end
+function init(args)
+	math.randomseed(os.time() * 1000 + id)
+end
+function request()
+	return wrk.format(nil, nil, nil,
+		string.format('{"phone_number": "+336%08d"}', math.random(0, 99999999)))
+end
+LUA
+
+# pgbench_run SCRIPT CONNS: prints "tps p99_ms"
+pgbench_run() {
+	local dir
+	dir=$(mktemp -d "$WORK/pgb.XXXXXX")
+	chmod 777 "$dir"
+	(cd "$dir" && pgbench -n -M prepared -c "$2" -j 2 -T "$DUR" -l -f "$1" 2>&1) >"$dir/out" || { cat "$dir/out" >&2; return 1; }
+	tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$dir/out" | tail -n 1)
+	p99=$(cat "$dir"/pgbench_log.* | awk '{print $3}' | sort -n |
+		awk '{a[NR] = $1} END {i = int(NR * 0.99); if (i < 1) i = 1; printf "%.2f", a[i] / 1000}')
+	echo "$tps $p99"
+}
+
+# wrk_run CONNS PATH [LUA]: prints "req/s p99_ms non2xx"
+wrk_run() {
+	local out
+	out=$(wrk -t2 -c"$1" -d"${DUR}s" --latency -H "Authorization: Bearer $KEY" \
+		${3:+-s "$3"} "$URL$2" 2>&1)
+	rps=$(echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p')
+	p99=$(echo "$out" | awk '$1 == "99%" {v = $2; u = v; gsub(/[0-9.]/, "", u); gsub(/[a-z]/, "", v);
+		printf "%.2f", (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : v}')
+	bad=$(echo "$out" | sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p')
+	echo "$rps $p99 ${bad:-0}"
+}
+
+for c in $CONNS; do
+	for route in get post; do
+		if [ $route = get ]; then
+			path=/v1/marketing/channels name="GET /v1/marketing/channels" lua=
+		else
+			path=/v1/marketing/channels/$CHANNEL/numbers name="POST /v1/marketing/channels/:id/numbers" lua=$WORK/post.lua
+		fi
+		wrk -t2 -c"$c" -d2s ${lua:+-s "$lua"} -H "Authorization: Bearer $KEY" "$URL$path" >/dev/null 2>&1 # warm-up
+		read -r tps pg_p99 < <(pgbench_run "$WORK/$route.sql" "$c")
+		read -r rps px_p99 bad < <(wrk_run "$c" "$path" "$lua")
+		extra=""
+		[ "${bad:-0}" != 0 ] && extra=" ($bad non-2xx)"
+		awk -v n="$name" -v c="$c" -v r="$rps" -v rp="$px_p99" -v t="$tps" -v tp="$pg_p99" -v e="$extra" \
+			'BEGIN {printf "proxy %s, %d connections: proxy %.0f req/s p99 %s ms%s vs pgbench %.0f tps p99 %s ms, ratio %.2fx\n", n, c, r, rp, e, t, tp, (t > 0 ? r / t : 0)}'
+	done
+done
+
+# memory with IDLE idle keep-alive connections
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$PROXY_PID/status"; }
+before=$(rss_kib)
+perl -MIO::Socket::INET -e '
+	my ($port, $n, $ready) = @ARGV;
+	my @s;
+	for (1 .. $n) {
+		my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => $port) or die "connect: $!";
+		print $s "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+		push @s, $s;
+	}
+	my $ok = 0;
+	for my $s (@s) {
+		my $buf = "";
+		while ($buf !~ /\r\n\r\n.*\}/s) { sysread($s, $buf, 4096, length $buf) or last; }
+		$ok++ if $buf =~ m{^HTTP/1\.1 200 };
+	}
+	open(my $f, ">", $ready); print $f "$ok\n"; close $f;
+	sleep 60;' "$PORT" "$IDLE" "$WORK/idle.ready" &
+CLIENT=$!
+for _ in $(seq 1 600); do [ -s "$WORK/idle.ready" ] && break; sleep 0.1; done
+sleep 0.5
+after=$(rss_kib)
+ok=$(cat "$WORK/idle.ready" 2>/dev/null || echo 0)
+fds=$(ls "/proc/$PROXY_PID/fd" | wc -l)
+kill "$CLIENT" 2>/dev/null || true
+wait "$CLIENT" 2>/dev/null || true
+awk -v n="$IDLE" -v ok="$ok" -v b="$before" -v a="$after" -v f="$fds" \
+	'BEGIN {printf "proxy memory, %d idle keep-alive connections (%d answered, %d fds open): RSS %.1f MiB vs %.1f MiB before them, %.1f KiB per connection, ratio %.2fx\n", n, ok, f, a / 1024, b / 1024, (a - b) / n, a / b}'

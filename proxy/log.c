@@ -1,0 +1,181 @@
+/*
+ * log.c
+ *		The access log (one line per request) and the operational log.
+ *
+ * Access-log lines are logfmt:
+ *
+ *	time=2026-11-26T13:22:55.123Z id=req_... method=GET path=/v1/... status=200 ms=1.234
+ *
+ * The path never carries its query string, and nothing from headers or the
+ * body is ever written: no API key and no message body can reach the log.
+ * Each line goes out in a single write(2), so lines of concurrent requests
+ * never interleave.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proxy.h"
+
+static int	access_fd = 2;
+
+__thread const char *log_request_id = NULL;
+
+/* Opens the access log (or keeps stderr); false when it cannot be opened. */
+bool
+LogOpen(const char *path)
+{
+	int			fd;
+
+	if (path == NULL || path[0] == '\0' || strcmp(path, "-") == 0)
+		return true;
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0)
+	{
+		LogError("cannot open access log \"%s\": %s", path, strerror(errno));
+		return false;
+	}
+	access_fd = fd;
+	return true;
+}
+
+/* Milliseconds on the monotonic clock. */
+double
+NowMs(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1000000.0;
+}
+
+/* Writes the current UTC time as RFC 3339 with milliseconds into buf. */
+static void
+FormatNow(char *buf, size_t size)
+{
+	struct timeval tv;
+	struct tm	tm;
+	char		base[32];
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, size, "%s.%03dZ", base, (int) (tv.tv_usec / 1000));
+}
+
+/* Writes all of a line, retrying short writes. */
+static void
+WriteLine(int fd, const char *line, size_t len)
+{
+	while (len > 0)
+	{
+		ssize_t		n = write(fd, line, len);
+
+		if (n < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		line += n;
+		len -= (size_t) n;
+	}
+}
+
+/* Formats "time=... level=... msg=..." for the operational log. */
+static void
+LogV(const char *level, const char *fmt, va_list ap)
+{
+	char		now[40];
+	char		msg[1024];
+	char		line[1200];
+	int			n;
+
+	FormatNow(now, sizeof(now));
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* keep a message on one line and its quotes balanced */
+	for (char *p = msg; *p; p++)
+	{
+		if (*p == '\n' || *p == '\r' || *p == '\t')
+			*p = ' ';
+		else if (*p == '"')
+			*p = '\'';
+	}
+	n = snprintf(line, sizeof(line), "time=%s level=%s%s%s msg=\"%s\"\n",
+				 now, level, log_request_id ? " id=" : "",
+				 log_request_id ? log_request_id : "", msg);
+	if (n < 0)
+		return;
+	if ((size_t) n >= sizeof(line))
+	{
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	WriteLine(2, line, (size_t) n);
+}
+
+/* An error message on stderr. */
+void
+LogError(const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	LogV("error", fmt, ap);
+	va_end(ap);
+}
+
+/* An informational message on stderr. */
+void
+LogInfo(const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	LogV("info", fmt, ap);
+	va_end(ap);
+}
+
+/* One access-log line; status 0 means no response was sent. */
+void
+LogAccess(const char *request_id, const char *method, const char *target,
+		  int status, double duration_ms, const char *note)
+{
+	char		now[40];
+	char		line[2400];
+	char		status_text[12];
+	size_t		path_len;
+	const char *q;
+	int			n;
+
+	FormatNow(now, sizeof(now));
+	/* the path only: a query string is never logged */
+	q = target ? strchr(target, '?') : NULL;
+	path_len = target ? (q ? (size_t) (q - target) : strlen(target)) : 0;
+	if (path_len > 2000)
+		path_len = 2000;
+	if (status > 0)
+		snprintf(status_text, sizeof(status_text), "%d", status);
+	else
+		strcpy(status_text, "-");
+	n = snprintf(line, sizeof(line),
+				 "time=%s id=%s method=%s path=%.*s status=%s ms=%.3f%s%s\n",
+				 now, request_id ? request_id : "-",
+				 method && method[0] ? method : "-",
+				 (int) path_len, path_len ? target : "-",
+				 status_text, duration_ms,
+				 note ? " note=" : "", note ? note : "");
+	if (n < 0)
+		return;
+	if ((size_t) n >= sizeof(line))
+	{
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	WriteLine(access_fd, line, (size_t) n);
+}

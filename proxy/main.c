@@ -1,0 +1,314 @@
+/*
+ * main.c
+ *		bar9-proxy: options, start-up, and the SIGTERM shutdown.
+ *
+ * The proxy is thin on purpose: it holds no routes (but its own /healthz),
+ * no JSON logic and no auth.  Every request becomes one parameterized call
+ * of bar9.api(method, path, headers, body) and its answer is written back.
+ *
+ * SIGTERM (or SIGINT): stop accepting connections, let the requests in
+ * flight finish (at most --shutdown-grace seconds), exit 0.
+ */
+#define _GNU_SOURCE				/* accept4 */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "proxy.h"
+
+ProxyConfig config;
+volatile bool shutting_down = false;
+
+/* Prints the usage text. */
+static void
+Usage(FILE *out)
+{
+	fprintf(out,
+			"bar9-proxy: HTTP front of the bar9 PostgreSQL extension\n"
+			"\n"
+			"Usage: bar9-proxy [OPTION]...\n"
+			"\n"
+			"  --listen ADDR:PORT        listen address (BAR9_HTTP_ADDR, default 127.0.0.1:8080)\n"
+			"  --database-url URL        libpq connection string or URI (BAR9_DATABASE_URL;\n"
+			"                            default: the PG* environment variables)\n"
+			"  --pool-size N             database connections (BAR9_POOL_SIZE, default 8)\n"
+			"  --threads N               HTTP threads (BAR9_HTTP_THREADS, default: pool size + 1)\n"
+			"  --max-connections N       open HTTP connections at once (BAR9_HTTP_MAX_CONNECTIONS,\n"
+			"                            default 4096)\n"
+			"  --client-timeout SECONDS  close a connection silent this long (BAR9_HTTP_TIMEOUT,\n"
+			"                            default 30)\n"
+			"  --pool-wait MS            wait for a free database connection, then 503\n"
+			"                            (BAR9_POOL_WAIT_MS, default 5000)\n"
+			"  --connect-timeout SECONDS libpq connect_timeout (BAR9_CONNECT_TIMEOUT, default 5)\n"
+			"  --statement-timeout MS    limit of one bar9.api call, 0 = none\n"
+			"                            (BAR9_STATEMENT_TIMEOUT_MS, default 30000)\n"
+			"  --shutdown-grace SECONDS  on SIGTERM, wait this long for requests in flight\n"
+			"                            (BAR9_SHUTDOWN_GRACE, default 30)\n"
+			"  --access-log FILE         access log, '-' for stderr (BAR9_ACCESS_LOG, default -)\n"
+			"  --help, --version\n");
+}
+
+/* An environment variable, or def when unset or empty. */
+static const char *
+EnvOr(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+
+	return (v && v[0]) ? v : def;
+}
+
+/* Parses a positive integer setting within [min, max]; exits on error. */
+static int
+ParseIntSetting(const char *name, const char *value, int min, int max)
+{
+	char	   *end;
+	long		v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || v < min || v > max)
+	{
+		fprintf(stderr, "bar9-proxy: %s must be an integer from %d to %d, not \"%s\"\n",
+				name, min, max, value);
+		exit(2);
+	}
+	return (int) v;
+}
+
+/* Fills config from the environment, then from the command line. */
+static void
+ParseOptions(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"listen", required_argument, NULL, 'l'},
+		{"database-url", required_argument, NULL, 'd'},
+		{"pool-size", required_argument, NULL, 'p'},
+		{"threads", required_argument, NULL, 't'},
+		{"max-connections", required_argument, NULL, 'm'},
+		{"client-timeout", required_argument, NULL, 'c'},
+		{"pool-wait", required_argument, NULL, 'w'},
+		{"connect-timeout", required_argument, NULL, 'C'},
+		{"statement-timeout", required_argument, NULL, 's'},
+		{"shutdown-grace", required_argument, NULL, 'g'},
+		{"access-log", required_argument, NULL, 'a'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0}
+	};
+	const char *threads = EnvOr("BAR9_HTTP_THREADS", NULL);
+	int			opt;
+
+	config.listen_addr = EnvOr("BAR9_HTTP_ADDR", "127.0.0.1:8080");
+	config.database_url = EnvOr("BAR9_DATABASE_URL", "");
+	config.pool_size = ParseIntSetting("BAR9_POOL_SIZE",
+									   EnvOr("BAR9_POOL_SIZE", "8"), 1, 1000);
+	config.max_connections =
+		ParseIntSetting("BAR9_HTTP_MAX_CONNECTIONS",
+						EnvOr("BAR9_HTTP_MAX_CONNECTIONS", "4096"), 1, 1000000);
+	config.client_timeout = ParseIntSetting("BAR9_HTTP_TIMEOUT",
+											EnvOr("BAR9_HTTP_TIMEOUT", "30"),
+											1, 86400);
+	config.pool_wait_ms = ParseIntSetting("BAR9_POOL_WAIT_MS",
+										  EnvOr("BAR9_POOL_WAIT_MS", "5000"),
+										  1, 3600000);
+	config.connect_timeout =
+		ParseIntSetting("BAR9_CONNECT_TIMEOUT",
+						EnvOr("BAR9_CONNECT_TIMEOUT", "5"), 1, 3600);
+	config.statement_timeout_ms =
+		ParseIntSetting("BAR9_STATEMENT_TIMEOUT_MS",
+						EnvOr("BAR9_STATEMENT_TIMEOUT_MS", "30000"), 0, INT_MAX);
+	config.shutdown_grace =
+		ParseIntSetting("BAR9_SHUTDOWN_GRACE",
+						EnvOr("BAR9_SHUTDOWN_GRACE", "30"), 0, 86400);
+	config.access_log = EnvOr("BAR9_ACCESS_LOG", "-");
+
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1)
+	{
+		switch (opt)
+		{
+			case 'l':
+				config.listen_addr = optarg;
+				break;
+			case 'd':
+				config.database_url = optarg;
+				break;
+			case 'p':
+				config.pool_size = ParseIntSetting("--pool-size", optarg, 1, 1000);
+				break;
+			case 't':
+				threads = optarg;
+				break;
+			case 'm':
+				config.max_connections = ParseIntSetting("--max-connections",
+														 optarg, 1, 1000000);
+				break;
+			case 'c':
+				config.client_timeout = ParseIntSetting("--client-timeout",
+														optarg, 1, 86400);
+				break;
+			case 'w':
+				config.pool_wait_ms = ParseIntSetting("--pool-wait", optarg,
+													  1, 3600000);
+				break;
+			case 'C':
+				config.connect_timeout = ParseIntSetting("--connect-timeout",
+														 optarg, 1, 3600);
+				break;
+			case 's':
+				config.statement_timeout_ms =
+					ParseIntSetting("--statement-timeout", optarg, 0, INT_MAX);
+				break;
+			case 'g':
+				config.shutdown_grace = ParseIntSetting("--shutdown-grace",
+														optarg, 0, 86400);
+				break;
+			case 'a':
+				config.access_log = optarg;
+				break;
+			case 'h':
+				Usage(stdout);
+				exit(0);
+			case 'V':
+				printf("bar9-proxy %s (libmicrohttpd %s)\n",
+					   BAR9_PROXY_VERSION, MHD_get_version());
+				exit(0);
+			default:
+				Usage(stderr);
+				exit(2);
+		}
+	}
+	if (optind < argc)
+	{
+		fprintf(stderr, "bar9-proxy: unexpected argument \"%s\"\n", argv[optind]);
+		exit(2);
+	}
+	/* one HTTP thread per connection, and one that is never in a call */
+	config.threads = threads ? ParseIntSetting("--threads", threads, 1, 1024)
+		: config.pool_size + 1;
+}
+
+/* Raises the open-file limit so that max_connections sockets fit. */
+static void
+RaiseFileLimit(void)
+{
+	struct rlimit rl;
+	rlim_t		want = (rlim_t) config.max_connections + config.pool_size + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want)
+		? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+		LogInfo("open-file limit %lu is below --max-connections %d",
+				(unsigned long) rl.rlim_cur, config.max_connections);
+}
+
+/*
+ * Hands the connections the kernel completed before the signal (still in
+ * the listen backlog) to the daemon: their clients sent their requests
+ * already.  Connections made after this get refused.
+ */
+static void
+DrainBacklog(struct MHD_Daemon *daemon, int listen_fd)
+{
+	int			flags = fcntl(listen_fd, F_GETFL);
+
+	if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return;
+	for (;;)
+	{
+		struct sockaddr_storage addr;
+		socklen_t	len = sizeof(addr);
+		int			fd = accept4(listen_fd, (struct sockaddr *) &addr, &len,
+								 SOCK_CLOEXEC);
+
+		if (fd < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			break;				/* EAGAIN: the backlog is empty */
+		}
+		HttpAddConnection(daemon, fd, (struct sockaddr *) &addr, len);
+	}
+}
+
+/* Starts everything, waits for SIGTERM/SIGINT, shuts down cleanly. */
+int
+main(int argc, char **argv)
+{
+	struct MHD_Daemon *daemon;
+	sigset_t	stop_signals;
+	int			sig;
+	double		deadline;
+	MHD_socket	listen_fd;
+
+	ParseOptions(argc, argv);
+	if (!LogOpen(config.access_log))
+		return 1;
+	RaiseFileLimit();
+	signal(SIGPIPE, SIG_IGN);
+
+	/* every thread started from here on inherits the blocked signals */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+
+	if (!PoolStart())
+	{
+		LogError("cannot start the database workers");
+		return 1;
+	}
+	daemon = HttpStart();
+	if (daemon == NULL)
+	{
+		LogError("cannot listen on %s", config.listen_addr);
+		return 1;
+	}
+	LogInfo("listening on %s; pool of %d database connections, %d threads",
+			config.listen_addr, config.pool_size, config.threads);
+
+	do
+	{
+		if (sigwait(&stop_signals, &sig) != 0)
+			sig = 0;
+	} while (sig != SIGTERM && sig != SIGINT);
+
+	LogInfo("%s: no new connections; finishing %d request(s) in flight",
+			sig == SIGTERM ? "SIGTERM" : "SIGINT", HttpInFlight());
+	shutting_down = true;
+	listen_fd = MHD_quiesce_daemon(daemon);
+	if (listen_fd != MHD_INVALID_SOCKET)
+	{
+		DrainBacklog(daemon, listen_fd);
+		close(listen_fd);
+	}
+
+	deadline = NowMs() + config.shutdown_grace * 1000.0;
+	while (HttpInFlight() > 0 && NowMs() < deadline)
+		usleep(20 * 1000);
+	if (HttpInFlight() > 0)
+	{
+		LogError("shutdown grace over: %d request(s) cut off", HttpInFlight());
+		/* no connection may stay suspended when the daemon stops */
+		PoolAbort();
+		while (HttpPendingJobs() > 0)
+			usleep(20 * 1000);
+	}
+
+	MHD_stop_daemon(daemon);
+	PoolStop();
+	LogInfo("stopped");
+	return 0;
+}

@@ -1,0 +1,699 @@
+/*
+ * channels.c
+ *		Audiences ("marketing channels"): typed SQL functions and the HTTP
+ *		routes POST/GET /v1/marketing/channels and GET/PATCH/DELETE
+ *		/v1/marketing/channels/:channel_id.
+ *
+ * An audience row is never removed: DELETE sets deleted_at (its broadcasts
+ * and their SMS keep pointing at it, as history), zeroes subscriber_count
+ * and removes its membership rows.  Every query here filters on
+ * deleted_at IS NULL, so a deleted audience is 404 everywhere.
+ *
+ * subscriber_count and message_count are columns kept exact by the writers:
+ * every change of membership first locks the audience row (channel_load
+ * with lock = true), then changes channel_numbers and the count in the same
+ * transaction, counting only the rows really inserted or deleted.  A list
+ * reads them in O(1) per audience.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "api.h"
+#include "channels.h"
+#include "fanout.h"
+#include "ids.h"
+
+/* Longest audience name, in characters (after trimming). */
+#define CHANNEL_NAME_MAX_CHARS	200
+
+/* Most rows list_audiences returns in one call. */
+#define CHANNEL_SQL_MAX_LIMIT	1000
+
+/* The columns every query returns, in Channel order. */
+#define CHANNEL_COLS \
+	"channel_id, name, subscriber_count, message_count, created_at, updated_at"
+
+static SPIPlanPtr load_plan = NULL;
+static SPIPlanPtr load_lock_plan = NULL;
+static SPIPlanPtr create_plan = NULL;
+static SPIPlanPtr cursor_plan = NULL;
+static SPIPlanPtr list_plan = NULL;
+static SPIPlanPtr list_after_plan = NULL;
+static SPIPlanPtr rename_plan = NULL;
+static SPIPlanPtr delete_plan = NULL;
+static SPIPlanPtr delete_numbers_plan = NULL;
+static SPIPlanPtr account_plan = NULL;
+
+/* ---------------------------------------------------------------------
+ * Core: used by both the SQL functions and the route handlers
+ * ---------------------------------------------------------------------
+ */
+
+/* Fill out from row i of SPI_tuptable (columns CHANNEL_COLS). */
+static void
+ChannelFromRow(uint64 i, Channel *out)
+{
+	HeapTuple	tup = SPI_tuptable->vals[i];
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+
+	out->channel_id = SPI_getvalue(tup, desc, 1);
+	out->name = SPI_getvalue(tup, desc, 2);
+	out->subscriber_count = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	out->message_count = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	out->created_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+	out->updated_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 6, &isnull));
+}
+
+/* Load a live audience of the account (see channels.h). */
+bool
+channel_load(const char *account_id, const char *channel_id, bool lock,
+			 Channel *out)
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		args[2];
+	SPIPlanPtr	plan;
+	int			rc;
+
+	if (lock)
+		plan = bar9_plan(&load_lock_plan,
+						 "SELECT " CHANNEL_COLS " FROM bar9.channels"
+						 " WHERE account_id = $1 AND channel_id = $2"
+						 "   AND deleted_at IS NULL FOR NO KEY UPDATE",
+						 2, argtypes);
+	else
+		plan = bar9_plan(&load_plan,
+						 "SELECT " CHANNEL_COLS " FROM bar9.channels"
+						 " WHERE account_id = $1 AND channel_id = $2"
+						 "   AND deleted_at IS NULL",
+						 2, argtypes);
+	args[0] = CStringGetTextDatum(account_id);
+	args[1] = CStringGetTextDatum(channel_id);
+	rc = SPI_execute_plan(plan, args, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "audience lookup failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+		return false;
+	ChannelFromRow(0, out);
+	return true;
+}
+
+/* Is c (a code point) white space, ASCII or Unicode? */
+static bool
+ChannelIsSpace(pg_wchar c)
+{
+	return c == ' ' || (c >= 0x09 && c <= 0x0D) || c == 0x85 || c == 0xA0 ||
+		c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+		c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000 ||
+		c == 0xFEFF;
+}
+
+/*
+ * Trim white space off raw and check it has 1 to 200 characters.  Returns
+ * the trimmed copy, or NULL with *why set to a message for the client.
+ */
+static char *
+ChannelCheckName(const char *raw, const char **why)
+{
+	const unsigned char *s = (const unsigned char *) raw;
+	const unsigned char *e = s + strlen(raw);
+	bool		utf8 = (GetDatabaseEncoding() == PG_UTF8);
+	int			nchars;
+
+	/* leading */
+	while (s < e)
+	{
+		int			l = utf8 ? pg_utf_mblen(s) : 1;
+
+		if (l > e - s ||
+			!ChannelIsSpace(utf8 ? utf8_to_unicode(s) : (pg_wchar) *s) ||
+			(!utf8 && *s >= 0x80))
+			break;
+		s += l;
+	}
+	/* trailing */
+	while (e > s)
+	{
+		const unsigned char *c = e - 1;
+
+		if (utf8)
+		{
+			while (c > s && (*c & 0xC0) == 0x80)
+				c--;
+		}
+		if ((!utf8 && *c >= 0x80) ||
+			!ChannelIsSpace(utf8 ? utf8_to_unicode(c) : (pg_wchar) *c))
+			break;
+		e = c;
+	}
+
+	nchars = pg_mbstrlen_with_len((const char *) s, e - s);
+	if (nchars < 1)
+	{
+		*why = "name must not be empty";
+		return NULL;
+	}
+	if (nchars > CHANNEL_NAME_MAX_CHARS)
+	{
+		*why = "name must be at most 200 characters long";
+		return NULL;
+	}
+	return pnstrdup((const char *) s, e - s);
+}
+
+/* Insert a new audience; name already checked. */
+static void
+ChannelCreate(const char *account_id, const char *name, Channel *out)
+{
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[3];
+	int			rc;
+
+	args[0] = CStringGetTextDatum(account_id);
+	args[1] = CStringGetTextDatum(bar9_new_id("mkt_"));
+	args[2] = CStringGetTextDatum(name);
+	rc = SPI_execute_plan(bar9_plan(&create_plan,
+									"INSERT INTO bar9.channels"
+									" (account_id, channel_id, name, created_at, updated_at)"
+									" SELECT $1, $2, $3, t, t"
+									"   FROM (SELECT pg_catalog.clock_timestamp() AS t) s"
+									" RETURNING " CHANNEL_COLS,
+									3, argtypes),
+						  args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "could not insert audience: %s", SPI_result_code_string(rc));
+	ChannelFromRow(0, out);
+}
+
+/*
+ * List audiences into SPI_tuptable: at most limit + 1 rows, newest first,
+ * after the audience after_id if not NULL.  False when after_id is not an
+ * audience of the account (deleted ones still count: a client paging
+ * through a list while one is deleted is not stopped).
+ */
+static bool
+ChannelList(const char *account_id, int limit, const char *after_id)
+{
+	Oid			argtypes[4] = {TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID};
+	Datum		args[4];
+	int			rc;
+
+	args[0] = CStringGetTextDatum(account_id);
+	args[1] = Int32GetDatum(limit + 1);
+
+	if (after_id == NULL)
+	{
+		rc = SPI_execute_plan(bar9_plan(&list_plan,
+										"SELECT " CHANNEL_COLS " FROM bar9.channels"
+										" WHERE account_id = $1 AND deleted_at IS NULL"
+										" ORDER BY created_at DESC, channel_id DESC"
+										" LIMIT $2",
+										2, argtypes),
+							  args, NULL, false, 0);
+	}
+	else
+	{
+		Oid			ctypes[2] = {TEXTOID, TEXTOID};
+		Datum		cargs[2];
+		bool		isnull;
+
+		cargs[0] = args[0];
+		cargs[1] = CStringGetTextDatum(after_id);
+		rc = SPI_execute_plan(bar9_plan(&cursor_plan,
+										"SELECT created_at FROM bar9.channels"
+										" WHERE account_id = $1 AND channel_id = $2",
+										2, ctypes),
+							  cargs, NULL, false, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "audience lookup failed: %s", SPI_result_code_string(rc));
+		if (SPI_processed != 1)
+			return false;
+		args[2] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								1, &isnull);
+		args[3] = cargs[1];
+		rc = SPI_execute_plan(bar9_plan(&list_after_plan,
+										"SELECT " CHANNEL_COLS " FROM bar9.channels"
+										" WHERE account_id = $1 AND deleted_at IS NULL"
+										"   AND (created_at, channel_id) < ($3, $4)"
+										" ORDER BY created_at DESC, channel_id DESC"
+										" LIMIT $2",
+										4, argtypes),
+							  args, NULL, false, 0);
+	}
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "audience list failed: %s", SPI_result_code_string(rc));
+	return true;
+}
+
+/* Rename a live audience; false when there is none. */
+static bool
+ChannelRename(const char *account_id, const char *channel_id,
+			  const char *name, Channel *out)
+{
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[3];
+	int			rc;
+
+	args[0] = CStringGetTextDatum(account_id);
+	args[1] = CStringGetTextDatum(channel_id);
+	args[2] = CStringGetTextDatum(name);
+	rc = SPI_execute_plan(bar9_plan(&rename_plan,
+									"UPDATE bar9.channels"
+									"   SET name = $3, updated_at = pg_catalog.clock_timestamp()"
+									" WHERE account_id = $1 AND channel_id = $2"
+									"   AND deleted_at IS NULL"
+									" RETURNING " CHANNEL_COLS,
+									3, argtypes),
+						  args, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "could not rename audience: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+		return false;
+	ChannelFromRow(0, out);
+	return true;
+}
+
+/*
+ * Delete a live audience: mark it deleted, zero its count and remove its
+ * numbers, in this transaction.  False when there is none.
+ */
+static bool
+ChannelDelete(const char *account_id, const char *channel_id)
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		args[2];
+	int			rc;
+
+	args[0] = CStringGetTextDatum(account_id);
+	args[1] = CStringGetTextDatum(channel_id);
+
+	/* locks the audience row first, like every membership change */
+	rc = SPI_execute_plan(bar9_plan(&delete_plan,
+									"UPDATE bar9.channels"
+									"   SET deleted_at = pg_catalog.clock_timestamp(),"
+									"       updated_at = pg_catalog.clock_timestamp(),"
+									"       subscriber_count = 0"
+									" WHERE account_id = $1 AND channel_id = $2"
+									"   AND deleted_at IS NULL",
+									2, argtypes),
+						  args, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "could not delete audience: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+		return false;
+
+	/*
+	 * Its unfinished broadcasts become 'canceled' and their unclaimed SMS
+	 * too (fanout.c), in this transaction: holding the audience row, we
+	 * wait for a fan-out batch of it to commit, and every later batch sees
+	 * 'canceled' and stops.  The messages rows are kept as history.
+	 */
+	bar9_fanout_cancel_channel(account_id, channel_id);
+
+	rc = SPI_execute_plan(bar9_plan(&delete_numbers_plan,
+									"DELETE FROM bar9.channel_numbers"
+									" WHERE account_id = $1 AND channel_id = $2",
+									2, argtypes),
+						  args, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "could not delete audience numbers: %s",
+			 SPI_result_code_string(rc));
+	return true;
+}
+
+/* Write ch as an audience object. */
+void
+channel_json(JsonOut *jo, const Channel *ch)
+{
+	json_out_begin_object(jo);
+	json_out_kv_string(jo, "id", ch->channel_id);
+	json_out_kv_string(jo, "object", "marketing_channel");
+	json_out_kv_string(jo, "name", ch->name);
+	json_out_kv_int64(jo, "subscriber_count", ch->subscriber_count);
+	json_out_kv_int64(jo, "message_count", ch->message_count);
+	json_out_kv_timestamptz(jo, "created_at", ch->created_at);
+	json_out_kv_timestamptz(jo, "updated_at", ch->updated_at);
+	json_out_end_object(jo);
+}
+
+/* ---------------------------------------------------------------------
+ * Route handlers
+ * ---------------------------------------------------------------------
+ */
+
+static const char *const name_only[] = {"name", NULL};
+
+/* Read and check "name" of the body; NULL after a 400 (or when absent). */
+static char *
+ChannelBodyName(ApiRequest *req, ApiResponse *resp, bool required, bool *ok)
+{
+	char	   *raw;
+	char	   *name;
+	const char *why;
+
+	*ok = false;
+	if (!api_body_check_keys(req, resp, name_only) ||
+		!api_body_string(req, resp, "name", required, &raw))
+		return NULL;
+	*ok = true;
+	if (raw == NULL)
+		return NULL;
+	name = ChannelCheckName(raw, &why);
+	if (name == NULL)
+	{
+		api_error(resp, 400, "invalid_parameter", why, "name");
+		*ok = false;
+	}
+	return name;
+}
+
+/* POST /v1/marketing/channels */
+void
+channels_create_handler(ApiRequest *req, ApiResponse *resp)
+{
+	bool		ok;
+	char	   *name = ChannelBodyName(req, resp, true, &ok);
+	Channel		ch;
+
+	if (!ok)
+		return;
+	ChannelCreate(req->account_id, name, &ch);
+	resp->status = 201;
+	channel_json(&resp->json, &ch);
+}
+
+/* GET /v1/marketing/channels */
+void
+channels_list_handler(ApiRequest *req, ApiResponse *resp)
+{
+	int			limit;
+	const char *after;
+	uint64		i;
+	uint64		n;
+
+	if (!api_page_params(req, resp, &limit, &after))
+		return;
+	if (after != NULL &&
+		(!api_valid_id(after, "mkt_") || !ChannelList(req->account_id, limit, after)))
+	{
+		char	   *msg = psprintf("No such marketing_channel: '%s'", after);
+
+		api_error(resp, 400, "invalid_parameter", msg, "starting_after");
+		return;
+	}
+	if (after == NULL)
+		(void) ChannelList(req->account_id, limit, NULL);
+
+	n = SPI_processed;
+	resp->status = 200;
+	api_list_begin(resp);
+	for (i = 0; i < n && i < (uint64) limit; i++)
+	{
+		Channel		ch;
+
+		ChannelFromRow(i, &ch);
+		channel_json(&resp->json, &ch);
+	}
+	api_list_end(resp, n > (uint64) limit);
+}
+
+/* GET /v1/marketing/channels/:channel_id */
+void
+channels_get_handler(ApiRequest *req, ApiResponse *resp)
+{
+	const char *id = api_path_param(req, "channel_id");
+	Channel		ch;
+
+	if (!api_valid_id(id, "mkt_") ||
+		!channel_load(req->account_id, id, false, &ch))
+	{
+		api_not_found(resp, "marketing_channel", id);
+		return;
+	}
+	resp->status = 200;
+	channel_json(&resp->json, &ch);
+}
+
+/* PATCH /v1/marketing/channels/:channel_id (only name can change) */
+void
+channels_update_handler(ApiRequest *req, ApiResponse *resp)
+{
+	const char *id = api_path_param(req, "channel_id");
+	bool		ok;
+	char	   *name;
+	Channel		ch;
+	bool		found;
+
+	if (!api_valid_id(id, "mkt_"))
+	{
+		api_not_found(resp, "marketing_channel", id);
+		return;
+	}
+	name = ChannelBodyName(req, resp, false, &ok);
+	if (!ok)
+		return;
+	if (name != NULL)
+		found = ChannelRename(req->account_id, id, name, &ch);
+	else
+		found = channel_load(req->account_id, id, false, &ch);	/* no change */
+	if (!found)
+	{
+		api_not_found(resp, "marketing_channel", id);
+		return;
+	}
+	resp->status = 200;
+	channel_json(&resp->json, &ch);
+}
+
+/* DELETE /v1/marketing/channels/:channel_id */
+void
+channels_delete_handler(ApiRequest *req, ApiResponse *resp)
+{
+	const char *id = api_path_param(req, "channel_id");
+
+	if (!api_valid_id(id, "mkt_") || !ChannelDelete(req->account_id, id))
+	{
+		api_not_found(resp, "marketing_channel", id);
+		return;
+	}
+	resp->status = 200;
+	json_out_begin_object(&resp->json);
+	json_out_kv_string(&resp->json, "id", id);
+	json_out_kv_string(&resp->json, "object", "marketing_channel");
+	json_out_kv_bool(&resp->json, "deleted", true);
+	json_out_end_object(&resp->json);
+}
+
+/* ---------------------------------------------------------------------
+ * Typed SQL functions
+ * ---------------------------------------------------------------------
+ */
+
+/* Error 42704 unless account_id names an account. */
+static void
+ChannelRequireAccount(const char *account_id)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	int			rc;
+
+	args[0] = CStringGetTextDatum(account_id);
+	rc = SPI_execute_plan(bar9_plan(&account_plan,
+									"SELECT 1 FROM bar9.accounts WHERE account_id = $1",
+									1, argtypes),
+						  args, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "account lookup failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("account \"%s\" does not exist", account_id)));
+}
+
+/* Raise 42704 for an audience that is not there. */
+static void
+ChannelNotFound(const char *channel_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("audience \"%s\" does not exist", channel_id)));
+}
+
+/* The name of a SQL call, checked, or a 22023 error. */
+static char *
+ChannelSqlName(text *t)
+{
+	const char *why;
+	char	   *name = ChannelCheckName(text_to_cstring(t), &why);
+
+	if (name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid audience name: %s", why),
+				 errdetail("A name has 1 to 200 characters after trimming white space.")));
+	return name;
+}
+
+/* Values of a bar9.audience row for ch. */
+static void
+ChannelValues(const Channel *ch, Datum *values)
+{
+	values[0] = CStringGetTextDatum(ch->channel_id);
+	values[1] = CStringGetTextDatum(ch->name);
+	values[2] = Int64GetDatum(ch->subscriber_count);
+	values[3] = Int64GetDatum(ch->message_count);
+	values[4] = TimestampTzGetDatum(ch->created_at);
+	values[5] = TimestampTzGetDatum(ch->updated_at);
+}
+
+/* A bar9.audience composite Datum for ch, built in memory context cxt. */
+static Datum
+ChannelDatum(FunctionCallInfo fcinfo, const Channel *ch, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	TupleDesc	desc;
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+	HeapTuple	tup;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	desc = BlessTupleDesc(desc);
+	ChannelValues(ch, values);
+	tup = heap_form_tuple(desc, values, nulls);
+	MemoryContextSwitchTo(old);
+	return HeapTupleGetDatum(tup);
+}
+
+PG_FUNCTION_INFO_V1(create_audience);
+
+/* SQL: bar9.create_audience(account_id text, name text) -> bar9.audience */
+Datum
+create_audience(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *name = ChannelSqlName(PG_GETARG_TEXT_PP(1));
+	Channel		ch;
+	Datum		result;
+
+	SPI_connect();
+	ChannelRequireAccount(account_id);
+	ChannelCreate(account_id, name, &ch);
+	result = ChannelDatum(fcinfo, &ch, cxt);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(get_audience);
+
+/* SQL: bar9.get_audience(account_id text, audience_id text) -> bar9.audience */
+Datum
+get_audience(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *channel_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Channel		ch;
+	Datum		result;
+
+	SPI_connect();
+	if (!channel_load(account_id, channel_id, false, &ch))
+		ChannelNotFound(channel_id);
+	result = ChannelDatum(fcinfo, &ch, cxt);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(list_audiences);
+
+/*
+ * SQL: bar9.list_audiences(account_id text, limit int DEFAULT 20,
+ * starting_after text DEFAULT NULL) -> SETOF bar9.audience
+ */
+Datum
+list_audiences(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *account_id;
+	int			limit = PG_ARGISNULL(1) ? API_DEFAULT_LIMIT : PG_GETARG_INT32(1);
+	char	   *after = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	uint64		i;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("account_id must not be null")));
+	account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (limit < 1 || limit > CHANNEL_SQL_MAX_LIMIT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("limit must be between 1 and %d", CHANNEL_SQL_MAX_LIMIT)));
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	if (!ChannelList(account_id, limit - 1, after))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("starting_after \"%s\" is not an audience of this account",
+						after)));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		Channel		ch;
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+
+		ChannelFromRow(i, &ch);
+		ChannelValues(&ch, values);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(rename_audience);
+
+/*
+ * SQL: bar9.rename_audience(account_id text, audience_id text, name text)
+ * -> bar9.audience
+ */
+Datum
+rename_audience(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *channel_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *name = ChannelSqlName(PG_GETARG_TEXT_PP(2));
+	Channel		ch;
+	Datum		result;
+
+	SPI_connect();
+	if (!ChannelRename(account_id, channel_id, name, &ch))
+		ChannelNotFound(channel_id);
+	result = ChannelDatum(fcinfo, &ch, cxt);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(delete_audience);
+
+/* SQL: bar9.delete_audience(account_id text, audience_id text) -> void */
+Datum
+delete_audience(PG_FUNCTION_ARGS)
+{
+	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *channel_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	SPI_connect();
+	if (!ChannelDelete(account_id, channel_id))
+		ChannelNotFound(channel_id);
+	SPI_finish();
+	PG_RETURN_VOID();
+}

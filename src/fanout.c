@@ -1,0 +1,669 @@
+/*
+ * fanout.c
+ *		Fan-out of one broadcast into one queued SMS per recipient.
+ *
+ * A broadcast (a bar9.messages row) is fanned out in batches of
+ * bar9.fanout_batch_size recipients, each batch in its own transaction
+ * (the background worker's, see worker.c, or the caller's for the test
+ * functions bar9.fanout_step and bar9.fanout_run).  One batch:
+ *
+ *	1. takes the account's consent lock shared, first (see optouts.h): an
+ *	   opt-out committed before is seen by the batch and suppressed, one
+ *	   made after waits for the batch to commit and then cancels what it
+ *	   queued.
+ *	2. locks the audience row, then the broadcast row.  Under those locks
+ *	   the status is final for the batch: a cancel or an audience delete
+ *	   either committed before (we see it and stop) or waits for us (and
+ *	   then sees, and cancels, what we queued).  No SMS is queued after a
+ *	   cancel commits.
+ *	3. a scheduled broadcast whose send_at has come becomes 'pending' here:
+ *	   its recipients are the audience as it is now (member_seq_cutoff is
+ *	   taken from bar9.channel_member_seq), and recipient_count is set to
+ *	   the audience's current size.
+ *	4. reads the next bar9.fanout_batch_size members after fanout_cursor, in
+ *	   phone-number order (a range scan of the audience's primary key),
+ *	   then the account's opt-outs between the first and the last of them
+ *	   (one range scan of the opt-out list's primary key per batch: over a
+ *	   whole fan-out each opt-out is read at most once), leaves the opted-out
+ *	   members out in a merge of the two sorted lists, and inserts one SMS
+ *	   per remaining member in one statement.
+ *	5. one statement stores the cursor and the counters; when the batch
+ *	   came back short the fan-out is done: status 'queued', which the
+ *	   trigger of queue.h settles to 'sending' or 'completed' as the
+ *	   counters say (all suppressed: 'completed' at once).
+ *	6. NOTIFY bar9_sms once if the batch created any SMS.
+ *
+ * The cursor commits with the SMS of its batch, so after any crash the
+ * fan-out resumes exactly where it stopped; the primary key of bar9.sms
+ * (account, message, number) makes a second SMS for one number impossible
+ * even if that reasoning were ever wrong.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "api.h"
+#include "e164.h"
+#include "fanout.h"
+#include "optouts.h"
+#include "worker.h"
+
+/* The statements of fan-out, prepared once per backend with bar9_plan. */
+typedef enum FanoutPlanId
+{
+	PLAN_CHANNEL_OF,
+	PLAN_LOCK_CHANNEL,
+	PLAN_LOCK_MESSAGE,
+	PLAN_START,
+	PLAN_READ,					/* the first batch: no cursor yet */
+	PLAN_READ_AFTER,			/* the next ones, after the cursor */
+	PLAN_OPTED,
+	PLAN_SMS_MAX,
+	PLAN_RECORD,
+	PLAN_CANCEL_MESSAGE,
+	PLAN_CANCEL_CHANNEL,
+	NUM_FANOUT_PLANS
+} FanoutPlanId;
+
+typedef struct FanoutQuery
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[9];
+} FanoutQuery;
+
+/*
+ * The members of a batch: $1 account, $2 channel, $3 member cutoff, $4
+ * batch size, $5 cursor (text; the _AFTER form only).
+ */
+#define READ_SQL(cursor_condition) \
+	"SELECT phone_number FROM bar9.channel_numbers" \
+	" WHERE account_id = $1 AND channel_id = $2 AND added_seq <= $3" \
+	cursor_condition \
+	" ORDER BY phone_number LIMIT $4"
+
+/* The SMS of a batch: $1 account, $2 message, $3 the numbers (e164[]). */
+#define INSERT_SQL \
+	"INSERT INTO bar9.sms (account_id, message_id, to_number)" \
+	" SELECT $1, $2, unnest($3)"
+
+static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
+	[PLAN_CHANNEL_OF] = {
+		"SELECT channel_id FROM bar9.messages"
+		" WHERE account_id = $1 AND message_id = $2",
+		2, {TEXTOID, TEXTOID}
+	},
+	[PLAN_LOCK_CHANNEL] = {
+		"SELECT deleted_at IS NOT NULL, subscriber_count FROM bar9.channels"
+		" WHERE account_id = $1 AND channel_id = $2"
+		" FOR NO KEY UPDATE",
+		2, {TEXTOID, TEXTOID}
+	},
+	[PLAN_LOCK_MESSAGE] = {
+		"SELECT status, status = 'pending' OR send_at <= now(),"
+		"       member_seq_cutoff, fanout_cursor, recipient_count,"
+		"       n_queued + n_sending + n_sent + n_delivered + n_failed"
+		"       + n_canceled"
+		"  FROM bar9.messages"
+		" WHERE account_id = $1 AND message_id = $2"
+		" FOR NO KEY UPDATE",
+		2, {TEXTOID, TEXTOID}
+	},
+	[PLAN_START] = {
+		"UPDATE bar9.messages"
+		"   SET status = 'pending',"
+		"       member_seq_cutoff = nextval('bar9.channel_member_seq'),"
+		"       recipient_count = $3, updated_at = now()"
+		" WHERE account_id = $1 AND message_id = $2"
+		" RETURNING member_seq_cutoff",
+		3, {TEXTOID, TEXTOID, INT8OID}
+	},
+	[PLAN_READ] = {
+		READ_SQL(""), 4, {TEXTOID, TEXTOID, INT8OID, INT8OID}
+	},
+	[PLAN_READ_AFTER] = {
+		READ_SQL(" AND phone_number OPERATOR(bar9.>) $5::bar9.e164"),
+		5, {TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID}
+	},
+	/* the opt-outs in [$2, $3]: one range scan of the primary key */
+	[PLAN_OPTED] = {
+		"SELECT phone_number FROM bar9.opt_outs"
+		" WHERE account_id = $1"
+		"   AND phone_number OPERATOR(bar9.>=) $2::bar9.e164"
+		"   AND phone_number OPERATOR(bar9.<=) $3::bar9.e164"
+		" ORDER BY phone_number",
+		3, {TEXTOID, TEXTOID, TEXTOID}
+	},
+	/* one probe of the primary key (min/max aggregate) */
+	[PLAN_SMS_MAX] = {
+		"SELECT bar9.max(to_number) FROM bar9.sms"
+		" WHERE account_id = $1 AND message_id = $2",
+		2, {TEXTOID, TEXTOID}
+	},
+	[PLAN_RECORD] = {
+		"WITH counted AS ("
+		" UPDATE bar9.channels SET message_count = message_count + $4"
+		"  WHERE account_id = $1 AND channel_id = $3 AND $4 > 0"
+		")"
+		"UPDATE bar9.messages"
+		"   SET fanout_cursor = coalesce($6::bar9.e164, fanout_cursor),"
+		"       fanout_done = $7,"
+		"       n_queued = n_queued + $4,"
+		"       suppressed_count = suppressed_count + $5,"
+		"       recipient_count = $8,"
+		"       status = CASE WHEN $7 THEN 'queued' ELSE status END,"
+		"       updated_at = now()"
+		" WHERE account_id = $1 AND message_id = $2"
+		" RETURNING status",
+		8, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID, BOOLOID,
+		INT8OID}
+	},
+	/*
+	 * Run holding the message row lock: skip SMS a claimer holds (queue.h);
+	 * the claimer then finds the broadcast canceled and cancels them itself.
+	 */
+	[PLAN_CANCEL_MESSAGE] = {
+		"WITH unclaimed AS ("
+		" SELECT to_number FROM bar9.sms"
+		"  WHERE account_id = $1 AND message_id = $2 AND status = 'queued'"
+		"    FOR NO KEY UPDATE SKIP LOCKED"
+		"), canceled AS ("
+		" UPDATE bar9.sms s SET status = 'canceled', updated_at = now()"
+		"   FROM unclaimed u"
+		"  WHERE s.account_id = $1 AND s.message_id = $2"
+		"    AND s.to_number OPERATOR(bar9.=) u.to_number"
+		"  RETURNING 1"
+		"), n AS (SELECT count(*) AS c FROM canceled)"
+		"UPDATE bar9.messages m"
+		"   SET status = 'canceled',"
+		"       n_queued = m.n_queued - n.c,"
+		"       n_canceled = m.n_canceled + n.c,"
+		"       updated_at = now()"
+		"  FROM n"
+		" WHERE m.account_id = $1 AND m.message_id = $2",
+		2, {TEXTOID, TEXTOID}
+	},
+	/*
+	 * The audience delete: its SMS rows first (waiting for a claimer holding
+	 * one, which turns it 'sending'), then its broadcasts in message_id
+	 * order, as claim and ack do (queue.h).
+	 */
+	[PLAN_CANCEL_CHANNEL] = {
+		"WITH canceled AS ("
+		" UPDATE bar9.sms s SET status = 'canceled', updated_at = now()"
+		"   FROM bar9.messages m"
+		"  WHERE m.account_id = $1 AND m.channel_id = $2"
+		"    AND m.status IN ('scheduled', 'pending', 'queued', 'sending')"
+		"    AND s.account_id = $1 AND s.message_id = m.message_id"
+		"    AND s.status = 'queued'"
+		"  RETURNING s.message_id"
+		"), per_message AS ("
+		" SELECT message_id, count(*) AS k FROM canceled GROUP BY message_id"
+		"), locked AS ("
+		" SELECT m.message_id, coalesce(p.k, 0) AS k"
+		"   FROM bar9.messages m LEFT JOIN per_message p USING (message_id)"
+		"  WHERE m.account_id = $1 AND m.channel_id = $2"
+		"    AND m.status IN ('scheduled', 'pending', 'queued', 'sending')"
+		"  ORDER BY m.message_id"
+		"    FOR NO KEY UPDATE OF m"
+		"), counted AS ("
+		" UPDATE bar9.messages m"
+		"    SET status = 'canceled',"
+		"        n_queued = m.n_queued - l.k,"
+		"        n_canceled = m.n_canceled + l.k,"
+		"        updated_at = now()"
+		"   FROM locked l"
+		"  WHERE m.account_id = $1 AND m.message_id = l.message_id"
+		"  RETURNING 1"
+		")"
+		" SELECT (SELECT count(*) FROM canceled), (SELECT count(*) FROM counted)",
+		2, {TEXTOID, TEXTOID}
+	},
+};
+
+static SPIPlanPtr fanout_plans[NUM_FANOUT_PLANS];
+
+/* Run a fan-out statement; elog if SPI answers other than expected. */
+static void
+ExecPlan(FanoutPlanId id, Datum *values, const char *nulls, int expected)
+{
+	int			rc;
+
+	bar9_plan(&fanout_plans[id], fanout_queries[id].sql,
+			  fanout_queries[id].nargs, fanout_queries[id].argtypes);
+	rc = SPI_execute_plan(fanout_plans[id], values, nulls, false, 0);
+	if (rc != expected)
+		elog(ERROR, "fan-out statement %d failed: %s",
+			 (int) id, SPI_result_code_string(rc));
+}
+
+/* Column col (1-based) of the first result row; *isnull tells NULL. */
+static Datum
+ResultColumn(int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+						 col, isnull);
+}
+
+/* Column col of the first result row as int8, 0 when NULL. */
+static int64
+ResultInt64(int col)
+{
+	bool		isnull;
+	Datum		d = ResultColumn(col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+/* Column col of the first result row as a palloc'd C string, or NULL. */
+static char *
+ResultText(int col)
+{
+	bool		isnull;
+	Datum		d = ResultColumn(col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/* Column col of the first result row as bool, false when NULL. */
+static bool
+ResultBool(int col)
+{
+	bool		isnull;
+	Datum		d = ResultColumn(col, &isnull);
+
+	return isnull ? false : DatumGetBool(d);
+}
+
+/* A bar9.e164 value as a text Datum, for a $n::bar9.e164 parameter. */
+static Datum
+E164TextDatum(uint64 number)
+{
+	char		buf[E164_BUFSIZE];
+
+	e164_format(number, buf);
+	return CStringGetTextDatum(buf);
+}
+
+/* The kept INSERT plans (plain, ON CONFLICT) and the e164 type they take. */
+static SPIPlanPtr insert_plans[2];
+static Oid	insert_plans_type = InvalidOid;
+
+/*
+ * Insert one queued SMS per number of numbers[0..n) (bar9.e164 values of
+ * type e164type) for message values[0], values[1] (account, message), in
+ * one statement; returns how many were inserted.  With on_conflict, a
+ * number that already has its SMS is skipped.
+ */
+static uint64
+InsertSms(Datum *values, Datum *numbers, int n, Oid e164type,
+		  bool on_conflict)
+{
+	SPIPlanPtr *slot = &insert_plans[on_conflict ? 1 : 0];
+	Oid			argtypes[3];
+	Datum		args[3];
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			rc;
+
+	/* the array parameter's type is fixed in the plan: follow a new bar9 */
+	if (e164type != insert_plans_type)
+	{
+		for (int i = 0; i < lengthof(insert_plans); i++)
+		{
+			if (insert_plans[i] != NULL)
+				SPI_freeplan(insert_plans[i]);
+			insert_plans[i] = NULL;
+		}
+		insert_plans_type = e164type;
+	}
+	argtypes[0] = TEXTOID;
+	argtypes[1] = TEXTOID;
+	argtypes[2] = get_array_type(e164type);
+	if (!OidIsValid(argtypes[2]))
+		elog(ERROR, "type bar9.e164 has no array type");
+	bar9_plan(slot, on_conflict ? INSERT_SQL " ON CONFLICT DO NOTHING" :
+			  INSERT_SQL, 3, argtypes);
+
+	get_typlenbyvalalign(e164type, &typlen, &typbyval, &typalign);
+	args[0] = values[0];
+	args[1] = values[1];
+	args[2] = PointerGetDatum(construct_array(numbers, n, e164type, typlen,
+											  typbyval, typalign));
+	rc = SPI_execute_plan(*slot, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "fan-out insert failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/*
+ * Fan out the next batch of one broadcast, in the caller's transaction.
+ *
+ * channel_id may be NULL (it is then looked up).  batch_size is the number
+ * of audience members to read.  The caller commits; the work of the batch,
+ * the cursor and the counters commit together.
+ */
+void
+bar9_fanout_batch(const char *account_id, const char *message_id,
+				  const char *channel_id, int batch_size,
+				  FanoutBatchResult *result)
+{
+	Datum		values[8];
+	char		nulls[8];
+	bool		channel_deleted;
+	int64		subscriber_count = 0;
+	char	   *status;
+	bool		due;
+	bool		isnull;
+	bool		have_cutoff;
+	int64		cutoff;
+	bool		have_cursor;
+	uint64		cursor;
+	int64		recipient_count;
+	int64		created;
+	Datum	   *numbers;
+	int			n;
+	int			kept = 0;
+	Oid			e164type = InvalidOid;
+	bool		done;
+
+	memset(result, 0, sizeof(*result));
+	memset(nulls, ' ', sizeof(nulls));
+
+	/* 1. No opt-out of this account in flight while the batch runs. */
+	bar9_consent_lock(account_id, false);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	values[0] = CStringGetTextDatum(account_id);
+	values[1] = CStringGetTextDatum(message_id);
+
+	if (channel_id == NULL)
+	{
+		ExecPlan(PLAN_CHANNEL_OF, values, nulls, SPI_OK_SELECT);
+		if (SPI_processed == 0)
+		{
+			SPI_finish();
+			return;
+		}
+		channel_id = ResultText(1);
+	}
+
+	/* 2. The audience row, then the broadcast row. */
+	values[1] = CStringGetTextDatum(channel_id);
+	ExecPlan(PLAN_LOCK_CHANNEL, values, nulls, SPI_OK_SELECT);
+	channel_deleted = (SPI_processed == 0 || ResultBool(1));
+	if (SPI_processed > 0)
+		subscriber_count = ResultInt64(2);
+
+	values[1] = CStringGetTextDatum(message_id);
+	ExecPlan(PLAN_LOCK_MESSAGE, values, nulls, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		return;
+	}
+	result->found = true;
+	status = ResultText(1);
+	due = ResultBool(2);
+	(void) ResultColumn(3, &isnull);
+	have_cutoff = !isnull;
+	cutoff = ResultInt64(3);
+	cursor = DatumGetE164(ResultColumn(4, &isnull));
+	have_cursor = !isnull;
+	recipient_count = ResultInt64(5);
+	created = ResultInt64(6);
+	strlcpy(result->status, status, sizeof(result->status));
+
+	/* Only scheduled and pending broadcasts have fan-out left to do. */
+	if (strcmp(status, "scheduled") != 0 && strcmp(status, "pending") != 0)
+	{
+		SPI_finish();
+		return;
+	}
+
+	/* The audience was deleted: the broadcast stops, its queue is emptied. */
+	if (channel_deleted)
+	{
+		ExecPlan(PLAN_CANCEL_MESSAGE, values, nulls, SPI_OK_UPDATE);
+		strlcpy(result->status, "canceled", sizeof(result->status));
+		SPI_finish();
+		return;
+	}
+
+	/* 3. A scheduled broadcast whose time has come takes its recipients. */
+	if (strcmp(status, "scheduled") == 0 || !have_cutoff)
+	{
+		if (!due)
+		{
+			SPI_finish();
+			return;
+		}
+		values[2] = Int64GetDatum(subscriber_count);
+		ExecPlan(PLAN_START, values, nulls, SPI_OK_UPDATE_RETURNING);
+		cutoff = ResultInt64(1);
+		recipient_count = subscriber_count;
+	}
+
+	/* 4. The next members, in phone-number order. */
+	values[1] = CStringGetTextDatum(channel_id);
+	values[2] = Int64GetDatum(cutoff);
+	values[3] = Int64GetDatum((int64) batch_size);
+	if (have_cursor)
+		values[4] = E164TextDatum(cursor);
+	ExecPlan(have_cursor ? PLAN_READ_AFTER : PLAN_READ, values, nulls,
+			 SPI_OK_SELECT);
+	n = (int) SPI_processed;
+	numbers = palloc(sizeof(Datum) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		numbers[i] = SPI_getbinval(SPI_tuptable->vals[i],
+								   SPI_tuptable->tupdesc, 1, &isnull);
+	if (n > 0)
+		e164type = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
+	SPI_freetuptable(SPI_tuptable);
+
+	if (n > 0)
+	{
+		uint64		last = DatumGetE164(numbers[n - 1]);
+		uint64	   *opted;
+		int			nopted;
+		int			j = 0;
+
+		/* The opt-outs among them, in the same order. */
+		values[1] = E164TextDatum(DatumGetE164(numbers[0]));
+		values[2] = E164TextDatum(last);
+		ExecPlan(PLAN_OPTED, values, nulls, SPI_OK_SELECT);
+		nopted = (int) SPI_processed;
+		opted = palloc(sizeof(uint64) * Max(nopted, 1));
+		for (int i = 0; i < nopted; i++)
+			opted[i] = DatumGetE164(SPI_getbinval(SPI_tuptable->vals[i],
+												  SPI_tuptable->tupdesc, 1,
+												  &isnull));
+		SPI_freetuptable(SPI_tuptable);
+
+		/* Merge the two sorted lists: keep the members not opted out. */
+		for (int i = 0; i < n; i++)
+		{
+			uint64		number = DatumGetE164(numbers[i]);
+
+			while (j < nopted && opted[j] < number)
+				j++;
+			if (j < nopted && opted[j] == number)
+				result->suppressed++;
+			else
+				numbers[kept++] = numbers[i];
+		}
+		cursor = last;
+		have_cursor = true;
+	}
+	result->recipients = n;
+
+	/*
+	 * The SMS.  None can exist past the cursor (the cursor commits with the
+	 * SMS of its batch, and we hold the broadcast's lock), so the insert is
+	 * plain, cheaper than an INSERT ... ON CONFLICT (a speculative insertion
+	 * per row).  One probe of the primary key checks that; should SMS be
+	 * there anyway (a cursor reset by hand), ON CONFLICT DO NOTHING steps
+	 * over them.
+	 */
+	if (kept > 0)
+	{
+		Datum		max;
+		bool		conflicts;
+
+		values[1] = CStringGetTextDatum(message_id);
+		ExecPlan(PLAN_SMS_MAX, values, nulls, SPI_OK_SELECT);
+		max = ResultColumn(1, &isnull);
+		conflicts = !isnull &&
+			DatumGetE164(max) >= DatumGetE164(numbers[0]);
+		result->queued = InsertSms(values, numbers, kept, e164type,
+								   conflicts);
+	}
+
+	/*
+	 * 5. Counters and cursor.  recipient_count is an estimate until the end
+	 * (the audience less those left out so far), then the SMS created.
+	 */
+	done = result->recipients < batch_size;
+	created += result->queued;
+	if (done)
+		recipient_count = created;
+	else
+		recipient_count = Max(recipient_count - result->suppressed, created);
+
+	values[1] = CStringGetTextDatum(message_id);
+	values[2] = CStringGetTextDatum(channel_id);
+	values[3] = Int64GetDatum(result->queued);
+	values[4] = Int64GetDatum(result->suppressed);
+	values[5] = have_cursor ? E164TextDatum(cursor) : (Datum) 0;
+	nulls[5] = have_cursor ? ' ' : 'n';
+	values[6] = BoolGetDatum(done);
+	values[7] = Int64GetDatum(recipient_count);
+	ExecPlan(PLAN_RECORD, values, nulls, SPI_OK_UPDATE_RETURNING);
+	strlcpy(result->status, ResultText(1), sizeof(result->status));
+
+	/* 6. Wake idle senders, once per batch. */
+	if (result->queued > 0)
+		Async_Notify("bar9_sms", NULL);
+
+	result->more = !done;
+	SPI_finish();
+}
+
+/*
+ * Cancel every unfinished broadcast of an audience and its SMS that no
+ * sender has claimed yet, fixing the per-status counters.  Called by the
+ * audience delete, after it has locked (updated) the audience row: a
+ * fan-out batch of this audience is then either committed already or
+ * waiting for the delete, and will find its broadcast canceled.
+ */
+void
+bar9_fanout_cancel_channel(const char *account_id, const char *channel_id)
+{
+	Datum		values[2];
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	values[0] = CStringGetTextDatum(account_id);
+	values[1] = CStringGetTextDatum(channel_id);
+	ExecPlan(PLAN_CANCEL_CHANNEL, values, NULL, SPI_OK_SELECT);
+	SPI_finish();
+}
+
+/* The batch size argument of the SQL functions: NULL means the GUC. */
+static int
+BatchSizeArg(FunctionCallInfo fcinfo, int argno)
+{
+	int			batch_size;
+
+	if (PG_ARGISNULL(argno))
+		return bar9_fanout_batch_size;
+	batch_size = PG_GETARG_INT32(argno);
+	if (batch_size < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be at least 1")));
+	return batch_size;
+}
+
+/* Run one batch for the SQL functions, erroring if the broadcast is absent. */
+static void
+SqlFanoutBatch(FunctionCallInfo fcinfo, int batch_size,
+			   FanoutBatchResult *result)
+{
+	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *message_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	bar9_fanout_batch(account_id, message_id, NULL, batch_size, result);
+	if (!result->found)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("message \"%s\" does not exist in account \"%s\"",
+						message_id, account_id)));
+}
+
+PG_FUNCTION_INFO_V1(fanout_step);
+
+/* SQL: bar9.fanout_step(account_id, message_id, batch_size) -> status. */
+Datum
+fanout_step(PG_FUNCTION_ARGS)
+{
+	FanoutBatchResult result;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	SqlFanoutBatch(fcinfo, BatchSizeArg(fcinfo, 2), &result);
+	PG_RETURN_TEXT_P(cstring_to_text(result.status));
+}
+
+PG_FUNCTION_INFO_V1(fanout_run);
+
+/* SQL: bar9.fanout_run(account_id, message_id, batch_size) -> status. */
+Datum
+fanout_run(PG_FUNCTION_ARGS)
+{
+	FanoutBatchResult result;
+	int			batch_size;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	batch_size = BatchSizeArg(fcinfo, 2);
+	do
+	{
+		CHECK_FOR_INTERRUPTS();
+		SqlFanoutBatch(fcinfo, batch_size, &result);
+	} while (result.more);
+	PG_RETURN_TEXT_P(cstring_to_text(result.status));
+}
+
+PG_FUNCTION_INFO_V1(fanout_statement);
+
+/* SQL: bar9.fanout_statement(name) -> text: a statement of a batch. */
+Datum
+fanout_statement(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	const char *sql;
+
+	if (strcmp(name, "read") == 0)
+		sql = fanout_queries[PLAN_READ_AFTER].sql;
+	else if (strcmp(name, "opt_outs") == 0)
+		sql = fanout_queries[PLAN_OPTED].sql;
+	else if (strcmp(name, "insert") == 0)
+		sql = INSERT_SQL;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown fan-out statement \"%s\"", name),
+				 errhint("Use \"read\", \"opt_outs\" or \"insert\".")));
+	PG_RETURN_TEXT_P(cstring_to_text(sql));
+}

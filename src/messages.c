@@ -1,0 +1,938 @@
+/*
+ * messages.c
+ *		Broadcasts ("marketing messages"): typed SQL functions and the HTTP
+ *		routes POST/GET /v1/marketing/channels/:channel_id/messages,
+ *		GET .../messages/:message_id and POST .../messages/:message_id/cancel.
+ *
+ * Creating a broadcast is O(1) whatever the audience size: it reads the
+ * audience row and a sequence, inserts one bar9.messages row and wakes the
+ * background worker, which creates the SMS (fanout.c).  The counts shown
+ * are the n_* counters of that row, kept exact by fan-out, claim, ack and
+ * cancel, so reading a broadcast never counts SMS.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
+
+#include "api.h"
+#include "channels.h"
+#include "messages.h"
+#include "segments.h"
+#include "worker.h"
+
+/* Most rows list_broadcasts returns in one call. */
+#define MESSAGE_SQL_MAX_LIMIT	1000
+
+/* The columns every query returns, in Message order. */
+#define MESSAGE_COLS \
+	"message_id, channel_id, body, status, recipient_count, suppressed_count," \
+	" encoding, segments, send_at, n_queued, n_sending, n_sent, n_delivered," \
+	" n_failed, n_canceled, created_at"
+#define MESSAGE_NCOLS	16
+
+/* Names of the counts, in the order of Message.counts and the n_* columns. */
+static const char *const count_names[6] = {
+	"queued", "sending", "sent", "delivered", "failed", "canceled"
+};
+
+/* What MessageCreate did. */
+typedef enum MessageCreateResult
+{
+	MESSAGE_CREATED,
+	MESSAGE_NO_CHANNEL,			/* no such live audience in the account */
+	MESSAGE_CHANNEL_EMPTY		/* the audience has no numbers */
+} MessageCreateResult;
+
+/* What MessageCancel did. */
+typedef enum MessageCancelResult
+{
+	MESSAGE_CANCELED,
+	MESSAGE_NOT_FOUND,
+	MESSAGE_NOT_CANCELABLE		/* completed or canceled already */
+} MessageCancelResult;
+
+static SPIPlanPtr load_plan = NULL;
+static SPIPlanPtr load_any_channel_plan = NULL;
+static SPIPlanPtr seq_plan = NULL;
+static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr cursor_plan = NULL;
+static SPIPlanPtr list_plan = NULL;
+static SPIPlanPtr list_after_plan = NULL;
+static SPIPlanPtr lock_plan = NULL;
+static SPIPlanPtr cancel_sms_plan = NULL;
+static SPIPlanPtr cancel_plan = NULL;
+
+/* ---------------------------------------------------------------------
+ * Core: used by both the SQL functions and the route handlers
+ * ---------------------------------------------------------------------
+ */
+
+/* Fill out from row i of SPI_tuptable (columns MESSAGE_COLS). */
+static void
+MessageFromRow(uint64 i, Message *out)
+{
+	HeapTuple	tup = SPI_tuptable->vals[i];
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+	int			c;
+
+	out->message_id = SPI_getvalue(tup, desc, 1);
+	out->channel_id = SPI_getvalue(tup, desc, 2);
+	out->body = SPI_getvalue(tup, desc, 3);
+	out->status = SPI_getvalue(tup, desc, 4);
+	out->recipient_count = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+	out->suppressed_count = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
+	out->encoding = SPI_getvalue(tup, desc, 7);
+	out->segments = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
+	out->send_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 9,
+													 &out->send_at_null));
+	for (c = 0; c < 6; c++)
+		out->counts[c] = DatumGetInt64(SPI_getbinval(tup, desc, 10 + c,
+													 &isnull));
+	out->created_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 16,
+														&isnull));
+}
+
+/* Load a broadcast (see messages.h). */
+bool
+message_load(const char *account_id, const char *channel_id,
+			 const char *message_id, Message *out)
+{
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[3];
+	SPIPlanPtr	plan;
+	int			rc;
+
+	args[0] = CStringGetTextDatum(account_id);
+	args[1] = CStringGetTextDatum(message_id);
+	if (channel_id != NULL)
+	{
+		args[2] = CStringGetTextDatum(channel_id);
+		plan = bar9_plan(&load_plan,
+						 "SELECT " MESSAGE_COLS " FROM bar9.messages"
+						 " WHERE account_id = $1 AND message_id = $2"
+						 "   AND channel_id = $3",
+						 3, argtypes);
+	}
+	else
+		plan = bar9_plan(&load_any_channel_plan,
+						 "SELECT " MESSAGE_COLS " FROM bar9.messages"
+						 " WHERE account_id = $1 AND message_id = $2",
+						 2, argtypes);
+	rc = SPI_execute_plan(plan, args, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "broadcast lookup failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+		return false;
+	MessageFromRow(0, out);
+	return true;
+}
+
+/*
+ * Check a body: 1 to 1600 characters.  Sets *enc (encoding and segments,
+ * measured on its UTF-8 form) and returns NULL, or returns the problem in
+ * words for the client.
+ */
+static const char *
+MessageCheckBody(const char *body, SmsEncoding *enc)
+{
+	int			len = strlen(body);
+	char	   *utf8 = pg_server_to_any(body, len, PG_UTF8);
+
+	if (utf8 != body)
+		len = strlen(utf8);
+	sms_measure(utf8, len, enc);
+	if (enc->nchars < 1)
+		return "body must not be empty";
+	if (enc->nchars > SMS_BODY_MAX_CHARS)
+		return "body must be at most 1600 characters long";
+	return NULL;
+}
+
+/* Read exactly n decimal digits at *p into *out, advancing *p. */
+static bool
+MessageDigits(const char **p, int n, int *out)
+{
+	int			v = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		char		c = (*p)[i];
+
+		if (c < '0' || c > '9')
+			return false;
+		v = v * 10 + (c - '0');
+	}
+	*p += n;
+	*out = v;
+	return true;
+}
+
+/*
+ * Parse an RFC 3339 date-time ("2026-11-26T13:22:55Z", with optional
+ * fraction and a "Z" or "+hh:mm"/"-hh:mm" offset; "T" and "Z" in either
+ * case).  Nothing else passes: no date alone, no missing offset, no space
+ * instead of "T", no words like "now".  False when s is not one.
+ */
+static bool
+MessageParseRfc3339(const char *s, TimestampTz *out)
+{
+	const char *p = s;
+	struct pg_tm tm;
+	fsec_t		fsec = 0;
+	int			tz = 0;
+	int			year;
+	int			sign;
+	int			oh;
+	int			om;
+	Timestamp	ts;
+
+	memset(&tm, 0, sizeof(tm));
+	if (!MessageDigits(&p, 4, &year) || *p++ != '-' ||
+		!MessageDigits(&p, 2, &tm.tm_mon) || *p++ != '-' ||
+		!MessageDigits(&p, 2, &tm.tm_mday) ||
+		(*p != 'T' && *p != 't'))
+		return false;
+	p++;
+	if (!MessageDigits(&p, 2, &tm.tm_hour) || *p++ != ':' ||
+		!MessageDigits(&p, 2, &tm.tm_min) || *p++ != ':' ||
+		!MessageDigits(&p, 2, &tm.tm_sec))
+		return false;
+	if (*p == '.')
+	{
+		int			scale = 100000;
+
+		p++;
+		if (*p < '0' || *p > '9')
+			return false;
+		while (*p >= '0' && *p <= '9')
+		{
+			fsec += (*p - '0') * scale;	/* digits past microseconds drop */
+			scale /= 10;
+			p++;
+		}
+	}
+	if (*p == 'Z' || *p == 'z')
+		p++;
+	else if (*p == '+' || *p == '-')
+	{
+		sign = (*p == '-') ? -1 : 1;
+		p++;
+		if (!MessageDigits(&p, 2, &oh) || *p++ != ':' ||
+			!MessageDigits(&p, 2, &om) || oh > 23 || om > 59)
+			return false;
+		/* PostgreSQL's tz is seconds west of UTC */
+		tz = -sign * (oh * SECS_PER_HOUR + om * SECS_PER_MINUTE);
+	}
+	else
+		return false;
+	if (*p != '\0')
+		return false;
+
+	/* field ranges; a leap second (:60) is accepted as RFC 3339 allows */
+	if (year < 1 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+		tm.tm_mday > day_tab[isleap(year)][tm.tm_mon - 1] ||
+		tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+		return false;
+	tm.tm_year = year;
+	if (tm.tm_sec == 60)
+	{
+		tm.tm_sec = 59;
+		fsec += USECS_PER_SEC;
+	}
+	if (tm2timestamp(&tm, fsec, &tz, &ts) != 0)
+		return false;
+	*out = (TimestampTz) ts;
+	return true;
+}
+
+/* Is send_at between 1 minute and 35 days after now? */
+static bool
+MessageSendAtInWindow(TimestampTz send_at, TimestampTz now)
+{
+	return send_at >= now + (int64) MESSAGE_SEND_AT_MIN_SECS * USECS_PER_SEC &&
+		send_at <= now + (int64) MESSAGE_SEND_AT_MAX_SECS * USECS_PER_SEC;
+}
+
+/*
+ * Create a broadcast of body (checked, measured in enc) to the audience
+ * channel_id, to send now (has_send_at false) or at send_at (checked).
+ */
+static MessageCreateResult
+MessageCreate(const char *account_id, const char *channel_id,
+			  const char *body, const SmsEncoding *enc,
+			  bool has_send_at, TimestampTz send_at, Message *out)
+{
+	Oid			argtypes[9] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
+	TEXTOID, TIMESTAMPTZOID, INT8OID, INT8OID};
+	Datum		args[9];
+	char		nulls[9];
+	Channel		ch;
+	int			rc;
+
+	memset(nulls, ' ', sizeof(nulls));
+
+	/*
+	 * Lock the audience row: every change of its membership takes this lock
+	 * first (channels.h), so while we hold it no number is being added to
+	 * or removed from it, and subscriber_count is exactly its size.
+	 */
+	if (!channel_load(account_id, channel_id, true, &ch))
+		return MESSAGE_NO_CHANNEL;
+	if (ch.subscriber_count == 0)
+		return MESSAGE_CHANNEL_EMPTY;
+
+	if (!has_send_at)
+	{
+		bool		isnull;
+
+		/*
+		 * The recipients are the members whose added_seq is at most the
+		 * sequence's current value.  Every member now in the audience drew
+		 * its added_seq from bar9.channel_member_seq before its add
+		 * committed, and that add finished before we got the audience lock,
+		 * so its value is at most last_value; any add after this request
+		 * waits for our lock and draws a larger value.  Reading the sequence
+		 * is O(1) and non-transactional (it sees values drawn by
+		 * transactions still running for other audiences too, which only
+		 * matter to those audiences).  Before the first nextval, last_value
+		 * is 1 with is_called false: no value was handed out, so the cutoff
+		 * is 0.  A scheduled broadcast gets its cutoff at send_at, when the
+		 * worker starts it (the audience as it is then).
+		 */
+		rc = SPI_execute_plan(bar9_plan(&seq_plan,
+										"SELECT CASE WHEN is_called THEN last_value"
+										"            ELSE last_value - 1 END"
+										"  FROM bar9.channel_member_seq",
+										0, NULL),
+							  NULL, NULL, false, 1);
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not read bar9.channel_member_seq: %s",
+				 SPI_result_code_string(rc));
+		args[7] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								1, &isnull);
+		nulls[6] = 'n';
+		args[6] = (Datum) 0;
+	}
+	else
+	{
+		nulls[7] = 'n';
+		args[7] = (Datum) 0;
+		args[6] = TimestampTzGetDatum(send_at);
+	}
+
+	args[0] = CStringGetTextDatum(account_id);
+	args[1] = CStringGetTextDatum(channel_id);
+	args[2] = CStringGetTextDatum(body);
+	args[3] = CStringGetTextDatum(sms_encoding_name(enc));
+	args[4] = Int32GetDatum(enc->segments);
+	args[5] = CStringGetTextDatum(has_send_at ? "scheduled" : "pending");
+	args[8] = Int64GetDatum(ch.subscriber_count);
+	rc = SPI_execute_plan(bar9_plan(&insert_plan,
+									"INSERT INTO bar9.messages"
+									" (account_id, channel_id, body, encoding, segments,"
+									"  status, send_at, member_seq_cutoff,"
+									"  recipient_count, created_at, updated_at)"
+									" SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, t, t"
+									"   FROM (SELECT pg_catalog.clock_timestamp() AS t) s"
+									" RETURNING " MESSAGE_COLS,
+									9, argtypes),
+						  args, nulls, false, 0);
+	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "could not insert broadcast: %s",
+			 SPI_result_code_string(rc));
+	MessageFromRow(0, out);
+
+	/* the worker fans it out (or sets its timer) once we commit */
+	bar9_wake_worker();
+	return MESSAGE_CREATED;
+}
+
+/*
+ * List the broadcasts of an audience into SPI_tuptable: at most limit + 1
+ * rows, newest first, after the broadcast after_id if not NULL.  False when
+ * after_id is not a broadcast of that audience.
+ */
+static bool
+MessageList(const char *account_id, const char *channel_id, int limit,
+			const char *after_id)
+{
+	Oid			argtypes[5] = {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID,
+	TEXTOID};
+	Datum		args[5];
+	int			rc;
+
+	args[0] = CStringGetTextDatum(account_id);
+	args[1] = CStringGetTextDatum(channel_id);
+	args[2] = Int32GetDatum(limit + 1);
+
+	if (after_id == NULL)
+		rc = SPI_execute_plan(bar9_plan(&list_plan,
+										"SELECT " MESSAGE_COLS " FROM bar9.messages"
+										" WHERE account_id = $1 AND channel_id = $2"
+										" ORDER BY created_at DESC, message_id DESC"
+										" LIMIT $3",
+										3, argtypes),
+							  args, NULL, false, 0);
+	else
+	{
+		Oid			ctypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+		Datum		cargs[3];
+		bool		isnull;
+
+		cargs[0] = args[0];
+		cargs[1] = args[1];
+		cargs[2] = CStringGetTextDatum(after_id);
+		rc = SPI_execute_plan(bar9_plan(&cursor_plan,
+										"SELECT created_at FROM bar9.messages"
+										" WHERE account_id = $1 AND channel_id = $2"
+										"   AND message_id = $3",
+										3, ctypes),
+							  cargs, NULL, false, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "broadcast lookup failed: %s",
+				 SPI_result_code_string(rc));
+		if (SPI_processed != 1)
+			return false;
+		args[3] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								1, &isnull);
+		args[4] = cargs[2];
+		rc = SPI_execute_plan(bar9_plan(&list_after_plan,
+										"SELECT " MESSAGE_COLS " FROM bar9.messages"
+										" WHERE account_id = $1 AND channel_id = $2"
+										"   AND (created_at, message_id) < ($4, $5)"
+										" ORDER BY created_at DESC, message_id DESC"
+										" LIMIT $3",
+										5, argtypes),
+							  args, NULL, false, 0);
+	}
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "broadcast list failed: %s", SPI_result_code_string(rc));
+	return true;
+}
+
+/*
+ * Cancel a broadcast of the account (and of channel_id, unless NULL):
+ * 'scheduled', 'pending', 'queued' or 'sending' become 'canceled', and its
+ * SMS that no sender has claimed become 'canceled'; claimed ones are left
+ * to their senders.  *out is the broadcast afterwards.
+ */
+static MessageCancelResult
+MessageCancel(const char *account_id, const char *channel_id,
+			  const char *message_id, Message *out)
+{
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT8OID};
+	Datum		args[3];
+	char	   *status;
+	int64		canceled;
+	int			rc;
+
+	if (!message_load(account_id, channel_id, message_id, out))
+		return MESSAGE_NOT_FOUND;
+
+	/*
+	 * Lock the broadcast row.  The fan-out takes the same lock for each
+	 * batch, so a batch running now commits first (and we cancel its SMS
+	 * below), and every later batch sees 'canceled' and stops: nothing is
+	 * queued after we commit.
+	 */
+	args[0] = CStringGetTextDatum(account_id);
+	args[1] = CStringGetTextDatum(message_id);
+	rc = SPI_execute_plan(bar9_plan(&lock_plan,
+									"SELECT status FROM bar9.messages"
+									" WHERE account_id = $1 AND message_id = $2"
+									"   FOR NO KEY UPDATE",
+									2, argtypes),
+						  args, NULL, false, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not lock broadcast: %s", SPI_result_code_string(rc));
+	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (strcmp(status, "completed") == 0 || strcmp(status, "canceled") == 0)
+	{
+		out->status = status;
+		return MESSAGE_NOT_CANCELABLE;
+	}
+
+	/*
+	 * Its queued SMS.  We hold the broadcast lock, so we must not wait for
+	 * an SMS lock (claimers lock SMS first, then the broadcast): SKIP LOCKED
+	 * leaves the SMS a claimer holds right now, and that claimer, once it
+	 * gets the broadcast lock, sees 'canceled' and cancels them itself
+	 * (queue.c).  Claimed ('sending') SMS finish as their senders report.
+	 */
+	rc = SPI_execute_plan(bar9_plan(&cancel_sms_plan,
+									"UPDATE bar9.sms"
+									"   SET status = 'canceled', updated_at = now()"
+									" WHERE ctid = ANY (ARRAY("
+									"   SELECT ctid FROM bar9.sms"
+									"    WHERE account_id = $1 AND message_id = $2"
+									"      AND status = 'queued'"
+									"      FOR NO KEY UPDATE SKIP LOCKED))",
+									2, argtypes),
+						  args, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "could not cancel SMS: %s", SPI_result_code_string(rc));
+	canceled = (int64) SPI_processed;
+
+	args[2] = Int64GetDatum(canceled);
+	rc = SPI_execute_plan(bar9_plan(&cancel_plan,
+									"UPDATE bar9.messages"
+									"   SET status = 'canceled',"
+									"       n_queued = n_queued - $3,"
+									"       n_canceled = n_canceled + $3,"
+									"       updated_at = now()"
+									" WHERE account_id = $1 AND message_id = $2"
+									" RETURNING " MESSAGE_COLS,
+									3, argtypes),
+						  args, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE_RETURNING || SPI_processed != 1)
+		elog(ERROR, "could not cancel broadcast: %s",
+			 SPI_result_code_string(rc));
+	MessageFromRow(0, out);
+	return MESSAGE_CANCELED;
+}
+
+/* Write m as a message object. */
+void
+message_json(JsonOut *jo, const Message *m)
+{
+	int			c;
+
+	json_out_begin_object(jo);
+	json_out_kv_string(jo, "id", m->message_id);
+	json_out_kv_string(jo, "object", "marketing_message");
+	json_out_kv_string(jo, "channel_id", m->channel_id);
+	json_out_kv_string(jo, "body", m->body);
+	json_out_kv_string(jo, "status", m->status);
+	json_out_kv_int64(jo, "recipient_count", m->recipient_count);
+	json_out_kv_int64(jo, "suppressed_count", m->suppressed_count);
+	json_out_kv_string(jo, "encoding", m->encoding);
+	json_out_kv_int64(jo, "segments", m->segments);
+	json_out_kv_timestamptz_null(jo, "send_at", m->send_at, m->send_at_null);
+	json_out_key(jo, "counts");
+	json_out_begin_object(jo);
+	for (c = 0; c < 6; c++)
+		json_out_kv_int64(jo, count_names[c], m->counts[c]);
+	json_out_end_object(jo);
+	json_out_kv_timestamptz(jo, "created_at", m->created_at);
+	json_out_end_object(jo);
+}
+
+/* ---------------------------------------------------------------------
+ * Route handlers
+ * ---------------------------------------------------------------------
+ */
+
+static const char *const create_keys[] = {"body", "send_at", NULL};
+
+/*
+ * The audience of the path, which must be a live audience of the key's
+ * account; false after a 404.
+ */
+static bool
+MessagesChannel(ApiRequest *req, ApiResponse *resp, const char **channel_id)
+{
+	const char *id = api_path_param(req, "channel_id");
+	Channel		ch;
+
+	if (!api_valid_id(id, "mkt_") ||
+		!channel_load(req->account_id, id, false, &ch))
+	{
+		api_not_found(resp, "marketing_channel", id);
+		return false;
+	}
+	*channel_id = id;
+	return true;
+}
+
+/* POST /v1/marketing/channels/:channel_id/messages */
+void
+messages_create_handler(ApiRequest *req, ApiResponse *resp)
+{
+	const char *channel_id = api_path_param(req, "channel_id");
+	char	   *body;
+	char	   *send_at_text;
+	TimestampTz send_at = 0;
+	SmsEncoding enc;
+	const char *why;
+	Message		m;
+
+	if (!api_valid_id(channel_id, "mkt_"))
+	{
+		api_not_found(resp, "marketing_channel", channel_id);
+		return;
+	}
+	if (!api_body_check_keys(req, resp, create_keys) ||
+		!api_body_string(req, resp, "body", true, &body) ||
+		!api_body_string(req, resp, "send_at", false, &send_at_text))
+		return;
+	why = MessageCheckBody(body, &enc);
+	if (why != NULL)
+	{
+		api_error(resp, 400, "invalid_parameter", why, "body");
+		return;
+	}
+	if (send_at_text != NULL)
+	{
+		if (!MessageParseRfc3339(send_at_text, &send_at))
+		{
+			api_error(resp, 400, "invalid_parameter",
+					  "send_at must be an RFC 3339 date-time with a time zone, e.g. 2026-11-26T13:22:55Z",
+					  "send_at");
+			return;
+		}
+		if (!MessageSendAtInWindow(send_at, GetCurrentTimestamp()))
+		{
+			api_error(resp, 400, "invalid_parameter",
+					  "send_at must be between 1 minute and 35 days from now",
+					  "send_at");
+			return;
+		}
+	}
+
+	switch (MessageCreate(req->account_id, channel_id, body, &enc,
+						  send_at_text != NULL, send_at, &m))
+	{
+		case MESSAGE_NO_CHANNEL:
+			api_not_found(resp, "marketing_channel", channel_id);
+			return;
+		case MESSAGE_CHANNEL_EMPTY:
+			api_error(resp, 422, "channel_empty",
+					  "The audience has no phone numbers: add some before sending to it",
+					  NULL);
+			return;
+		case MESSAGE_CREATED:
+			break;
+	}
+	resp->status = 201;
+	message_json(&resp->json, &m);
+}
+
+/* GET /v1/marketing/channels/:channel_id/messages */
+void
+messages_list_handler(ApiRequest *req, ApiResponse *resp)
+{
+	const char *channel_id;
+	int			limit;
+	const char *after;
+	uint64		i;
+	uint64		n;
+
+	if (!MessagesChannel(req, resp, &channel_id) ||
+		!api_page_params(req, resp, &limit, &after))
+		return;
+	if (after != NULL &&
+		(!api_valid_id(after, "msg_") ||
+		 !MessageList(req->account_id, channel_id, limit, after)))
+	{
+		char	   *msg = psprintf("No such marketing_message: '%s'", after);
+
+		api_error(resp, 400, "invalid_parameter", msg, "starting_after");
+		return;
+	}
+	if (after == NULL)
+		(void) MessageList(req->account_id, channel_id, limit, NULL);
+
+	n = SPI_processed;
+	resp->status = 200;
+	api_list_begin(resp);
+	for (i = 0; i < n && i < (uint64) limit; i++)
+	{
+		Message		m;
+
+		MessageFromRow(i, &m);
+		message_json(&resp->json, &m);
+	}
+	api_list_end(resp, n > (uint64) limit);
+}
+
+/* GET /v1/marketing/channels/:channel_id/messages/:message_id */
+void
+messages_get_handler(ApiRequest *req, ApiResponse *resp)
+{
+	const char *channel_id;
+	const char *id = api_path_param(req, "message_id");
+	Message		m;
+
+	if (!MessagesChannel(req, resp, &channel_id))
+		return;
+	if (!api_valid_id(id, "msg_") ||
+		!message_load(req->account_id, channel_id, id, &m))
+	{
+		api_not_found(resp, "marketing_message", id);
+		return;
+	}
+	resp->status = 200;
+	message_json(&resp->json, &m);
+}
+
+/* POST /v1/marketing/channels/:channel_id/messages/:message_id/cancel */
+void
+messages_cancel_handler(ApiRequest *req, ApiResponse *resp)
+{
+	const char *channel_id;
+	const char *id = api_path_param(req, "message_id");
+	Message		m;
+	char	   *msg;
+
+	if (!MessagesChannel(req, resp, &channel_id))
+		return;
+	if (!api_valid_id(id, "msg_"))
+	{
+		api_not_found(resp, "marketing_message", id);
+		return;
+	}
+	if (!api_body_check_keys(req, resp, create_keys + 2))	/* none allowed */
+		return;
+	switch (MessageCancel(req->account_id, channel_id, id, &m))
+	{
+		case MESSAGE_NOT_FOUND:
+			api_not_found(resp, "marketing_message", id);
+			return;
+		case MESSAGE_NOT_CANCELABLE:
+			msg = psprintf("The message is %s and can no longer be canceled",
+						   m.status);
+			api_error(resp, 409, "message_not_cancelable", msg, NULL);
+			return;
+		case MESSAGE_CANCELED:
+			break;
+	}
+	resp->status = 200;
+	message_json(&resp->json, &m);
+}
+
+/* ---------------------------------------------------------------------
+ * Typed SQL functions
+ * ---------------------------------------------------------------------
+ */
+
+/* Raise 42704 for a broadcast that is not there. */
+static void
+MessageNotFound(const char *message_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("broadcast \"%s\" does not exist", message_id)));
+}
+
+/* Raise 42704 for an audience that is not there. */
+static void
+MessageChannelNotFound(const char *channel_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("audience \"%s\" does not exist", channel_id)));
+}
+
+/* Argument n of a SQL call as a C string; a 22004 error when NULL. */
+static char *
+MessageArgString(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+/* Values and nulls of a bar9.broadcast row for m. */
+static void
+MessageValues(const Message *m, Datum *values, bool *nulls)
+{
+	int			c;
+
+	memset(nulls, 0, sizeof(bool) * MESSAGE_NCOLS);
+	values[0] = CStringGetTextDatum(m->message_id);
+	values[1] = CStringGetTextDatum(m->channel_id);
+	values[2] = CStringGetTextDatum(m->body);
+	values[3] = CStringGetTextDatum(m->status);
+	values[4] = Int64GetDatum(m->recipient_count);
+	values[5] = Int64GetDatum(m->suppressed_count);
+	values[6] = CStringGetTextDatum(m->encoding);
+	values[7] = Int32GetDatum(m->segments);
+	values[8] = TimestampTzGetDatum(m->send_at);
+	nulls[8] = m->send_at_null;
+	for (c = 0; c < 6; c++)
+		values[9 + c] = Int64GetDatum(m->counts[c]);
+	values[15] = TimestampTzGetDatum(m->created_at);
+}
+
+/* A bar9.broadcast composite Datum for m, built in memory context cxt. */
+static Datum
+MessageDatum(FunctionCallInfo fcinfo, const Message *m, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	TupleDesc	desc;
+	Datum		values[MESSAGE_NCOLS];
+	bool		nulls[MESSAGE_NCOLS];
+	HeapTuple	tup;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	desc = BlessTupleDesc(desc);
+	MessageValues(m, values, nulls);
+	tup = heap_form_tuple(desc, values, nulls);
+	MemoryContextSwitchTo(old);
+	return HeapTupleGetDatum(tup);
+}
+
+PG_FUNCTION_INFO_V1(create_broadcast);
+
+/*
+ * SQL: bar9.create_broadcast(account_id text, audience_id text, body text,
+ * send_at timestamptz DEFAULT NULL) -> bar9.broadcast
+ */
+Datum
+create_broadcast(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *account_id = MessageArgString(fcinfo, 0, "account_id");
+	char	   *channel_id = MessageArgString(fcinfo, 1, "audience_id");
+	char	   *body = MessageArgString(fcinfo, 2, "body");
+	bool		has_send_at = !PG_ARGISNULL(3);
+	TimestampTz send_at = has_send_at ? PG_GETARG_TIMESTAMPTZ(3) : 0;
+	SmsEncoding enc;
+	const char *why;
+	Message		m;
+	Datum		result;
+
+	why = MessageCheckBody(body, &enc);
+	if (why != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid broadcast body: %s", why),
+				 errdetail("A body has 1 to %d characters.",
+						   SMS_BODY_MAX_CHARS)));
+	if (has_send_at && !MessageSendAtInWindow(send_at, GetCurrentTimestamp()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("send_at must be between 1 minute and 35 days from now")));
+
+	SPI_connect();
+	switch (MessageCreate(account_id, channel_id, body, &enc, has_send_at,
+						  send_at, &m))
+	{
+		case MESSAGE_NO_CHANNEL:
+			MessageChannelNotFound(channel_id);
+			break;
+		case MESSAGE_CHANNEL_EMPTY:
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("audience \"%s\" has no phone numbers",
+							channel_id)));
+			break;
+		case MESSAGE_CREATED:
+			break;
+	}
+	result = MessageDatum(fcinfo, &m, cxt);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(get_broadcast);
+
+/* SQL: bar9.get_broadcast(account_id text, broadcast_id text) -> bar9.broadcast */
+Datum
+get_broadcast(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *message_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Message		m;
+	Datum		result;
+
+	SPI_connect();
+	if (!message_load(account_id, NULL, message_id, &m))
+		MessageNotFound(message_id);
+	result = MessageDatum(fcinfo, &m, cxt);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(list_broadcasts);
+
+/*
+ * SQL: bar9.list_broadcasts(account_id text, audience_id text, limit int
+ * DEFAULT 20, starting_after text DEFAULT NULL) -> SETOF bar9.broadcast
+ */
+Datum
+list_broadcasts(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *account_id = MessageArgString(fcinfo, 0, "account_id");
+	char	   *channel_id = MessageArgString(fcinfo, 1, "audience_id");
+	int			limit = PG_ARGISNULL(2) ? API_DEFAULT_LIMIT : PG_GETARG_INT32(2);
+	char	   *after = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	Channel		ch;
+	uint64		i;
+
+	if (limit < 1 || limit > MESSAGE_SQL_MAX_LIMIT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("limit must be between 1 and %d", MESSAGE_SQL_MAX_LIMIT)));
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	if (!channel_load(account_id, channel_id, false, &ch))
+		MessageChannelNotFound(channel_id);
+	if (!MessageList(account_id, channel_id, limit - 1, after))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("starting_after \"%s\" is not a broadcast of this audience",
+						after)));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		Message		m;
+		Datum		values[MESSAGE_NCOLS];
+		bool		nulls[MESSAGE_NCOLS];
+
+		MessageFromRow(i, &m);
+		MessageValues(&m, values, nulls);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(cancel_broadcast);
+
+/*
+ * SQL: bar9.cancel_broadcast(account_id text, broadcast_id text)
+ * -> bar9.broadcast
+ */
+Datum
+cancel_broadcast(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *message_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Message		m;
+	Datum		result;
+
+	SPI_connect();
+	switch (MessageCancel(account_id, NULL, message_id, &m))
+	{
+		case MESSAGE_NOT_FOUND:
+			MessageNotFound(message_id);
+			break;
+		case MESSAGE_NOT_CANCELABLE:
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("broadcast \"%s\" is %s and cannot be canceled",
+							message_id, m.status)));
+			break;
+		case MESSAGE_CANCELED:
+			break;
+	}
+	result = MessageDatum(fcinfo, &m, cxt);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}

@@ -1,0 +1,581 @@
+/*
+ * optouts.c
+ *		The account-wide opt-out list: typed SQL functions for application
+ *		code (bar9.add_opt_out, bar9.remove_opt_out, bar9.is_opted_out,
+ *		bar9.list_opt_outs) and the routes of /v1/marketing/opt-outs.
+ *
+ * An opt-out applies at once to every audience of the account: in the same
+ * transaction as the insert, the number's queued SMS that no sender has
+ * claimed become 'canceled' and the counters of their broadcasts follow.
+ * SMS already claimed ('sending') are left to their senders.  The locking
+ * protocol that makes this hold against a running fan-out is described in
+ * optouts.h.
+ *
+ * The list is in bar9.e164 order; a re-subscribe (remove) never touches the
+ * number's audience memberships, which the opt-out never removed.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "e164.h"
+#include "numbers.h"
+#include "optouts.h"
+
+PG_FUNCTION_INFO_V1(add_opt_out);
+PG_FUNCTION_INFO_V1(remove_opt_out);
+PG_FUNCTION_INFO_V1(is_opted_out);
+PG_FUNCTION_INFO_V1(list_opt_outs);
+
+/* Connect SPI or fail. */
+static void
+ConnectSPI(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+/* The text form of an encoded number, as a text Datum for a $n::bar9.e164. */
+static Datum
+E164TextDatum(uint64 number)
+{
+	char		buf[E164_BUFSIZE];
+
+	e164_format(number, buf);
+	return CStringGetTextDatum(buf);
+}
+
+/* Check a source argument: "api" or "keyword", else 22023. */
+static void
+CheckSource(const char *source)
+{
+	if (strcmp(source, "api") != 0 && strcmp(source, "keyword") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid opt-out source: \"%s\"", source),
+				 errdetail("The source of an opt-out is \"api\" or \"keyword\".")));
+}
+
+/* Raise 22023 unless account_id names an existing account. */
+void
+bar9_consent_require_account(const char *account_id)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	int			rc;
+	bool		found;
+
+	ConnectSPI();
+	bar9_plan(&plan,
+			  "SELECT 1 FROM bar9.accounts WHERE account_id = $1",
+			  1, argtypes);
+	args[0] = CStringGetTextDatum(account_id);
+	rc = SPI_execute_plan(plan, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "account lookup failed: %s", SPI_result_code_string(rc));
+	found = (SPI_processed == 1);
+	SPI_finish();
+
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("account \"%s\" does not exist", account_id)));
+}
+
+/* Take the account's consent lock (see optouts.h), shared or exclusive. */
+void
+bar9_consent_lock(const char *account_id, bool exclusive)
+{
+	LOCKTAG		tag;
+	uint32		key2;
+
+	/* the same value as SQL hashtext(account_id) (deterministic collation) */
+	key2 = hash_bytes((const unsigned char *) account_id, strlen(account_id));
+
+	/* what pg_advisory_xact_lock[_shared](int4, int4) locks */
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) BAR9_CONSENT_LOCK_CLASS,
+						 key2, 2);
+	(void) LockAcquire(&tag, exclusive ? ExclusiveLock : ShareLock,
+					   false, false);
+}
+
+/* Copy one opt_outs row (phone_number, source, created_at) into *out. */
+static void
+RowToOptOut(HeapTuple tuple, TupleDesc tupdesc, OptOut *out)
+{
+	bool		isnull;
+
+	out->phone_number = DatumGetE164(SPI_getbinval(tuple, tupdesc, 1, &isnull));
+	out->source = SPI_getvalue(tuple, tupdesc, 2);
+	out->created_at = DatumGetTimestampTz(SPI_getbinval(tuple, tupdesc, 3,
+														&isnull));
+}
+
+/*
+ * Cancel the account's queued SMS to number (status 'queued': no sender has
+ * claimed them) and fix the counters of their broadcasts; returns how many
+ * SMS were canceled.  SPI is connected.
+ *
+ * The SMS rows are locked first (the UPDATE waits for a claimer holding one,
+ * then skips it since it is no longer 'queued'), the message rows after, in
+ * message_id order: see optouts.h.
+ */
+static int64
+CancelQueuedSms(const char *account_id, uint64 number)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		args[2];
+	int			rc;
+	bool		isnull;
+	int64		canceled;
+
+	/*
+	 * No status here: the trigger bar9.messages_settle_status (queue.h)
+	 * makes a fanned-out broadcast with nothing left queued or sending
+	 * 'completed' when its counters move.
+	 */
+	bar9_plan(&plan,
+			  "WITH canceled AS ("
+			  "  UPDATE bar9.sms s"
+			  "     SET status = 'canceled', updated_at = now()"
+			  "   WHERE s.account_id = $1"
+			  "     AND s.to_number OPERATOR(bar9.=) $2::bar9.e164"
+			  "     AND s.status = 'queued'"
+			  "  RETURNING s.message_id),"
+			  " per_message AS ("
+			  "  SELECT message_id, count(*) AS k"
+			  "    FROM canceled GROUP BY message_id),"
+			  " locked AS ("
+			  "  SELECT m.message_id, p.k"
+			  "    FROM bar9.messages m JOIN per_message p USING (message_id)"
+			  "   WHERE m.account_id = $1"
+			  "   ORDER BY m.message_id"
+			  "     FOR UPDATE OF m),"
+			  " counted AS ("
+			  "  UPDATE bar9.messages m"
+			  "     SET n_queued = m.n_queued - l.k,"
+			  "         n_canceled = m.n_canceled + l.k,"
+			  "         updated_at = now()"
+			  "    FROM locked l"
+			  "   WHERE m.account_id = $1 AND m.message_id = l.message_id)"
+			  " SELECT count(*) FROM canceled",
+			  2, argtypes);
+
+	args[0] = CStringGetTextDatum(account_id);
+	args[1] = E164TextDatum(number);
+	rc = SPI_execute_plan(plan, args, NULL, false, 0);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "canceling queued SMS failed: %s",
+			 SPI_result_code_string(rc));
+	canceled = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 1,
+										   &isnull));
+	return canceled;
+}
+
+/*
+ * Put number on the account's opt-out list and cancel its queued SMS (see
+ * optouts.h).  True when the entry is new.
+ */
+bool
+bar9_opt_out_add(const char *account_id, uint64 number, const char *source,
+				 OptOut *out, int64 *canceled)
+{
+	static SPIPlanPtr insert_plan = NULL;
+	static SPIPlanPtr select_plan = NULL;
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[3];
+	MemoryContext caller_cxt = CurrentMemoryContext;
+	OptOut		row;
+	bool		created = false;
+	bool		found = false;
+	int64		ncanceled;
+	int			attempt;
+
+	CheckSource(source);
+	bar9_consent_lock(account_id, true);
+
+	ConnectSPI();
+	bar9_plan(&insert_plan,
+			  "INSERT INTO bar9.opt_outs (account_id, phone_number, source)"
+			  " VALUES ($1, $2::bar9.e164, $3)"
+			  " ON CONFLICT (account_id, phone_number) DO NOTHING"
+			  " RETURNING phone_number, source, created_at",
+			  3, argtypes);
+	bar9_plan(&select_plan,
+			  "SELECT phone_number, source, created_at FROM bar9.opt_outs"
+			  " WHERE account_id = $1"
+			  "   AND phone_number OPERATOR(bar9.=) $2::bar9.e164",
+			  2, argtypes);
+
+	args[0] = CStringGetTextDatum(account_id);
+	args[1] = E164TextDatum(number);
+	args[2] = CStringGetTextDatum(source);
+
+	/*
+	 * Insert, or read the entry that is there.  It can vanish in between (a
+	 * concurrent remove committed), so try again; twice is already rare.
+	 */
+	for (attempt = 0; attempt < 10 && !found; attempt++)
+	{
+		int			rc;
+
+		rc = SPI_execute_plan(insert_plan, args, NULL, false, 0);
+		if (rc != SPI_OK_INSERT_RETURNING)
+			elog(ERROR, "opt-out insert failed: %s",
+				 SPI_result_code_string(rc));
+		if (SPI_processed == 1)
+			created = found = true;
+		else
+		{
+			rc = SPI_execute_plan(select_plan, args, NULL, false, 1);
+			if (rc != SPI_OK_SELECT)
+				elog(ERROR, "opt-out lookup failed: %s",
+					 SPI_result_code_string(rc));
+			found = (SPI_processed == 1);
+		}
+		if (found)
+		{
+			MemoryContext spi_cxt = MemoryContextSwitchTo(caller_cxt);
+
+			RowToOptOut(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, &row);
+			MemoryContextSwitchTo(spi_cxt);
+		}
+	}
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not record the opt-out: the entry kept changing"),
+				 errhint("Try again.")));
+
+	/* even when already opted out: an SMS may have gone back to 'queued' */
+	ncanceled = CancelQueuedSms(account_id, number);
+	SPI_finish();
+
+	if (out != NULL)
+		*out = row;
+	if (canceled != NULL)
+		*canceled = ncanceled;
+	return created;
+}
+
+/* Take number off the account's list; true when it was on it. */
+bool
+bar9_opt_out_remove(const char *account_id, uint64 number)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		args[2];
+	int			rc;
+	bool		removed;
+
+	ConnectSPI();
+	bar9_plan(&plan,
+			  "DELETE FROM bar9.opt_outs"
+			  " WHERE account_id = $1"
+			  "   AND phone_number OPERATOR(bar9.=) $2::bar9.e164",
+			  2, argtypes);
+	args[0] = CStringGetTextDatum(account_id);
+	args[1] = E164TextDatum(number);
+	rc = SPI_execute_plan(plan, args, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "opt-out delete failed: %s", SPI_result_code_string(rc));
+	removed = (SPI_processed > 0);
+	SPI_finish();
+	return removed;
+}
+
+/* Is number on the account's opt-out list? */
+bool
+bar9_is_opted_out(const char *account_id, uint64 number)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		args[2];
+	int			rc;
+	bool		result;
+
+	ConnectSPI();
+	bar9_plan(&plan,
+			  "SELECT 1 FROM bar9.opt_outs"
+			  " WHERE account_id = $1"
+			  "   AND phone_number OPERATOR(bar9.=) $2::bar9.e164",
+			  2, argtypes);
+	args[0] = CStringGetTextDatum(account_id);
+	args[1] = E164TextDatum(number);
+	rc = SPI_execute_plan(plan, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "opt-out lookup failed: %s", SPI_result_code_string(rc));
+	result = (SPI_processed == 1);
+	SPI_finish();
+	return result;
+}
+
+/*
+ * Run the page query: up to nrows entries of the account after
+ * starting_after (NULL: from the start), in bar9.e164 order.  SPI is
+ * connected; the rows are in SPI_tuptable.
+ */
+static void
+FetchPage(const char *account_id, int nrows, const uint64 *starting_after)
+{
+	static SPIPlanPtr first_plan = NULL;
+	static SPIPlanPtr next_plan = NULL;
+	Oid			argtypes[3] = {TEXTOID, INT4OID, TEXTOID};
+	Datum		args[3];
+	int			rc;
+
+	args[0] = CStringGetTextDatum(account_id);
+	args[1] = Int32GetDatum(nrows);
+	if (starting_after == NULL)
+	{
+		bar9_plan(&first_plan,
+				  "SELECT phone_number, source, created_at FROM bar9.opt_outs"
+				  " WHERE account_id = $1"
+				  " ORDER BY phone_number LIMIT $2",
+				  2, argtypes);
+		rc = SPI_execute_plan(first_plan, args, NULL, true, 0);
+	}
+	else
+	{
+		args[2] = E164TextDatum(*starting_after);
+		bar9_plan(&next_plan,
+				  "SELECT phone_number, source, created_at FROM bar9.opt_outs"
+				  " WHERE account_id = $1"
+				  "   AND phone_number OPERATOR(bar9.>) $3::bar9.e164"
+				  " ORDER BY phone_number LIMIT $2",
+				  3, argtypes);
+		rc = SPI_execute_plan(next_plan, args, NULL, true, 0);
+	}
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "opt-out list query failed: %s",
+			 SPI_result_code_string(rc));
+}
+
+/* Write an opt-out object ("object": "opt_out"). */
+void
+opt_out_json(JsonOut *jo, const OptOut *o)
+{
+	char		buf[E164_BUFSIZE];
+
+	e164_format(o->phone_number, buf);
+	json_out_begin_object(jo);
+	json_out_kv_string(jo, "phone_number", buf);
+	json_out_kv_string(jo, "object", "opt_out");
+	json_out_kv_string(jo, "source", o->source);
+	json_out_kv_timestamptz(jo, "created_at", o->created_at);
+	json_out_end_object(jo);
+}
+
+/* ------------------------------------------------------------------------
+ * Typed SQL functions
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * SQL: bar9.add_opt_out(account_id text, phone_number bar9.e164,
+ * source text DEFAULT 'api') -> (phone_number, source, created_at, created,
+ * canceled_sms): put a number on the list, cancel its queued SMS.
+ */
+Datum
+add_opt_out(PG_FUNCTION_ARGS)
+{
+	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	uint64		number = PG_GETARG_E164(1);
+	char	   *source = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	OptOut		row;
+	int64		canceled;
+	bool		created;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	CheckSource(source);
+	bar9_consent_require_account(account_id);
+	created = bar9_opt_out_add(account_id, number, source, &row, &canceled);
+
+	values[0] = E164GetDatum(row.phone_number);
+	values[1] = CStringGetTextDatum(row.source);
+	values[2] = TimestampTzGetDatum(row.created_at);
+	values[3] = BoolGetDatum(created);
+	values[4] = Int64GetDatum(canceled);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values,
+													  nulls)));
+}
+
+/*
+ * SQL: bar9.remove_opt_out(account_id text, phone_number bar9.e164) ->
+ * boolean: take a number off the list (re-subscribe); false if it was not on.
+ */
+Datum
+remove_opt_out(PG_FUNCTION_ARGS)
+{
+	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	uint64		number = PG_GETARG_E164(1);
+
+	bar9_consent_require_account(account_id);
+	PG_RETURN_BOOL(bar9_opt_out_remove(account_id, number));
+}
+
+/*
+ * SQL: bar9.is_opted_out(account_id text, phone_number bar9.e164) ->
+ * boolean.
+ */
+Datum
+is_opted_out(PG_FUNCTION_ARGS)
+{
+	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	uint64		number = PG_GETARG_E164(1);
+
+	bar9_consent_require_account(account_id);
+	PG_RETURN_BOOL(bar9_is_opted_out(account_id, number));
+}
+
+/*
+ * SQL: bar9.list_opt_outs(account_id text, max_count int DEFAULT 20,
+ * starting_after bar9.e164 DEFAULT NULL) -> SETOF (phone_number, source,
+ * created_at): one page of the list in bar9.e164 order.
+ */
+Datum
+list_opt_outs(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *account_id;
+	int32		max_count;
+	uint64		after = 0;
+	uint64		i;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("account_id must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("max_count must not be null")));
+	account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	max_count = PG_GETARG_INT32(1);
+	if (max_count < 1 || max_count > OPT_OUTS_LIST_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_count must be between 1 and %d",
+						OPT_OUTS_LIST_MAX)));
+	if (!PG_ARGISNULL(2))
+		after = PG_GETARG_E164(2);
+
+	InitMaterializedSRF(fcinfo, 0);
+	bar9_consent_require_account(account_id);
+
+	ConnectSPI();
+	FetchPage(account_id, max_count, PG_ARGISNULL(2) ? NULL : &after);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		Datum		values[3];
+		bool		nulls[3];
+
+		heap_deform_tuple(tuple, SPI_tuptable->tupdesc, values, nulls);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
+							 values, nulls);
+	}
+	SPI_finish();
+
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Routes
+ * ------------------------------------------------------------------------
+ */
+
+/* POST /v1/marketing/opt-outs: 201 new opt-out, 200 already on the list. */
+void
+opt_outs_add_handler(ApiRequest *req, ApiResponse *resp)
+{
+	static const char *const allowed[] = {"phone_number", NULL};
+	char	   *phone;
+	uint64		number;
+	OptOut		row;
+	bool		created;
+
+	if (!api_body_check_keys(req, resp, allowed) ||
+		!api_body_string(req, resp, "phone_number", true, &phone) ||
+		!numbers_parse_phone(resp, phone, "phone_number", &number))
+		return;
+
+	created = bar9_opt_out_add(req->account_id, number, "api", &row, NULL);
+	resp->status = created ? 201 : 200;
+	opt_out_json(&resp->json, &row);
+}
+
+/* GET /v1/marketing/opt-outs: one page of the list, bar9.e164 order. */
+void
+opt_outs_list_handler(ApiRequest *req, ApiResponse *resp)
+{
+	int			limit;
+	const char *starting_after;
+	uint64		after;
+	uint64		i;
+	uint64		n;
+
+	if (!api_page_params(req, resp, &limit, &starting_after))
+		return;
+	/* as for the numbers of an audience: any number is a cursor */
+	if (starting_after != NULL &&
+		!numbers_parse_phone(resp, starting_after, "starting_after", &after))
+		return;
+
+	FetchPage(req->account_id, limit + 1,
+			  starting_after != NULL ? &after : NULL);
+	n = Min(SPI_processed, (uint64) limit);
+
+	resp->status = 200;
+	api_list_begin(resp);
+	for (i = 0; i < n; i++)
+	{
+		OptOut		row;
+
+		RowToOptOut(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, &row);
+		opt_out_json(&resp->json, &row);
+	}
+	api_list_end(resp, SPI_processed > (uint64) limit);
+}
+
+/* DELETE /v1/marketing/opt-outs/:phone_number: re-subscribe, or 404. */
+void
+opt_outs_remove_handler(ApiRequest *req, ApiResponse *resp)
+{
+	const char *phone = api_path_param(req, "phone_number");
+	uint64		number;
+	char		buf[E164_BUFSIZE];
+
+	if (!numbers_parse_phone(resp, phone, "phone_number", &number))
+		return;
+	if (!bar9_opt_out_remove(req->account_id, number))
+	{
+		api_not_found(resp, "opt-out", phone);
+		return;
+	}
+
+	e164_format(number, buf);
+	resp->status = 200;
+	json_out_begin_object(&resp->json);
+	json_out_kv_string(&resp->json, "phone_number", buf);
+	json_out_kv_bool(&resp->json, "deleted", true);
+	json_out_end_object(&resp->json);
+}

@@ -1,0 +1,45 @@
+/*
+ * routes.c
+ *		The route table of bar9.api: one row per method and path.
+ *
+ * SHARED FILE.  To add a route: #include your header below and add ONE row
+ * in your section; the handler lives in your own file (see api.h, "How to
+ * add a route").  Patterns are matched segment by segment against the
+ * percent-decoded path; ":name" segments become api_path_param(req, "name").
+ * A path that matches some row but not its method is answered 405 with an
+ * Allow header listing the methods of every matching row.
+ */
+#include "postgres.h"
+
+#include "api.h"
+#include "channels.h"
+#include "numbers.h"
+#include "messages.h"
+#include "optouts.h"
+
+const ApiRoute bar9_routes[] = {
+	/* audiences (channels.c) */
+	{"POST", "/v1/marketing/channels", BAR9_SCOPE_WRITE, channels_create_handler},
+	{"GET", "/v1/marketing/channels", BAR9_SCOPE_READ, channels_list_handler},
+	{"GET", "/v1/marketing/channels/:channel_id", BAR9_SCOPE_READ, channels_get_handler},
+	{"PATCH", "/v1/marketing/channels/:channel_id", BAR9_SCOPE_WRITE, channels_update_handler},
+	{"DELETE", "/v1/marketing/channels/:channel_id", BAR9_SCOPE_WRITE, channels_delete_handler},
+
+	/* numbers of an audience (numbers.c) */
+	{"POST", "/v1/marketing/channels/:channel_id/numbers", BAR9_SCOPE_WRITE, numbers_add_handler},
+	{"GET", "/v1/marketing/channels/:channel_id/numbers", BAR9_SCOPE_READ, numbers_list_handler},
+	{"DELETE", "/v1/marketing/channels/:channel_id/numbers/:phone_number", BAR9_SCOPE_WRITE, numbers_remove_handler},
+
+	/* broadcasts (messages.c) */
+	{"POST", "/v1/marketing/channels/:channel_id/messages", BAR9_SCOPE_SEND, messages_create_handler},
+	{"GET", "/v1/marketing/channels/:channel_id/messages", BAR9_SCOPE_READ, messages_list_handler},
+	{"GET", "/v1/marketing/channels/:channel_id/messages/:message_id", BAR9_SCOPE_READ, messages_get_handler},
+	{"POST", "/v1/marketing/channels/:channel_id/messages/:message_id/cancel", BAR9_SCOPE_SEND, messages_cancel_handler},
+
+	/* consent (optouts.c) */
+	{"POST", "/v1/marketing/opt-outs", BAR9_SCOPE_WRITE, opt_outs_add_handler},
+	{"GET", "/v1/marketing/opt-outs", BAR9_SCOPE_READ, opt_outs_list_handler},
+	{"DELETE", "/v1/marketing/opt-outs/:phone_number", BAR9_SCOPE_WRITE, opt_outs_remove_handler},
+};
+
+const int	bar9_nroutes = lengthof(bar9_routes);

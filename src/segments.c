@@ -1,0 +1,325 @@
+/*
+ * segments.c
+ *		SMS encoding (GSM-7 or UCS-2) and exact segment count of a body.
+ *
+ * Source of the alphabets: 3GPP TS 23.038 (GSM 03.38) section 6.2.1, "GSM
+ * 7 bit Default Alphabet" (the 128-entry basic table) and section 6.2.1.1,
+ * "GSM 7 bit default alphabet extension table" (reached with escape 0x1B,
+ * so each of its characters costs 2 septets).  Segment sizes: 3GPP TS
+ * 23.040 section 9.2.3.24.1 (concatenated SMS): a 6-octet user data header
+ * leaves 153 septets or 134 octets (67 UCS-2 units) per part, against 160
+ * septets or 70 units for a message sent whole.
+ *
+ * Counting walks the characters and fills parts one by one, rather than
+ * dividing, so that an escape pair (ESC + extension char) or a UTF-16
+ * surrogate pair is never split across two parts: a character that does not
+ * fit whole into what is left of a part starts the next part.
+ *
+ * The national language shift tables (TS 23.038 section 6.2.1.2, Turkish,
+ * Spanish, Portuguese, ...) are not used: API.md defines GSM-7 as the
+ * default alphabet and its extension table only.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+
+#include "segments.h"
+
+/*
+ * Septet cost of each ASCII code point: 1 in the basic table, 2 in the
+ * extension table (form feed ^ { } \ [ ~ ] |), 0 when not GSM-7 at all
+ * (control characters other than LF and CR, e.g. TAB; grave accent `; DEL).
+ * Note '$' and '@' are in the basic table (at 0x02 and 0x00), '`' is not.
+ */
+static const uint8 gsm7_ascii_cost[128] = {
+	/* 0x00-0x0F: only LF (0x0A) and CR (0x0D) basic; FF (0x0C) extension */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 1, 0, 0,
+	/* 0x10-0x1F: control characters, none in GSM-7 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	/* 0x20-0x2F:  space ! " # $ % & ' ( ) * + , - . / */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	/* 0x30-0x3F: 0-9 : ; < = > ? */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	/* 0x40-0x4F: @ A-O */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	/* 0x50-0x5F: P-Z, then [ \ ] ^ extension, _ basic */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 1,
+	/* 0x60-0x6F: ` (not GSM-7), a-o */
+	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	/* 0x70-0x7F: p-z, then { | } ~ extension, DEL not GSM-7 */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 0
+};
+
+/* Septet cost (1 or 2) of a non-ASCII code point, 0 if not GSM-7. */
+static inline int
+Gsm7NonAsciiCost(uint32 cp)
+{
+	switch (cp)
+	{
+			/* basic table, Latin-1 part */
+		case 0x00A1:			/* ¡ */
+		case 0x00A3:			/* £ */
+		case 0x00A4:			/* ¤ */
+		case 0x00A5:			/* ¥ */
+		case 0x00A7:			/* § */
+		case 0x00BF:			/* ¿ */
+		case 0x00C4:			/* Ä */
+		case 0x00C5:			/* Å */
+		case 0x00C6:			/* Æ */
+		case 0x00C7:			/* Ç (capital only; ç is not GSM-7) */
+		case 0x00C9:			/* É */
+		case 0x00D1:			/* Ñ */
+		case 0x00D6:			/* Ö */
+		case 0x00D8:			/* Ø */
+		case 0x00DC:			/* Ü */
+		case 0x00DF:			/* ß */
+		case 0x00E0:			/* à */
+		case 0x00E4:			/* ä */
+		case 0x00E5:			/* å */
+		case 0x00E6:			/* æ */
+		case 0x00E8:			/* è */
+		case 0x00E9:			/* é */
+		case 0x00EC:			/* ì */
+		case 0x00F1:			/* ñ */
+		case 0x00F2:			/* ò */
+		case 0x00F6:			/* ö */
+		case 0x00F8:			/* ø */
+		case 0x00F9:			/* ù */
+		case 0x00FC:			/* ü */
+			/* basic table, Greek capitals */
+		case 0x0393:			/* Γ */
+		case 0x0394:			/* Δ */
+		case 0x0398:			/* Θ */
+		case 0x039B:			/* Λ */
+		case 0x039E:			/* Ξ */
+		case 0x03A0:			/* Π */
+		case 0x03A3:			/* Σ */
+		case 0x03A6:			/* Φ */
+		case 0x03A8:			/* Ψ */
+		case 0x03A9:			/* Ω */
+			return 1;
+			/* extension table, non-ASCII part */
+		case 0x20AC:			/* € */
+			return 2;
+		default:
+			return 0;
+	}
+}
+
+/*
+ * Decode one UTF-8 character at s[0..len) (len >= 1) into *cp; returns the
+ * number of bytes used.  Invalid sequences (bad lead or continuation byte,
+ * overlong form, surrogate, beyond U+10FFFF, truncated) use one byte and
+ * give U+FFFD.
+ */
+static inline int
+Utf8Decode(const unsigned char *s, int len, uint32 *cp)
+{
+	unsigned char c = s[0];
+	uint32		v;
+	int			n;
+	int			i;
+
+	if (c < 0x80)
+	{
+		*cp = c;
+		return 1;
+	}
+	else if (c >= 0xC2 && c <= 0xDF)
+	{
+		n = 2;
+		v = c & 0x1F;
+	}
+	else if (c >= 0xE0 && c <= 0xEF)
+	{
+		n = 3;
+		v = c & 0x0F;
+	}
+	else if (c >= 0xF0 && c <= 0xF4)
+	{
+		n = 4;
+		v = c & 0x07;
+	}
+	else
+		goto bad;
+
+	if (len < n)
+		goto bad;
+	for (i = 1; i < n; i++)
+	{
+		if ((s[i] & 0xC0) != 0x80)
+			goto bad;
+		v = (v << 6) | (s[i] & 0x3F);
+	}
+	if ((n == 3 && v < 0x800) || (n == 4 && v < 0x10000) ||
+		(v >= 0xD800 && v <= 0xDFFF) || v > 0x10FFFF)
+		goto bad;
+	*cp = v;
+	return n;
+
+bad:
+	*cp = 0xFFFD;
+	return 1;
+}
+
+/*
+ * Add a character of the given cost to a concatenated message being filled
+ * in parts of part_size: it goes whole into the current part or starts the
+ * next one.
+ */
+static inline void
+FillPart(int cost, int part_size, int *parts, int *used)
+{
+	if (*parts == 0 || *used + cost > part_size)
+	{
+		(*parts)++;
+		*used = cost;
+	}
+	else
+		*used += cost;
+}
+
+/* Measure the UTF-8 string utf8[0..len): encoding, units, segments, chars. */
+void
+sms_measure(const char *utf8, int len, SmsEncoding *out)
+{
+	const unsigned char *s = (const unsigned char *) utf8;
+	bool		gsm7 = true;
+	int			septets = 0;
+	int			gsm_parts = 0;
+	int			gsm_used = 0;
+	int			units = 0;
+	int			ucs_parts = 0;
+	int			ucs_used = 0;
+	int			nchars = 0;
+	int			pos = 0;
+
+	while (pos < len)
+	{
+		uint32		cp;
+		int			gcost;
+		int			ucost;
+
+		if (s[pos] < 0x80)
+		{
+			cp = s[pos++];
+			gcost = gsm7_ascii_cost[cp];
+		}
+		else
+		{
+			pos += Utf8Decode(s + pos, len - pos, &cp);
+			gcost = Gsm7NonAsciiCost(cp);
+		}
+		nchars++;
+
+		/* UCS-2 side, always counted: the first non-GSM char may come late */
+		ucost = (cp > 0xFFFF) ? 2 : 1;
+		units += ucost;
+		FillPart(ucost, SMS_UCS2_PART, &ucs_parts, &ucs_used);
+
+		/* GSM-7 side, until a character outside it is seen */
+		if (gsm7)
+		{
+			if (gcost == 0)
+				gsm7 = false;
+			else
+			{
+				septets += gcost;
+				FillPart(gcost, SMS_GSM7_PART, &gsm_parts, &gsm_used);
+			}
+		}
+	}
+
+	out->gsm7 = gsm7;
+	out->nchars = nchars;
+	if (gsm7)
+	{
+		out->units = septets;
+		out->segments = (septets == 0) ? 0 :
+			(septets <= SMS_GSM7_SINGLE) ? 1 : gsm_parts;
+	}
+	else
+	{
+		out->units = units;
+		out->segments = (units <= SMS_UCS2_SINGLE) ? 1 : ucs_parts;
+	}
+}
+
+/* "GSM-7" or "UCS-2", as API.md spells the message's encoding. */
+const char *
+sms_encoding_name(const SmsEncoding *enc)
+{
+	return enc->gsm7 ? "GSM-7" : "UCS-2";
+}
+
+/* Measure a text datum, converting it to UTF-8 first if need be. */
+static void
+MeasureText(text *body, SmsEncoding *enc)
+{
+	char	   *str = VARDATA_ANY(body);
+	int			len = VARSIZE_ANY_EXHDR(body);
+
+	if (GetDatabaseEncoding() != PG_UTF8)
+	{
+		char	   *conv = pg_server_to_any(str, len, PG_UTF8);
+
+		if (conv != str)
+		{
+			str = conv;
+			len = strlen(conv);
+		}
+	}
+	sms_measure(str, len, enc);
+}
+
+PG_FUNCTION_INFO_V1(sms_encoding);
+PG_FUNCTION_INFO_V1(sms_segments);
+PG_FUNCTION_INFO_V1(sms_measure_row);
+
+/* SQL bar9.sms_encoding(body text) -> 'GSM-7' or 'UCS-2'. */
+Datum
+sms_encoding(PG_FUNCTION_ARGS)
+{
+	SmsEncoding enc;
+
+	MeasureText(PG_GETARG_TEXT_PP(0), &enc);
+	PG_RETURN_TEXT_P(cstring_to_text(sms_encoding_name(&enc)));
+}
+
+/* SQL bar9.sms_segments(body text) -> number of SMS parts. */
+Datum
+sms_segments(PG_FUNCTION_ARGS)
+{
+	SmsEncoding enc;
+
+	MeasureText(PG_GETARG_TEXT_PP(0), &enc);
+	PG_RETURN_INT32(enc.segments);
+}
+
+/*
+ * SQL bar9.sms_measure(body, OUT encoding, OUT segments, OUT units); the C
+ * name differs from the SQL one because sms_measure is the C API.
+ */
+Datum
+sms_measure_row(PG_FUNCTION_ARGS)
+{
+	SmsEncoding enc;
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	MeasureText(PG_GETARG_TEXT_PP(0), &enc);
+	values[0] = PointerGetDatum(cstring_to_text(sms_encoding_name(&enc)));
+	values[1] = Int32GetDatum(enc.segments);
+	values[2] = Int32GetDatum(enc.units);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}

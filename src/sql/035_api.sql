@@ -1,0 +1,43 @@
+
+-- ---------------------------------------------------------------------------
+-- The HTTP entry point (src/api.c, src/routes.c) and Idempotency-Key
+-- (src/idempotency.c)
+-- ---------------------------------------------------------------------------
+
+-- Responses to POSTs that carried an Idempotency-Key, replayed for 24 hours.
+CREATE TABLE idempotency_keys (
+	account_id		text NOT NULL,
+	idem_key		text NOT NULL,
+	method			text NOT NULL,
+	path			text NOT NULL,				-- path and query as received
+	body_sha256		bytea NOT NULL,
+	status			int NOT NULL,
+	response_body	text NOT NULL,
+	created_at		timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (account_id, idem_key)
+);
+CREATE INDEX idempotency_keys_created_at ON idempotency_keys (created_at);
+
+-- Serve one HTTP request: the proxy's only entry point (API.md).
+CREATE FUNCTION api(method text, path text, headers jsonb, body bytea)
+	RETURNS TABLE (status int, headers jsonb, body text)
+	AS 'MODULE_PATHNAME', 'api'
+	LANGUAGE C VOLATILE
+	SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION api(text, text, jsonb, bytea) IS
+	'serves one HTTP request of the bar9 API: method, path with query string (still percent-encoded), lower-case headers, raw body; returns status, response headers and JSON body';
+
+-- Remove stored Idempotency-Key responses older than 24 hours.
+CREATE FUNCTION purge_idempotency_keys() RETURNS bigint
+	LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH gone AS (
+		DELETE FROM @extschema@.idempotency_keys
+		 WHERE created_at <= now() - interval '24 hours'
+		RETURNING 1)
+	SELECT count(*) FROM gone
+$$;
+COMMENT ON FUNCTION purge_idempotency_keys() IS
+	'deletes stored Idempotency-Key responses older than 24 hours; returns how many';

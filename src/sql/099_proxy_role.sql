@@ -1,0 +1,51 @@
+
+-- ---------------------------------------------------------------------------
+-- The role of the HTTP proxy (proxy/, docs/proxy.md): it may EXECUTE
+-- bar9.api and nothing else.
+--
+-- This file comes last in the script on purpose: the REVOKE below must see
+-- every function the other files created.
+-- ---------------------------------------------------------------------------
+
+-- A group role (NOLOGIN): `make up` and the tests create a LOGIN role that
+-- is a member of it.  Roles belong to the cluster, not to the extension, so
+-- it may exist already (another database, or a re-created extension).
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'bar9_api') THEN
+		CREATE ROLE bar9_api NOLOGIN;
+	END IF;
+END
+$$;
+
+-- PostgreSQL lets PUBLIC execute every new function.  None of bar9's stays
+-- that way: a role with USAGE on the schema (bar9_api has it, to reach
+-- bar9.api) could otherwise call every SECURITY DEFINER function.
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM PUBLIC;
+
+-- Except the e164 type's own functions (operators, casts, I/O, index
+-- support): pure functions that anyone using the type needs.
+DO $$
+DECLARE
+	f regprocedure;
+BEGIN
+	FOR f IN
+		SELECT p.oid::regprocedure
+		  FROM pg_catalog.pg_proc p
+		 WHERE p.pronamespace = '@extschema@'::regnamespace
+		   AND NOT p.prosecdef
+		   AND (p.oid IN (SELECT oprcode FROM pg_catalog.pg_operator)
+				OR p.oid IN (SELECT castfunc FROM pg_catalog.pg_cast)
+				OR p.oid IN (SELECT amproc FROM pg_catalog.pg_amproc)
+				OR p.oid IN (SELECT unnest(ARRAY[typinput, typoutput,
+												 typreceive, typsend])
+							   FROM pg_catalog.pg_type
+							  WHERE typnamespace = '@extschema@'::regnamespace))
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f);
+	END LOOP;
+END
+$$;
+
+GRANT USAGE ON SCHEMA @extschema@ TO bar9_api;
+GRANT EXECUTE ON FUNCTION api(text, text, jsonb, bytea) TO bar9_api;

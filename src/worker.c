@@ -1,0 +1,553 @@
+/*
+ * worker.c
+ *		The bar9 background worker: fans broadcasts out into queued SMS.
+ *
+ * One worker, registered from _PG_init, serves the database named by
+ * bar9.database_name (the pg_cron pattern).  It sleeps on its latch until
+ * one of these happens:
+ *
+ *	- a backend that created a broadcast commits (bar9_wake_worker);
+ *	- the send_at of the next scheduled broadcast comes (a timer: the wait's
+ *	  timeout is the time left until then, so it fires on time without
+ *	  polling);
+ *	- bar9.poll_interval passes (a fallback only).
+ *
+ * Then it fans out every due broadcast, one batch (one transaction) per
+ * broadcast in turn, so that a large broadcast does not hold up a small
+ * one, until none is left.  fanout.c does each batch.
+ *
+ * Start-up needs no reconciliation: a fan-out keeps no state but its
+ * cursor, which commits with each batch, so whatever a crash interrupted
+ * is simply resumed from its cursor by the next pass.  A batch that fails
+ * is logged and rolled back; its broadcast is left alone for the rest of
+ * that pass and retried after bar9.poll_interval.
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "api.h"
+#include "fanout.h"
+#include "worker.h"
+
+/* Broadcasts taken per look at the to-do list; the rest wait a round. */
+#define DUE_LIST_LIMIT 64
+
+/* GUCs */
+static char *bar9_database_name = NULL;
+int			bar9_fanout_batch_size = 10000;
+static int	bar9_poll_interval = 10000;	/* ms */
+
+/* Shared state: where the worker's latch is, so backends can set it. */
+typedef struct WorkerShmem
+{
+	slock_t		mutex;
+	int			worker_procno;	/* INVALID_PGPROCNO when not running */
+} WorkerShmem;
+
+static WorkerShmem *worker_shmem = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* Per backend: a wake was asked for in the current transaction. */
+static bool wake_at_commit = false;
+static bool wake_callback_registered = false;
+
+/* One broadcast on the worker's to-do list. */
+typedef struct DueMessage
+{
+	char	   *account_id;
+	char	   *message_id;
+	char	   *channel_id;
+} DueMessage;
+
+/* Worker only: the memory of one pass, and whether we said the extension is missing. */
+static MemoryContext pass_context = NULL;
+static bool told_extension_missing = false;
+
+/* Statement of the to-do list; $1 holds the ids failed in this pass. */
+static const char *due_sql =
+"SELECT account_id, message_id, channel_id"
+"  FROM bar9.messages"
+" WHERE status IN ('scheduled', 'pending')"
+"   AND (status = 'pending' OR send_at <= now())"
+"   AND message_id <> ALL ($1)"
+" ORDER BY coalesce(send_at, created_at)"
+" LIMIT " CppAsString2(DUE_LIST_LIMIT);
+
+/* When the next scheduled broadcast is due, if any. */
+static const char *next_due_sql =
+"SELECT min(send_at) FROM bar9.messages"
+" WHERE status = 'scheduled' AND send_at > now()";
+
+static const Oid due_argtypes[1] = {TEXTARRAYOID};
+static SPIPlanPtr due_plan = NULL;
+static SPIPlanPtr next_due_plan = NULL;
+
+static void WorkerShmemRequest(void);
+static void WorkerShmemStartup(void);
+static void WakeXactCallback(XactEvent event, void *arg);
+static void SetWorkerLatch(void);
+static void WorkerDetachShmem(int code, Datum arg);
+static long WorkerPass(void);
+static List *FetchDue(List *failed, bool *extension_missing,
+					  TimestampTz *next_due);
+static bool RunBatch(DueMessage *m, bool *more);
+static void BatchErrorContext(void *arg);
+
+/* Define the GUCs, ask for shared memory and register the worker. */
+void
+bar9_worker_init(void)
+{
+	BackgroundWorker worker;
+
+	DefineCustomStringVariable("bar9.database_name",
+							   "Database in which the bar9 background worker fans out broadcasts.",
+							   "The bar9 extension must be created in that database.",
+							   &bar9_database_name,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("bar9.fanout_batch_size",
+							"Recipients fanned out per transaction of the bar9 worker.",
+							NULL,
+							&bar9_fanout_batch_size,
+							10000, 1, 1000000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("bar9.poll_interval",
+							"Longest sleep of the bar9 worker between looks at its to-do list.",
+							"The worker is woken when a broadcast is created and when a "
+							"scheduled one is due; this is only a fallback.",
+							&bar9_poll_interval,
+							10000, 100, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = WorkerShmemRequest;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = WorkerShmemStartup;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 1;
+	strlcpy(worker.bgw_library_name, "bar9", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "bar9_worker_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "bar9 fan-out worker", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "bar9 fan-out", BGW_MAXLEN);
+	worker.bgw_main_arg = (Datum) 0;
+	worker.bgw_notify_pid = 0;
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * shmem_request_hook: reserve the worker's shared state.  It runs after
+ * every preloaded library's _PG_init, so it is also where the "bar9." GUC
+ * prefix is reserved: every bar9 subsystem has defined its GUCs by now, and
+ * a misspelt bar9.* setting is reported instead of silently ignored.
+ */
+static void
+WorkerShmemRequest(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(WorkerShmem)));
+	MarkGUCPrefixReserved("bar9");
+}
+
+/* shmem_startup_hook: create or attach to the worker's shared state. */
+static void
+WorkerShmemStartup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	worker_shmem = ShmemInitStruct("bar9 worker", sizeof(WorkerShmem),
+								   &found);
+	if (!found)
+	{
+		SpinLockInit(&worker_shmem->mutex);
+		worker_shmem->worker_procno = INVALID_PGPROCNO;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Set the worker's latch now, if the worker is running. */
+static void
+SetWorkerLatch(void)
+{
+	int			procno;
+
+	if (worker_shmem == NULL)
+		return;
+	SpinLockAcquire(&worker_shmem->mutex);
+	procno = worker_shmem->worker_procno;
+	SpinLockRelease(&worker_shmem->mutex);
+	if (procno != INVALID_PGPROCNO)
+		SetLatch(&GetPGProcByNumber(procno)->procLatch);
+}
+
+/*
+ * Ask for the worker to be woken when the current transaction commits, so
+ * that it sees the broadcast this transaction created.  Nothing happens on
+ * rollback.  Cheap: call it for every broadcast created, scheduled or not.
+ */
+void
+bar9_wake_worker(void)
+{
+	if (!wake_callback_registered)
+	{
+		RegisterXactCallback(WakeXactCallback, NULL);
+		wake_callback_registered = true;
+	}
+	wake_at_commit = true;
+}
+
+/* Transaction callback: wake the worker after a commit that asked for it. */
+static void
+WakeXactCallback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (wake_at_commit)
+				SetWorkerLatch();
+			wake_at_commit = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			wake_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
+PG_FUNCTION_INFO_V1(wake_worker);
+
+/* SQL: bar9.wake_worker() -> void; wakes the worker when the caller commits. */
+Datum
+wake_worker(PG_FUNCTION_ARGS)
+{
+	bar9_wake_worker();
+	PG_RETURN_VOID();
+}
+
+/* on_shmem_exit callback: the worker is gone, nobody should set its latch. */
+static void
+WorkerDetachShmem(int code, Datum arg)
+{
+	SpinLockAcquire(&worker_shmem->mutex);
+	worker_shmem->worker_procno = INVALID_PGPROCNO;
+	SpinLockRelease(&worker_shmem->mutex);
+}
+
+/* Entry point of the background worker. */
+void
+bar9_worker_main(Datum main_arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(bar9_database_name, NULL, 0);
+
+	/*
+	 * A batch lost in a crash is redone from the cursor, which commits with
+	 * it, and a sender's own commit flushes the WAL of every batch it saw:
+	 * waiting for the WAL flush at each batch's commit buys nothing.
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
+	SpinLockAcquire(&worker_shmem->mutex);
+	worker_shmem->worker_procno = MyProc->pgprocno;
+	SpinLockRelease(&worker_shmem->mutex);
+	on_shmem_exit(WorkerDetachShmem, (Datum) 0);
+
+	pass_context = AllocSetContextCreate(TopMemoryContext,
+										 "bar9 worker pass",
+										 ALLOCSET_DEFAULT_SIZES);
+
+	ereport(LOG,
+			(errmsg("bar9 fan-out worker started in database \"%s\"",
+					bar9_database_name)));
+
+	for (;;)
+	{
+		long		timeout;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		timeout = WorkerPass();
+
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 timeout, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/*
+ * One pass: fan out every due broadcast, a batch of each in turn, until
+ * none is left.  Returns how long to sleep (ms): until the next scheduled
+ * broadcast, at most bar9.poll_interval.
+ */
+static long
+WorkerPass(void)
+{
+	List	   *failed = NIL;
+	bool		extension_missing;
+	TimestampTz next_due = 0;
+	long		timeout = bar9_poll_interval;
+
+	MemoryContextReset(pass_context);
+
+	for (;;)
+	{
+		List	   *due;
+		ListCell   *lc;
+
+		due = FetchDue(failed, &extension_missing, &next_due);
+		if (extension_missing)
+			return bar9_poll_interval;
+		if (due == NIL)
+			break;
+
+		/* One round: a batch of each due broadcast. */
+		foreach(lc, due)
+		{
+			DueMessage *m = (DueMessage *) lfirst(lc);
+			bool		more;
+
+			if (!RunBatch(m, &more))
+			{
+				MemoryContext old = MemoryContextSwitchTo(pass_context);
+
+				failed = lappend(failed, pstrdup(m->message_id));
+				MemoryContextSwitchTo(old);
+			}
+
+			CHECK_FOR_INTERRUPTS();
+			if (ConfigReloadPending)
+			{
+				ConfigReloadPending = false;
+				ProcessConfigFile(PGC_SIGHUP);
+			}
+		}
+	}
+
+	/* Sleep until the next scheduled broadcast, if it comes first. */
+	if (next_due != 0 && failed == NIL)
+	{
+		long		ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+														 next_due);
+
+		timeout = Min(timeout, ms);
+	}
+	return timeout;
+}
+
+/*
+ * Read the to-do list: due broadcasts not in failed (message ids).  When
+ * it is empty, *next_due is set to the send_at of the next scheduled one
+ * (0 if none).  *extension_missing is set when bar9 is not installed in
+ * the worker's database; the worker then waits quietly.
+ */
+static List *
+FetchDue(List *failed, bool *extension_missing, TimestampTz *next_due)
+{
+	List	   *due = NIL;
+	Datum	   *elems;
+	ArrayType  *failed_array;
+	Datum		arg;
+	int			n;
+	ListCell   *lc;
+	int			i;
+	int			rc;
+
+	*extension_missing = false;
+	*next_due = 0;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+
+	if (!OidIsValid(get_extension_oid("bar9", true)))
+	{
+		if (!told_extension_missing)
+			ereport(LOG,
+					(errmsg("bar9 fan-out worker is waiting for extension \"bar9\" in database \"%s\"",
+							bar9_database_name),
+					 errhint("Run CREATE EXTENSION bar9 in that database, or set bar9.database_name.")));
+		told_extension_missing = true;
+		*extension_missing = true;
+		CommitTransactionCommand();
+		return NIL;
+	}
+	told_extension_missing = false;
+
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "bar9 fan-out: reading to-do list");
+
+	bar9_plan(&due_plan, due_sql, 1, due_argtypes);
+	bar9_plan(&next_due_plan, next_due_sql, 0, NULL);
+
+	elems = palloc(sizeof(Datum) * Max(list_length(failed), 1));
+	n = 0;
+	foreach(lc, failed)
+		elems[n++] = CStringGetTextDatum((char *) lfirst(lc));
+	failed_array = construct_array(elems, n, TEXTOID, -1, false,
+								   TYPALIGN_INT);
+	arg = PointerGetDatum(failed_array);
+
+	rc = SPI_execute_plan(due_plan, &arg, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read the fan-out to-do list: %s",
+			 SPI_result_code_string(rc));
+
+	for (i = 0; i < (int) SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext old = MemoryContextSwitchTo(pass_context);
+		DueMessage *m = palloc(sizeof(DueMessage));
+
+		m->account_id = SPI_getvalue(tup, desc, 1);
+		m->message_id = SPI_getvalue(tup, desc, 2);
+		m->channel_id = SPI_getvalue(tup, desc, 3);
+		due = lappend(due, m);
+		MemoryContextSwitchTo(old);
+	}
+
+	if (due == NIL)
+	{
+		bool		isnull;
+		Datum		d;
+
+		rc = SPI_execute_plan(next_due_plan, NULL, NULL, true, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "could not read the fan-out schedule: %s",
+				 SPI_result_code_string(rc));
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						  &isnull);
+		if (!isnull)
+			*next_due = DatumGetTimestampTz(d);
+	}
+
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return due;
+}
+
+/* Error context of a batch: which broadcast it was. */
+static void
+BatchErrorContext(void *arg)
+{
+	DueMessage *m = (DueMessage *) arg;
+
+	errcontext("fan-out of message \"%s\" of account \"%s\"",
+			   m->message_id, m->account_id);
+}
+
+/*
+ * Run one fan-out batch of m in its own transaction.  Returns false if it
+ * failed (the error is logged and the transaction rolled back); *more
+ * tells whether the broadcast has more to fan out.
+ */
+static bool
+RunBatch(DueMessage *m, bool *more)
+{
+	MemoryContext old = CurrentMemoryContext;
+	ErrorContextCallback errcallback;
+	volatile bool ok = true;
+	char		activity[128];
+
+	*more = false;
+	snprintf(activity, sizeof(activity), "bar9 fan-out of message %s",
+			 m->message_id);
+
+	errcallback.callback = BatchErrorContext;
+	errcallback.arg = m;
+	errcallback.previous = error_context_stack;
+
+	PG_TRY();
+	{
+		FanoutBatchResult result;
+
+		error_context_stack = &errcallback;
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, activity);
+
+		bar9_fanout_batch(m->account_id, m->message_id, m->channel_id,
+						  bar9_fanout_batch_size, &result);
+		*more = result.more;
+
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		error_context_stack = errcallback.previous;
+	}
+	PG_CATCH();
+	{
+		/* Log it, roll back, and carry on with the other broadcasts. */
+		error_context_stack = errcallback.previous;
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(old);
+		EmitErrorReport();
+		AbortCurrentTransaction();
+		FlushErrorState();
+		RESUME_INTERRUPTS();
+		ok = false;
+	}
+	PG_END_TRY();
+
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return ok;
+}

@@ -1,0 +1,22 @@
+/*
+ * worker.h
+ *		The bar9 background worker: it fans broadcasts out into queued SMS.
+ *
+ * One worker per cluster serves the database named by bar9.database_name.
+ * It sleeps on its latch; a backend that creates a broadcast calls
+ * bar9_wake_worker() and the worker wakes when that transaction commits.
+ */
+#ifndef BAR9_WORKER_H
+#define BAR9_WORKER_H
+
+#include "fmgr.h"
+
+/* GUC bar9.fanout_batch_size: recipients per fan-out transaction. */
+extern int	bar9_fanout_batch_size;
+
+extern void bar9_worker_init(void);
+extern void bar9_wake_worker(void);
+
+extern PGDLLEXPORT void bar9_worker_main(Datum main_arg) pg_attribute_noreturn();
+
+#endif							/* BAR9_WORKER_H */

@@ -1,0 +1,211 @@
+# Copyright (c) bar9 contributors
+#
+# The sender queue under concurrency: 8 senders (separate psql processes,
+# each a libpq client running a claim + ack loop) drain a broadcast of
+# 100,000 SMS.  Every SMS must be acknowledged as sent exactly once (each
+# ack is logged by the sender that made it), every claim must be counted
+# once in the SMS's attempt, some SMS go through 'retry' and are claimed
+# again, and the broadcast's counters and status must end exact.  Before
+# that, a claim whose lease ran out is taken over by another session and
+# the first claimer's ack is rejected.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+
+my $nsms = 100_000;
+my $nsenders = 8;
+
+my $node = PostgreSQL::Test::Cluster->new('senders');
+$node->init;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'bar9'");
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION bar9');
+
+# An audience of 100,000 numbers and a broadcast fanned out to all of them
+# (by the background worker or by fanout_run, whichever gets there first).
+my ($acct, $cid) = split /\|/, $node->safe_psql(
+	'postgres', q{
+	SELECT a, (bar9.create_audience(a, 'Everyone')).id
+	  FROM bar9.create_account('Senders') AS a;
+});
+$node->safe_psql(
+	'postgres', qq{
+	SELECT sum(added) FROM generate_series(0, 9) AS b,
+	  LATERAL bar9.add_numbers('$acct', '$cid',
+		ARRAY(SELECT '+2135' || lpad((b * 10000 + g)::text, 8, '0')
+			  FROM generate_series(1, 10000) AS g));
+});
+my $mid = $node->safe_psql('postgres',
+	"SELECT id FROM bar9.create_broadcast('$acct', '$cid', 'Eid sale')");
+is($node->safe_psql('postgres', "SELECT bar9.fanout_run('$acct', '$mid')"),
+	'queued', 'fan-out done');
+is($node->safe_psql('postgres', "SELECT count(*) FROM bar9.sms"),
+	$nsms, "$nsms SMS queued");
+
+# --- a stale acknowledgement is rejected -------------------------------
+my $a = $node->background_psql('postgres', on_error_stop => 0);
+my $b = $node->background_psql('postgres', on_error_stop => 0);
+
+my $a_ids = $a->query_safe(
+	"SELECT string_agg(sms_id::text, ',' ORDER BY sms_id) FROM bar9.claim_sms(5, '200 milliseconds')"
+);
+my @a_ids = split /,/, $a_ids;
+is(scalar @a_ids, 5, 'session A claims 5 SMS with a short lease');
+$node->safe_psql('postgres', 'SELECT pg_sleep(0.5)');
+my $b_ids = $b->query_safe(
+	"SELECT string_agg(sms_id::text, ',' ORDER BY sms_id) FROM bar9.claim_sms(5, '10 minutes')"
+);
+is($b_ids, $a_ids, 'session B takes the expired claims over');
+is( $node->safe_psql(
+		'postgres',
+		"SELECT string_agg(DISTINCT attempt::text, ',') FROM bar9.sms WHERE sms_id IN ($a_ids)"
+	),
+	'2',
+	'each was claimed twice');
+
+my ($out, $err) = $a->query("SELECT bar9.ack_sms($a_ids[0], 'sent')");
+ok($err, 'stale ack from session A fails');
+like($a->{stderr}, qr/sms $a_ids[0] is claimed by another session/,
+	'... because another session holds the claim');
+$a->{stderr} = '';
+($out, $err) =
+  $a->query("SELECT bar9.ack_sms_batch(ARRAY[$a_ids], 'failed')");
+ok($err, 'stale batch ack from session A fails too');
+$a->{stderr} = '';
+is($b->query_safe("SELECT bar9.ack_sms_batch(ARRAY[$b_ids], 'sent')"),
+	'5', 'session B acknowledges them');
+($out, $err) = $a->query("SELECT bar9.ack_sms($a_ids[1], 'retry')");
+like($a->{stderr}, qr/was already acknowledged/,
+	'a late ack after the takeover is rejected');
+$a->{stderr} = '';
+$a->quit;
+$b->quit;
+
+# --- 8 senders drain the rest ------------------------------------------
+# Each sender loops: claim up to 100; send 2% of the first attempts back
+# with 'retry' (no back-off), one bar9.ack_sms each; acknowledge the rest as
+# sent with one bar9.ack_sms_batch; log every claim and every ack with the
+# sender's number; commit; until the broadcast is completed.
+$node->safe_psql(
+	'postgres', q{
+	CREATE UNLOGGED TABLE claim_log (sms_id bigint, sender int, attempt int);
+	CREATE UNLOGGED TABLE ack_log (sms_id bigint, sender int, outcome text);
+	CREATE PROCEDURE sender(me int, mid text) LANGUAGE plpgsql AS $$
+	DECLARE
+		claimed bigint[];
+		retry bigint[];
+		sent bigint[];
+		r record;
+		deadline timestamptz := clock_timestamp() + interval '100 seconds';
+	BEGIN
+		PERFORM set_config('bar9.retry_delay', '0', false);
+		LOOP
+			claimed := '{}';
+			retry := '{}';
+			FOR r IN SELECT * FROM bar9.claim_sms(100, '10 minutes') LOOP
+				claimed := claimed || r.sms_id;
+				INSERT INTO claim_log VALUES (r.sms_id, me, r.attempt);
+				IF r.attempt = 1 AND random() < 0.02 THEN
+					PERFORM bar9.ack_sms(r.sms_id, 'retry', NULL, 'busy');
+					INSERT INTO ack_log VALUES (r.sms_id, me, 'retry');
+					retry := retry || r.sms_id;
+				END IF;
+			END LOOP;
+			sent := ARRAY(SELECT unnest(claimed) EXCEPT SELECT unnest(retry));
+			PERFORM bar9.ack_sms_batch(sent, 'sent',
+				ARRAY(SELECT 'ref-' || x FROM unnest(sent) AS x));
+			INSERT INTO ack_log SELECT x, me, 'sent' FROM unnest(sent) AS x;
+			COMMIT;
+			IF cardinality(claimed) = 0 THEN
+				EXIT WHEN (SELECT status FROM bar9.messages
+						   WHERE message_id = mid) = 'completed';
+				PERFORM pg_sleep(0.01);
+			END IF;
+			IF clock_timestamp() > deadline THEN
+				RAISE EXCEPTION 'sender % gave up', me;
+			END IF;
+		END LOOP;
+		RAISE NOTICE 'sender % done', me;
+	END $$;
+});
+
+my $connstr = $node->connstr('postgres');
+my @harness;
+my @stdout;
+my @stderr;
+for my $i (1 .. $nsenders)
+{
+	push @harness,
+	  IPC::Run::start(
+		[
+			'psql', '-X', '-v', 'ON_ERROR_STOP=1', '-d', $connstr, '-c',
+			"CALL sender($i, '$mid')"
+		],
+		'>', \$stdout[$i], '2>', \$stderr[$i]);
+}
+my $ok = 1;
+for my $i (1 .. $nsenders)
+{
+	$harness[ $i - 1 ]->finish;
+	if ($harness[ $i - 1 ]->result != 0 || $stderr[$i] !~ /sender $i done/)
+	{
+		$ok = 0;
+		diag("sender $i: $stderr[$i]");
+	}
+}
+ok($ok, "$nsenders senders finished");
+
+is($node->safe_psql('postgres', 'SELECT count(DISTINCT sender) FROM ack_log'),
+	$nsenders, 'every sender acknowledged some SMS');
+is( $node->safe_psql(
+		'postgres', "SELECT count(*) FROM ack_log WHERE outcome = 'sent'"),
+	$nsms - 5,
+	'one sent ack per SMS (besides the 5 of session B)');
+is( $node->safe_psql(
+		'postgres',
+		"SELECT count(*) FROM (SELECT sms_id FROM ack_log WHERE outcome = 'sent' GROUP BY sms_id HAVING count(*) > 1) d"
+	),
+	0,
+	'no SMS acknowledged as sent twice');
+is( $node->safe_psql(
+		'postgres',
+		"SELECT count(*) FROM bar9.sms s LEFT JOIN (SELECT DISTINCT sms_id FROM ack_log WHERE outcome = 'sent') l USING (sms_id) WHERE l.sms_id IS NULL AND s.sms_id NOT IN ($b_ids)"
+	),
+	0,
+	'no SMS left without a sent ack');
+my $retries = $node->safe_psql('postgres',
+	"SELECT count(*) FROM ack_log WHERE outcome = 'retry'");
+cmp_ok($retries, '>', 0, "some SMS were retried ($retries)");
+is( $node->safe_psql(
+		'postgres',
+		"SELECT count(*) FROM (SELECT sms_id, count(*) AS retries FROM ack_log WHERE outcome = 'retry' GROUP BY sms_id) r JOIN (SELECT sms_id, count(*) AS claims FROM claim_log GROUP BY sms_id) c USING (sms_id) WHERE c.claims = r.retries + 1"
+	),
+	$retries,
+	'each retried SMS was claimed again');
+is( $node->safe_psql(
+		'postgres',
+		"SELECT count(*) FROM bar9.sms s LEFT JOIN (SELECT sms_id, count(*) AS n FROM claim_log GROUP BY sms_id) c USING (sms_id) WHERE s.attempt <> coalesce(c.n, 0) + CASE WHEN s.sms_id IN ($b_ids) THEN 2 ELSE 0 END"
+	),
+	0,
+	'every claim counted once in attempt');
+is( $node->safe_psql(
+		'postgres',
+		"SELECT string_agg(status || '=' || n, ',' ORDER BY status) FROM (SELECT status, count(*) AS n FROM bar9.sms GROUP BY status) s"
+	),
+	"sent=$nsms",
+	'every SMS is sent');
+is( $node->safe_psql(
+		'postgres',
+		"SELECT status, n_queued, n_sending, n_sent, n_delivered, n_failed, n_canceled FROM bar9.messages WHERE message_id = '$mid'"
+	),
+	"completed|0|0|$nsms|0|0|0",
+	'the broadcast is completed with exact counters');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM bar9.claim_sms(100)'),
+	0, 'nothing left to claim');
+
+$node->stop;
+done_testing();

@@ -1,0 +1,150 @@
+
+# Opt-outs racing with everything else that writes SMS of the account: the
+# worker fanning out new broadcasts, senders claiming and acknowledging, other
+# opt-outs (by API and by keyword) and re-subscribes.  Afterwards:
+#   - no transaction failed (no deadlock between opt-out cancel, claim/ack
+#     and fan-out: they lock in the orders of optouts.h and queue.h);
+#   - no SMS to a number on the opt-out list is left 'queued';
+#   - every broadcast's counters equal the states of its SMS.
+
+use strict;
+use warnings;
+
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('opt_out_races');
+$node->init;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'bar9'");
+$node->append_conf('postgresql.conf', "max_connections = 50");
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION bar9');
+
+# an audience id as the API accepts it: mkt_ and 22 base-62 characters
+my $channel = 'mkt_races' . ('0' x 17);
+
+# an account, a key, an audience of 10,000 numbers
+$node->safe_psql('postgres', qq{
+	CREATE TABLE public.races (acct text, api_key text);
+	INSERT INTO public.races SELECT a, bar9.create_api_key(a,
+		ARRAY['marketing:channels:read', 'marketing:channels:write',
+			  'marketing:channels:send'])
+	  FROM bar9.create_account('races') a;
+	INSERT INTO bar9.channels (account_id, channel_id, name, subscriber_count)
+		SELECT acct, '$channel', 'races', 10000 FROM public.races;
+	INSERT INTO bar9.channel_numbers (account_id, channel_id, phone_number)
+		SELECT acct, '$channel', ('+2135510' || lpad(i::text, 5, '0'))::bar9.e164
+		  FROM public.races, generate_series(1, 10000) i;
+	CREATE FUNCTION public.races_claim() RETURNS bigint LANGUAGE plpgsql AS \$\$
+	DECLARE ids bigint[];
+	BEGIN
+		SELECT array_agg(sms_id) INTO ids FROM bar9.claim_sms(50);
+		IF ids IS NULL THEN RETURN 0; END IF;
+		RETURN bar9.ack_sms_batch(ids, 'sent');
+	END \$\$;
+});
+
+# pgbench scripts, one per kind of client
+my $dir = PostgreSQL::Test::Utils::tempdir;
+my %scripts = (
+	broadcast => qq{SELECT status FROM public.races r, bar9.api('POST',
+  '/v1/marketing/channels/$channel/messages',
+  jsonb_build_object('authorization', 'Bearer ' || r.api_key,
+                     'content-type', 'application/json'),
+  convert_to('{"body": "hello"}', 'UTF8'));
+\\sleep 300 ms
+},
+	claim => "SELECT public.races_claim();\n",
+	optout_api => q{\set n random(1, 10000)
+SELECT status FROM public.races r, bar9.api('POST', '/v1/marketing/opt-outs',
+  jsonb_build_object('authorization', 'Bearer ' || r.api_key,
+                     'content-type', 'application/json'),
+  convert_to('{"phone_number": "+2135510' || lpad(:n::text, 5, '0') || '"}', 'UTF8'));
+},
+	optout_keyword => q{\set n random(1, 10000)
+SELECT bar9.receive_sms(r.acct, ('+2135510' || lpad(:n::text, 5, '0'))::bar9.e164, ' stop ')
+  FROM public.races r;
+},
+	resubscribe => q{\set n random(1, 10000)
+SELECT bar9.receive_sms(r.acct, ('+2135510' || lpad(:n::text, 5, '0'))::bar9.e164, 'START')
+  FROM public.races r;
+\sleep 50 ms
+},);
+my %clients = (broadcast => 1, claim => 3, optout_api => 2,
+	optout_keyword => 2, resubscribe => 1);
+
+my @runs;
+foreach my $name (sort keys %scripts)
+{
+	my $file = "$dir/$name.sql";
+	open my $fh, '>', $file or die "could not write $file: $!";
+	print $fh $scripts{$name};
+	close $fh;
+
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start(
+		[
+			'pgbench', '-n', '-T', '15', '-c', $clients{$name},
+			'-j', $clients{$name}, '-f', $file,
+			'-h', $node->host, '-p', $node->port, 'postgres'
+		],
+		'>', \$out, '2>', \$err);
+	push @runs, [ $name, $h, \$out, \$err ];
+}
+foreach my $run (@runs)
+{
+	my ($name, $h, $out, $err) = @$run;
+	$h->finish;
+	is($h->result(0), 0, "pgbench $name exited 0")
+	  or diag($$err);
+	like($$out, qr/number of failed transactions: 0 /,
+		"pgbench $name: no failed transaction");
+	my ($n) = $$out =~ /number of transactions actually processed: (\d+)/;
+	ok(defined $n && $n > 0, "pgbench $name did some work")
+	  or diag($$out . $$err);
+}
+
+# let the worker finish every fan-out
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM bar9.messages WHERE status IN ('scheduled', 'pending')")
+  or die "fan-out did not finish";
+
+my $broadcasts = $node->safe_psql('postgres', 'SELECT count(*) FROM bar9.messages');
+my $opted_out = $node->safe_psql('postgres', 'SELECT count(*) FROM bar9.opt_outs');
+my $canceled = $node->safe_psql('postgres',
+	"SELECT count(*) FROM bar9.sms WHERE status = 'canceled'");
+note("$broadcasts broadcasts, $opted_out numbers opted out, $canceled SMS canceled");
+ok($broadcasts > 5 && $opted_out > 50 && $canceled > 0,
+	'the race really happened');
+
+is( $node->safe_psql(
+		'postgres', q{
+	SELECT count(*) FROM bar9.sms s
+	  JOIN bar9.opt_outs o ON o.account_id = s.account_id
+	   AND o.phone_number OPERATOR(bar9.=) s.to_number
+	 WHERE s.status = 'queued'}),
+	'0',
+	'no SMS to an opted-out number is left queued');
+
+is( $node->safe_psql(
+		'postgres', q{
+	SELECT count(*) FROM bar9.messages m,
+	  LATERAL (SELECT count(*) FILTER (WHERE status = 'queued') AS q,
+					  count(*) FILTER (WHERE status = 'sending') AS s,
+					  count(*) FILTER (WHERE status = 'sent') AS st,
+					  count(*) FILTER (WHERE status = 'canceled') AS c
+				 FROM bar9.sms x
+				WHERE x.account_id = m.account_id
+				  AND x.message_id = m.message_id) k
+	 WHERE (m.n_queued, m.n_sending, m.n_sent, m.n_canceled)
+		   <> (k.q, k.s, k.st, k.c)}),
+	'0',
+	'every broadcast counts its SMS exactly');
+
+my $log = slurp_file($node->logfile);
+unlike($log, qr/deadlock detected/, 'no deadlock in the server log');
+
+$node->stop;
+done_testing();
