@@ -66,3 +66,7 @@ fuzz:
 
 deps:
 	@bash scripts/install-deps
+
+clean: clean-proxy
+clean-proxy:
+	@if [ -f proxy/Makefile ]; then $(MAKE) -C proxy clean; fi

@@ -13,6 +13,7 @@
 #          bar9.wake_worker(); the clock runs from that commit until its
 #          status leaves 'pending' (wake-up, every batch and commit in);
 #   10%    the same to the second audience (90% of the SMS, 10% suppressed).
+# bar9.sms is emptied before each run (and at the end, with all it made).
 # Medians.  Ratios: worker SMS/s over raw SMS/s (aim >= 0.8); audience
 # members fanned out per second, 10% opted out over none (aim >= 0.9).
 set -euo pipefail
@@ -114,7 +115,12 @@ SQL
 		done
 	done
 	cat <<'SQL'
+-- leave the database as we found it, for the benchmarks that follow
 TRUNCATE bar9.sms;
+DELETE FROM bar9.messages WHERE account_id IN (:'acct0', :'acct10');
+DELETE FROM bar9.opt_outs WHERE account_id IN (:'acct0', :'acct10');
+DELETE FROM bar9.channel_numbers WHERE account_id IN (:'acct0', :'acct10');
+DELETE FROM bar9.channels WHERE account_id IN (:'acct0', :'acct10');
 WITH m AS (
 	SELECT kind, percentile_disc(0.5) WITHIN GROUP (ORDER BY ms) AS ms,
 		   max(sms) AS sms

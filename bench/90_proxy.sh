@@ -13,6 +13,9 @@
 # each.  ratio = proxy requests/s / pgbench tps (aim >= 0.8); p99 latency of
 # both (wrk --latency; pgbench's per-transaction log).  The proxy runs with
 # its default pool of 8 database connections, its access log on.
+# Each line also gives the proxy's own CPU time per request and pgbench's
+# per transaction (user + system): the client-side cost of each path, which
+# the load of other programs on the machine changes less than throughput.
 #   3. memory: the proxy's RSS with 1,000 idle keep-alive connections (each
 #      has made one request), against its RSS just before them.
 set -euo pipefail
@@ -91,28 +94,41 @@ function request()
 end
 LUA
 
-# pgbench_run SCRIPT CONNS: prints "tps p99_ms"
+# pgbench_run SCRIPT CONNS: prints "tps p99_ms pgbench_cpu_us_per_transaction"
 pgbench_run() {
-	local dir
+	local dir n cpu
 	dir=$(mktemp -d "$WORK/pgb.XXXXXX")
 	chmod 777 "$dir"
-	(cd "$dir" && pgbench -n -M prepared -c "$2" -j 2 -T "$DUR" -l -f "$1" 2>&1) >"$dir/out" || { cat "$dir/out" >&2; return 1; }
+	# bash's time: the CPU time (user, system) of pgbench itself
+	( TIMEFORMAT='%U %S'
+	  time (cd "$dir" && pgbench -n -M prepared -c "$2" -j 2 -T "$DUR" -l -f "$1" >"$dir/out" 2>&1)
+	) 2>"$dir/cpu" || { cat "$dir/out" >&2; return 1; }
 	tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$dir/out" | tail -n 1)
+	n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$dir/out")
+	cpu=$(awk -v n="${n:-0}" '{printf "%.0f", (n > 0 ? ($1 + $2) * 1e6 / n : 0)}' "$dir/cpu")
 	p99=$(cat "$dir"/pgbench_log.* | awk '{print $3}' | sort -n |
 		awk '{a[NR] = $1} END {i = int(NR * 0.99); if (i < 1) i = 1; printf "%.2f", a[i] / 1000}')
-	echo "$tps $p99"
+	echo "$tps $p99 $cpu"
 }
 
-# wrk_run CONNS PATH [LUA]: prints "req/s p99_ms non2xx"
+# cpu_ticks PID: user + system CPU time of a process, in clock ticks
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+
+# wrk_run CONNS PATH [LUA]: prints "req/s p99_ms non2xx proxy_cpu_us_per_request"
 wrk_run() {
-	local out
+	local out t0 n
+	t0=$(cpu_ticks "$PROXY_PID")
 	out=$(wrk -t2 -c"$1" -d"${DUR}s" --latency -H "Authorization: Bearer $KEY" \
 		${3:+-s "$3"} "$URL$2" 2>&1)
+	n=$(echo "$out" | awk '/requests in/ {print $1}')
+	cpu=$(awk -v t="$(( $(cpu_ticks "$PROXY_PID") - t0 ))" -v hz="$HZ" -v n="${n:-0}" \
+		'BEGIN {printf "%.0f", (n > 0 ? t * 1e6 / hz / n : 0)}')
 	rps=$(echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p')
 	p99=$(echo "$out" | awk '$1 == "99%" {v = $2; u = v; gsub(/[0-9.]/, "", u); gsub(/[a-z]/, "", v);
 		printf "%.2f", (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : v}')
 	bad=$(echo "$out" | sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p')
-	echo "$rps $p99 ${bad:-0}"
+	echo "$rps $p99 ${bad:-0} $cpu"
 }
 
 for c in $CONNS; do
@@ -123,12 +139,12 @@ for c in $CONNS; do
 			path=/v1/marketing/channels/$CHANNEL/numbers name="POST /v1/marketing/channels/:id/numbers" lua=$WORK/post.lua
 		fi
 		wrk -t2 -c"$c" -d2s ${lua:+-s "$lua"} -H "Authorization: Bearer $KEY" "$URL$path" >/dev/null 2>&1 # warm-up
-		read -r tps pg_p99 < <(pgbench_run "$WORK/$route.sql" "$c")
-		read -r rps px_p99 bad < <(wrk_run "$c" "$path" "$lua")
+		read -r tps pg_p99 pg_cpu < <(pgbench_run "$WORK/$route.sql" "$c")
+		read -r rps px_p99 bad cpu < <(wrk_run "$c" "$path" "$lua")
 		extra=""
 		[ "${bad:-0}" != 0 ] && extra=" ($bad non-2xx)"
-		awk -v n="$name" -v c="$c" -v r="$rps" -v rp="$px_p99" -v t="$tps" -v tp="$pg_p99" -v e="$extra" \
-			'BEGIN {printf "proxy %s, %d connections: proxy %.0f req/s p99 %s ms%s vs pgbench %.0f tps p99 %s ms, ratio %.2fx\n", n, c, r, rp, e, t, tp, (t > 0 ? r / t : 0)}'
+		awk -v n="$name" -v c="$c" -v r="$rps" -v rp="$px_p99" -v t="$tps" -v tp="$pg_p99" -v e="$extra" -v u="$cpu" -v pu="$pg_cpu" \
+			'BEGIN {printf "proxy %s, %d connections: proxy %.0f req/s p99 %s ms%s (proxy CPU %s us/request) vs pgbench %.0f tps p99 %s ms (pgbench CPU %s us/transaction), ratio %.2fx\n", n, c, r, rp, e, u, t, tp, pu, (t > 0 ? r / t : 0)}'
 	done
 done
 

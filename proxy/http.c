@@ -24,9 +24,12 @@
  * threads.  So a new request is always read at once, waits for a free
  * connection at most pool_wait_ms (then 503), and SIGTERM sees it.
  */
+#define _GNU_SOURCE				/* accept4, pipe2 */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +43,13 @@
 #include "proxy.h"
 
 #define REQUEST_ID_MAX	128
+
+/*
+ * libmicrohttpd's memory per connection, for the request line, headers and
+ * read buffer (a request whose headers do not fit gets 431).  Half its
+ * default: 1,000 idle keep-alive connections cost half as much memory.
+ */
+#define CONNECTION_MEMORY	(16 * 1024)
 
 /* State of one HTTP request. */
 typedef struct Request
@@ -68,6 +78,12 @@ static int	in_flight;			/* requests begun, not completed (atomic) */
 static int	pending_jobs;		/* connections suspended for a job (atomic) */
 static int	fresh_connections;	/* accepted, no request yet (atomic) */
 static int	expected_starts;	/* handed over, not yet started (atomic) */
+static int	open_connections;	/* accepted and not yet closed (atomic) */
+
+static struct MHD_Daemon *the_daemon;
+static int	listen_fd = -1;
+static int	stop_pipe[2];		/* a byte here stops the acceptor */
+static pthread_t acceptor;
 
 /*
  * Requests begun and not yet completed, plus connections accepted whose
@@ -101,7 +117,7 @@ ConnectionNotify(void *cls, struct MHD_Connection *con, void **socket_context,
 											   __ATOMIC_SEQ_CST);
 
 		c = calloc(1, sizeof(Connection));
-		/* a connection handed over by HttpAddConnection is counted */
+		/* a connection handed over by AddConnection is counted already */
 		while (expected > 0 &&
 			   !__atomic_compare_exchange_n(&expected_starts, &expected,
 											expected - 1, false,
@@ -118,12 +134,16 @@ ConnectionNotify(void *cls, struct MHD_Connection *con, void **socket_context,
 			__atomic_sub_fetch(&fresh_connections, 1, __ATOMIC_SEQ_CST);
 		*socket_context = c;
 	}
-	else if (c != NULL)
+	else
 	{
-		if (c->fresh)
-			__atomic_sub_fetch(&fresh_connections, 1, __ATOMIC_SEQ_CST);
-		free(c);
-		*socket_context = NULL;
+		__atomic_sub_fetch(&open_connections, 1, __ATOMIC_SEQ_CST);
+		if (c != NULL)
+		{
+			if (c->fresh)
+				__atomic_sub_fetch(&fresh_connections, 1, __ATOMIC_SEQ_CST);
+			free(c);
+			*socket_context = NULL;
+		}
 	}
 }
 
@@ -586,21 +606,104 @@ RequestCompleted(void *cls, struct MHD_Connection *con, void **con_cls,
 }
 
 /*
- * Hands an accepted socket to the daemon, counting it as a fresh
- * connection at once: libmicrohttpd starts it later, in a worker thread.
+ * Hands an accepted socket to the daemon, counting it as open and fresh
+ * at once: libmicrohttpd starts it later, in a worker thread.  The worker
+ * is chosen by the socket number, so connections spread over the threads.
  */
-void
-HttpAddConnection(struct MHD_Daemon *daemon, int fd,
-				  const struct sockaddr *addr, unsigned int len)
+static void
+AddConnection(int fd, const struct sockaddr *addr, socklen_t len)
 {
+	__atomic_add_fetch(&open_connections, 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&fresh_connections, 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&expected_starts, 1, __ATOMIC_SEQ_CST);
-	if (MHD_add_connection(daemon, fd, addr, len) != MHD_YES)
+	if (MHD_add_connection(the_daemon, fd, addr, len) != MHD_YES)
 	{
 		/* libmicrohttpd has closed fd */
 		__atomic_sub_fetch(&expected_starts, 1, __ATOMIC_SEQ_CST);
 		__atomic_sub_fetch(&fresh_connections, 1, __ATOMIC_SEQ_CST);
+		__atomic_sub_fetch(&open_connections, 1, __ATOMIC_SEQ_CST);
 	}
+}
+
+/* Accepts what the listen backlog holds, up to the connection limit. */
+static void
+AcceptPending(bool ignore_limit)
+{
+	for (;;)
+	{
+		struct sockaddr_storage addr;
+		socklen_t	len = sizeof(addr);
+		int			fd;
+
+		if (!ignore_limit &&
+			__atomic_load_n(&open_connections, __ATOMIC_SEQ_CST) >=
+			config.max_connections)
+			return;
+		fd = accept4(listen_fd, (struct sockaddr *) &addr, &len,
+					 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+		{
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE)
+			{
+				LogError("accept: %s", strerror(errno));
+				usleep(10 * 1000);
+			}
+			return;				/* EAGAIN: the backlog is empty */
+		}
+		AddConnection(fd, (struct sockaddr *) &addr, len);
+	}
+}
+
+/*
+ * The acceptor thread.  libmicrohttpd's own accept loop takes up to ten
+ * connections in a row into one thread, so a client opening several at
+ * once (a connection pool) would have them all served by one thread, one
+ * request after the other; accepting here spreads them.  At the connection
+ * limit it stops accepting, and new connections wait in the backlog.  On
+ * stop it hands over what the backlog holds (those clients connected
+ * before SIGTERM) and closes the listen socket.
+ */
+static void *
+AcceptorMain(void *arg)
+{
+	struct pollfd pfd[2];
+
+	pfd[0].fd = listen_fd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = stop_pipe[0];
+	pfd[1].events = POLLIN;
+	for (;;)
+	{
+		bool		full = __atomic_load_n(&open_connections, __ATOMIC_SEQ_CST) >=
+			config.max_connections;
+
+		pfd[0].revents = pfd[1].revents = 0;
+		/* when full, wake up every 10 ms to see whether a slot came free */
+		if (poll(full ? &pfd[1] : pfd, full ? 1 : 2, full ? 10 : -1) < 0 &&
+			errno != EINTR)
+			break;
+		if (pfd[1].revents)
+			break;
+		if (pfd[0].revents)
+			AcceptPending(false);
+		else if (full)
+			AcceptPending(false);
+	}
+	AcceptPending(true);
+	close(listen_fd);
+	listen_fd = -1;
+	return NULL;
+}
+
+/* Stops accepting connections (SIGTERM); already accepted ones are served. */
+void
+HttpStopAccepting(void)
+{
+	if (write(stop_pipe[1], "x", 1) != 1)
+		LogError("cannot stop the acceptor: %s", strerror(errno));
+	pthread_join(acceptor, NULL);
 }
 
 /* libmicrohttpd's own messages go to our operational log. */
@@ -676,8 +779,32 @@ ResolveListenAddr(const char *spec, struct sockaddr_storage *addr,
 	return true;
 }
 
-/* Starts the HTTP daemon on config.listen_addr; NULL on failure. */
-struct MHD_Daemon *
+/* Opens, binds and listens on addr; -1 on failure (logged). */
+static int
+OpenListenSocket(const struct sockaddr_storage *addr, bool is_v6)
+{
+	int			one = 1;
+	socklen_t	len = is_v6 ? sizeof(struct sockaddr_in6) :
+		sizeof(struct sockaddr_in);
+	int			fd = socket(is_v6 ? AF_INET6 : AF_INET,
+							SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 ||
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+		bind(fd, (const struct sockaddr *) addr, len) != 0 ||
+		listen(fd, 1024) != 0)
+	{
+		LogError("cannot listen on %s: %s", config.listen_addr,
+				 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Starts the HTTP daemon on config.listen_addr; false on failure. */
+bool
 HttpStart(void)
 {
 	struct sockaddr_storage addr;
@@ -686,24 +813,50 @@ HttpStart(void)
 
 	memset(&addr, 0, sizeof(addr));
 	if (!ResolveListenAddr(config.listen_addr, &addr, &is_v6))
-		return NULL;
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-		MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-	if (is_v6)
-		flags |= MHD_USE_IPv6;
+		return false;
+	listen_fd = OpenListenSocket(&addr, is_v6);
+	if (listen_fd < 0)
+		return false;
+	if (pipe2(stop_pipe, O_CLOEXEC) != 0)
+		return false;
 
-	return MHD_start_daemon(flags, 0, NULL, NULL, HandleRequest, NULL,
-							MHD_OPTION_EXTERNAL_LOGGER, MhdLog, NULL,
-							MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-							MHD_OPTION_THREAD_POOL_SIZE,
-							(unsigned int) config.threads,
-							MHD_OPTION_CONNECTION_LIMIT,
-							(unsigned int) config.max_connections,
-							MHD_OPTION_CONNECTION_TIMEOUT,
-							(unsigned int) config.client_timeout,
-							MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-							MHD_OPTION_URI_LOG_CALLBACK, UriLog, NULL,
-							MHD_OPTION_NOTIFY_COMPLETED, RequestCompleted, NULL,
-							MHD_OPTION_NOTIFY_CONNECTION, ConnectionNotify, NULL,
-							MHD_OPTION_END);
+	/* connections come from the acceptor thread: no listen socket here */
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+		MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME |
+		MHD_USE_ERROR_LOG;
+	the_daemon = MHD_start_daemon(flags, 0, NULL, NULL, HandleRequest, NULL,
+								  MHD_OPTION_EXTERNAL_LOGGER, MhdLog, NULL,
+								  MHD_OPTION_THREAD_POOL_SIZE,
+								  (unsigned int) config.threads,
+								  /* the acceptor enforces max_connections */
+								  MHD_OPTION_CONNECTION_LIMIT,
+								  (unsigned int) config.max_connections * 2 +
+								  (unsigned int) config.threads,
+								  MHD_OPTION_CONNECTION_TIMEOUT,
+								  (unsigned int) config.client_timeout,
+								  /* per connection: headers and read buffer */
+								  MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+								  (size_t) CONNECTION_MEMORY,
+								  MHD_OPTION_URI_LOG_CALLBACK, UriLog, NULL,
+								  MHD_OPTION_NOTIFY_COMPLETED, RequestCompleted,
+								  NULL,
+								  MHD_OPTION_NOTIFY_CONNECTION, ConnectionNotify,
+								  NULL,
+								  MHD_OPTION_END);
+	if (the_daemon == NULL)
+	{
+		LogError("cannot start libmicrohttpd");
+		return false;
+	}
+	if (pthread_create(&acceptor, NULL, AcceptorMain, NULL) != 0)
+		return false;
+	return true;
+}
+
+/* Stops the daemon: no connection may be suspended any more. */
+void
+HttpStop(void)
+{
+	MHD_stop_daemon(the_daemon);
+	the_daemon = NULL;
 }

@@ -9,9 +9,7 @@
  * SIGTERM (or SIGINT): stop accepting connections, let the requests in
  * flight finish (at most --shutdown-grace seconds), exit 0.
  */
-#define _GNU_SOURCE				/* accept4 */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
@@ -20,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -214,68 +211,33 @@ RaiseFileLimit(void)
 				(unsigned long) rl.rlim_cur, config.max_connections);
 }
 
-/*
- * Hands the connections the kernel completed before the signal (still in
- * the listen backlog) to the daemon: their clients sent their requests
- * already.  Connections made after this get refused.
- */
-static void
-DrainBacklog(struct MHD_Daemon *daemon, int listen_fd)
-{
-	int			flags = fcntl(listen_fd, F_GETFL);
-
-	if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0)
-		return;
-	for (;;)
-	{
-		struct sockaddr_storage addr;
-		socklen_t	len = sizeof(addr);
-		int			fd = accept4(listen_fd, (struct sockaddr *) &addr, &len,
-								 SOCK_CLOEXEC);
-
-		if (fd < 0)
-		{
-			if (errno == EINTR)
-				continue;
-			break;				/* EAGAIN: the backlog is empty */
-		}
-		HttpAddConnection(daemon, fd, (struct sockaddr *) &addr, len);
-	}
-}
-
 /* Starts everything, waits for SIGTERM/SIGINT, shuts down cleanly. */
 int
 main(int argc, char **argv)
 {
-	struct MHD_Daemon *daemon;
 	sigset_t	stop_signals;
 	int			sig;
 	double		deadline;
-	MHD_socket	listen_fd;
-
-	ParseOptions(argc, argv);
-	if (!LogOpen(config.access_log))
-		return 1;
-	RaiseFileLimit();
-	signal(SIGPIPE, SIG_IGN);
 
 	/* every thread started from here on inherits the blocked signals */
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	ParseOptions(argc, argv);
+	if (!LogOpen(config.access_log))
+		return 1;
+	RaiseFileLimit();
 
 	if (!PoolStart())
 	{
 		LogError("cannot start the database workers");
 		return 1;
 	}
-	daemon = HttpStart();
-	if (daemon == NULL)
-	{
-		LogError("cannot listen on %s", config.listen_addr);
+	if (!HttpStart())
 		return 1;
-	}
 	LogInfo("listening on %s; pool of %d database connections, %d threads",
 			config.listen_addr, config.pool_size, config.threads);
 
@@ -288,12 +250,7 @@ main(int argc, char **argv)
 	LogInfo("%s: no new connections; finishing %d request(s) in flight",
 			sig == SIGTERM ? "SIGTERM" : "SIGINT", HttpInFlight());
 	shutting_down = true;
-	listen_fd = MHD_quiesce_daemon(daemon);
-	if (listen_fd != MHD_INVALID_SOCKET)
-	{
-		DrainBacklog(daemon, listen_fd);
-		close(listen_fd);
-	}
+	HttpStopAccepting();
 
 	deadline = NowMs() + config.shutdown_grace * 1000.0;
 	while (HttpInFlight() > 0 && NowMs() < deadline)
@@ -307,8 +264,9 @@ main(int argc, char **argv)
 			usleep(20 * 1000);
 	}
 
-	MHD_stop_daemon(daemon);
+	HttpStop();
 	PoolStop();
+	LogFlush();
 	LogInfo("stopped");
 	return 0;
 }

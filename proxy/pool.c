@@ -47,6 +47,9 @@
 	" FROM bar9.api($1::pg_catalog.text, $2::pg_catalog.text," \
 	" $3::pg_catalog.jsonb, $4::pg_catalog.bytea) AS a"
 
+/* A connection idle this long is checked before use (ConnectionIsDead). */
+#define IDLE_CHECK_MS	50.0
+
 /* After a failed connection attempt, fail fast for this long. */
 #define RECONNECT_BACKOFF_MS	200.0
 
@@ -59,6 +62,7 @@ typedef struct Worker
 	bool		prepared;		/* API_STATEMENT exists on conn */
 	bool		dead;			/* the server said it is closing conn */
 	bool		busy;			/* running a job; under pool_mutex */
+	double		last_used_ms;	/* end of its last call */
 	pthread_cond_t wake;		/* a job is queued and this worker is free */
 } Worker;
 
@@ -101,7 +105,14 @@ NoticeReceiver(void *arg, const PGresult *res)
 		w->dead = true;
 }
 
-/* True when an idle connection was closed by the server meanwhile. */
+/*
+ * True when the server closed the connection while it was idle.  Its
+ * socket is looked at only when the connection rested IDLE_CHECK_MS or
+ * more: a busy connection costs no system call here (on small virtual
+ * machines system calls are most of the proxy's cost), and a connection
+ * that the server closes is noticed on its next use after a rest, such as
+ * the first requests after a restart.
+ */
 static bool
 ConnectionIsDead(Worker *w)
 {
@@ -110,6 +121,8 @@ ConnectionIsDead(Worker *w)
 
 	if (w->dead || PQstatus(w->conn) != CONNECTION_OK)
 		return true;
+	if (NowMs() - w->last_used_ms < IDLE_CHECK_MS)
+		return false;
 	pfd.fd = PQsocket(w->conn);
 	pfd.events = POLLIN;
 	pfd.revents = 0;
@@ -538,6 +551,7 @@ RunJob(Worker *w, Job *job)
 	log_request_id = job->request_id;
 	memset(&job->result, 0, sizeof(ApiResult));
 	job->outcome = job->kind == JOB_PING ? RunPingJob(w) : RunApiJob(w, job);
+	w->last_used_ms = NowMs();
 	log_request_id = outer;
 }
 

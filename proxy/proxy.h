@@ -43,8 +43,11 @@ extern volatile bool shutting_down;
 
 /* ---- log.c ---- */
 
-/* Opens the access log (or keeps stderr); false when it cannot be opened. */
+/* Opens the access log (or keeps stderr) and starts its flusher thread. */
 extern bool LogOpen(const char *path);
+
+/* Writes out the buffered access-log lines (also done every 50 ms). */
+extern void LogFlush(void);
 
 /* An operational message on stderr, prefixed with time and level. */
 extern void LogError(const char *fmt,...) __attribute__((format(printf, 1, 2)));
@@ -160,17 +163,17 @@ extern void ApiResultFree(ApiResult *result);
 
 /* ---- http.c ---- */
 
-struct MHD_Daemon;
+/* Starts listening and the HTTP threads; false on failure (logged). */
+extern bool HttpStart(void);
 
-extern struct MHD_Daemon *HttpStart(void);
+/* Stops accepting connections (SIGTERM); already accepted ones are served. */
+extern void HttpStopAccepting(void);
+
+/* Stops the HTTP threads; no connection may wait for a job any more. */
+extern void HttpStop(void);
 
 /* Requests begun and not yet completed (and fresh connections). */
 extern int	HttpInFlight(void);
-
-/* Hands an accepted socket to the daemon (SIGTERM: the listen backlog). */
-struct sockaddr;
-extern void HttpAddConnection(struct MHD_Daemon *daemon, int fd,
-							  const struct sockaddr *addr, unsigned int len);
 
 /* Connections suspended while their job is in the pool. */
 extern int	HttpPendingJobs(void);

@@ -219,6 +219,28 @@ SELECT message_id, status FROM bar9.sms ORDER BY message_id, to_number;
 -- the counters keep the history
 SELECT message_id, status, queued, sending, sent, delivered, failed, canceled FROM counts;
 --
+-- A claim is a HOT update (no index entries), the final ack is not (it takes
+-- the SMS out of the claim index), a delivery receipt is HOT again
+--
+-- no index of bar9.sms may use a column that a claim changes
+SELECT c.relname AS index, a.attname AS blocks_hot FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attname IN ('status', 'attempt', 'lease_until', 'claimed_by', 'updated_at') WHERE i.indrelid = 'bar9.sms'::regclass AND (a.attnum = ANY (i.indkey) OR coalesce(pg_get_expr(i.indpred, i.indrelid), '') ~ ('\m' || a.attname || '\M') OR coalesce(pg_get_expr(i.indexprs, i.indrelid), '') ~ ('\m' || a.attname || '\M')) ORDER BY 1, 2;
+SELECT reloptions FROM pg_class WHERE oid = 'bar9.sms'::regclass;
+SELECT to_number, attempt FROM bar9.claim_sms(10);
+SELECT bar9.ack_sms(sid('K', 1), 'sent');
+SELECT mk('L', 2);
+VACUUM bar9.sms;
+-- (statistics are not flushed inside a transaction: differences are exact)
+BEGIN;
+SELECT pg_stat_get_xact_tuples_updated('bar9.sms'::regclass) AS u0, pg_stat_get_xact_tuples_hot_updated('bar9.sms'::regclass) AS h0 \gset
+SELECT count(*) FROM bar9.claim_sms(10);
+SELECT pg_stat_get_xact_tuples_updated('bar9.sms'::regclass) - :u0 AS updated, pg_stat_get_xact_tuples_hot_updated('bar9.sms'::regclass) - :h0 AS hot;
+SELECT bar9.ack_sms_batch(ARRAY[sid('L', 1), sid('L', 2)], 'sent');
+SELECT pg_stat_get_xact_tuples_updated('bar9.sms'::regclass) - :u0 AS updated, pg_stat_get_xact_tuples_hot_updated('bar9.sms'::regclass) - :h0 AS hot;
+SELECT bar9.ack_sms_batch(ARRAY[sid('L', 1), sid('L', 2)], 'delivered');
+SELECT pg_stat_get_xact_tuples_updated('bar9.sms'::regclass) - :u0 AS updated, pg_stat_get_xact_tuples_hot_updated('bar9.sms'::regclass) - :h0 AS hot;
+COMMIT;
+SELECT * FROM counts WHERE message_id = 'msg_L';
+--
 -- Indexes serve the claim
 --
 SET enable_seqscan = off;

@@ -1011,9 +1011,14 @@ ApiServe(ApiRequest *req, ApiResponse *resp, const char *method,
 static Datum
 ApiHeadersJsonb(const ApiResponse *resp)
 {
+	static Jsonb *plain = NULL;	/* {"content-type": "application/json"} */
 	StringInfoData buf;
 	JsonOut		jo;
 	int			i;
+
+	/* most answers carry no other header: build that jsonb once */
+	if (resp->nheaders == 0 && plain != NULL)
+		return PointerGetDatum(plain);
 
 	initStringInfo(&buf);
 	json_out_init(&jo, &buf);
@@ -1022,6 +1027,15 @@ ApiHeadersJsonb(const ApiResponse *resp)
 	for (i = 0; i < resp->nheaders; i++)
 		json_out_kv_string(&jo, resp->header_name[i], resp->header_value[i]);
 	json_out_end_object(&jo);
+	if (resp->nheaders == 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		plain = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+												   CStringGetDatum(buf.data)));
+		MemoryContextSwitchTo(old);
+		return PointerGetDatum(plain);
+	}
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 }
 

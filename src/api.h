@@ -76,6 +76,10 @@
  *     with api_body_field() / api_body_string(); refuse unknown keys with
  *     api_body_check_keys().
  *   - Errors: api_error(resp, 400, "invalid_parameter", "...", "param").
+ *   - An audience in the path: channel_load() (channels.h) is false for
+ *     another account's or a deleted audience: answer api_not_found(resp,
+ *     "marketing_channel", id).  A phone number in a path, query or body:
+ *     numbers_parse_phone() (numbers.h) answers 400 invalid_phone_number.
  */
 #ifndef BAR9_API_H
 #define BAR9_API_H

@@ -187,7 +187,8 @@ AuthVerify(const char *key_id, const char *secret, char **account_id,
 		{
 			found = true;
 			stored = (const uint8 *) VARDATA_ANY(h);
-			*account_id = SPI_getvalue(tup, desc, 1);
+			*account_id = TextDatumGetCString(SPI_getbinval(tup, desc, 1,
+															&isnull));
 			*scopes = AuthScopeBits(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3,
 																	 &isnull)));
 			revoked = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));

@@ -64,8 +64,9 @@ ChannelFromRow(uint64 i, Channel *out)
 	TupleDesc	desc = SPI_tuptable->tupdesc;
 	bool		isnull;
 
-	out->channel_id = SPI_getvalue(tup, desc, 1);
-	out->name = SPI_getvalue(tup, desc, 2);
+	/* text columns, never NULL: no output-function lookup per value */
+	out->channel_id = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
+	out->name = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
 	out->subscriber_count = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
 	out->message_count = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
 	out->created_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));

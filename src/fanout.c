@@ -313,11 +313,12 @@ InsertSms(Datum *values, Datum *numbers, int n, Oid e164type,
 	bool		typbyval;
 	char		typalign;
 	int			rc;
+	int			i;
 
 	/* the array parameter's type is fixed in the plan: follow a new bar9 */
 	if (e164type != insert_plans_type)
 	{
-		for (int i = 0; i < lengthof(insert_plans); i++)
+		for (i = 0; i < lengthof(insert_plans); i++)
 		{
 			if (insert_plans[i] != NULL)
 				SPI_freeplan(insert_plans[i]);
@@ -374,6 +375,7 @@ bar9_fanout_batch(const char *account_id, const char *message_id,
 	int			kept = 0;
 	Oid			e164type = InvalidOid;
 	bool		done;
+	int			i;
 
 	memset(result, 0, sizeof(*result));
 	memset(nulls, ' ', sizeof(nulls));
@@ -464,7 +466,7 @@ bar9_fanout_batch(const char *account_id, const char *message_id,
 			 SPI_OK_SELECT);
 	n = (int) SPI_processed;
 	numbers = palloc(sizeof(Datum) * Max(n, 1));
-	for (int i = 0; i < n; i++)
+	for (i = 0; i < n; i++)
 		numbers[i] = SPI_getbinval(SPI_tuptable->vals[i],
 								   SPI_tuptable->tupdesc, 1, &isnull);
 	if (n > 0)
@@ -484,14 +486,14 @@ bar9_fanout_batch(const char *account_id, const char *message_id,
 		ExecPlan(PLAN_OPTED, values, nulls, SPI_OK_SELECT);
 		nopted = (int) SPI_processed;
 		opted = palloc(sizeof(uint64) * Max(nopted, 1));
-		for (int i = 0; i < nopted; i++)
+		for (i = 0; i < nopted; i++)
 			opted[i] = DatumGetE164(SPI_getbinval(SPI_tuptable->vals[i],
 												  SPI_tuptable->tupdesc, 1,
 												  &isnull));
 		SPI_freetuptable(SPI_tuptable);
 
 		/* Merge the two sorted lists: keep the members not opted out. */
-		for (int i = 0; i < n; i++)
+		for (i = 0; i < n; i++)
 		{
 			uint64		number = DatumGetE164(numbers[i]);
 

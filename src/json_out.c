@@ -11,6 +11,8 @@
 
 #include "json_out.h"
 
+static void JsonOutEscape(StringInfo buf, const char *s);
+
 /* Point jo at buf, at nesting level 0. */
 void
 json_out_init(JsonOut *jo, StringInfo buf)
@@ -90,9 +92,63 @@ void
 json_out_key(JsonOut *jo, const char *key)
 {
 	JsonOutSeparate(jo);
-	escape_json(jo->buf, key);
+	JsonOutEscape(jo->buf, key);
 	appendStringInfoChar(jo->buf, ':');
 	jo->after_key = true;
+}
+
+/*
+ * Append s as a JSON string literal, escaping exactly as escape_json does,
+ * but copying runs of plain characters at once (escape_json appends byte
+ * by byte, which showed up first in profiles of list responses).
+ */
+static void
+JsonOutEscape(StringInfo buf, const char *s)
+{
+	const char *run = s;
+	const char *p;
+
+	appendStringInfoChar(buf, '"');
+	for (p = s; *p; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		if (p > run)
+			appendBinaryStringInfo(buf, run, p - run);
+		switch (c)
+		{
+			case '\b':
+				appendStringInfoString(buf, "\\b");
+				break;
+			case '\f':
+				appendStringInfoString(buf, "\\f");
+				break;
+			case '\n':
+				appendStringInfoString(buf, "\\n");
+				break;
+			case '\r':
+				appendStringInfoString(buf, "\\r");
+				break;
+			case '\t':
+				appendStringInfoString(buf, "\\t");
+				break;
+			case '"':
+				appendStringInfoString(buf, "\\\"");
+				break;
+			case '\\':
+				appendStringInfoString(buf, "\\\\");
+				break;
+			default:
+				appendStringInfo(buf, "\\u%04x", c);
+				break;
+		}
+		run = p + 1;
+	}
+	if (p > run)
+		appendBinaryStringInfo(buf, run, p - run);
+	appendStringInfoChar(buf, '"');
 }
 
 /* Write a string value (escaped), or null for NULL. */
@@ -103,7 +159,7 @@ json_out_string(JsonOut *jo, const char *s)
 	if (s == NULL)
 		appendStringInfoString(jo->buf, "null");
 	else
-		escape_json(jo->buf, s);
+		JsonOutEscape(jo->buf, s);
 }
 
 /* Write a string value of len bytes (need not be NUL-terminated). */
@@ -162,20 +218,46 @@ json_format_timestamptz(TimestampTz t, char *buf)
 		strlcpy(buf, TIMESTAMP_IS_NOBEGIN(t) ? "-infinity" : "infinity", 32);
 		return;
 	}
-	snprintf(buf, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ",
-			 tm.tm_year, tm.tm_mon, tm.tm_mday,
-			 tm.tm_hour, tm.tm_min, tm.tm_sec);
+	if (tm.tm_year < 1 || tm.tm_year > 9999)
+	{
+		snprintf(buf, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ",
+				 tm.tm_year, tm.tm_mon, tm.tm_mday,
+				 tm.tm_hour, tm.tm_min, tm.tm_sec);
+		return;
+	}
+	/* by hand: snprintf was a tenth of the time of a list response */
+	buf[0] = '0' + tm.tm_year / 1000;
+	buf[1] = '0' + tm.tm_year / 100 % 10;
+	buf[2] = '0' + tm.tm_year / 10 % 10;
+	buf[3] = '0' + tm.tm_year % 10;
+	buf[4] = '-';
+	buf[5] = '0' + tm.tm_mon / 10;
+	buf[6] = '0' + tm.tm_mon % 10;
+	buf[7] = '-';
+	buf[8] = '0' + tm.tm_mday / 10;
+	buf[9] = '0' + tm.tm_mday % 10;
+	buf[10] = 'T';
+	buf[11] = '0' + tm.tm_hour / 10;
+	buf[12] = '0' + tm.tm_hour % 10;
+	buf[13] = ':';
+	buf[14] = '0' + tm.tm_min / 10;
+	buf[15] = '0' + tm.tm_min % 10;
+	buf[16] = ':';
+	buf[17] = '0' + tm.tm_sec / 10;
+	buf[18] = '0' + tm.tm_sec % 10;
+	buf[19] = 'Z';
+	buf[20] = '\0';
 }
 
 /* Write a timestamp value as an RFC 3339 UTC string. */
 void
 json_out_timestamptz(JsonOut *jo, TimestampTz t)
 {
-	char		buf[32];
+	char		buf[33];
 
-	json_format_timestamptz(t, buf);
+	buf[0] = '"';
+	json_format_timestamptz(t, buf + 1);
 	JsonOutSeparate(jo);
-	appendStringInfoChar(jo->buf, '"');
 	appendStringInfoString(jo->buf, buf);
 	appendStringInfoChar(jo->buf, '"');
 }

@@ -18,7 +18,7 @@
  *		json_out_end_object(jo);
  *		json_out_end_object(jo);
  *
- * Strings are escaped with escape_json (so any Unicode is kept as is);
+ * Strings are escaped as escape_json does (so any Unicode is kept as is);
  * a NULL char * is written as JSON null.  Timestamps are RFC 3339 in UTC
  * without fractional seconds: "2026-11-26T13:22:55Z".
  */

@@ -9,13 +9,14 @@
  * per-state counters of each broadcast (bar9.messages.n_*) move in the same
  * transaction, once per broadcast per batch, so GET of a message is O(1).
  *
- * Every step runs a kept SPI plan with parameters: picked rows travel as
- * tid[] arrays, so the update of a batch is a TID scan, not one index probe
- * per SMS.  See queue.h for the lock order, and docs/queue.md.
+ * Every step runs a kept SPI plan with parameters; a claim finds the SMS
+ * it locked again by TID (one TID scan, not an index probe per SMS), and
+ * each SMS changes state by exactly one update: a claim is a HOT update
+ * (060_queue.sql says why), an acknowledgement is one update whose WHERE
+ * clause is the rule of the transition.  See queue.h for the lock order
+ * and docs/queue.md for the whole design.
  */
 #include "postgres.h"
-
-#include <math.h>
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
@@ -82,7 +83,7 @@ typedef struct MsgSet
 	int			n;
 } MsgSet;
 
-/* One SMS row locked by claim or ack. */
+/* One SMS a claim locked or changed, or an ack changed. */
 typedef struct LockedSms
 {
 	ItemPointerData tid;
@@ -92,6 +93,9 @@ typedef struct LockedSms
 	SmsState	state;			/* its state when locked */
 	SmsState	to;				/* ack: its new state */
 	MsgEntry   *msg;
+	Datum		to_number;		/* claim: the columns it returns */
+	Datum		message_id_datum;
+	Datum		attempt;
 } LockedSms;
 
 /* Kept plans, prepared on first use in each backend. */
@@ -100,9 +104,6 @@ static SPIPlanPtr plan_lock_messages;
 static SPIPlanPtr plan_claim;
 static SPIPlanPtr plan_cancel_picked;
 static SPIPlanPtr plan_counters;
-static SPIPlanPtr plan_ack_receipt;
-static SPIPlanPtr plan_ack_final;
-static SPIPlanPtr plan_ack_retry;
 static SPIPlanPtr plan_ack_check;
 static SPIPlanPtr plan_ack_cancel;
 static SPIPlanPtr plan_retire;
@@ -225,6 +226,42 @@ TidArrayDatum(ItemPointerData *tids, int n)
 
 /* --- the broadcasts of a batch ----------------------------------------- */
 
+/* Does the text t hold exactly the C string s? */
+static inline bool
+TextIs(text *t, const char *s)
+{
+	size_t		len = VARSIZE_ANY_EXHDR(t);
+
+	return strlen(s) == len && memcmp(VARDATA_ANY(t), s, len) == 0;
+}
+
+/*
+ * Set r's account_id and message_id from columns col and col + 1 of a
+ * result row, sharing prev's strings when they are the same (the SMS of a
+ * batch mostly belong to one broadcast): no conversion per row.
+ */
+static void
+RowKeys(HeapTuple tup, TupleDesc desc, int col, LockedSms *r,
+		const LockedSms *prev)
+{
+	bool		isnull;
+	text	   *a = DatumGetTextPP(SPI_getbinval(tup, desc, col, &isnull));
+	text	   *m = DatumGetTextPP(SPI_getbinval(tup, desc, col + 1, &isnull));
+
+	if (prev != NULL && TextIs(a, prev->account_id) &&
+		TextIs(m, prev->message_id))
+	{
+		r->account_id = prev->account_id;
+		r->message_id = prev->message_id;
+	}
+	else
+	{
+		r->account_id = text_to_cstring(a);
+		r->message_id = text_to_cstring(m);
+	}
+}
+
+
 /* qsort/bsearch order of MsgEntry: account_id, then message_id (bytes). */
 static int
 MsgEntryCmp(const void *a, const void *b)
@@ -268,13 +305,22 @@ MsgSetBuild(MsgSet *set, LockedSms *rows, int nrows)
 	}
 	set->n = n;
 	for (i = 0; i < nrows; i++)
-		rows[i].msg = MsgSetFind(set, rows[i].account_id, rows[i].message_id);
+	{
+		/* RowKeys makes the rows of one broadcast share their key strings */
+		if (i > 0 && rows[i].account_id == rows[i - 1].account_id &&
+			rows[i].message_id == rows[i - 1].message_id)
+			rows[i].msg = rows[i - 1].msg;
+		else
+			rows[i].msg = MsgSetFind(set, rows[i].account_id,
+									 rows[i].message_id);
+	}
 }
 
 /*
  * Lock the bar9.messages rows of set, in (account_id, message_id) order so
- * that two batches never wait on each other in a cycle, and note their
- * status and body.  FOR NO KEY UPDATE is the lock the counter update takes.
+ * that two batches never wait on each other in a cycle, and note whether
+ * each exists, whether it is canceled, and its body.  FOR NO KEY UPDATE is
+ * the lock the counter update takes.
  */
 static void
 MsgSetLock(MsgSet *set)
@@ -396,6 +442,16 @@ MsgCount(MsgEntry *m, SmsState from, SmsState to)
 
 /* --- claim ------------------------------------------------------------- */
 
+/* qsort order of LockedSms: by sms_id. */
+static int
+LockedSmsCmp(const void *a, const void *b)
+{
+	int64		x = ((const LockedSms *) a)->sms_id;
+	int64		y = ((const LockedSms *) b)->sms_id;
+
+	return (x > y) - (x < y);
+}
+
 /*
  * Lock up to max_count claimable SMS with SKIP LOCKED into rows: queued
  * ones that are due and claimed ones whose lease ran out (their claimer is
@@ -416,7 +472,7 @@ ClaimPick(int max_count, LockedSms *rows)
 	uint64		i;
 
 	plan = bar9_plan(&plan_pick,
-					 "SELECT ctid, account_id, message_id, status = 'queued'"
+					 "SELECT ctid, sms_id, status = 'queued'"
 					 "  FROM bar9.sms"
 					 " WHERE NOT finished AND available_at <= now()"
 					 "   AND (status = 'queued' OR lease_until < now())"
@@ -439,12 +495,49 @@ ClaimPick(int max_count, LockedSms *rows)
 		tid = (ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 1,
 														  &isnull));
 		ItemPointerCopy(tid, &r->tid);
-		r->account_id = SPI_getvalue(tup, desc, 2);
-		r->message_id = SPI_getvalue(tup, desc, 3);
-		r->state = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull)) ?
+		r->sms_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		r->state = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull)) ?
 			SMS_QUEUED : SMS_SENDING;
 	}
 	return (int) SPI_processed;
+}
+
+/* The state sms_id had when ClaimPick locked it (rows sorted by sms_id). */
+static SmsState
+ClaimPickedState(LockedSms *rows, int nrows, int64 sms_id)
+{
+	LockedSms	key;
+	LockedSms  *r;
+
+	key.sms_id = sms_id;
+	r = bsearch(&key, rows, nrows, sizeof(LockedSms), LockedSmsCmp);
+	if (r == NULL)
+		elog(ERROR, "claimed sms %lld was not picked", (long long) sms_id);
+	return r->state;
+}
+
+/*
+ * Cancel the n SMS at tids, which this claim has just set 'sending' but
+ * whose broadcast is canceled: they were not handed out after all.
+ */
+static void
+ClaimCancel(ItemPointerData *tids, int n)
+{
+	static const Oid types[1] = {TIDARRAYOID};
+	SPIPlanPtr	plan;
+	Datum		values[1];
+
+	plan = bar9_plan(&plan_cancel_picked,
+					 "UPDATE bar9.sms"
+					 "   SET status = 'canceled', attempt = attempt - 1,"
+					 "       lease_until = NULL, claimed_by = NULL,"
+					 "       updated_at = now()"
+					 " WHERE ctid = ANY ($1)",
+					 1, types);
+	values[0] = TidArrayDatum(tids, n);
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_UPDATE ||
+		SPI_processed != (uint64) n)
+		elog(ERROR, "could not cancel SMS of a canceled broadcast");
 }
 
 /*
@@ -455,19 +548,21 @@ Datum
 claim_sms(PG_FUNCTION_ARGS)
 {
 	static const Oid claim_types[3] = {TIDARRAYOID, TIMESTAMPTZOID, INT8OID};
-	static const Oid cancel_types[1] = {TIDARRAYOID};
 	int32		max_count = PG_GETARG_INT32(0);
 	Interval   *lease = PG_GETARG_INTERVAL_P(1);
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	TimestampTz lease_until;
 	ReturnSetInfo *rsinfo;
+	LockedSms  *picked;
 	LockedSms  *rows;
-	ItemPointerData *send_tids;
-	ItemPointerData *cancel_tids;
-	int			nrows;
-	int			nsend = 0;
+	ItemPointerData *tids;
+	int			npicked;
 	int			ncancel = 0;
 	MsgSet		set;
+	SPIPlanPtr	plan;
+	Datum		values[3];
+	Datum		out[5];
+	bool		outnull[5] = {false, false, false, false, false};
 	int			i;
 
 	if (max_count < 1 || max_count > BAR9_CLAIM_MAX)
@@ -488,102 +583,86 @@ claim_sms(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	rows = palloc0(sizeof(LockedSms) * max_count);
-	nrows = ClaimPick(max_count, rows);
-	if (nrows == 0)
+	picked = palloc0(sizeof(LockedSms) * max_count);
+	npicked = ClaimPick(max_count, picked);
+	if (npicked == 0)
 	{
 		SPI_finish();
 		return (Datum) 0;
 	}
+	qsort(picked, npicked, sizeof(LockedSms), LockedSmsCmp);
+
+	/* claim them all, in one statement (a HOT update, see 060_queue.sql) */
+	tids = palloc(sizeof(ItemPointerData) * npicked);
+	for (i = 0; i < npicked; i++)
+		tids[i] = picked[i].tid;
+	plan = bar9_plan(&plan_claim,
+					 "UPDATE bar9.sms"
+					 "   SET status = 'sending', attempt = attempt + 1,"
+					 "       lease_until = $2, claimed_by = $3,"
+					 "       updated_at = now()"
+					 " WHERE ctid = ANY ($1)"
+					 " RETURNING ctid, sms_id, account_id, message_id,"
+					 "           to_number, attempt",
+					 3, claim_types);
+	values[0] = TidArrayDatum(tids, npicked);
+	values[1] = TimestampTzGetDatum(lease_until);
+	values[2] = Int64GetDatum(bar9_claimer_id());
+	if (SPI_execute_plan(plan, values, NULL, false, 0) !=
+		SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "could not claim SMS");
+	if (SPI_processed != (uint64) npicked)
+		elog(ERROR, "claimed %llu SMS of %d locked",
+			 (unsigned long long) SPI_processed, npicked);
+	rows = palloc0(sizeof(LockedSms) * npicked);
+	for (i = 0; i < npicked; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		LockedSms  *r = &rows[i];
+		ItemPointer tid;
+		bool		isnull;
+
+		tid = (ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 1,
+														  &isnull));
+		ItemPointerCopy(tid, &r->tid);
+		r->sms_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		RowKeys(tup, desc, 3, r, i > 0 ? &rows[i - 1] : NULL);
+		r->message_id_datum = SPI_getbinval(tup, desc, 4, &isnull);
+		r->to_number = SPI_getbinval(tup, desc, 5, &isnull);
+		r->attempt = SPI_getbinval(tup, desc, 6, &isnull);
+		r->state = ClaimPickedState(picked, npicked, r->sms_id);
+	}
 
 	/*
-	 * Lock the broadcasts, then hand out the SMS of live ones.  An SMS of a
-	 * canceled broadcast is one that the cancel skipped because we held it
-	 * (or a leftover of an expired claim): cancel it here instead.
+	 * Then lock their broadcasts (after the SMS, see queue.h; held only for
+	 * the counter update and the commit).  The SMS of a canceled broadcast
+	 * are ones its cancel skipped because we held them (or leftovers of an
+	 * expired claim): cancel them instead of handing them out.
 	 */
-	MsgSetBuild(&set, rows, nrows);
+	MsgSetBuild(&set, rows, npicked);
 	MsgSetLock(&set);
-	send_tids = palloc(sizeof(ItemPointerData) * nrows);
-	cancel_tids = palloc(sizeof(ItemPointerData) * nrows);
-	for (i = 0; i < nrows; i++)
+	for (i = 0; i < npicked; i++)
 	{
 		LockedSms  *r = &rows[i];
 
 		if (!r->msg->found || r->msg->canceled)
 		{
-			cancel_tids[ncancel++] = r->tid;
+			tids[ncancel++] = r->tid;
 			MsgCount(r->msg, r->state, SMS_CANCELED);
+			continue;
 		}
-		else
-		{
-			send_tids[nsend++] = r->tid;
-			MsgCount(r->msg, r->state, SMS_SENDING);
-		}
+		MsgCount(r->msg, r->state, SMS_SENDING);
+		out[0] = Int64GetDatum(r->sms_id);
+		out[1] = r->to_number;
+		out[2] = r->msg->body;
+		out[3] = r->message_id_datum;
+		out[4] = r->attempt;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out,
+							 outnull);
 	}
-
 	if (ncancel > 0)
-	{
-		SPIPlanPtr	plan;
-		Datum		values[1];
-
-		plan = bar9_plan(&plan_cancel_picked,
-						 "UPDATE bar9.sms"
-						 "   SET status = 'canceled', lease_until = NULL,"
-						 "       updated_at = now()"
-						 " WHERE ctid = ANY ($1)",
-						 1, cancel_types);
-		values[0] = TidArrayDatum(cancel_tids, ncancel);
-		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not cancel SMS of a canceled broadcast");
-	}
-
-	if (nsend > 0)
-	{
-		SPIPlanPtr	plan;
-		Datum		values[3];
-		uint64		j;
-
-		plan = bar9_plan(&plan_claim,
-						 "UPDATE bar9.sms"
-						 "   SET status = 'sending', attempt = attempt + 1,"
-						 "       lease_until = $2, claimed_by = $3,"
-						 "       updated_at = now()"
-						 " WHERE ctid = ANY ($1)"
-						 " RETURNING sms_id, to_number, account_id,"
-						 "           message_id, attempt",
-						 3, claim_types);
-		values[0] = TidArrayDatum(send_tids, nsend);
-		values[1] = TimestampTzGetDatum(lease_until);
-		values[2] = Int64GetDatum(bar9_claimer_id());
-		if (SPI_execute_plan(plan, values, NULL, false, 0) !=
-			SPI_OK_UPDATE_RETURNING)
-			elog(ERROR, "could not claim SMS");
-		if (SPI_processed != (uint64) nsend)
-			elog(ERROR, "claimed %llu SMS of %d locked",
-				 (unsigned long long) SPI_processed, nsend);
-
-		for (j = 0; j < SPI_processed; j++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[j];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			Datum		out[5];
-			bool		outnull[5] = {false, false, false, false, false};
-			bool		isnull;
-			MsgEntry   *m;
-
-			m = MsgSetFind(&set, SPI_getvalue(tup, desc, 3),
-						   SPI_getvalue(tup, desc, 4));
-			if (m == NULL || !m->found)
-				elog(ERROR, "claimed SMS of an unlocked broadcast");
-			out[0] = SPI_getbinval(tup, desc, 1, &isnull);
-			out[1] = SPI_getbinval(tup, desc, 2, &isnull);
-			out[2] = m->body;
-			out[3] = SPI_getbinval(tup, desc, 4, &isnull);
-			out[4] = SPI_getbinval(tup, desc, 5, &isnull);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
-								 out, outnull);
-		}
-	}
+		ClaimCancel(tids, ncancel);
 
 	MsgSetApplyCounters(&set);
 	SPI_finish();
@@ -679,6 +758,92 @@ AckReject(int64 sms_id, SmsState state, bool claimed_by_null,
 			 errdetail("Its status is %s.", sms_state_names[state])));
 }
 
+/* The acknowledging updates (see AckSms). */
+typedef enum AckPlanKind
+{
+	ACK_PLAN_RECEIPT,			/* sent -> delivered, from any session */
+	ACK_PLAN_FINAL,				/* sending -> $3 (sent, delivered, failed) */
+	ACK_PLAN_RETRY,				/* sending -> queued, or failed at the end */
+	ACK_NPLANS
+} AckPlanKind;
+
+static SPIPlanPtr plan_ack[ACK_NPLANS][2];
+
+/*
+ * The kept plan of one acknowledging update.  $1 is the sms_id[] and $2
+ * the provider_refs[] (with_refs: some not NULL; else $2 goes unused and
+ * the SMS are found by sms_id = ANY ($1), one index scan).  Its RETURNING:
+ * sms_id, account_id, message_id, new status.
+ */
+static SPIPlanPtr
+AckPlan(AckPlanKind kind, bool with_refs)
+{
+	static const Oid receipt_types[3] = {INT8ARRAYOID, TEXTARRAYOID,
+	TEXTOID};
+	static const Oid final_types[5] = {INT8ARRAYOID, TEXTARRAYOID, TEXTOID,
+	TEXTOID, INT8OID};
+	static const Oid retry_types[7] = {INT8ARRAYOID, TEXTARRAYOID, TEXTOID,
+	INT8OID, INT4OID, FLOAT8OID, FLOAT8OID};
+	const char *set_ref = with_refs ?
+		" provider_ref = coalesce(u.provider_ref, s.provider_ref)," : "";
+	const char *from = with_refs ?
+		" FROM unnest($1, $2) AS u(sms_id, provider_ref)"
+		" WHERE s.sms_id = u.sms_id" :
+		" WHERE s.sms_id = ANY ($1)";
+	const char *returning =
+		" RETURNING s.sms_id, s.account_id, s.message_id, s.status";
+	char	   *sql;
+
+	if (plan_ack[kind][with_refs] != NULL)
+		return plan_ack[kind][with_refs];
+	switch (kind)
+	{
+		case ACK_PLAN_RECEIPT:
+			sql = psprintf("UPDATE bar9.sms s"
+						   "   SET status = 'delivered',%s"
+						   "       error = coalesce($3, s.error),"
+						   "       updated_at = now()"
+						   "%s AND s.status = 'sent'%s",
+						   set_ref, from, returning);
+			return bar9_plan(&plan_ack[kind][with_refs], sql, 3,
+							 receipt_types);
+		case ACK_PLAN_FINAL:
+			sql = psprintf("UPDATE bar9.sms s"
+						   "   SET status = $3,%s"
+						   "       error = coalesce($4, s.error),"
+						   "       lease_until = NULL,"
+						   "       updated_at = now()"
+						   "%s AND s.status = 'sending' AND s.claimed_by = $5%s",
+						   set_ref, from, returning);
+			return bar9_plan(&plan_ack[kind][with_refs], sql, 5,
+							 final_types);
+		case ACK_PLAN_RETRY:
+			sql = psprintf("UPDATE bar9.sms s"
+						   "   SET status = CASE WHEN s.attempt >= $5"
+						   "                     THEN 'failed' ELSE 'queued' END,%s"
+						   "       error = CASE WHEN s.attempt >= $5"
+						   "           THEN coalesce($3, 'gave up after '"
+						   "                || s.attempt || ' attempts')"
+						   "           ELSE coalesce($3, s.error) END,"
+						   "       available_at = CASE WHEN s.attempt >= $5"
+						   "           THEN s.available_at"
+						   "           ELSE now() + least($7, $6 * power(2, s.attempt - 1))"
+						   "                        * interval '1 millisecond' END,"
+						   "       claimed_by = CASE WHEN s.attempt >= $5"
+						   "           THEN s.claimed_by END,"
+						   "       lease_until = NULL,"
+						   "       updated_at = now()"
+						   "%s AND s.status = 'sending' AND s.claimed_by = $4%s",
+						   set_ref, from, returning);
+			return bar9_plan(&plan_ack[kind][with_refs], sql, 7,
+							 retry_types);
+		default:
+			break;
+	}
+	elog(ERROR, "unknown acknowledgement plan %d", (int) kind);
+	return NULL;				/* keep compiler quiet */
+}
+
 /*
  * Run one acknowledging UPDATE, whose RETURNING is sms_id, account_id,
  * message_id and the new status, and append the SMS it changed (they were
@@ -701,21 +866,10 @@ AckCollect(SPIPlanPtr plan, Datum *values, const char *nulls, SmsState from,
 		bool		isnull;
 
 		r->sms_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		r->account_id = SPI_getvalue(tup, desc, 2);
-		r->message_id = SPI_getvalue(tup, desc, 3);
+		RowKeys(tup, desc, 2, r, *ndone > 1 ? r - 1 : NULL);
 		r->state = from;
 		r->to = SmsStateFromName(SPI_getvalue(tup, desc, 4));
 	}
-}
-
-/* qsort order of LockedSms: by sms_id. */
-static int
-LockedSmsCmp(const void *a, const void *b)
-{
-	int64		x = ((const LockedSms *) a)->sms_id;
-	int64		y = ((const LockedSms *) b)->sms_id;
-
-	return (x > y) - (x < y);
 }
 
 /*
@@ -735,12 +889,6 @@ LockedSmsCmp(const void *a, const void *b)
 static SmsState
 AckSms(int n, AckItem *items, const char *outcome_name, char *error)
 {
-	static const Oid final_types[5] = {INT8ARRAYOID, TEXTARRAYOID, TEXTOID,
-	TEXTOID, INT8OID};
-	static const Oid receipt_types[3] = {INT8ARRAYOID, TEXTARRAYOID,
-	TEXTOID};
-	static const Oid retry_types[7] = {INT8ARRAYOID, TEXTARRAYOID, TEXTOID,
-	INT8OID, INT4OID, FLOAT8OID, FLOAT8OID};
 	static const Oid check_types[1] = {INT8ARRAYOID};
 	AckOutcome	outcome = AckOutcomeFromName(outcome_name);
 	int64		me = bar9_claimer_id();
@@ -748,6 +896,7 @@ AckSms(int n, AckItem *items, const char *outcome_name, char *error)
 	char	  **refs;
 	LockedSms  *done;
 	int			ndone = 0;
+	bool		with_refs = false;
 	MsgSet		set;
 	SmsState	last = SMS_DELIVERED;
 	Datum		values[7];
@@ -775,26 +924,17 @@ AckSms(int n, AckItem *items, const char *outcome_name, char *error)
 	done = palloc0(sizeof(LockedSms) * Max(n, 1));
 	values[0] = Int8ArrayDatum(ids, n);
 	values[1] = TextArrayDatum(refs, n);
+	for (i = 0; i < n && !with_refs; i++)
+		with_refs = (refs[i] != NULL);
 
 	/* a delivery receipt for an SMS already reported sent, by anyone */
 	if (outcome == ACK_DELIVERED)
 	{
 		char		nulls[3] = {' ', ' ', error ? ' ' : 'n'};
 
-		plan = bar9_plan(&plan_ack_receipt,
-						 "UPDATE bar9.sms s"
-						 "   SET status = 'delivered',"
-						 "       provider_ref = coalesce(u.provider_ref,"
-						 "                               s.provider_ref),"
-						 "       error = coalesce($3, s.error),"
-						 "       updated_at = now()"
-						 "  FROM unnest($1, $2) AS u(sms_id, provider_ref)"
-						 " WHERE s.sms_id = u.sms_id AND s.status = 'sent'"
-						 " RETURNING s.sms_id, s.account_id, s.message_id,"
-						 "           s.status",
-						 3, receipt_types);
 		values[2] = error ? CStringGetTextDatum(error) : (Datum) 0;
-		AckCollect(plan, values, nulls, SMS_SENT, done, &ndone);
+		AckCollect(AckPlan(ACK_PLAN_RECEIPT, with_refs), values, nulls,
+				   SMS_SENT, done, &ndone);
 	}
 
 	/* the claim this session holds */
@@ -802,61 +942,25 @@ AckSms(int n, AckItem *items, const char *outcome_name, char *error)
 	{
 		char		nulls[7] = {' ', ' ', error ? ' ' : 'n', ' ', ' ', ' ', ' '};
 
-		plan = bar9_plan(&plan_ack_retry,
-						 "UPDATE bar9.sms s"
-						 "   SET status = CASE WHEN s.attempt >= $5"
-						 "                     THEN 'failed' ELSE 'queued' END,"
-						 "       provider_ref = coalesce(u.provider_ref,"
-						 "                               s.provider_ref),"
-						 "       error = CASE WHEN s.attempt >= $5"
-						 "           THEN coalesce($3, 'gave up after '"
-						 "                || s.attempt || ' attempts')"
-						 "           ELSE coalesce($3, s.error) END,"
-						 "       available_at = CASE WHEN s.attempt >= $5"
-						 "           THEN s.available_at"
-						 "           ELSE now() + least($7, $6 * power(2, s.attempt - 1))"
-						 "                        * interval '1 millisecond' END,"
-						 "       claimed_by = CASE WHEN s.attempt >= $5"
-						 "           THEN s.claimed_by END,"
-						 "       lease_until = NULL,"
-						 "       updated_at = now()"
-						 "  FROM unnest($1, $2) AS u(sms_id, provider_ref)"
-						 " WHERE s.sms_id = u.sms_id AND s.status = 'sending'"
-						 "   AND s.claimed_by = $4"
-						 " RETURNING s.sms_id, s.account_id, s.message_id,"
-						 "           s.status",
-						 7, retry_types);
 		values[2] = error ? CStringGetTextDatum(error) : (Datum) 0;
 		values[3] = Int64GetDatum(me);
 		values[4] = Int32GetDatum(bar9_max_attempts);
 		values[5] = Float8GetDatum((double) retry_delay_ms);
 		values[6] = Float8GetDatum((double) retry_delay_max_ms);
-		AckCollect(plan, values, nulls, SMS_SENDING, done, &ndone);
+		AckCollect(AckPlan(ACK_PLAN_RETRY, with_refs), values, nulls,
+				   SMS_SENDING, done, &ndone);
 	}
 	else
 	{
 		char		nulls[5] = {' ', ' ', ' ', error ? ' ' : 'n', ' '};
 
-		plan = bar9_plan(&plan_ack_final,
-						 "UPDATE bar9.sms s"
-						 "   SET status = $3,"
-						 "       provider_ref = coalesce(u.provider_ref,"
-						 "                               s.provider_ref),"
-						 "       error = coalesce($4, s.error),"
-						 "       lease_until = NULL,"
-						 "       updated_at = now()"
-						 "  FROM unnest($1, $2) AS u(sms_id, provider_ref)"
-						 " WHERE s.sms_id = u.sms_id AND s.status = 'sending'"
-						 "   AND s.claimed_by = $5"
-						 " RETURNING s.sms_id, s.account_id, s.message_id,"
-						 "           s.status",
-						 5, final_types);
 		values[2] = CStringGetTextDatum(outcome == ACK_SENT ? "sent" :
 										outcome == ACK_FAILED ? "failed" :
 										"delivered");
 		values[3] = error ? CStringGetTextDatum(error) : (Datum) 0;
 		values[4] = Int64GetDatum(me);
-		AckCollect(plan, values, nulls, SMS_SENDING, done, &ndone);
+		AckCollect(AckPlan(ACK_PLAN_FINAL, with_refs), values, nulls,
+				   SMS_SENDING, done, &ndone);
 	}
 
 	/* the SMS left unchanged: a precise error, or a repeated receipt */

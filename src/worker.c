@@ -378,8 +378,11 @@ WorkerPass(void)
 		}
 	}
 
-	/* Sleep until the next scheduled broadcast, if it comes first. */
-	if (next_due != 0 && failed == NIL)
+	/*
+	 * Sleep until the next scheduled broadcast, if it comes first.  (The
+	 * broadcasts that failed in this pass are retried at the next pass.)
+	 */
+	if (next_due != 0)
 	{
 		long		ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
 														 next_due);

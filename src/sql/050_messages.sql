@@ -15,6 +15,11 @@ CREATE TABLE messages (
 	-- finished fan-out just sets status 'queued' and fanout_done.
 	status			text NOT NULL CHECK (status IN ('scheduled', 'pending', 'queued',
 													'sending', 'completed', 'canceled')),
+	-- [fanout] whoever inserts a broadcast calls bar9_wake_worker() (worker.h)
+	-- before committing.  A 'scheduled' one becomes 'pending' when send_at
+	-- comes: the worker then sets member_seq_cutoff (the audience as it is
+	-- then) and recipient_count (its size).  During a fan-out (fanout.c)
+	-- recipient_count is an estimate; at the end, the SMS created.
 	send_at			timestamptz,		-- NULL: send now
 	member_seq_cutoff bigint,			-- recipients: members with added_seq <= this
 	fanout_cursor	e164,				-- last number fanned out; NULL: not started

@@ -7,7 +7,7 @@
 -- Wake the background worker when the calling transaction commits.
 CREATE FUNCTION wake_worker() RETURNS void
 	AS 'MODULE_PATHNAME', 'wake_worker'
-	LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION wake_worker() IS
 	'wakes the bar9 background worker when the calling transaction commits';
 

@@ -222,6 +222,18 @@ ok(!(grep { $_->{id} eq $id } @{ $r->{json}{data} // [] }),
 is(call('bearer', 'GET', "/v1/marketing/channels/$id")->{status}, 200,
 	'and it is still there for its owner');
 
+note '---- response headers of bar9.api pass through';
+my @idem = map {
+	$proxy->request('POST', '/v1/marketing/channels', key => $key,
+		json => { name => 'Idempotent' },
+		headers => { 'Idempotency-Key' => 'proxy-test-key-1' })
+} 1 .. 2;
+is($idem[0]{status}, 201, 'POST with Idempotency-Key: 201');
+ok(!exists $idem[0]{headers}{'idempotent-replayed'}, 'first: not replayed');
+is($idem[1]{status}, 201, 'same again: 201 replayed');
+is($idem[1]{headers}{'idempotent-replayed'}, 'true', 'Idempotent-Replayed: true passes through');
+is($idem[1]{json}{id}, $idem[0]{json}{id}, 'the same audience');
+
 note '---- revoked key';
 $node->safe_psql('postgres', "SELECT bar9.revoke_api_key('$read_key')");
 is(call('bearer', 'GET', '/v1/marketing/channels', undef, $read_key)->{status},
