@@ -36,6 +36,8 @@ SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels', :'h', '["name", "x"
 SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels', :'h', '"x"');
 SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels', :'h', 'null');
 SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels', :'h', '   ');
+-- nested deeper than the parser's stack: still the client's mistake
+SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels', :'h', repeat('[', 200000));
 -- 400 missing_parameter and invalid_parameter (types are never coerced)
 SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels', :'h', '{}');
 SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels', :'h', '{"name": null}');

@@ -877,15 +877,22 @@ ApiRunHandler(ApiRequest *req, ApiResponse *resp, char *body_text)
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
 
-		if (ApiIsServerFault(edata->sqlerrcode))
+		/*
+		 * A body nested deep enough to exhaust the parser's stack is the
+		 * client's mistake, not a server fault: answer 400 like any bad JSON.
+		 */
+		if (ApiIsServerFault(edata->sqlerrcode) &&
+			!(!in_handler && edata->sqlerrcode == ERRCODE_STATEMENT_TOO_COMPLEX))
 			ReThrowError(edata);
 
 		if (!in_handler)
 		{
 			char	   *msg;
 
+			if (edata->sqlerrcode == ERRCODE_STATEMENT_TOO_COMPLEX)
+				msg = pstrdup("The request body is not valid JSON: it is nested too deeply");
 			/* jsonb refused the body: its detail speaks of the input only */
-			if (edata->sqlerrcode == ERRCODE_INVALID_TEXT_REPRESENTATION &&
+			else if (edata->sqlerrcode == ERRCODE_INVALID_TEXT_REPRESENTATION &&
 				edata->detail != NULL)
 				msg = psprintf("The request body is not valid JSON: %s",
 							   edata->detail);
