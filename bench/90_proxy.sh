@@ -11,7 +11,11 @@
 #      time: wrk with a Lua script, pgbench with the same body built in SQL.
 # Each pair runs back to back (pgbench first), BENCH_SECONDS (default 10)
 # each.  ratio = proxy requests/s / pgbench tps (aim >= 0.8); p99 latency of
-# both (wrk --latency; pgbench's per-transaction log).  The proxy runs with
+# both (wrk --latency; pgbench's per-transaction log).  wrk's p99 is
+# corrected for coordinated omission (a stall of S ms on one connection
+# counts as the S/e requests a steady client would have sent meanwhile);
+# pgbench's log gets the same correction here so that the two compare, and
+# its uncorrected p99 is shown too.  The proxy runs with
 # its default pool of 8 database connections, its access log on.
 # Each line also gives the proxy's own CPU time per request and pgbench's
 # per transaction (user + system): the client-side cost of each path, which
@@ -94,7 +98,7 @@ function request()
 end
 LUA
 
-# pgbench_run SCRIPT CONNS: prints "tps p99_ms pgbench_cpu_us_per_transaction"
+# pgbench_run SCRIPT CONNS: prints "tps p99_ms pgbench_cpu_us_per_transaction raw_p99_ms"
 pgbench_run() {
 	local dir n cpu
 	dir=$(mktemp -d "$WORK/pgb.XXXXXX")
@@ -106,9 +110,16 @@ pgbench_run() {
 	tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$dir/out" | tail -n 1)
 	n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$dir/out")
 	cpu=$(awk -v n="${n:-0}" '{printf "%.0f", (n > 0 ? ($1 + $2) * 1e6 / n : 0)}' "$dir/cpu")
-	p99=$(cat "$dir"/pgbench_log.* | awk '{print $3}' | sort -n |
-		awk '{a[NR] = $1} END {i = int(NR * 0.99); if (i < 1) i = 1; printf "%.2f", a[i] / 1000}')
-	echo "$tps $p99 $cpu"
+	cat "$dir"/pgbench_log.* | awk '{print $3}' | sort -n >"$dir/lat"
+	raw=$(awk '{a[NR] = $1} END {i = int(NR * 0.99); if (i < 1) i = 1; printf "%.2f", a[i] / 1000}' "$dir/lat")
+	# wrk corrects its latencies for coordinated omission (wrk 4: each
+	# sample x >= 2e, e = run time / (requests / connections), adds samples
+	# x - e, x - 2e, ... > e); pgbench's get the same, so the p99s compare
+	p99=$(awk -v c="$2" -v d="$DUR" -v n="${n:-0}" '
+		BEGIN {e = (n > 0) ? d * 1e6 * c / n : 1e18}
+		{print $1; if ($1 >= 2 * e) for (m = $1 - e; m > e; m -= e) print int(m)}' "$dir/lat" |
+		sort -n | awk '{a[NR] = $1} END {i = int(NR * 0.99); if (i < 1) i = 1; printf "%.2f", a[i] / 1000}')
+	echo "$tps $p99 $cpu $raw"
 }
 
 # cpu_ticks PID: user + system CPU time of a process, in clock ticks
@@ -139,12 +150,12 @@ for c in $CONNS; do
 			path=/v1/marketing/channels/$CHANNEL/numbers name="POST /v1/marketing/channels/:id/numbers" lua=$WORK/post.lua
 		fi
 		wrk -t2 -c"$c" -d2s ${lua:+-s "$lua"} -H "Authorization: Bearer $KEY" "$URL$path" >/dev/null 2>&1 # warm-up
-		read -r tps pg_p99 pg_cpu < <(pgbench_run "$WORK/$route.sql" "$c")
+		read -r tps pg_p99 pg_cpu pg_raw < <(pgbench_run "$WORK/$route.sql" "$c")
 		read -r rps px_p99 bad cpu < <(wrk_run "$c" "$path" "$lua")
 		extra=""
 		[ "${bad:-0}" != 0 ] && extra=" ($bad non-2xx)"
-		awk -v n="$name" -v c="$c" -v r="$rps" -v rp="$px_p99" -v t="$tps" -v tp="$pg_p99" -v e="$extra" -v u="$cpu" -v pu="$pg_cpu" \
-			'BEGIN {printf "proxy %s, %d connections: proxy %.0f req/s p99 %s ms%s (proxy CPU %s us/request) vs pgbench %.0f tps p99 %s ms (pgbench CPU %s us/transaction), ratio %.2fx\n", n, c, r, rp, e, u, t, tp, pu, (t > 0 ? r / t : 0)}'
+		awk -v n="$name" -v c="$c" -v r="$rps" -v rp="$px_p99" -v t="$tps" -v tp="$pg_p99" -v e="$extra" -v u="$cpu" -v pu="$pg_cpu" -v pr="$pg_raw" \
+			'BEGIN {printf "proxy %s, %d connections: proxy %.0f req/s p99 %s ms%s (proxy CPU %s us/request) vs pgbench %.0f tps p99 %s ms (%s ms uncorrected; pgbench CPU %s us/transaction), ratio %.2fx\n", n, c, r, rp, e, u, t, tp, pr, pu, (t > 0 ? r / t : 0)}'
 	done
 done
 

@@ -245,7 +245,9 @@ SELECT * FROM counts WHERE message_id = 'msg_L';
 --
 SET enable_seqscan = off;
 SET enable_bitmapscan = off;
-EXPLAIN (COSTS OFF) SELECT ctid FROM bar9.sms WHERE NOT finished AND available_at <= now() AND (status = 'queued' OR lease_until < now()) ORDER BY available_at LIMIT 10 FOR NO KEY UPDATE SKIP LOCKED;
+-- from the start of the index, and from where the last claim ended
+EXPLAIN (COSTS OFF) SELECT ctid FROM bar9.sms WHERE NOT finished AND available_at <= now() AND (status = 'queued' OR lease_until < now()) ORDER BY available_at, sms_id LIMIT 10 FOR NO KEY UPDATE SKIP LOCKED;
+EXPLAIN (COSTS OFF) SELECT ctid FROM bar9.sms WHERE NOT finished AND available_at <= now() AND (available_at, sms_id) > (now() - interval '1 hour', 42) AND (status = 'queued' OR lease_until < now()) ORDER BY available_at, sms_id LIMIT 10 FOR NO KEY UPDATE SKIP LOCKED;
 RESET enable_seqscan;
 RESET enable_bitmapscan;
 \c postgres

@@ -151,7 +151,7 @@ CancelQueuedSms(const char *account_id, uint64 number)
 			  "     SET status = 'canceled', updated_at = now()"
 			  "   WHERE s.account_id = $1"
 			  "     AND s.to_number OPERATOR(bar9.=) $2::bar9.e164"
-			  "     AND s.status = 'queued'"
+			  "     AND NOT s.finished AND s.status = 'queued'"
 			  "  RETURNING s.message_id),"
 			  " per_message AS ("
 			  "  SELECT message_id, count(*) AS k"

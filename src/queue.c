@@ -25,7 +25,11 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "storage/itemptr.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -39,6 +43,31 @@ int			bar9_max_attempts = 5;
 /* GUCs bar9.retry_delay / bar9.retry_delay_max, in milliseconds. */
 static int	retry_delay_ms = 30 * 1000;
 static int	retry_delay_max_ms = 60 * 60 * 1000;
+
+/*
+ * Where the latest claim ended in the claim index, per database: the
+ * "hint" from which the next claim of any sender goes on (see ClaimPick).
+ * A hint is only a starting point: losing or mixing one up costs a scan,
+ * never an SMS.
+ */
+#define QUEUE_HINT_SLOTS	16
+
+typedef struct QueueHint
+{
+	Oid			dbid;			/* InvalidOid: free slot */
+	TimestampTz at;				/* available_at of the last SMS claimed */
+	int64		sms_id;			/* and its sms_id */
+} QueueHint;
+
+typedef struct QueueShmem
+{
+	slock_t		mutex;
+	QueueHint	hint[QUEUE_HINT_SLOTS];
+} QueueShmem;
+
+static QueueShmem *queue_shmem = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* The states of an SMS, in the order of the n_* counters of bar9.messages. */
 typedef enum SmsState
@@ -99,7 +128,9 @@ typedef struct LockedSms
 } LockedSms;
 
 /* Kept plans, prepared on first use in each backend. */
-static SPIPlanPtr plan_pick;
+static SPIPlanPtr plan_pick_head;
+static SPIPlanPtr plan_pick_head_upto;
+static SPIPlanPtr plan_pick_after;
 static SPIPlanPtr plan_lock_messages;
 static SPIPlanPtr plan_claim;
 static SPIPlanPtr plan_cancel_picked;
@@ -114,10 +145,46 @@ PG_FUNCTION_INFO_V1(ack_sms_batch);
 PG_FUNCTION_INFO_V1(retire_sms);
 PG_FUNCTION_INFO_V1(messages_settle_status);
 
-/* Define bar9.max_attempts, bar9.retry_delay and bar9.retry_delay_max. */
+/* shmem_request_hook: reserve the claim hints. */
+static void
+QueueShmemRequest(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(QueueShmem)));
+}
+
+/* shmem_startup_hook: create or attach to the claim hints. */
+static void
+QueueShmemStartup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	queue_shmem = ShmemInitStruct("bar9 queue", sizeof(QueueShmem), &found);
+	if (!found)
+	{
+		memset(queue_shmem, 0, sizeof(QueueShmem));
+		SpinLockInit(&queue_shmem->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Define bar9.max_attempts, bar9.retry_delay and bar9.retry_delay_max, and
+ * reserve the shared claim hints.
+ */
 void
 bar9_queue_init(void)
 {
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = QueueShmemRequest;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = QueueShmemStartup;
+
 	DefineCustomIntVariable("bar9.max_attempts",
 							"Claims of one SMS before a retry marks it failed.",
 							"bar9.ack_sms with outcome 'retry' puts the SMS "
@@ -452,45 +519,91 @@ LockedSmsCmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* When this backend last scanned the claim index from its start. */
+static TimestampTz head_scanned_at = 0;
+
+/* This database's claim hint; false when there is none. */
+static bool
+QueueHintGet(TimestampTz *at, int64 *sms_id)
+{
+	bool		found = false;
+	int			i;
+
+	if (queue_shmem == NULL)
+		return false;
+	SpinLockAcquire(&queue_shmem->mutex);
+	for (i = 0; i < QUEUE_HINT_SLOTS; i++)
+	{
+		if (queue_shmem->hint[i].dbid == MyDatabaseId)
+		{
+			*at = queue_shmem->hint[i].at;
+			*sms_id = queue_shmem->hint[i].sms_id;
+			found = true;
+			break;
+		}
+	}
+	SpinLockRelease(&queue_shmem->mutex);
+	return found;
+}
+
 /*
- * Lock up to max_count claimable SMS with SKIP LOCKED into rows: queued
- * ones that are due and claimed ones whose lease ran out (their claimer is
- * presumably gone), oldest available_at first.  Nothing is written yet.
- *
- * The scan walks the partial index sms_claim (060_queue.sql), which holds
- * every SMS not yet finished, by available_at.  Claimed SMS stay in it
- * (so that a claim stays a HOT update), near its start since they were
- * the oldest: each claim steps over the SMS in flight, which costs a heap
- * visit each, far less than the index insertions a non-HOT claim costs.
+ * Move this database's claim hint to (at, sms_id) if that is further on,
+ * or back to it if reset (after a scan from the start found less).
+ */
+static void
+QueueHintSet(TimestampTz at, int64 sms_id, bool reset)
+{
+	QueueHint  *slot = NULL;
+	int			i;
+
+	if (queue_shmem == NULL)
+		return;
+	SpinLockAcquire(&queue_shmem->mutex);
+	for (i = 0; i < QUEUE_HINT_SLOTS; i++)
+	{
+		if (queue_shmem->hint[i].dbid == MyDatabaseId)
+		{
+			slot = &queue_shmem->hint[i];
+			break;
+		}
+		if (slot == NULL && queue_shmem->hint[i].dbid == InvalidOid)
+			slot = &queue_shmem->hint[i];
+	}
+	if (slot != NULL &&
+		(slot->dbid != MyDatabaseId || reset || at > slot->at ||
+		 (at == slot->at && sms_id > slot->sms_id)))
+	{
+		slot->dbid = MyDatabaseId;
+		slot->at = at;
+		slot->sms_id = sms_id;
+	}
+	SpinLockRelease(&queue_shmem->mutex);
+}
+
+/* Scan the whole index from its start at least this often. */
+#define CLAIM_HEAD_SCAN_USECS	(1 * USECS_PER_SEC)
+
+/*
+ * Run one pick query and append what it locked to rows (from n on);
+ * (*max_at, *max_id) becomes the greatest key picked so far.  Returns the
+ * new count.
  */
 static int
-ClaimPick(int max_count, LockedSms *rows)
+ClaimPickRun(SPIPlanPtr plan, Datum *values, LockedSms *rows, int n,
+			 TimestampTz *max_at, int64 *max_id)
 {
-	static const Oid types[1] = {INT4OID};
-	SPIPlanPtr	plan;
-	Datum		values[1];
 	uint64		i;
 
-	plan = bar9_plan(&plan_pick,
-					 "SELECT ctid, sms_id, status = 'queued'"
-					 "  FROM bar9.sms"
-					 " WHERE NOT finished AND available_at <= now()"
-					 "   AND (status = 'queued' OR lease_until < now())"
-					 " ORDER BY available_at"
-					 " LIMIT $1"
-					 "   FOR NO KEY UPDATE SKIP LOCKED",
-					 1, types);
-	values[0] = Int32GetDatum(max_count);
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not pick SMS to claim");
-
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		ItemPointer tid;
-		LockedSms  *r = &rows[i];
+		LockedSms  *r = &rows[n++];
+		TimestampTz at;
 
 		tid = (ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 1,
 														  &isnull));
@@ -498,8 +611,109 @@ ClaimPick(int max_count, LockedSms *rows)
 		r->sms_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
 		r->state = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull)) ?
 			SMS_QUEUED : SMS_SENDING;
+		at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
+		if (at > *max_at || (at == *max_at && r->sms_id > *max_id))
+		{
+			*max_at = at;
+			*max_id = r->sms_id;
+		}
 	}
-	return (int) SPI_processed;
+	return n;
+}
+
+/*
+ * Lock up to max_count claimable SMS with SKIP LOCKED into rows: queued
+ * ones that are due and claimed ones whose lease ran out (their claimer is
+ * presumably gone), in (available_at, sms_id) order.  Nothing is written
+ * yet.
+ *
+ * The scan walks the partial index sms_claim (060_queue.sql), which holds
+ * every SMS not yet finished.  Claimed SMS stay in it until acknowledged
+ * (so that a claim stays a HOT update), as do, for a while, entries of SMS
+ * just finished: a scan from the start of the index would step over all of
+ * them at every claim.  So a claim goes on from where the latest claim in
+ * this database ended (the shared "hint"), and steps over only what other
+ * senders are claiming right now.  What the hint skips (SMS whose lease ran
+ * out, SMS a claimer rolled back, SMS of a fan-out batch that committed
+ * late with an older available_at) is found by a scan from the start, at
+ * least once a second per backend and whenever the hinted scan comes up
+ * short.  The two scans are disjoint (up to and after the hint), so no SMS
+ * is picked twice.
+ */
+static int
+ClaimPick(int max_count, LockedSms *rows)
+{
+	static const Oid after_types[3] = {INT4OID, TIMESTAMPTZOID, INT8OID};
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz bound_at = 0;
+	int64		bound_id = 0;
+	bool		had_hint = QueueHintGet(&bound_at, &bound_id);
+	bool		head_due = !had_hint ||
+		now - head_scanned_at >= CLAIM_HEAD_SCAN_USECS;
+	TimestampTz max_at = DT_NOBEGIN;
+	int64		max_id = PG_INT64_MIN;
+	Datum		values[3];
+	int			n = 0;
+	int			pass;
+
+	for (pass = 0; pass < 3 && n < max_count; pass++)
+	{
+		SPIPlanPtr	plan;
+
+		/* pass 0: the head if due; 1: after the hint; 2: the head if short */
+		if ((pass == 0 && !head_due) || (pass == 1 && !had_hint) ||
+			(pass == 2 && head_due))
+			continue;
+		values[0] = Int32GetDatum(max_count - n);
+		values[1] = TimestampTzGetDatum(bound_at);
+		values[2] = Int64GetDatum(bound_id);
+		if (pass == 1)
+			plan = bar9_plan(&plan_pick_after,
+							 "SELECT ctid, sms_id, status = 'queued', available_at"
+							 "  FROM bar9.sms"
+							 " WHERE NOT finished AND available_at <= now()"
+							 "   AND (available_at, sms_id) > ($2, $3)"
+							 "   AND (status = 'queued' OR lease_until < now())"
+							 " ORDER BY available_at, sms_id"
+							 " LIMIT $1"
+							 "   FOR NO KEY UPDATE SKIP LOCKED",
+							 3, after_types);
+		else if (had_hint)
+			plan = bar9_plan(&plan_pick_head_upto,
+							 "SELECT ctid, sms_id, status = 'queued', available_at"
+							 "  FROM bar9.sms"
+							 " WHERE NOT finished AND available_at <= now()"
+							 "   AND (available_at, sms_id) <= ($2, $3)"
+							 "   AND (status = 'queued' OR lease_until < now())"
+							 " ORDER BY available_at, sms_id"
+							 " LIMIT $1"
+							 "   FOR NO KEY UPDATE SKIP LOCKED",
+							 3, after_types);
+		else
+			plan = bar9_plan(&plan_pick_head,
+							 "SELECT ctid, sms_id, status = 'queued', available_at"
+							 "  FROM bar9.sms"
+							 " WHERE NOT finished AND available_at <= now()"
+							 "   AND (status = 'queued' OR lease_until < now())"
+							 " ORDER BY available_at, sms_id"
+							 " LIMIT $1"
+							 "   FOR NO KEY UPDATE SKIP LOCKED",
+							 1, after_types);
+		n = ClaimPickRun(plan, values, rows, n, &max_at, &max_id);
+		if (pass != 1)
+			head_scanned_at = now;
+	}
+
+	/*
+	 * Next claims go on after what we picked.  A hint that a scan from the
+	 * start overtook with nothing after it (an SMS table emptied and
+	 * refilled, say) is moved back to what that scan found.
+	 */
+	if (n > 0)
+		QueueHintSet(max_at, max_id,
+					 had_hint && (max_at < bound_at ||
+								  (max_at == bound_at && max_id <= bound_id)));
+	return n;
 }
 
 /* The state sms_id had when ClaimPick locked it (rows sorted by sms_id). */
@@ -569,9 +783,10 @@ claim_sms(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_count must be between 1 and %d", BAR9_CLAIM_MAX)));
-	lease_until = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-														  TimestampTzGetDatum(now),
-														  PointerGetDatum(lease)));
+	lease_until =
+		DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												TimestampTzGetDatum(now),
+												PointerGetDatum(lease)));
 	if (lease_until <= now)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1007,6 +1222,13 @@ AckSms(int n, AckItem *items, const char *outcome_name, char *error)
 		}
 	}
 
+	if (ndone == 0)
+	{
+		/* only repeated delivery receipts: nothing changed */
+		SPI_finish();
+		return SMS_DELIVERED;
+	}
+
 	/* lock the broadcasts; a retry of a canceled one cancels the SMS */
 	MsgSetBuild(&set, done, ndone);
 	MsgSetLock(&set);
@@ -1161,9 +1383,10 @@ retire_sms(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	uint64		deleted;
 
-	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-													 TimestampTzGetDatum(now),
-													 PointerGetDatum(older_than)));
+	cutoff =
+		DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+												TimestampTzGetDatum(now),
+												PointerGetDatum(older_than)));
 	if (cutoff > now)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1184,9 +1407,7 @@ retire_sms(PG_FUNCTION_ARGS)
 					 "                    AND s.message_id = m.message_id"
 					 "    WHERE m.status IN ('completed', 'canceled')"
 					 "      AND m.updated_at < $1"
-					 "      AND s.status IN ('sent', 'delivered', 'failed',"
-					 "                       'canceled')"
-					 "      AND s.updated_at < $1"
+					 "      AND s.finished AND s.updated_at < $1"
 					 "    LIMIT $2))",
 					 2, types);
 	values[0] = TimestampTzGetDatum(cutoff);

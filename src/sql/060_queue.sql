@@ -23,23 +23,29 @@
 -- (non-HOT, rare).  One update per change of state, no separate "mark"
 -- update: 2 index insertions per SMS from queued to sent, instead of 5.
 --
--- The price: claimed SMS stay in the claim index until acknowledged, near
--- its start (they were the oldest), and every claim steps over them (a
--- heap visit each, skipped by the status/lease test).  With the usual few
--- senders and batches of hundreds that is a few thousand cheap visits per
--- claim; it is also how a claim finds leases that ran out, in the same
--- scan, with no second index.
+-- The price: claimed SMS stay in the claim index until acknowledged (and
+-- finished ones until no snapshot sees them), and a scan from the start of
+-- the index steps over them, a heap visit each.  So a claim goes on from
+-- where the latest claim ended (a hint in shared memory, see ClaimPick in
+-- queue.c) and steps over only what other senders are claiming; a scan
+-- from the start, once a second per sender or when the other comes up
+-- short, finds what the hint skips, leases that ran out among them: no
+-- second index.
 ALTER TABLE sms ADD COLUMN finished boolean NOT NULL
 	GENERATED ALWAYS AS (status NOT IN ('queued', 'sending')) STORED;
 COMMENT ON COLUMN sms.finished IS
 	'true once the SMS left the queue for good (sent, delivered, failed or canceled); generated from status';
-CREATE INDEX sms_claim ON sms (available_at) WHERE NOT finished;
+CREATE INDEX sms_claim ON sms (available_at, sms_id) WHERE NOT finished;
 
--- Room for the claimed version of each SMS on its own page: fan-out fills
--- pages only to fillfactor, and a claim of a few hundred SMS updates most
--- rows of the pages it touches in one transaction.  Vacuum after 2% of the
--- queue changed (default 20%): its dead versions are reclaimed early.
-ALTER TABLE sms SET (fillfactor = 50, autovacuum_vacuum_scale_factor = 0.02,
+-- Room on each page for two more versions of every row: the claimed one
+-- (HOT) and the acknowledged one.  A sender acknowledges soon after it
+-- claims, often before the old versions may be pruned (another session's
+-- snapshot still sees them), so both must fit without pruning; then the
+-- table does not grow while a queue drains (200,000 SMS: 92 MB before and
+-- after; with fillfactor 50, 54 MB grown to 109 MB, and senders waiting on
+-- the relation extension lock), and vacuum or pruning hands the space to
+-- the next fan-out.  Vacuum after 2% of the queue changed (default 20%).
+ALTER TABLE sms SET (fillfactor = 30, autovacuum_vacuum_scale_factor = 0.02,
 					 autovacuum_vacuum_insert_scale_factor = 0.02);
 
 -- Claim up to max_count SMS for lease (each SMS to one claimer at a time).

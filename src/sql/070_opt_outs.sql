@@ -13,8 +13,10 @@ CREATE TABLE opt_outs (
 
 -- The SMS an opt-out cancels: an account's queued SMS to one number, found
 -- with one index probe whatever the number of broadcasts (src/optouts.c).
+-- Its predicate is "not finished", not "status = 'queued'": a claim moves
+-- status but not finished, so claims stay HOT updates (see 060_queue.sql).
 CREATE INDEX sms_queued_by_number ON sms (account_id, to_number)
-	WHERE status = 'queued';
+	WHERE NOT finished;
 
 -- Put a number on the account's opt-out list (source 'api' or 'keyword') and,
 -- in the same transaction, cancel its queued SMS that no sender has claimed.
