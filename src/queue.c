@@ -14,7 +14,7 @@
  * each SMS changes state by exactly one update: a claim is a HOT update
  * (060_queue.sql says why), an acknowledgement is one update whose WHERE
  * clause is the rule of the transition.  See queue.h for the lock order
- * and docs/queue.md for the whole design.
+ * and README.md ("broadcasts and the sender queue") for the whole design.
  */
 #include "postgres.h"
 
