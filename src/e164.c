@@ -323,3 +323,13 @@ e164_hash_extended(PG_FUNCTION_ARGS)
 
 	return hash_uint32_extended((uint32) v ^ (uint32) (v >> 32), seed);
 }
+
+/* A number as a text Datum, for a $n::bar9.e164 parameter of an SPI query. */
+Datum
+E164TextDatum(uint64 number)
+{
+	char		buf[E164_BUFSIZE];
+
+	e164_format(number, buf);
+	return CStringGetTextDatum(buf);
+}

@@ -22,5 +22,6 @@
  * function raises (22P02, with a detail and, when it can, a hint).
  */
 extern uint64 E164FromString(const char *s, size_t len);
+extern Datum E164TextDatum(uint64 number);
 
 #endif							/* BAR9_E164_H */

@@ -282,16 +282,6 @@ ResultBool(int col)
 	return isnull ? false : DatumGetBool(d);
 }
 
-/* A bar9.e164 value as a text Datum, for a $n::bar9.e164 parameter. */
-static Datum
-E164TextDatum(uint64 number)
-{
-	char		buf[E164_BUFSIZE];
-
-	e164_format(number, buf);
-	return CStringGetTextDatum(buf);
-}
-
 /* The kept INSERT plans (plain, ON CONFLICT) and the e164 type they take. */
 static SPIPlanPtr insert_plans[2];
 static Oid	insert_plans_type = InvalidOid;

@@ -44,16 +44,6 @@ ConnectSPI(void)
 		elog(ERROR, "SPI_connect failed");
 }
 
-/* The text form of an encoded number, as a text Datum for a $n::bar9.e164. */
-static Datum
-E164TextDatum(uint64 number)
-{
-	char		buf[E164_BUFSIZE];
-
-	e164_format(number, buf);
-	return CStringGetTextDatum(buf);
-}
-
 /* Check a source argument: "api" or "keyword", else 22023. */
 static void
 CheckSource(const char *source)
