@@ -19,7 +19,7 @@
  *	3. a scheduled broadcast whose send_at has come becomes 'pending' here:
  *	   its recipients are the audience as it is now (member_seq_cutoff is
  *	   taken from bar9.channel_member_seq), and recipient_count is set to
- *	   the audience's current size.
+ *	   the audience's current size less its opted-out members.
  *	4. reads the next bar9.fanout_batch_size members after fanout_cursor, in
  *	   phone-number order (a range scan of the audience's primary key),
  *	   then the account's opt-outs between the first and the last of them
@@ -120,7 +120,13 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 		"UPDATE bar9.messages"
 		"   SET status = 'pending',"
 		"       member_seq_cutoff = nextval('bar9.channel_member_seq'),"
-		"       recipient_count = $3, updated_at = now()"
+		"       recipient_count = $3 - (SELECT count(*) FROM bar9.opt_outs o"
+		"          JOIN bar9.channel_numbers cn"
+		"            ON cn.account_id = o.account_id"
+		"           AND cn.channel_id = bar9.messages.channel_id"
+		"           AND cn.phone_number OPERATOR(bar9.=) o.phone_number"
+		"         WHERE o.account_id = $1),"
+		"       updated_at = now()"
 		" WHERE account_id = $1 AND message_id = $2"
 		" RETURNING member_seq_cutoff",
 		3, {TEXTOID, TEXTOID, INT8OID}
@@ -523,14 +529,15 @@ bar9_fanout_batch(const char *account_id, const char *message_id,
 
 	/*
 	 * 5. Counters and cursor.  recipient_count is an estimate until the end
-	 * (the audience less those left out so far), then the SMS created.
+	 * (the audience less its opted-out members, as counted when the
+	 * broadcast was requested or its send_at came), then the SMS created.
 	 */
 	done = result->recipients < batch_size;
 	created += result->queued;
 	if (done)
 		recipient_count = created;
 	else
-		recipient_count = Max(recipient_count - result->suppressed, created);
+		recipient_count = Max(recipient_count, created);
 
 	values[1] = CStringGetTextDatum(message_id);
 	values[2] = CStringGetTextDatum(channel_id);

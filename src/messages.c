@@ -262,6 +262,39 @@ MessageSendAtInWindow(TimestampTz send_at, TimestampTz now)
 		send_at <= now + (int64) MESSAGE_SEND_AT_MAX_SECS * USECS_PER_SEC;
 }
 
+
+/*
+ * How many numbers of the audience are on the account's opt-out list: the
+ * recipient_count a new broadcast shows excludes them (API.md); the fan-out
+ * then counts them as suppressed_count.  One probe of the membership per
+ * opt-out of the account, whatever the audience's size.
+ */
+static int64
+MessageOptedOutMembers(const char *account_id, const char *channel_id)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		args[2];
+	bool		isnull;
+	int			rc;
+
+	args[0] = CStringGetTextDatum(account_id);
+	args[1] = CStringGetTextDatum(channel_id);
+	rc = SPI_execute_plan(bar9_plan(&plan,
+									"SELECT count(*) FROM bar9.opt_outs o"
+									"  JOIN bar9.channel_numbers cn"
+									"    ON cn.account_id = o.account_id"
+									"   AND cn.channel_id = $2"
+									"   AND cn.phone_number OPERATOR(bar9.=) o.phone_number"
+									" WHERE o.account_id = $1",
+									2, argtypes),
+						  args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count opted-out members: %s",
+			 SPI_result_code_string(rc));
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
 /*
  * Create a broadcast of body (checked, measured in enc) to the audience
  * channel_id, to send now (has_send_at false) or at send_at (checked).
@@ -335,7 +368,8 @@ MessageCreate(const char *account_id, const char *channel_id,
 	args[3] = CStringGetTextDatum(sms_encoding_name(enc));
 	args[4] = Int32GetDatum(enc->segments);
 	args[5] = CStringGetTextDatum(has_send_at ? "scheduled" : "pending");
-	args[8] = Int64GetDatum(ch.subscriber_count);
+	args[8] = Int64GetDatum(ch.subscriber_count -
+							MessageOptedOutMembers(account_id, channel_id));
 	rc = SPI_execute_plan(bar9_plan(&insert_plan,
 									"INSERT INTO bar9.messages"
 									" (account_id, channel_id, body, encoding, segments,"
