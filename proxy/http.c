@@ -9,20 +9,18 @@
  *	HandleRequest	first call: headers are in; an oversized declared
  *					Content-Length is refused at once with 413
  *					next calls: body bytes, at most MAX_BODY_BYTES
- *					then: bar9.api runs at once on a free connection, or
- *					the connection is suspended and a job queued for the
- *					database workers (pool.c)
- *	JobDone			(a database worker) resumes the connection
+ *					then: the connection is suspended and a job queued in
+ *					the loop's pool (pool.c)
+ *	JobDone			(the pool, same thread) resumes the connection
  *	HandleRequest	once more: the job's answer becomes the response
  *	RequestCompleted	the access-log line, memory freed
  *
- * Threads: libmicrohttpd runs `threads` workers, each with its own epoll
- * loop.  A worker runs the bar9.api call itself when a database
- * connection is free and at least one other worker stays free (the
- * cheapest path: no hand-over between threads).  Otherwise it never
- * waits: the connection is suspended and the job queued for the pool's
- * threads.  So a new request is always read at once, waits for a free
- * connection at most pool_wait_ms (then 503), and SIGTERM sees it.
+ * Threads: each event loop (loop.c) owns one daemon, which has no thread
+ * of its own: the loop runs it when its epoll descriptor is ready.  The
+ * acceptor thread here accepts and hands each socket to a loop in turn.
+ * So a new request is always read at once, never waits for the database
+ * in a callback, waits for a connection at most pool_wait_ms (then 503),
+ * and SIGTERM sees it.
  */
 #define _GNU_SOURCE				/* accept4, pipe2 */
 #include <arpa/inet.h>
@@ -80,7 +78,6 @@ static int	fresh_connections;	/* accepted, no request yet (atomic) */
 static int	expected_starts;	/* handed over, not yet started (atomic) */
 static int	open_connections;	/* accepted and not yet closed (atomic) */
 
-static struct MHD_Daemon *the_daemon;
 static int	listen_fd = -1;
 static int	stop_pipe[2];		/* a byte here stops the acceptor */
 static pthread_t acceptor;
@@ -404,12 +401,13 @@ QueueApiResult(struct MHD_Connection *con, Request *req, ApiResult *r)
 	return ret;
 }
 
-/* Called by a pool thread when a job is done: wake its connection. */
+/* Called by the pool when a job is done: wake its connection. */
 static void
 JobDone(Job *job)
 {
 	MHD_resume_connection((struct MHD_Connection *) job->arg);
 	__atomic_sub_fetch(&pending_jobs, 1, __ATOMIC_SEQ_CST);
+	loop_self->resumed = true;
 }
 
 /* The request's job is done: queue its response. */
@@ -435,9 +433,8 @@ Respond(struct MHD_Connection *con, Request *req)
 }
 
 /*
- * The request is complete: turn it into a job, run it here when a
- * connection is free, else queue it and suspend the connection until a
- * database worker has done it.
+ * The request is complete: turn it into a job for the loop's pool and
+ * suspend the connection until the job is done.
  */
 static enum MHD_Result
 Submit(struct MHD_Connection *con, Request *req, const char *method)
@@ -482,11 +479,9 @@ Submit(struct MHD_Connection *con, Request *req, const char *method)
 	job->arg = con;
 
 	req->submitted = true;
-	if (PoolTryRun(job))
-		return Respond(con, req);
 	__atomic_add_fetch(&pending_jobs, 1, __ATOMIC_SEQ_CST);
 	MHD_suspend_connection(con);
-	PoolSubmit(job);
+	PoolSubmit(loop_self->pool, job);
 	return MHD_YES;
 }
 
@@ -606,9 +601,9 @@ RequestCompleted(void *cls, struct MHD_Connection *con, void **con_cls,
 }
 
 /*
- * Hands an accepted socket to the daemon, counting it as open and fresh
- * at once: libmicrohttpd starts it later, in a worker thread.  The worker
- * is chosen by the socket number, so connections spread over the threads.
+ * Hands an accepted socket to a loop, counting it as open and fresh at
+ * once: its loop starts it later (HttpAddConnection).  Loops take sockets
+ * in turn, so connections spread over the threads.
  */
 static void
 AddConnection(int fd, const struct sockaddr *addr, socklen_t len)
@@ -616,7 +611,21 @@ AddConnection(int fd, const struct sockaddr *addr, socklen_t len)
 	__atomic_add_fetch(&open_connections, 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&fresh_connections, 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&expected_starts, 1, __ATOMIC_SEQ_CST);
-	if (MHD_add_connection(the_daemon, fd, addr, len) != MHD_YES)
+	if (!LoopHandOver(fd, addr, len))
+	{
+		close(fd);
+		__atomic_sub_fetch(&expected_starts, 1, __ATOMIC_SEQ_CST);
+		__atomic_sub_fetch(&fresh_connections, 1, __ATOMIC_SEQ_CST);
+		__atomic_sub_fetch(&open_connections, 1, __ATOMIC_SEQ_CST);
+	}
+}
+
+/* Gives an accepted socket to the loop's daemon (in the loop's thread). */
+void
+HttpAddConnection(Loop *loop, int fd, const struct sockaddr *addr,
+				  socklen_t len)
+{
+	if (MHD_add_connection(loop->daemon, fd, addr, len) != MHD_YES)
 	{
 		/* libmicrohttpd has closed fd */
 		__atomic_sub_fetch(&expected_starts, 1, __ATOMIC_SEQ_CST);
@@ -803,13 +812,12 @@ OpenListenSocket(const struct sockaddr_storage *addr, bool is_v6)
 	return fd;
 }
 
-/* Starts the HTTP daemon on config.listen_addr; false on failure. */
+/* Opens the listen socket and starts the acceptor; false on failure. */
 bool
 HttpStart(void)
 {
 	struct sockaddr_storage addr;
 	bool		is_v6 = false;
-	unsigned int flags;
 
 	memset(&addr, 0, sizeof(addr));
 	if (!ResolveListenAddr(config.listen_addr, &addr, &is_v6))
@@ -819,44 +827,78 @@ HttpStart(void)
 		return false;
 	if (pipe2(stop_pipe, O_CLOEXEC) != 0)
 		return false;
+	return pthread_create(&acceptor, NULL, AcceptorMain, NULL) == 0;
+}
 
-	/* connections come from the acceptor thread: no listen socket here */
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+/*
+ * Creates a loop's daemon.  It has no thread and no listen socket of its
+ * own: the loop runs it, the acceptor gives it its connections.  TURBO:
+ * reads and writes are tried at once, without asking epoll first.
+ */
+bool
+HttpDaemonStart(Loop *loop)
+{
+	unsigned int flags = MHD_USE_EPOLL | MHD_USE_TURBO |
 		MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME |
 		MHD_USE_ERROR_LOG;
-	the_daemon = MHD_start_daemon(flags, 0, NULL, NULL, HandleRequest, NULL,
-								  MHD_OPTION_EXTERNAL_LOGGER, MhdLog, NULL,
-								  MHD_OPTION_THREAD_POOL_SIZE,
-								  (unsigned int) config.threads,
-								  /* the acceptor enforces max_connections */
-								  MHD_OPTION_CONNECTION_LIMIT,
-								  (unsigned int) config.max_connections * 2 +
-								  (unsigned int) config.threads,
-								  MHD_OPTION_CONNECTION_TIMEOUT,
-								  (unsigned int) config.client_timeout,
-								  /* per connection: headers and read buffer */
-								  MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-								  (size_t) CONNECTION_MEMORY,
-								  MHD_OPTION_URI_LOG_CALLBACK, UriLog, NULL,
-								  MHD_OPTION_NOTIFY_COMPLETED, RequestCompleted,
-								  NULL,
-								  MHD_OPTION_NOTIFY_CONNECTION, ConnectionNotify,
-								  NULL,
-								  MHD_OPTION_END);
-	if (the_daemon == NULL)
+
+	loop->daemon = MHD_start_daemon(flags, 0, NULL, NULL, HandleRequest, NULL,
+									MHD_OPTION_EXTERNAL_LOGGER, MhdLog, NULL,
+									/* the acceptor enforces max_connections */
+									MHD_OPTION_CONNECTION_LIMIT,
+									(unsigned int) config.max_connections * 2 + 1,
+									MHD_OPTION_CONNECTION_TIMEOUT,
+									(unsigned int) config.client_timeout,
+									/* per connection: headers and read buffer */
+									MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+									(size_t) CONNECTION_MEMORY,
+									MHD_OPTION_URI_LOG_CALLBACK, UriLog, NULL,
+									MHD_OPTION_NOTIFY_COMPLETED,
+									RequestCompleted, NULL,
+									MHD_OPTION_NOTIFY_CONNECTION,
+									ConnectionNotify, NULL,
+									MHD_OPTION_END);
+	if (loop->daemon == NULL)
 	{
 		LogError("cannot start libmicrohttpd");
 		return false;
 	}
-	if (pthread_create(&acceptor, NULL, AcceptorMain, NULL) != 0)
-		return false;
 	return true;
 }
 
-/* Stops the daemon: no connection may be suspended any more. */
-void
-HttpStop(void)
+/* The daemon's epoll descriptor, for the loop's epoll set. */
+int
+HttpDaemonFd(Loop *loop)
 {
-	MHD_stop_daemon(the_daemon);
-	the_daemon = NULL;
+	const union MHD_DaemonInfo *info;
+
+	info = MHD_get_daemon_info(loop->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+	return info ? info->epoll_fd : -1;
+}
+
+/* Runs the daemon once: reads requests, writes answers, times out. */
+void
+HttpRun(Loop *loop)
+{
+	if (MHD_run(loop->daemon) != MHD_YES)
+		LogError("libmicrohttpd: MHD_run failed");
+}
+
+/* Milliseconds until the daemon needs to run, or -1 for no deadline. */
+long long
+HttpTimeoutMs(Loop *loop)
+{
+	MHD_UNSIGNED_LONG_LONG t;
+
+	if (MHD_get_timeout(loop->daemon, &t) != MHD_YES)
+		return -1;
+	return t > 60000 ? 60000 : (long long) t;
+}
+
+/* Stops a loop's daemon: no connection of it may be suspended any more. */
+void
+HttpDaemonStop(Loop *loop)
+{
+	MHD_stop_daemon(loop->daemon);
+	loop->daemon = NULL;
 }

@@ -40,7 +40,10 @@ Usage(FILE *out)
 			"  --database-url URL        libpq connection string or URI (BAR9_DATABASE_URL;\n"
 			"                            default: the PG* environment variables)\n"
 			"  --pool-size N             database connections (BAR9_POOL_SIZE, default 8)\n"
-			"  --threads N               HTTP threads (BAR9_HTTP_THREADS, default: pool size + 1)\n"
+			"  --pipeline-depth N        calls in flight per connection, at most\n"
+			"                            (BAR9_PIPELINE_DEPTH, default 8; 1: no pipelining)\n"
+			"  --threads N               event loops, each with its share of the pool\n"
+			"                            (BAR9_HTTP_THREADS, default 1)\n"
 			"  --max-connections N       open HTTP connections at once (BAR9_HTTP_MAX_CONNECTIONS,\n"
 			"                            default 4096)\n"
 			"  --client-timeout SECONDS  close a connection silent this long (BAR9_HTTP_TIMEOUT,\n"
@@ -92,6 +95,7 @@ ParseOptions(int argc, char **argv)
 		{"database-url", required_argument, NULL, 'd'},
 		{"pool-size", required_argument, NULL, 'p'},
 		{"threads", required_argument, NULL, 't'},
+		{"pipeline-depth", required_argument, NULL, 'P'},
 		{"max-connections", required_argument, NULL, 'm'},
 		{"client-timeout", required_argument, NULL, 'c'},
 		{"pool-wait", required_argument, NULL, 'w'},
@@ -110,6 +114,9 @@ ParseOptions(int argc, char **argv)
 	config.database_url = EnvOr("BAR9_DATABASE_URL", "");
 	config.pool_size = ParseIntSetting("BAR9_POOL_SIZE",
 									   EnvOr("BAR9_POOL_SIZE", "8"), 1, 1000);
+	config.pipeline_depth =
+		ParseIntSetting("BAR9_PIPELINE_DEPTH",
+						EnvOr("BAR9_PIPELINE_DEPTH", "8"), 1, 1000);
 	config.max_connections =
 		ParseIntSetting("BAR9_HTTP_MAX_CONNECTIONS",
 						EnvOr("BAR9_HTTP_MAX_CONNECTIONS", "4096"), 1, 1000000);
@@ -145,6 +152,10 @@ ParseOptions(int argc, char **argv)
 				break;
 			case 't':
 				threads = optarg;
+				break;
+			case 'P':
+				config.pipeline_depth = ParseIntSetting("--pipeline-depth",
+														optarg, 1, 1000);
 				break;
 			case 'm':
 				config.max_connections = ParseIntSetting("--max-connections",
@@ -190,9 +201,18 @@ ParseOptions(int argc, char **argv)
 		fprintf(stderr, "bar9-proxy: unexpected argument \"%s\"\n", argv[optind]);
 		exit(2);
 	}
-	/* one HTTP thread per connection, and one that is never in a call */
+	/*
+	 * One event loop by default, as in PgBouncer: a request costs the
+	 * proxy a few system calls, so one thread keeps up with a database
+	 * server of many cores, and on a small machine shared with the database
+	 * (make up) fewer threads leave more of it to the server (BENCHMARKS.md
+	 * has the figures).  Each loop needs a connection of its own, so there
+	 * are never more loops than connections.
+	 */
 	config.threads = threads ? ParseIntSetting("--threads", threads, 1, 1024)
-		: config.pool_size + 1;
+		: 1;
+	if (config.threads > config.pool_size)
+		config.threads = config.pool_size;
 }
 
 /* Raises the open-file limit so that max_connections sockets fit. */
@@ -231,15 +251,16 @@ main(int argc, char **argv)
 		return 1;
 	RaiseFileLimit();
 
-	if (!PoolStart())
+	if (!LoopsStart())
 	{
-		LogError("cannot start the database workers");
+		LogError("cannot start the event loops");
 		return 1;
 	}
 	if (!HttpStart())
 		return 1;
-	LogInfo("listening on %s; pool of %d database connections, %d threads",
-			config.listen_addr, config.pool_size, config.threads);
+	LogInfo("listening on %s; pool of %d database connections, %d event loops, "
+			"pipeline depth %d", config.listen_addr, config.pool_size,
+			config.threads, config.pipeline_depth);
 
 	do
 	{
@@ -259,13 +280,12 @@ main(int argc, char **argv)
 	{
 		LogError("shutdown grace over: %d request(s) cut off", HttpInFlight());
 		/* no connection may stay suspended when the daemon stops */
-		PoolAbort();
+		LoopsAbort();
 		while (HttpPendingJobs() > 0)
 			usleep(20 * 1000);
 	}
 
-	HttpStop();
-	PoolStop();
+	LoopsStop();
 	LogFlush();
 	LogInfo("stopped");
 	return 0;

@@ -1,8 +1,8 @@
 /*
  * pool.c
- *		The database side: one worker thread per libpq connection, a queue
- *		of jobs between the HTTP threads and the workers, and the one query
- *		the proxy runs:
+ *		The database side of one event loop: its share of the libpq
+ *		connections, non-blocking and in pipeline mode, the jobs waiting for
+ *		one, and the one query the proxy runs:
  *
  *	SELECT status, <headers as a 2-D text array>, body
  *	  FROM bar9.api($1, $2, $3::jsonb, $4::bytea)
@@ -11,27 +11,34 @@
  * received in binary format, so that the proxy parses no JSON at all: the
  * response headers arrive as a text[][] of name/value pairs.
  *
- * An HTTP thread runs the call itself when a connection is free (and
- * another HTTP thread stays free); otherwise the request is suspended and
- * its job queued, to run on whichever connection frees up first.  A job
- * still queued after pool_wait_ms is answered 503 by the janitor thread,
- * so no request waits for a connection without bound.
+ * Pipelining.  A job goes to the connection with the fewest calls in
+ * flight; when none is idle, it is pipelined behind the calls of a busy
+ * one (at most pipeline_depth in flight per connection), each call
+ * followed by its own Sync, so that every request is still a transaction
+ * of its own and one request's error never touches another.  The server
+ * then reads and answers calls back to back instead of sleeping between
+ * them, which is most of what a request costs it on a small machine.  A
+ * connection whose oldest call has run for PIPELINE_STALL_MS takes no
+ * more jobs: a slow call (a lock wait, a large upload) holds back at most
+ * the few calls already behind it, and new jobs wait in the queue, where
+ * pool_wait_ms bounds their wait (then 503).
  *
- * A connection that the server closed (restart, crash, terminate) is
- * noticed before it is used and opened again; while the database is down
- * every job fails fast with 503, and connect_timeout bounds each attempt.
- * A call is retried on a fresh connection only when it certainly did not
- * run: the connection was found dead before sending, or the server refused
- * the cached plan (the statement then failed as a whole).
+ * Failures.  A connection is opened without blocking the loop
+ * (PQconnectStartParams, with connect_timeout enforced here).  When it
+ * breaks, its calls in flight are answered 503: they may or may not have
+ * run, so none is sent again.  A call is retried only when it certainly
+ * did not run: its connection was found dead before sending, or the server
+ * refused the prepared statement (the statement then failed as a whole).
+ * While no connection can be opened, jobs are answered 503 at once, and a
+ * new attempt is made RECONNECT_BACKOFF_MS after the last failure.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -46,6 +53,8 @@
 	" a.body" \
 	" FROM bar9.api($1::pg_catalog.text, $2::pg_catalog.text," \
 	" $3::pg_catalog.jsonb, $4::pg_catalog.bytea) AS a"
+#define API_PARAM_TYPES \
+	"(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.bytea)"
 
 /* A connection idle this long is checked before use (ConnectionIsDead). */
 #define IDLE_CHECK_MS	50.0
@@ -53,183 +62,83 @@
 /* After a failed connection attempt, fail fast for this long. */
 #define RECONNECT_BACKOFF_MS	200.0
 
-/* A worker thread and its connection. */
-typedef struct Worker
+/* A connection whose oldest call is this old takes no pipelined job. */
+#define PIPELINE_STALL_MS	5.0
+
+/* A call with a body larger than this runs alone on its connection. */
+#define PIPELINE_HEAVY_BODY	(64 * 1024)
+
+typedef enum ConnState
 {
-	pthread_t	thread;
-	PGconn	   *conn;
-	PGcancel   *cancel;			/* under pool_mutex, for PoolAbort */
-	bool		prepared;		/* API_STATEMENT exists on conn */
-	bool		dead;			/* the server said it is closing conn */
-	bool		busy;			/* running a job; under pool_mutex */
+	CONN_DOWN,					/* no connection */
+	CONN_CONNECTING,			/* PQconnectPoll until it is made */
+	CONN_SETUP,					/* SET statement_timeout; PREPARE */
+	CONN_READY					/* in pipeline mode, taking jobs */
+} ConnState;
+
+/* One database connection of a pool. */
+typedef struct Conn
+{
+	int			index;			/* in its pool; its epoll tag */
+	PGconn	   *pg;
+	PGcancel   *cancel;
+	ConnState	state;
+	int			fd;				/* its socket in the epoll set, or -1 */
+	uint32_t	events;			/* the events asked for on fd */
+	bool		dead;			/* the server said it is closing pg */
+	bool		stale;			/* prepared statement refused: close when idle */
+	bool		got_result;		/* the head job's result is in */
+	double		deadline_ms;	/* CONNECTING or SETUP must end by then */
 	double		last_used_ms;	/* end of its last call */
-	pthread_cond_t wake;		/* a job is queued and this worker is free */
-} Worker;
+	Job		   *head;			/* calls sent, oldest first */
+	Job		   *tail;
+	int			depth;			/* calls sent and not yet answered */
+} Conn;
 
-static Worker *workers;
-static pthread_t janitor;
-static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
-static int	inline_running;		/* jobs run by HTTP threads; under pool_mutex */
-static Job *queue_head;			/* oldest first; under pool_mutex */
-static Job *queue_tail;
-static bool stopping;			/* under pool_mutex */
-static double last_failure_ms = -1e9;	/* under pool_mutex */
-static bool database_up = true; /* under pool_mutex; for log transitions */
-
-/* Closes a worker's connection so that the next job opens a new one. */
-static void
-WorkerDrop(Worker *w)
+/* One loop's connections and the jobs waiting for one. */
+struct Pool
 {
-	pthread_mutex_lock(&pool_mutex);
-	if (w->cancel)
-		PQfreeCancel(w->cancel);
-	w->cancel = NULL;
-	pthread_mutex_unlock(&pool_mutex);
-	if (w->conn)
-		PQfinish(w->conn);
-	w->conn = NULL;
-	w->prepared = false;
-	w->dead = false;
-}
+	Loop	   *loop;
+	Conn	   *conns;
+	int			n_conns;
+	Job		   *wait_head;		/* oldest first */
+	Job		   *wait_tail;
+	double		last_failure_ms;
+	bool		aborted;		/* end of the shutdown grace: 503 to all */
+};
+
+static pthread_mutex_t state_mutex = PTHREAD_MUTEX_INITIALIZER;
+static bool database_up = true; /* under state_mutex; for log transitions */
 
 /* Notice receiver: a FATAL notice means the server is closing the session. */
 static void
 NoticeReceiver(void *arg, const PGresult *res)
 {
-	Worker	   *w = arg;
+	Conn	   *c = arg;
 	const char *severity = PQresultErrorField(res,
 											  PG_DIAG_SEVERITY_NONLOCALIZED);
 
 	if (severity && (strcmp(severity, "FATAL") == 0 ||
 					 strcmp(severity, "PANIC") == 0))
-		w->dead = true;
-}
-
-/*
- * True when the server closed the connection while it was idle.  Its
- * socket is looked at only when the connection rested IDLE_CHECK_MS or
- * more: a busy connection costs no system call here (on small virtual
- * machines system calls are most of the proxy's cost), and a connection
- * that the server closes is noticed on its next use after a rest, such as
- * the first requests after a restart.
- */
-static bool
-ConnectionIsDead(Worker *w)
-{
-	struct pollfd pfd;
-	PGnotify   *notify;
-
-	if (w->dead || PQstatus(w->conn) != CONNECTION_OK)
-		return true;
-	if (NowMs() - w->last_used_ms < IDLE_CHECK_MS)
-		return false;
-	pfd.fd = PQsocket(w->conn);
-	pfd.events = POLLIN;
-	pfd.revents = 0;
-	if (pfd.fd < 0)
-		return true;
-	if (poll(&pfd, 1, 0) == 0)
-		return false;			/* nothing arrived: the usual case */
-	if (!PQconsumeInput(w->conn))
-		return true;
-	while ((notify = PQnotifies(w->conn)) != NULL)
-		PQfreemem(notify);
-	return w->dead || PQstatus(w->conn) != CONNECTION_OK;
+		c->dead = true;
 }
 
 /* Records whether the database answered, logging only the changes. */
 static void
-NoteDatabaseState(bool up, const char *why)
+NoteDatabaseState(Pool *pool, bool up, const char *why)
 {
 	bool		was_up;
 
-	pthread_mutex_lock(&pool_mutex);
+	if (!up)
+		pool->last_failure_ms = NowMs();
+	pthread_mutex_lock(&state_mutex);
 	was_up = database_up;
 	database_up = up;
-	if (!up)
-		last_failure_ms = NowMs();
-	pthread_mutex_unlock(&pool_mutex);
+	pthread_mutex_unlock(&state_mutex);
 	if (was_up && !up)
 		LogError("database unavailable: %s", why);
 	else if (!was_up && up)
 		LogInfo("database available again");
-}
-
-/* Opens the worker's connection unless it is open and alive. */
-static bool
-WorkerConnect(Worker *w)
-{
-	const char *keywords[6];
-	const char *values[6];
-	char		connect_timeout[16];
-	double		since_failure;
-	PGcancel   *cancel;
-
-	if (w->conn && !ConnectionIsDead(w))
-		return true;
-	WorkerDrop(w);
-
-	pthread_mutex_lock(&pool_mutex);
-	since_failure = NowMs() - last_failure_ms;
-	pthread_mutex_unlock(&pool_mutex);
-	if (since_failure < RECONNECT_BACKOFF_MS)
-		return false;
-
-	/*
-	 * Our defaults come before the user's connection string so that it can
-	 * override them; client_encoding comes after: the proxy speaks UTF-8.
-	 */
-	snprintf(connect_timeout, sizeof(connect_timeout), "%d",
-			 config.connect_timeout);
-	keywords[0] = "fallback_application_name";
-	values[0] = "bar9-proxy";
-	keywords[1] = "connect_timeout";
-	values[1] = connect_timeout;
-	keywords[2] = "dbname";
-	values[2] = config.database_url;
-	keywords[3] = "client_encoding";
-	values[3] = "UTF8";
-	keywords[4] = NULL;
-	values[4] = NULL;
-
-	w->conn = PQconnectdbParams(keywords, values, 1);
-	if (w->conn == NULL || PQstatus(w->conn) != CONNECTION_OK)
-	{
-		char		why[512];
-
-		snprintf(why, sizeof(why), "%s",
-				 w->conn ? PQerrorMessage(w->conn) : "out of memory");
-		WorkerDrop(w);
-		NoteDatabaseState(false, why);
-		return false;
-	}
-	PQsetNoticeReceiver(w->conn, NoticeReceiver, w);
-
-	if (config.statement_timeout_ms > 0)
-	{
-		char		sql[64];
-		PGresult   *res;
-
-		snprintf(sql, sizeof(sql), "SET statement_timeout = %d",
-				 config.statement_timeout_ms);
-		res = PQexec(w->conn, sql);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		{
-			LogError("cannot set statement_timeout: %s",
-					 PQerrorMessage(w->conn));
-			PQclear(res);
-			WorkerDrop(w);
-			NoteDatabaseState(false, "session set-up failed");
-			return false;
-		}
-		PQclear(res);
-	}
-	cancel = PQgetCancel(w->conn);
-	pthread_mutex_lock(&pool_mutex);
-	w->cancel = cancel;
-	pthread_mutex_unlock(&pool_mutex);
-	NoteDatabaseState(true, NULL);
-	return true;
 }
 
 /*
@@ -431,14 +340,296 @@ ApiResultFree(ApiResult *result)
 	memset(result, 0, sizeof(ApiResult));
 }
 
-/* Runs a JOB_API job: calls bar9.api on the worker's connection. */
-static PoolOutcome
-RunApiJob(Worker *w, Job *job)
+/* Appends job to the end of a list. */
+static void
+ListAppend(Job **head, Job **tail, Job *job)
+{
+	job->next = NULL;
+	if (*tail)
+		(*tail)->next = job;
+	else
+		*head = job;
+	*tail = job;
+}
+
+/* Removes and returns the first job of a list, or NULL. */
+static Job *
+ListPop(Job **head, Job **tail)
+{
+	Job		   *job = *head;
+
+	if (job)
+	{
+		*head = job->next;
+		if (*head == NULL)
+			*tail = NULL;
+		job->next = NULL;
+	}
+	return job;
+}
+
+/* Answers a job: its connection is resumed by done(). */
+static void
+Finish(Job *job, PoolOutcome outcome)
+{
+	if (outcome != POOL_OK)
+		ApiResultFree(&job->result);
+	job->outcome = outcome;
+	job->done(job);
+}
+
+/* Answers every waiting job with 503, logging why once per job. */
+static void
+FailWaiting(Pool *pool, const char *why)
+{
+	Job		   *job;
+
+	while ((job = ListPop(&pool->wait_head, &pool->wait_tail)) != NULL)
+	{
+		log_request_id = job->request_id;
+		LogError("%s", why);
+		log_request_id = NULL;
+		Finish(job, POOL_UNAVAILABLE);
+	}
+}
+
+/* Asks epoll for these events on the connection's socket. */
+static bool
+ConnWatch(Pool *pool, Conn *c, uint32_t events)
+{
+	int			fd = c->pg ? PQsocket(c->pg) : -1;
+
+	if (fd != c->fd && c->fd >= 0)
+	{
+		/* libpq moved to another socket; the old one may be closed */
+		LoopWatch(pool->loop, c->fd, 0, 0, true);
+		c->fd = -1;
+	}
+	if (fd < 0)
+		return false;
+	if (fd == c->fd && events == c->events)
+		return true;
+	if (!LoopWatch(pool->loop, fd, events, LoopTagDb(c->index), c->fd == fd))
+		return false;
+	c->fd = fd;
+	c->events = events;
+	return true;
+}
+
+/* Closes a connection; its calls in flight are answered 503. */
+static void
+ConnClose(Pool *pool, Conn *c)
+{
+	Job		   *job;
+
+	if (c->fd >= 0)
+		LoopWatch(pool->loop, c->fd, 0, 0, true);
+	c->fd = -1;
+	c->events = 0;
+	if (c->cancel)
+		PQfreeCancel(c->cancel);
+	c->cancel = NULL;
+	if (c->pg)
+		PQfinish(c->pg);
+	c->pg = NULL;
+	c->state = CONN_DOWN;
+	c->dead = false;
+	c->stale = false;
+	c->got_result = false;
+	while ((job = ListPop(&c->head, &c->tail)) != NULL)
+	{
+		/* it may or may not have run: never sent again */
+		log_request_id = job->request_id;
+		LogError("the database connection broke during the call");
+		log_request_id = NULL;
+		Finish(job, POOL_UNAVAILABLE);
+	}
+	c->depth = 0;
+}
+
+/* A connection failed: log it, close it, start the back-off. */
+static void
+ConnFail(Pool *pool, Conn *c, const char *what)
+{
+	char		why[512];
+
+	snprintf(why, sizeof(why), "%s: %s", what,
+			 c->pg ? PQerrorMessage(c->pg) : "out of memory");
+	/* libpq's messages end with a newline */
+	why[strcspn(why, "\n")] = '\0';
+	ConnClose(pool, c);
+	NoteDatabaseState(pool, false, why);
+}
+
+/* Starts opening a connection, without waiting for it. */
+static void
+ConnStart(Pool *pool, Conn *c)
+{
+	const char *keywords[5];
+	const char *values[5];
+	char		connect_timeout[16];
+
+	/*
+	 * Our defaults come before the user's connection string so that it can
+	 * override them; client_encoding comes after: the proxy speaks UTF-8.
+	 */
+	snprintf(connect_timeout, sizeof(connect_timeout), "%d",
+			 config.connect_timeout);
+	keywords[0] = "fallback_application_name";
+	values[0] = "bar9-proxy";
+	keywords[1] = "connect_timeout";
+	values[1] = connect_timeout;
+	keywords[2] = "dbname";
+	values[2] = config.database_url;
+	keywords[3] = "client_encoding";
+	values[3] = "UTF8";
+	keywords[4] = NULL;
+	values[4] = NULL;
+
+	c->pg = PQconnectStartParams(keywords, values, 1);
+	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD)
+	{
+		ConnFail(pool, c, "cannot connect");
+		return;
+	}
+	PQsetNoticeReceiver(c->pg, NoticeReceiver, c);
+	c->state = CONN_CONNECTING;
+	/* libpq enforces connect_timeout only when it blocks: here it is ours */
+	c->deadline_ms = NowMs() + config.connect_timeout * 1000.0;
+	if (!ConnWatch(pool, c, EPOLLOUT))
+		ConnFail(pool, c, "cannot connect");
+}
+
+/*
+ * The connection is made: set the session up in one round trip.  PREPARE
+ * in SQL makes the same prepared statement as the protocol's Parse, and
+ * lets SET and PREPARE travel in one simple query.
+ */
+static void
+ConnSetup(Pool *pool, Conn *c)
+{
+	char		sql[1024];
+	int			n = 0;
+
+	if (config.statement_timeout_ms > 0)
+		n = snprintf(sql, sizeof(sql), "SET statement_timeout = %d; ",
+					 config.statement_timeout_ms);
+	snprintf(sql + n, sizeof(sql) - n, "PREPARE " API_STATEMENT " "
+			 API_PARAM_TYPES " AS " API_QUERY);
+	if (PQsetnonblocking(c->pg, 1) != 0 || !PQsendQuery(c->pg, sql))
+	{
+		ConnFail(pool, c, "cannot set the session up");
+		return;
+	}
+	c->state = CONN_SETUP;
+	if (PQflush(c->pg) < 0 || !ConnWatch(pool, c, EPOLLIN | EPOLLOUT))
+		ConnFail(pool, c, "cannot set the session up");
+}
+
+/* Drives PQconnectPoll one step, on a socket event or a deadline. */
+static void
+ConnPollConnect(Pool *pool, Conn *c)
+{
+	switch (PQconnectPoll(c->pg))
+	{
+		case PGRES_POLLING_READING:
+			if (!ConnWatch(pool, c, EPOLLIN))
+				ConnFail(pool, c, "cannot connect");
+			break;
+		case PGRES_POLLING_WRITING:
+			if (!ConnWatch(pool, c, EPOLLOUT))
+				ConnFail(pool, c, "cannot connect");
+			break;
+		case PGRES_POLLING_OK:
+			ConnSetup(pool, c);
+			break;
+		default:
+			ConnFail(pool, c, "cannot connect");
+			break;
+	}
+}
+
+/* Reads the answers to the session set-up; READY when both are in. */
+static void
+ConnReadSetup(Pool *pool, Conn *c)
+{
+	PGresult   *res;
+	bool		ok = true;
+
+	if (!PQconsumeInput(c->pg))
+	{
+		ConnFail(pool, c, "connection lost during set-up");
+		return;
+	}
+	while (!PQisBusy(c->pg))
+	{
+		res = PQgetResult(c->pg);
+		if (res == NULL)
+			break;
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		{
+			LogResultError("setting the session up", c->pg, res);
+			ok = false;
+		}
+		PQclear(res);
+	}
+	if (PQisBusy(c->pg))
+	{
+		if (!ok)
+			ConnFail(pool, c, "cannot set the session up");
+		return;					/* more to come */
+	}
+	if (!ok || !PQenterPipelineMode(c->pg))
+	{
+		/* no bar9.api, or no right to call it: a 503 and the log say so */
+		ConnFail(pool, c, "cannot set the session up");
+		return;
+	}
+	c->cancel = PQgetCancel(c->pg);
+	c->state = CONN_READY;
+	c->last_used_ms = NowMs();
+	if (!ConnWatch(pool, c, EPOLLIN))
+		ConnFail(pool, c, "cannot watch the connection");
+	else
+		NoteDatabaseState(pool, true, NULL);
+}
+
+/*
+ * True when the server closed an idle connection.  Its socket is read
+ * only when the connection rested IDLE_CHECK_MS or more (a FATAL notice
+ * or the close also wakes the loop, but may come in the same round as a
+ * request); a busy connection costs no system call here.
+ */
+static bool
+ConnectionIsDead(Conn *c)
+{
+	PGnotify   *notify;
+
+	if (c->dead || PQstatus(c->pg) != CONNECTION_OK)
+		return true;
+	if (NowMs() - c->last_used_ms < IDLE_CHECK_MS)
+		return false;
+	if (!PQconsumeInput(c->pg))
+		return true;
+	while ((notify = PQnotifies(c->pg)) != NULL)
+		PQfreemem(notify);
+	c->last_used_ms = NowMs();
+	return c->dead || PQstatus(c->pg) != CONNECTION_OK;
+}
+
+/*
+ * Sends a job on a READY connection: the call and a Sync.  False when
+ * nothing could be sent: the connection is then closed and the job, which
+ * did not reach the server, may go elsewhere.
+ */
+static bool
+ConnSend(Pool *pool, Conn *c, Job *job)
 {
 	static const int formats[4] = {0, 0, 0, 1};
 	const char *params[4];
 	int			lengths[4];
-	PoolOutcome outcome = POOL_UNAVAILABLE;
+	int			ok;
+	int			flushed;
 
 	params[0] = job->method;
 	params[1] = job->path;
@@ -447,332 +638,402 @@ RunApiJob(Worker *w, Job *job)
 	lengths[0] = lengths[1] = lengths[2] = 0;
 	lengths[3] = (int) job->body_len;
 
-	for (int attempt = 0; attempt < 2; attempt++)
-	{
-		PGresult   *res = NULL;
-		PGresult   *extra;
-		const char *sqlstate;
-
-		if (!WorkerConnect(w))
-			break;
-		if (!w->prepared)
-		{
-			res = PQprepare(w->conn, API_STATEMENT, API_QUERY, 4, NULL);
-			if (PQresultStatus(res) != PGRES_COMMAND_OK)
-			{
-				LogResultError("preparing the bar9.api call", w->conn, res);
-				PQclear(res);
-				if (PQstatus(w->conn) != CONNECTION_OK)
-				{
-					WorkerDrop(w);
-					continue;
-				}
-				break;			/* no bar9.api, or no right to call it */
-			}
-			PQclear(res);
-			w->prepared = true;
-		}
-
-		if (!PQsendQueryPrepared(w->conn, API_STATEMENT, 4, params,
-								 lengths, formats, 1))
-		{
-			/* nothing reached the server: safe to try a new connection */
-			LogError("sending the bar9.api call failed: %s",
-					 PQerrorMessage(w->conn));
-			WorkerDrop(w);
-			continue;
-		}
-		res = PQgetResult(w->conn);
-		while ((extra = PQgetResult(w->conn)) != NULL)
-			PQclear(extra);
-
-		if (PQresultStatus(res) == PGRES_TUPLES_OK)
-		{
-			outcome = ParseApiResult(res, &job->result) ? POOL_OK : POOL_FAILED;
-			if (outcome != POOL_OK)
-				ApiResultFree(&job->result);
-			PQclear(res);
-			break;
-		}
-
-		LogResultError("bar9.api call", w->conn, res);
-		sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-		if (PQstatus(w->conn) != CONNECTION_OK)
-		{
-			/* it may or may not have run: never retried */
-			PQclear(res);
-			WorkerDrop(w);
-			NoteDatabaseState(false, "connection lost during a call");
-			outcome = POOL_UNAVAILABLE;
-			break;
-		}
-		if (sqlstate && attempt == 0 &&
-			(strcmp(sqlstate, "0A000") == 0 ||	/* cached plan changed */
-			 strcmp(sqlstate, "26000") == 0))	/* statement gone */
-		{
-			/* the statement failed as a whole and was rolled back */
-			PQclear(res);
-			WorkerDrop(w);
-			continue;
-		}
-		outcome = IsTransientError(sqlstate) ? POOL_UNAVAILABLE : POOL_FAILED;
-		PQclear(res);
-		break;
-	}
-	return outcome;
-}
-
-/* Runs a JOB_PING job: SELECT 1. */
-static PoolOutcome
-RunPingJob(Worker *w)
-{
-	PGresult   *res;
-	bool		ok;
-
-	if (!WorkerConnect(w))
-		return POOL_UNAVAILABLE;
-	res = PQexec(w->conn, "SELECT 1");
-	ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-	PQclear(res);
-	if (!ok && PQstatus(w->conn) != CONNECTION_OK)
-	{
-		WorkerDrop(w);
-		NoteDatabaseState(false, "connection lost during a ping");
-	}
-	return ok ? POOL_OK : POOL_UNAVAILABLE;
-}
-
-/* Runs a job on a worker's connection, in the calling thread. */
-static void
-RunJob(Worker *w, Job *job)
-{
-	const char *outer = log_request_id;
-
-	log_request_id = job->request_id;
 	memset(&job->result, 0, sizeof(ApiResult));
-	job->outcome = job->kind == JOB_PING ? RunPingJob(w) : RunApiJob(w, job);
-	w->last_used_ms = NowMs();
-	log_request_id = outer;
-}
-
-/* A worker: takes the oldest job, runs it, reports it; until PoolStop. */
-static void *
-WorkerMain(void *arg)
-{
-	Worker	   *w = arg;
-
-	/* be ready before the first request; busy (set by PoolStart) till then */
-	WorkerConnect(w);
-	pthread_mutex_lock(&pool_mutex);
-	w->busy = false;
-	pthread_mutex_unlock(&pool_mutex);
-	for (;;)
-	{
-		Job		   *job;
-
-		pthread_mutex_lock(&pool_mutex);
-		while ((queue_head == NULL || w->busy) && !stopping)
-			pthread_cond_wait(&w->wake, &pool_mutex);
-		job = w->busy ? NULL : queue_head;
-		if (job == NULL)
-		{
-			pthread_mutex_unlock(&pool_mutex);
-			break;				/* stopping, and nothing is left */
-		}
-		queue_head = job->next;
-		if (queue_head == NULL)
-			queue_tail = NULL;
-		w->busy = true;
-		pthread_mutex_unlock(&pool_mutex);
-
-		RunJob(w, job);
-		pthread_mutex_lock(&pool_mutex);
-		w->busy = false;
-		pthread_mutex_unlock(&pool_mutex);
-		job->done(job);
-	}
-	WorkerDrop(w);
-	return NULL;
-}
-
-/* Removes the queued jobs, all of them or only the expired ones. */
-static Job *
-TakeQueued(bool all)
-{
-	Job		   *taken = NULL;
-	Job		  **tail = &taken;
-	double		now = NowMs();
-
-	while (queue_head &&
-		   (all || now - queue_head->queued_ms >= config.pool_wait_ms))
-	{
-		Job		   *job = queue_head;
-
-		queue_head = job->next;
-		job->next = NULL;
-		*tail = job;
-		tail = &job->next;
-	}
-	if (queue_head == NULL)
-		queue_tail = NULL;
-	return taken;
-}
-
-/* Answers each job of a list with 503. */
-static void
-AnswerUnavailable(Job *job, const char *why)
-{
-	while (job)
-	{
-		Job		   *next = job->next;	/* done() may free job */
-
-		log_request_id = job->request_id;
-		LogError("%s", why);
-		log_request_id = NULL;
-		memset(&job->result, 0, sizeof(ApiResult));
-		job->outcome = POOL_UNAVAILABLE;
-		job->done(job);
-		job = next;
-	}
-}
-
-/* The janitor: answers 503 to jobs queued longer than pool_wait_ms. */
-static void *
-JanitorMain(void *arg)
-{
-	char		why[96];
-
-	snprintf(why, sizeof(why), "no free database connection within %d ms",
-			 config.pool_wait_ms);
-	for (;;)
-	{
-		Job		   *expired;
-
-		pthread_mutex_lock(&pool_mutex);
-		if (stopping)
-		{
-			pthread_mutex_unlock(&pool_mutex);
-			break;
-		}
-		expired = TakeQueued(false);
-		pthread_mutex_unlock(&pool_mutex);
-		AnswerUnavailable(expired, why);
-		usleep(10 * 1000);
-	}
-	return NULL;
-}
-
-/* Starts the pool's workers (one per database connection). */
-bool
-PoolStart(void)
-{
-	workers = calloc(config.pool_size, sizeof(Worker));
-	if (workers == NULL)
-		return false;
-	for (int i = 0; i < config.pool_size; i++)
-	{
-		pthread_cond_init(&workers[i].wake, NULL);
-		workers[i].busy = true; /* until its thread has connected */
-	}
-	for (int i = 0; i < config.pool_size; i++)
-		if (pthread_create(&workers[i].thread, NULL, WorkerMain,
-						   &workers[i]) != 0)
-			return false;
-	return pthread_create(&janitor, NULL, JanitorMain, NULL) == 0;
-}
-
-/* Queues a job; done() is called exactly once, from another thread. */
-void
-PoolSubmit(Job *job)
-{
-	job->queued_ms = NowMs();
-	job->next = NULL;
-	pthread_mutex_lock(&pool_mutex);
-	if (queue_tail)
-		queue_tail->next = job;
+	job->outcome = POOL_UNAVAILABLE;
+	if (job->kind == JOB_PING)
+		ok = PQsendQueryParams(c->pg, "SELECT 1", 0, NULL, NULL, NULL, NULL, 1);
 	else
-		queue_head = job;
-	queue_tail = job;
-	for (int i = 0; i < config.pool_size; i++)
+		ok = PQsendQueryPrepared(c->pg, API_STATEMENT, 4, params, lengths,
+								 formats, 1);
+	if (!ok)
 	{
-		if (!workers[i].busy)
-		{
-			pthread_cond_signal(&workers[i].wake);
-			break;
-		}
-	}
-	pthread_mutex_unlock(&pool_mutex);
-}
-
-/*
- * Runs a job at once, in the calling HTTP thread, when a connection is
- * free, nothing is queued, and another HTTP thread stays free to read new
- * requests; false when the job must be queued instead.  Handing a job to
- * another thread costs two wake-ups, more than all the rest of the
- * proxy's work on a small machine.
- */
-bool
-PoolTryRun(Job *job)
-{
-	Worker	   *w = NULL;
-
-	pthread_mutex_lock(&pool_mutex);
-	if (queue_head == NULL && !stopping && inline_running < config.threads - 1)
-	{
-		for (int i = 0; i < config.pool_size; i++)
-		{
-			if (!workers[i].busy)
-			{
-				w = &workers[i];
-				w->busy = true;
-				inline_running++;
-				break;
-			}
-		}
-	}
-	pthread_mutex_unlock(&pool_mutex);
-	if (w == NULL)
+		ConnFail(pool, c, "sending the bar9.api call failed");
 		return false;
-
-	RunJob(w, job);
-
-	pthread_mutex_lock(&pool_mutex);
-	w->busy = false;
-	inline_running--;
-	if (queue_head)
-		pthread_cond_signal(&w->wake);	/* its own thread takes the next job */
-	pthread_mutex_unlock(&pool_mutex);
+	}
+	job->sent_ms = NowMs();
+	if (c->depth == 0)
+		c->got_result = false;
+	ListAppend(&c->head, &c->tail, job);
+	c->depth++;
+	if (!PQpipelineSync(c->pg))
+	{
+		ConnFail(pool, c, "sending the bar9.api call failed");
+		return true;			/* it was answered 503 */
+	}
+	flushed = PQflush(c->pg);
+	if (flushed < 0)
+		ConnFail(pool, c, "sending the bar9.api call failed");
+	else if (!ConnWatch(pool, c, flushed ? EPOLLIN | EPOLLOUT : EPOLLIN))
+		ConnFail(pool, c, "cannot watch the connection");
 	return true;
 }
 
-/* Answers queued jobs with 503 and cancels running calls (end of grace). */
-void
-PoolAbort(void)
+/* Takes the answer of the head job's call; the job ends at its Sync. */
+static void
+ConnTakeResult(Conn *c, PGresult *res)
 {
-	Job		   *queued;
-	char		errbuf[256];
+	Job		   *job = c->head;
+	const char *sqlstate;
 
-	pthread_mutex_lock(&pool_mutex);
-	queued = TakeQueued(true);
-	for (int i = 0; i < config.pool_size; i++)
-		if (workers[i].busy && workers[i].cancel)
-			PQcancel(workers[i].cancel, errbuf, sizeof(errbuf));
-	pthread_mutex_unlock(&pool_mutex);
-	AnswerUnavailable(queued, "shutting down");
+	if (job == NULL)
+		return;					/* a stray result: nothing waits for it */
+	if (c->got_result)
+		return;					/* only the first result counts */
+	c->got_result = true;
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+	{
+		if (job->kind == JOB_PING)
+			job->outcome = POOL_OK;
+		else if (ParseApiResult(res, &job->result))
+			job->outcome = POOL_OK;
+		else
+		{
+			ApiResultFree(&job->result);
+			job->outcome = POOL_FAILED;
+		}
+		return;
+	}
+	log_request_id = job->request_id;
+	LogResultError(job->kind == JOB_PING ? "ping" : "bar9.api call", c->pg, res);
+	log_request_id = NULL;
+	sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (sqlstate && job->attempts == 0 &&
+		(strcmp(sqlstate, "0A000") == 0 ||	/* cached plan changed */
+		 strcmp(sqlstate, "26000") == 0))	/* statement gone */
+	{
+		/* the statement failed as a whole: send it again elsewhere */
+		job->retry = true;
+		c->stale = true;
+		return;
+	}
+	job->outcome = IsTransientError(sqlstate) ? POOL_UNAVAILABLE : POOL_FAILED;
 }
 
-/* Stops the workers and closes the connections; the queue must be empty. */
-void
-PoolStop(void)
+/* The head job's Sync came back: it is done, or goes back to the queue. */
+static void
+ConnEndHead(Pool *pool, Conn *c)
 {
-	pthread_mutex_lock(&pool_mutex);
-	stopping = true;
-	for (int i = 0; i < config.pool_size; i++)
-		pthread_cond_signal(&workers[i].wake);
-	pthread_mutex_unlock(&pool_mutex);
-	for (int i = 0; i < config.pool_size; i++)
-		pthread_join(workers[i].thread, NULL);
-	pthread_join(janitor, NULL);
-	free(workers);
-	workers = NULL;
+	Job		   *job = ListPop(&c->head, &c->tail);
+
+	c->depth--;
+	c->got_result = false;
+	c->last_used_ms = NowMs();
+	if (job == NULL)
+		return;
+	if (job->retry)
+	{
+		job->retry = false;
+		job->attempts++;
+		job->next = pool->wait_head;
+		pool->wait_head = job;
+		if (pool->wait_tail == NULL)
+			pool->wait_tail = job;
+		return;
+	}
+	Finish(job, job->outcome);
+}
+
+/* Reads what the server sent on a READY connection and answers jobs. */
+static void
+ConnRead(Pool *pool, Conn *c)
+{
+	int			nulls = 0;
+
+	if (!PQconsumeInput(c->pg))
+	{
+		ConnFail(pool, c, "connection lost");
+		return;
+	}
+	while (c->head && !PQisBusy(c->pg))
+	{
+		PGresult   *res = PQgetResult(c->pg);
+
+		if (res == NULL)
+		{
+			/* the end of one call's results; its Sync comes next */
+			if (++nulls > 1)
+				break;
+			continue;
+		}
+		nulls = 0;
+		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+			ConnEndHead(pool, c);
+		else
+			ConnTakeResult(c, res);
+		PQclear(res);
+	}
+	if (c->dead || PQstatus(c->pg) != CONNECTION_OK)
+		ConnFail(pool, c, "the server closed the connection");
+	else if (c->stale && c->depth == 0)
+		ConnClose(pool, c);		/* opened again, and prepared, on demand */
+}
+
+/* A socket event on one of the pool's connections. */
+void
+PoolSocketReady(Pool *pool, int index, uint32_t events)
+{
+	Conn	   *c;
+
+	if (index < 0 || index >= pool->n_conns)
+		return;
+	c = &pool->conns[index];
+	switch (c->state)
+	{
+		case CONN_DOWN:
+			break;
+		case CONN_CONNECTING:
+			ConnPollConnect(pool, c);
+			break;
+		case CONN_SETUP:
+		case CONN_READY:
+			if (events & EPOLLOUT)
+			{
+				int			flushed = PQflush(c->pg);
+
+				if (flushed < 0)
+				{
+					ConnFail(pool, c, "sending failed");
+					break;
+				}
+				if (!ConnWatch(pool, c, flushed ? EPOLLIN | EPOLLOUT : EPOLLIN))
+				{
+					ConnFail(pool, c, "cannot watch the connection");
+					break;
+				}
+			}
+			if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+			{
+				if (c->state == CONN_SETUP)
+					ConnReadSetup(pool, c);
+				else
+					ConnRead(pool, c);
+			}
+			break;
+	}
+}
+
+/* True when a job is heavy: it runs alone, nothing is pipelined with it. */
+static bool
+IsHeavy(const Job *job)
+{
+	return job->body_len > PIPELINE_HEAVY_BODY;
+}
+
+/*
+ * The connection for the next job, or NULL when it must wait.  Busy
+ * connections come first: the deepest pipeline that is still short
+ * (under pipeline_depth) and moving (its oldest call younger than
+ * PIPELINE_STALL_MS, and not heavy).  Filling one pipeline before the
+ * next keeps the server's work in few sessions, where it costs least.
+ * Then an idle connection; one that the server closed is closed here.
+ */
+static Conn *
+PickConn(Pool *pool, Job *job, double now)
+{
+	Conn	   *best = NULL;
+
+	if (!IsHeavy(job))
+	{
+		for (int i = 0; i < pool->n_conns; i++)
+		{
+			Conn	   *c = &pool->conns[i];
+
+			if (c->state != CONN_READY || c->stale || c->depth == 0 ||
+				c->depth >= config.pipeline_depth ||
+				now - c->head->sent_ms >= PIPELINE_STALL_MS ||
+				IsHeavy(c->tail))
+				continue;
+			if (best == NULL || c->depth > best->depth)
+				best = c;
+		}
+		if (best)
+			return best;
+	}
+	for (int i = 0; i < pool->n_conns; i++)
+	{
+		Conn	   *c = &pool->conns[i];
+
+		if (c->state != CONN_READY || c->stale || c->depth > 0)
+			continue;
+		if (ConnectionIsDead(c))
+		{
+			ConnFail(pool, c, "the server closed the connection");
+			continue;
+		}
+		return c;
+	}
+	return NULL;
+}
+
+/* Sends what waits, expires what waited too long, reconnects if needed. */
+void
+PoolDispatch(Pool *pool)
+{
+	double		now = NowMs();
+	bool		live = false;
+	bool		grow = false;
+
+	if (pool->aborted)
+	{
+		FailWaiting(pool, "shutting down");
+		return;
+	}
+	for (int i = 0; i < pool->n_conns; i++)
+	{
+		Conn	   *c = &pool->conns[i];
+
+		if ((c->state == CONN_CONNECTING || c->state == CONN_SETUP) &&
+			now >= c->deadline_ms)
+			ConnFail(pool, c, "timeout expired while connecting");
+	}
+
+	while (pool->wait_head &&
+		   now - pool->wait_head->queued_ms >= config.pool_wait_ms)
+	{
+		Job		   *job = ListPop(&pool->wait_head, &pool->wait_tail);
+
+		log_request_id = job->request_id;
+		LogError("no free database connection within %d ms",
+				 config.pool_wait_ms);
+		log_request_id = NULL;
+		Finish(job, POOL_UNAVAILABLE);
+	}
+
+	while (pool->wait_head)
+	{
+		Conn	   *c = PickConn(pool, pool->wait_head, now);
+		Job		   *job;
+
+		if (c == NULL)
+			break;
+		if (c->depth > 0)
+			grow = true;		/* all busy: open the closed ones too */
+		job = ListPop(&pool->wait_head, &pool->wait_tail);
+		if (!ConnSend(pool, c, job))
+		{
+			/* it did not reach the server: first in line again */
+			job->next = pool->wait_head;
+			pool->wait_head = job;
+			if (pool->wait_tail == NULL)
+				pool->wait_tail = job;
+		}
+	}
+	if (pool->wait_head == NULL && !grow)
+		return;
+
+	/* reopen closed connections, unless the last attempt failed just now */
+	for (int i = 0; i < pool->n_conns; i++)
+	{
+		Conn	   *c = &pool->conns[i];
+
+		if (c->state == CONN_DOWN &&
+			now - pool->last_failure_ms >= RECONNECT_BACKOFF_MS)
+			ConnStart(pool, c);
+		if (c->state != CONN_DOWN)
+			live = true;
+	}
+	if (!live)
+		FailWaiting(pool, "the database is not available");
+}
+
+/* Milliseconds to the pool's next deadline, or -1 for none. */
+int
+PoolTimeoutMs(Pool *pool)
+{
+	double		now = NowMs();
+	double		next = -1;
+
+	if (pool->wait_head)
+		next = pool->wait_head->queued_ms + config.pool_wait_ms;
+	for (int i = 0; i < pool->n_conns; i++)
+	{
+		Conn	   *c = &pool->conns[i];
+		double		t = -1;
+
+		if (c->state == CONN_CONNECTING || c->state == CONN_SETUP)
+			t = c->deadline_ms;
+		if (t >= 0 && (next < 0 || t < next))
+			next = t;
+	}
+	if (next < 0)
+		return -1;
+	return next <= now ? 0 : (int) (next - now) + 1;
+}
+
+/* Queues a job; PoolDispatch sends it, and done() is called later. */
+void
+PoolSubmit(Pool *pool, Job *job)
+{
+	job->queued_ms = NowMs();
+	job->attempts = 0;
+	job->retry = false;
+	ListAppend(&pool->wait_head, &pool->wait_tail, job);
+}
+
+/* Creates a pool of n connections for a loop; they open in PoolConnectAll. */
+Pool *
+PoolCreate(Loop *loop, int n)
+{
+	Pool	   *pool = calloc(1, sizeof(Pool));
+
+	if (pool == NULL)
+		return NULL;
+	pool->loop = loop;
+	pool->n_conns = n;
+	pool->last_failure_ms = -1e9;
+	pool->conns = calloc(n ? n : 1, sizeof(Conn));
+	if (pool->conns == NULL)
+	{
+		free(pool);
+		return NULL;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		pool->conns[i].index = i;
+		pool->conns[i].fd = -1;
+	}
+	return pool;
+}
+
+/* Starts opening every connection, so the first requests find them ready. */
+void
+PoolConnectAll(Pool *pool)
+{
+	for (int i = 0; i < pool->n_conns; i++)
+		if (pool->conns[i].state == CONN_DOWN)
+			ConnStart(pool, &pool->conns[i]);
+}
+
+/*
+ * The shutdown grace is over: cancels the calls in flight (best effort),
+ * answers them and the waiting jobs with 503, and closes the connections.
+ */
+void
+PoolAbort(Pool *pool)
+{
+	char		errbuf[256];
+
+	if (pool->aborted)
+		return;
+	pool->aborted = true;
+	for (int i = 0; i < pool->n_conns; i++)
+	{
+		Conn	   *c = &pool->conns[i];
+
+		if (c->depth > 0 && c->cancel)
+			PQcancel(c->cancel, errbuf, sizeof(errbuf));
+		ConnClose(pool, c);
+	}
+	FailWaiting(pool, "shutting down");
+}
+
+/* Closes the pool's connections and frees it (its loop is stopping). */
+void
+PoolClose(Pool *pool)
+{
+	for (int i = 0; i < pool->n_conns; i++)
+		ConnClose(pool, &pool->conns[i]);
+	FailWaiting(pool, "shutting down");
+	free(pool->conns);
+	free(pool);
 }

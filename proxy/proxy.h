@@ -3,17 +3,19 @@
  *		Declarations shared by the files of bar9-proxy, the thin HTTP front
  *		of bar9: every request becomes one call of bar9.api().
  *
- * One file per concern: main.c (options, start, SIGTERM), http.c (the
- * libmicrohttpd callbacks), pool.c (libpq connections and the bar9.api
- * call), headers.c (request headers as JSON text, UTF-8 repair), log.c
- * (access and error log).
+ * One file per concern: main.c (options, start, SIGTERM), loop.c (the
+ * event loops, one per thread), http.c (the libmicrohttpd side), pool.c
+ * (libpq connections and the bar9.api call), headers.c (request headers
+ * as JSON text, UTF-8 repair), log.c (access and error log).
  */
 #ifndef BAR9_PROXY_H
 #define BAR9_PROXY_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define BAR9_PROXY_VERSION "1.0"
 
@@ -26,7 +28,8 @@ typedef struct ProxyConfig
 	const char *listen_addr;	/* host:port, [v6]:port or :port */
 	const char *database_url;	/* libpq conninfo or URI; "" = PG* env */
 	int			pool_size;		/* database connections */
-	int			threads;		/* HTTP threads */
+	int			pipeline_depth; /* calls in flight per connection, at most */
+	int			threads;		/* event loops (threads) */
 	int			max_connections;	/* open HTTP connections at once */
 	int			client_timeout; /* seconds a client may stay silent */
 	int			pool_wait_ms;	/* wait for a free database connection */
@@ -122,8 +125,8 @@ typedef enum JobKind
 
 /*
  * One piece of database work.  The HTTP side fills the inputs and submits
- * it; a pool worker (or, after pool_wait_ms in the queue, the janitor)
- * fills the outputs and calls done() from its own thread.
+ * it to its loop's pool; the pool fills the outputs and calls done(), in
+ * the same thread, outside libmicrohttpd's callbacks.
  */
 typedef struct Job
 {
@@ -140,37 +143,115 @@ typedef struct Job
 	PoolOutcome outcome;
 	ApiResult	result;			/* when outcome is POOL_OK and kind JOB_API */
 
-	double		queued_ms;		/* private to pool.c */
+	/* private to pool.c */
+	double		queued_ms;		/* submitted */
+	double		sent_ms;		/* sent to the server */
+	int			attempts;		/* sends that were refused and retried */
+	bool		retry;			/* send again once its Sync is back */
 	struct Job *next;
 } Job;
 
-/* Starts the pool's workers (one per database connection). */
-extern bool PoolStart(void);
+typedef struct Pool Pool;
+typedef struct Loop Loop;
 
-/* Queues a job; done() is called exactly once, from another thread. */
-extern void PoolSubmit(Job *job);
+/* Creates a pool of n database connections for a loop (its thread). */
+extern Pool *PoolCreate(Loop *loop, int n);
 
-/* Runs a job in the calling HTTP thread if that is possible right now. */
-extern bool PoolTryRun(Job *job);
+/* Starts opening every connection of the pool. */
+extern void PoolConnectAll(Pool *pool);
 
-/* Answers queued jobs with 503 and cancels running calls (end of grace). */
-extern void PoolAbort(void);
+/* Queues a job; done() is called later, from PoolDispatch or an event. */
+extern void PoolSubmit(Pool *pool, Job *job);
 
-/* Stops the workers and closes the connections; the queue must be empty. */
-extern void PoolStop(void);
+/* Sends queued jobs, expires old ones, reconnects: once per loop pass. */
+extern void PoolDispatch(Pool *pool);
+
+/* A socket event of connection index of the pool. */
+extern void PoolSocketReady(Pool *pool, int index, uint32_t events);
+
+/* Milliseconds to the pool's next deadline, or -1. */
+extern int	PoolTimeoutMs(Pool *pool);
+
+/* End of the shutdown grace: every job in the pool is answered 503. */
+extern void PoolAbort(Pool *pool);
+
+/* Closes the connections and frees the pool. */
+extern void PoolClose(Pool *pool);
 
 extern void ApiResultFree(ApiResult *result);
 
+/* ---- loop.c ---- */
+
+struct MHD_Daemon;
+struct HandOver;
+
+/* One event loop: a thread, its epoll set, its daemon and its pool. */
+struct Loop
+{
+	int			index;
+	pthread_t	thread;
+	int			epoll_fd;
+	int			wake_fd;		/* eventfd: mail and commands */
+	struct MHD_Daemon *daemon;
+	Pool	   *pool;
+	bool		resumed;		/* a connection was resumed: run the daemon */
+	bool		aborting;		/* the loop thread's copies of the commands */
+	bool		stopping;
+
+	pthread_mutex_t mutex;		/* guards the fields below */
+	struct HandOver *mail;		/* accepted sockets for this loop */
+	bool		abort_requested;
+	bool		stop_requested;
+};
+
+/* The loop that the calling thread runs (NULL outside the loops). */
+extern __thread Loop *loop_self;
+
+/* Creates the loops (config.threads) and starts their threads. */
+extern bool LoopsStart(void);
+
+/* Hands an accepted socket to a loop; false when it could not. */
+extern bool LoopHandOver(int fd, const struct sockaddr *addr, socklen_t len);
+
+/* Has every loop answer its jobs 503 (end of the shutdown grace). */
+extern void LoopsAbort(void);
+
+/* Stops the loops and their threads. */
+extern void LoopsStop(void);
+
+/* Adds, changes or (events 0) removes a socket of the loop's epoll set. */
+extern bool LoopWatch(Loop *loop, int fd, uint32_t events, uint64_t tag,
+					  bool known);
+
+/* The epoll tag of database connection index of a loop's pool. */
+extern uint64_t LoopTagDb(int index);
+
 /* ---- http.c ---- */
 
-/* Starts listening and the HTTP threads; false on failure (logged). */
+/* Opens the listen socket and starts the acceptor; false on failure. */
 extern bool HttpStart(void);
 
 /* Stops accepting connections (SIGTERM); already accepted ones are served. */
 extern void HttpStopAccepting(void);
 
-/* Stops the HTTP threads; no connection may wait for a job any more. */
-extern void HttpStop(void);
+/* Creates a loop's daemon (run by the loop, no threads of its own). */
+extern bool HttpDaemonStart(Loop *loop);
+
+/* The daemon's epoll descriptor, for the loop's epoll set. */
+extern int	HttpDaemonFd(Loop *loop);
+
+/* Runs the daemon once: reads requests, writes answers. */
+extern void HttpRun(Loop *loop);
+
+/* Milliseconds until the daemon needs to run, or -1. */
+extern long long HttpTimeoutMs(Loop *loop);
+
+/* Gives an accepted socket to the loop's daemon. */
+extern void HttpAddConnection(Loop *loop, int fd, const struct sockaddr *addr,
+							  socklen_t len);
+
+/* Stops a loop's daemon; no connection of it may wait for a job. */
+extern void HttpDaemonStop(Loop *loop);
 
 /* Requests begun and not yet completed (and fresh connections). */
 extern int	HttpInFlight(void);
