@@ -10,13 +10,17 @@
 #   2. POST /v1/marketing/channels/:id/numbers with a random number each
 #      time: wrk with a Lua script, pgbench with the same body built in SQL.
 # Each pair runs back to back (pgbench first), BENCH_SECONDS (default 10)
-# each.  ratio = proxy requests/s / pgbench tps (aim >= 0.8); p99 latency of
+# each, BENCH_ROUNDS times (default 3) in turn, so that a slow minute of a
+# shared machine falls on both sides; each figure printed is the median of
+# the rounds, and the ratio of each round is listed after it.
+# ratio = proxy requests/s / pgbench tps (aim >= 0.8); p99 latency of
 # both (wrk --latency; pgbench's per-transaction log).  wrk's p99 is
 # corrected for coordinated omission (a stall of S ms on one connection
 # counts as the S/e requests a steady client would have sent meanwhile);
 # pgbench's log gets the same correction here so that the two compare, and
 # its uncorrected p99 is shown too.  The proxy runs with
-# its default pool of 8 database connections, its access log on.
+# its defaults (8 database connections, one event loop, pipeline depth 8),
+# its access log on.
 # Each line also gives the proxy's own CPU time per request and pgbench's
 # per transaction (user + system): the client-side cost of each path, which
 # the load of other programs on the machine changes less than throughput.
@@ -26,6 +30,7 @@ set -euo pipefail
 
 ROOT=${BAR9_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 DUR=${BENCH_SECONDS:-10}
+ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_PROXY_CONNS:-8 64}
 IDLE=${BENCH_PROXY_IDLE:-1000}
 BIN=$ROOT/proxy/bar9-proxy
@@ -62,7 +67,7 @@ CHANNEL=$(q -c "SELECT body::json->>'id' FROM bar9.api('POST', '/v1/marketing/ch
 # a few members, so that the list and the audience look like real ones
 q -c "SELECT count(*) FROM bar9.api('POST', '/v1/marketing/channels/$CHANNEL/numbers', '$HDRS, \"content-type\": \"application/json\"}', convert_to('{\"phone_numbers\": [\"+213555000001\", \"+213555000002\", \"+33612345678\"]}', 'UTF8'))" >/dev/null
 
-"$BIN" --listen "127.0.0.1:$PORT" --pool-size 8 --access-log "$WORK/access.log" \
+"$BIN" --listen "127.0.0.1:$PORT" --access-log "$WORK/access.log" \
 	--database-url "host=${PGHOST:-/tmp} port=${PGPORT:-5432} dbname=${PGDATABASE:-postgres} user=bar9_bench_proxy" \
 	2>"$WORK/proxy.log" &
 PROXY_PID=$!
@@ -142,6 +147,9 @@ wrk_run() {
 	echo "$rps $p99 ${bad:-0} $cpu"
 }
 
+# median: the median of the numbers on stdin
+median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+
 for c in $CONNS; do
 	for route in get post; do
 		if [ $route = get ]; then
@@ -150,12 +158,21 @@ for c in $CONNS; do
 			path=/v1/marketing/channels/$CHANNEL/numbers name="POST /v1/marketing/channels/:id/numbers" lua=$WORK/post.lua
 		fi
 		wrk -t2 -c"$c" -d2s ${lua:+-s "$lua"} -H "Authorization: Bearer $KEY" "$URL$path" >/dev/null 2>&1 # warm-up
-		read -r tps pg_p99 pg_cpu pg_raw < <(pgbench_run "$WORK/$route.sql" "$c")
-		read -r rps px_p99 bad cpu < <(wrk_run "$c" "$path" "$lua")
+		: >"$WORK/rounds"
+		for _ in $(seq 1 "$ROUNDS"); do
+			read -r tps pg_p99 pg_cpu pg_raw < <(pgbench_run "$WORK/$route.sql" "$c")
+			read -r rps px_p99 bad cpu < <(wrk_run "$c" "$path" "$lua")
+			echo "$tps $pg_p99 $pg_cpu $pg_raw $rps $px_p99 ${bad:-0} $cpu" >>"$WORK/rounds"
+		done
+		col() { awk -v i="$1" '{print $i}' "$WORK/rounds" | median; }
+		tps=$(col 1) pg_p99=$(col 2) pg_cpu=$(col 3) pg_raw=$(col 4)
+		rps=$(col 5) px_p99=$(col 6) cpu=$(col 8)
+		bad=$(awk '{n += $7} END {print n + 0}' "$WORK/rounds")
+		each=$(awk '{printf "%s%.2f", (NR > 1 ? " " : ""), ($1 > 0 ? $5 / $1 : 0)}' "$WORK/rounds")
 		extra=""
 		[ "${bad:-0}" != 0 ] && extra=" ($bad non-2xx)"
-		awk -v n="$name" -v c="$c" -v r="$rps" -v rp="$px_p99" -v t="$tps" -v tp="$pg_p99" -v e="$extra" -v u="$cpu" -v pu="$pg_cpu" -v pr="$pg_raw" \
-			'BEGIN {printf "proxy %s, %d connections: proxy %.0f req/s p99 %s ms%s (proxy CPU %s us/request) vs pgbench %.0f tps p99 %s ms (%s ms uncorrected; pgbench CPU %s us/transaction), ratio %.2fx\n", n, c, r, rp, e, u, t, tp, pr, pu, (t > 0 ? r / t : 0)}'
+		awk -v n="$name" -v c="$c" -v r="$rps" -v rp="$px_p99" -v t="$tps" -v tp="$pg_p99" -v e="$extra" -v u="$cpu" -v pu="$pg_cpu" -v pr="$pg_raw" -v each="$each" -v k="$ROUNDS" \
+			'BEGIN {printf "proxy %s, %d connections, median of %d rounds: proxy %.0f req/s p99 %s ms%s (proxy CPU %s us/request) vs pgbench %.0f tps p99 %s ms (%s ms uncorrected; pgbench CPU %s us/transaction), ratio %.2fx (rounds: %s)\n", n, c, k, r, rp, e, u, t, tp, pr, pu, (t > 0 ? r / t : 0), each}'
 	done
 done
 

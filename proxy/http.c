@@ -84,8 +84,8 @@ static pthread_t acceptor;
 
 /*
  * Requests begun and not yet completed, plus connections accepted whose
- * first request has not been read yet (a worker busy in the database may
- * hold some): what SIGTERM waits for.
+ * first request has not been read yet (some may still wait in a loop's
+ * mail): what SIGTERM waits for.
  */
 int
 HttpInFlight(void)

@@ -399,11 +399,15 @@ ConnWatch(Pool *pool, Conn *c, uint32_t events)
 {
 	int			fd = c->pg ? PQsocket(c->pg) : -1;
 
-	if (fd != c->fd && c->fd >= 0)
+	if (fd != c->fd)
 	{
-		/* libpq moved to another socket; the old one may be closed */
-		LoopWatch(pool->loop, c->fd, 0, 0, true);
+		/*
+		 * libpq moved to another socket (the next host or address of the
+		 * connection string) and closed the old one, which left the epoll
+		 * set with it: no EPOLL_CTL_DEL, whose number may be taken already.
+		 */
 		c->fd = -1;
+		c->events = 0;
 	}
 	if (fd < 0)
 		return false;
@@ -486,6 +490,7 @@ ConnStart(Pool *pool, Conn *c)
 	keywords[4] = NULL;
 	values[4] = NULL;
 
+	/* a host name is resolved here, synchronously; an address is not */
 	c->pg = PQconnectStartParams(keywords, values, 1);
 	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD)
 	{
