@@ -23,7 +23,10 @@
 # its access log on.
 # Each line also gives the proxy's own CPU time per request and pgbench's
 # per transaction (user + system): the client-side cost of each path, which
-# the load of other programs on the machine changes less than throughput.
+# the load of other programs on the machine changes less than throughput;
+# and the whole machine's CPU time per request (every process: the client,
+# the proxy, PostgreSQL) with how busy the CPUs were, which tells a path
+# that costs more from one that leaves CPUs idle.
 #   3. memory: the proxy's RSS with 1,000 idle keep-alive connections (each
 #      has made one request), against its RSS just before them.
 set -euo pipefail
@@ -49,6 +52,7 @@ cleanup() {
 trap cleanup EXIT
 
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+HZ=$(getconf CLK_TCK)
 
 # the proxy's role (may only EXECUTE bar9.api), an account, a key, an audience
 q <<'SQL'
@@ -103,15 +107,31 @@ function request()
 end
 LUA
 
-# pgbench_run SCRIPT CONNS: prints "tps p99_ms pgbench_cpu_us_per_transaction raw_p99_ms"
+# machine_ticks: "busy all" clock ticks of all CPUs so far (/proc/stat;
+# busy = user, nice, system, irq, softirq; all = busy, idle, iowait)
+machine_ticks() { awk '$1 == "cpu" {b = $2 + $3 + $4 + $7 + $8; print b, b + $5 + $6}' /proc/stat; }
+
+# machine_usage T0 N: "us_of_cpu_per_request busy_percent" since T0
+machine_usage() {
+	awk -v t0="$1" -v n="$2" -v hz="$HZ" -v t1="$(machine_ticks)" 'BEGIN {
+		split(t0, a, " "); split(t1, b, " ");
+		busy = b[1] - a[1]; all = b[2] - a[2];
+		printf "%.0f %.0f", (n > 0 ? busy * 1e6 / hz / n : 0), (all > 0 ? 100 * busy / all : 0)}'
+}
+
+# pgbench_run SCRIPT CONNS: prints "tps p99_ms pgbench_cpu_us_per_transaction
+# raw_p99_ms machine_cpu_us_per_transaction machine_busy_percent"
 pgbench_run() {
-	local dir n cpu
+	local dir n cpu m0 machine
 	dir=$(mktemp -d "$WORK/pgb.XXXXXX")
 	chmod 777 "$dir"
+	m0=$(machine_ticks)
 	# bash's time: the CPU time (user, system) of pgbench itself
 	( TIMEFORMAT='%U %S'
 	  time (cd "$dir" && pgbench -n -M prepared -c "$2" -j 2 -T "$DUR" -l -f "$1" >"$dir/out" 2>&1)
 	) 2>"$dir/cpu" || { cat "$dir/out" >&2; return 1; }
+	n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$dir/out")
+	machine=$(machine_usage "$m0" "${n:-0}")
 	tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$dir/out" | tail -n 1)
 	n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$dir/out")
 	cpu=$(awk -v n="${n:-0}" '{printf "%.0f", (n > 0 ? ($1 + $2) * 1e6 / n : 0)}' "$dir/cpu")
@@ -124,27 +144,29 @@ pgbench_run() {
 		BEGIN {e = (n > 0) ? d * 1e6 * c / n : 1e18}
 		{print $1; if ($1 >= 2 * e) for (m = $1 - e; m > e; m -= e) print int(m)}' "$dir/lat" |
 		sort -n | awk '{a[NR] = $1} END {i = int(NR * 0.99); if (i < 1) i = 1; printf "%.2f", a[i] / 1000}')
-	echo "$tps $p99 $cpu $raw"
+	echo "$tps $p99 $cpu $raw $machine"
 }
 
 # cpu_ticks PID: user + system CPU time of a process, in clock ticks
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-HZ=$(getconf CLK_TCK)
 
-# wrk_run CONNS PATH [LUA]: prints "req/s p99_ms non2xx proxy_cpu_us_per_request"
+# wrk_run CONNS PATH [LUA]: prints "req/s p99_ms non2xx proxy_cpu_us_per_request
+# machine_cpu_us_per_request machine_busy_percent"
 wrk_run() {
-	local out t0 n
+	local out t0 n m0
 	t0=$(cpu_ticks "$PROXY_PID")
+	m0=$(machine_ticks)
 	out=$(wrk -t2 -c"$1" -d"${DUR}s" --latency -H "Authorization: Bearer $KEY" \
 		${3:+-s "$3"} "$URL$2" 2>&1)
 	n=$(echo "$out" | awk '/requests in/ {print $1}')
+	machine=$(machine_usage "$m0" "${n:-0}")
 	cpu=$(awk -v t="$(( $(cpu_ticks "$PROXY_PID") - t0 ))" -v hz="$HZ" -v n="${n:-0}" \
 		'BEGIN {printf "%.0f", (n > 0 ? t * 1e6 / hz / n : 0)}')
 	rps=$(echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p')
 	p99=$(echo "$out" | awk '$1 == "99%" {v = $2; u = v; gsub(/[0-9.]/, "", u); gsub(/[a-z]/, "", v);
 		printf "%.2f", (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : v}')
 	bad=$(echo "$out" | sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p')
-	echo "$rps $p99 ${bad:-0} $cpu"
+	echo "$rps $p99 ${bad:-0} $cpu $machine"
 }
 
 # median: the median of the numbers on stdin
@@ -160,19 +182,21 @@ for c in $CONNS; do
 		wrk -t2 -c"$c" -d2s ${lua:+-s "$lua"} -H "Authorization: Bearer $KEY" "$URL$path" >/dev/null 2>&1 # warm-up
 		: >"$WORK/rounds"
 		for _ in $(seq 1 "$ROUNDS"); do
-			read -r tps pg_p99 pg_cpu pg_raw < <(pgbench_run "$WORK/$route.sql" "$c")
-			read -r rps px_p99 bad cpu < <(wrk_run "$c" "$path" "$lua")
-			echo "$tps $pg_p99 $pg_cpu $pg_raw $rps $px_p99 ${bad:-0} $cpu" >>"$WORK/rounds"
+			read -r tps pg_p99 pg_cpu pg_raw pg_m pg_busy < <(pgbench_run "$WORK/$route.sql" "$c")
+			read -r rps px_p99 bad cpu px_m px_busy < <(wrk_run "$c" "$path" "$lua")
+			echo "$tps $pg_p99 $pg_cpu $pg_raw $rps $px_p99 ${bad:-0} $cpu $pg_m $pg_busy $px_m $px_busy" >>"$WORK/rounds"
 		done
 		col() { awk -v i="$1" '{print $i}' "$WORK/rounds" | median; }
 		tps=$(col 1) pg_p99=$(col 2) pg_cpu=$(col 3) pg_raw=$(col 4)
 		rps=$(col 5) px_p99=$(col 6) cpu=$(col 8)
+		pg_m=$(col 9) pg_busy=$(col 10) px_m=$(col 11) px_busy=$(col 12)
 		bad=$(awk '{n += $7} END {print n + 0}' "$WORK/rounds")
 		each=$(awk '{printf "%s%.2f", (NR > 1 ? " " : ""), ($1 > 0 ? $5 / $1 : 0)}' "$WORK/rounds")
 		extra=""
 		[ "${bad:-0}" != 0 ] && extra=" ($bad non-2xx)"
 		awk -v n="$name" -v c="$c" -v r="$rps" -v rp="$px_p99" -v t="$tps" -v tp="$pg_p99" -v e="$extra" -v u="$cpu" -v pu="$pg_cpu" -v pr="$pg_raw" -v each="$each" -v k="$ROUNDS" \
-			'BEGIN {printf "proxy %s, %d connections, median of %d rounds: proxy %.0f req/s p99 %s ms%s (proxy CPU %s us/request) vs pgbench %.0f tps p99 %s ms (%s ms uncorrected; pgbench CPU %s us/transaction), ratio %.2fx (rounds: %s)\n", n, c, k, r, rp, e, u, t, tp, pr, pu, (t > 0 ? r / t : 0), each}'
+			-v pm="$px_m" -v pb="$px_busy" -v gm="$pg_m" -v gb="$pg_busy" \
+			'BEGIN {printf "proxy %s, %d connections, median of %d rounds: proxy %.0f req/s p99 %s ms%s (proxy CPU %s us/request; machine %s us/request, %s%% busy) vs pgbench %.0f tps p99 %s ms (%s ms uncorrected; pgbench CPU %s us/transaction; machine %s us/transaction, %s%% busy), ratio %.2fx (rounds: %s)\n", n, c, k, r, rp, e, u, pm, pb, t, tp, pr, pu, gm, gb, (t > 0 ? r / t : 0), each}'
 	done
 done
 
