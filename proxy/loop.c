@@ -111,6 +111,7 @@ LoopTakeMail(Loop *loop)
 	pthread_mutex_lock(&loop->mutex);
 	mail = loop->mail;
 	loop->mail = NULL;
+	loop->mail_tail = NULL;
 	if (loop->abort_requested)
 	{
 		loop->abort_requested = false;
@@ -119,20 +120,6 @@ LoopTakeMail(Loop *loop)
 	loop->stopping = loop->stop_requested;
 	pthread_mutex_unlock(&loop->mutex);
 
-	/* oldest first, as they were accepted */
-	{
-		HandOver   *rev = NULL;
-
-		while (mail)
-		{
-			HandOver   *next = mail->next;
-
-			mail->next = rev;
-			rev = mail;
-			mail = next;
-		}
-		mail = rev;
-	}
 	while (mail)
 	{
 		HandOver   *next = mail->next;
@@ -271,38 +258,46 @@ LoopHandOver(int fd, const struct sockaddr *addr, socklen_t len)
 	h->fd = fd;
 	h->addr_len = len > sizeof(h->addr) ? sizeof(h->addr) : len;
 	memcpy(&h->addr, addr, h->addr_len);
+	h->next = NULL;
 	pthread_mutex_lock(&loop->mutex);
-	h->next = loop->mail;
-	loop->mail = h;
+	if (loop->mail_tail)
+		loop->mail_tail->next = h;
+	else
+		loop->mail = h;
+	loop->mail_tail = h;		/* oldest first, as they were accepted */
 	pthread_mutex_unlock(&loop->mutex);
 	LoopWake(loop);
 	return true;
+}
+
+/* Gives every loop a command, abort or stop, and wakes it up. */
+static void
+LoopsCommand(bool stop)
+{
+	for (int i = 0; i < n_loops; i++)
+	{
+		pthread_mutex_lock(&loops[i].mutex);
+		if (stop)
+			loops[i].stop_requested = true;
+		else
+			loops[i].abort_requested = true;
+		pthread_mutex_unlock(&loops[i].mutex);
+		LoopWake(&loops[i]);
+	}
 }
 
 /* Answers queued jobs with 503 and drops running calls (end of grace). */
 void
 LoopsAbort(void)
 {
-	for (int i = 0; i < n_loops; i++)
-	{
-		pthread_mutex_lock(&loops[i].mutex);
-		loops[i].abort_requested = true;
-		pthread_mutex_unlock(&loops[i].mutex);
-		LoopWake(&loops[i]);
-	}
+	LoopsCommand(false);
 }
 
 /* Stops the loops: their daemons, connections and threads. */
 void
 LoopsStop(void)
 {
-	for (int i = 0; i < n_loops; i++)
-	{
-		pthread_mutex_lock(&loops[i].mutex);
-		loops[i].stop_requested = true;
-		pthread_mutex_unlock(&loops[i].mutex);
-		LoopWake(&loops[i]);
-	}
+	LoopsCommand(true);
 	for (int i = 0; i < n_loops; i++)
 	{
 		pthread_join(loops[i].thread, NULL);

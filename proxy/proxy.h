@@ -199,7 +199,8 @@ struct Loop
 	bool		stopping;
 
 	pthread_mutex_t mutex;		/* guards the fields below */
-	struct HandOver *mail;		/* accepted sockets for this loop */
+	struct HandOver *mail;		/* accepted sockets for this loop, oldest */
+	struct HandOver *mail_tail; /* and newest */
 	bool		abort_requested;
 	bool		stop_requested;
 };
