@@ -14,7 +14,9 @@
  *
  * Then it fans out every due broadcast, one batch (one transaction) per
  * broadcast in turn, so that a large broadcast does not hold up a small
- * one, until none is left.  fanout.c does each batch.
+ * one, until none is left.  fanout.c does each batch.  Every
+ * bar9.maintenance_interval it also does the housekeeping of
+ * maintenance.c (old Idempotency-Key answers, old SMS).
  *
  * Start-up needs no reconciliation: a fan-out keeps no state but its
  * cursor, which commits with each batch, so whatever a crash interrupted
@@ -51,6 +53,7 @@
 
 #include "api.h"
 #include "fanout.h"
+#include "maintenance.h"
 #include "worker.h"
 
 /* Broadcasts taken per look at the to-do list; the rest wait a round. */
@@ -152,6 +155,8 @@ bar9_worker_init(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	bar9_maintenance_define_gucs();
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = WorkerShmemRequest;
@@ -321,6 +326,7 @@ bar9_worker_main(Datum main_arg)
 		}
 
 		timeout = WorkerPass();
+		timeout = Min(timeout, bar9_maintenance(GetCurrentTimestamp()));
 
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -497,6 +503,25 @@ BatchErrorContext(void *arg)
 			   m->message_id, m->account_id);
 }
 
+/* What a fan-out batch needs and tells, for RunBatchStep. */
+typedef struct BatchStep
+{
+	DueMessage *m;
+	bool		more;
+} BatchStep;
+
+/* The body of a fan-out batch's transaction. */
+static void
+RunBatchStep(void *arg)
+{
+	BatchStep  *step = (BatchStep *) arg;
+	FanoutBatchResult result;
+
+	bar9_fanout_batch(step->m->account_id, step->m->message_id,
+					  step->m->channel_id, bar9_fanout_batch_size, &result);
+	step->more = result.more;
+}
+
 /*
  * Run one fan-out batch of m in its own transaction.  Returns false if it
  * failed (the error is logged and the transaction rolled back); *more
@@ -505,32 +530,49 @@ BatchErrorContext(void *arg)
 static bool
 RunBatch(DueMessage *m, bool *more)
 {
+	BatchStep	step;
+	char		activity[128];
+	bool		ok;
+
+	step.m = m;
+	step.more = false;
+	snprintf(activity, sizeof(activity), "bar9 fan-out of message %s",
+			 m->message_id);
+	ok = bar9_worker_transaction(RunBatchStep, &step, activity,
+								 BatchErrorContext, m);
+	*more = step.more;
+	return ok;
+}
+
+/*
+ * Run fn(arg) in a transaction of its own, shown as activity in
+ * pg_stat_activity, with context(context_arg) (unless NULL) in the context
+ * of its errors.  Returns false if it failed: the error is logged and the
+ * transaction rolled back, and the worker carries on.
+ */
+bool
+bar9_worker_transaction(void (*fn) (void *arg), void *arg,
+						const char *activity,
+						void (*context) (void *arg), void *context_arg)
+{
 	MemoryContext old = CurrentMemoryContext;
 	ErrorContextCallback errcallback;
 	volatile bool ok = true;
-	char		activity[128];
 
-	*more = false;
-	snprintf(activity, sizeof(activity), "bar9 fan-out of message %s",
-			 m->message_id);
-
-	errcallback.callback = BatchErrorContext;
-	errcallback.arg = m;
+	errcallback.callback = context;
+	errcallback.arg = context_arg;
 	errcallback.previous = error_context_stack;
 
 	PG_TRY();
 	{
-		FanoutBatchResult result;
-
-		error_context_stack = &errcallback;
+		if (context)
+			error_context_stack = &errcallback;
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		pgstat_report_activity(STATE_RUNNING, activity);
 
-		bar9_fanout_batch(m->account_id, m->message_id, m->channel_id,
-						  bar9_fanout_batch_size, &result);
-		*more = result.more;
+		fn(arg);
 
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -538,7 +580,7 @@ RunBatch(DueMessage *m, bool *more)
 	}
 	PG_CATCH();
 	{
-		/* Log it, roll back, and carry on with the other broadcasts. */
+		/* Log it, roll back, and carry on. */
 		error_context_stack = errcallback.previous;
 		HOLD_INTERRUPTS();
 		MemoryContextSwitchTo(old);

@@ -17,6 +17,12 @@ extern int	bar9_fanout_batch_size;
 extern void bar9_worker_init(void);
 extern void bar9_wake_worker(void);
 
+/* Runs fn(arg) in a transaction of its own; false if it failed (logged). */
+extern bool bar9_worker_transaction(void (*fn) (void *arg), void *arg,
+									const char *activity,
+									void (*context) (void *arg),
+									void *context_arg);
+
 extern PGDLLEXPORT void bar9_worker_main(Datum main_arg) pg_attribute_noreturn();
 
 #endif							/* BAR9_WORKER_H */

@@ -1,0 +1,168 @@
+/*
+ * maintenance.c
+ *		Housekeeping that the bar9 worker does between fan-outs, every
+ *		bar9.maintenance_interval:
+ *
+ *	- bar9.purge_idempotency_keys(): stored Idempotency-Key answers older
+ *	  than 24 hours, which are ignored already, are deleted;
+ *	- bar9.retire_sms(bar9.sms_retention, RETIRE_BATCH): finished SMS of
+ *	  finished broadcasts that have not changed for bar9.sms_retention are
+ *	  deleted (their broadcasts' counters keep the history), one
+ *	  transaction per RETIRE_BATCH rows, at most RETIRE_MAX_BATCHES per
+ *	  round so that fan-outs never wait long; the rest waits a round.
+ *
+ * Each step is a transaction of its own that may fail alone (logged, as a
+ * fan-out batch is).  The first round runs at the worker's start.
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+#include "maintenance.h"
+#include "worker.h"
+
+/* SMS deleted per transaction, and transactions per round at most. */
+#define RETIRE_BATCH		10000
+#define RETIRE_MAX_BATCHES	100
+
+/* GUCs, in seconds; 0 turns the step off. */
+static int	bar9_maintenance_interval = 3600;
+static int	bar9_sms_retention = 30 * 24 * 3600;
+
+/* When the next round is due; 0 before the first. */
+static TimestampTz next_round = 0;
+
+/* Defines bar9.maintenance_interval and bar9.sms_retention. */
+void
+bar9_maintenance_define_gucs(void)
+{
+	DefineCustomIntVariable("bar9.maintenance_interval",
+							"Time between two housekeeping rounds of the bar9 worker.",
+							"A round deletes Idempotency-Key answers older than 24 hours "
+							"and retires SMS older than bar9.sms_retention; 0 turns "
+							"housekeeping off.",
+							&bar9_maintenance_interval,
+							3600, 0, 7 * 24 * 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("bar9.sms_retention",
+							"How long finished SMS of finished broadcasts are kept.",
+							"The worker deletes them once they have not changed for this "
+							"long; a broadcast's counters keep the history.  0 keeps "
+							"them for ever.",
+							&bar9_sms_retention,
+							30 * 24 * 3600, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+}
+
+/* Runs one SQL query of one int8 result, which goes to *count. */
+static void
+RunCountingQuery(const char *sql, int nargs, Oid *types, Datum *values,
+				 int64 *count)
+{
+	bool		isnull;
+
+	*count = 0;
+	if (!OidIsValid(get_extension_oid("bar9", true)))
+		return;					/* not created in this database (yet) */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(sql, nargs, types, values, NULL, false, 1)
+		!= SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not run \"%s\"", sql);
+	*count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull)
+		*count = 0;
+	SPI_finish();
+}
+
+/* A transaction of the round: purge Idempotency-Key answers. */
+static void
+PurgeKeysStep(void *arg)
+{
+	RunCountingQuery("SELECT bar9.purge_idempotency_keys()", 0, NULL, NULL,
+					 (int64 *) arg);
+}
+
+/* A transaction of the round: retire at most RETIRE_BATCH SMS. */
+static void
+RetireStep(void *arg)
+{
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2];
+
+	values[0] = Int32GetDatum(bar9_sms_retention);
+	values[1] = Int32GetDatum(RETIRE_BATCH);
+	RunCountingQuery("SELECT bar9.retire_sms(pg_catalog.make_interval("
+					 "secs => $1), $2)", 2, types, values, (int64 *) arg);
+}
+
+/* One housekeeping round; logs what it deleted, if anything. */
+static void
+MaintenanceRound(void)
+{
+	int64		purged = 0;
+	int64		retired = 0;
+
+	(void) bar9_worker_transaction(PurgeKeysStep, &purged,
+								   "bar9 maintenance: Idempotency-Key answers",
+								   NULL, NULL);
+	for (int i = 0; bar9_sms_retention > 0 && i < RETIRE_MAX_BATCHES; i++)
+	{
+		int64		n = 0;
+
+		if (!bar9_worker_transaction(RetireStep, &n,
+									 "bar9 maintenance: retiring SMS",
+									 NULL, NULL))
+			break;
+		retired += n;
+		if (n < RETIRE_BATCH)
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (purged > 0 || retired > 0)
+		ereport(LOG,
+				(errmsg("bar9 maintenance: %lld Idempotency-Key answers purged, %lld SMS retired",
+						(long long) purged, (long long) retired)));
+}
+
+/*
+ * Does the housekeeping if it is due at now; returns the milliseconds
+ * until it is due next.
+ */
+long
+bar9_maintenance(TimestampTz now)
+{
+	TimestampTz latest;
+
+	if (bar9_maintenance_interval <= 0)
+	{
+		next_round = 0;
+		return LONG_MAX;
+	}
+	/* a shorter interval (SIGHUP) takes effect at once */
+	latest = TimestampTzPlusMilliseconds(now,
+										 (int64) bar9_maintenance_interval * 1000);
+	if (next_round > latest)
+		next_round = latest;
+	if (next_round == 0 || now >= next_round)
+	{
+		MaintenanceRound();
+		next_round = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												 (int64) bar9_maintenance_interval * 1000);
+	}
+	return Max(TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+											   next_round), 0);
+}

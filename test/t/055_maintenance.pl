@@ -1,0 +1,115 @@
+# The worker's housekeeping (src/maintenance.c): every
+# bar9.maintenance_interval it deletes Idempotency-Key answers older than 24
+# hours and retires finished SMS of finished broadcasts older than
+# bar9.sms_retention; it keeps everything younger, and every SMS of a
+# broadcast still in progress.  A shorter interval set by a reload takes
+# effect at once.
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('maintenance');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'bar9'
+bar9.maintenance_interval = '1h'
+bar9.sms_retention = '1h'
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION bar9');
+
+my $q = sub { return $node->safe_psql('postgres', $_[0]) };
+
+my ($acct, $aud) = split /\|/, $q->(qq{
+	SELECT a, (bar9.create_audience(a, 'housekeeping')).id FROM bar9.create_account('housekeeping') a});
+$q->(qq{SELECT added FROM bar9.add_numbers('$acct', '$aud',
+	ARRAY['+12025550101', '+12025550102', '+12025550103'])});
+
+# broadcast(BODY): a broadcast, once fanned out; returns its id
+sub broadcast
+{
+	my $id = $q->("SELECT id FROM bar9.create_broadcast('$acct', '$aud', '$_[0]')");
+	$node->poll_query_until('postgres',
+		"SELECT status = 'queued' FROM bar9.messages WHERE message_id = '$id'")
+	  or die "$_[0] was not fanned out";
+	return $id;
+}
+
+# deliver(ID): claims and acknowledges its SMS, in one session, as claimers must
+sub deliver
+{
+	$q->(qq{SELECT bar9.ack_sms_batch(ARRAY(
+		SELECT sms_id FROM bar9.claim_sms(100, '10 minutes')
+		 WHERE message_id = '$_[0]'), 'sent')});
+}
+
+my $old = broadcast('old and done');
+deliver($old);
+my $young = broadcast('young and done');
+deliver($young);
+my $running = broadcast('old, still queued');
+is($q->("SELECT string_agg(status, ',' ORDER BY message_id) FROM bar9.messages"),
+	'completed,completed,queued', 'two broadcasts completed, one still queued');
+
+# Idempotency-Key answers: one of 25 hours ago, one fresh
+my $key = $q->(qq{SELECT bar9.create_api_key('$acct',
+	ARRAY['marketing:channels:read', 'marketing:channels:write'])});
+for my $k ('old-key', 'fresh-key')
+{
+	$q->(qq{SELECT status FROM bar9.api('POST', '/v1/marketing/channels',
+		jsonb_build_object('authorization', 'Bearer $key',
+			'content-type', 'application/json', 'idempotency-key', '$k'),
+		convert_to('{"name": "$k"}', 'UTF8'))});
+}
+$q->(qq{
+	UPDATE bar9.idempotency_keys SET created_at = now() - interval '25 hours'
+	 WHERE idem_key = 'old-key';
+	UPDATE bar9.sms SET updated_at = now() - interval '2 hours'
+	 WHERE message_id IN ('$old', '$running');
+	UPDATE bar9.messages SET updated_at = now() - interval '2 hours'
+	 WHERE message_id IN ('$old', '$running');
+});
+is($q->('SELECT count(*) FROM bar9.sms'), '9', '9 SMS before the round');
+
+# the round is an hour away; a reload with an interval of 1 s brings it now
+$node->append_conf('postgresql.conf', "bar9.maintenance_interval = '1s'\n");
+$node->reload;
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM bar9.sms WHERE message_id = '$old'")
+  or die 'the old SMS were never retired';
+
+is($q->("SELECT count(*) FROM bar9.sms WHERE message_id = '$young'"),
+	'3', 'the SMS of a broadcast finished just now are kept');
+is($q->("SELECT count(*) FROM bar9.sms WHERE message_id = '$running'"),
+	'3', 'the old SMS of a broadcast still in progress are kept');
+is($q->("SELECT status FROM bar9.messages WHERE message_id = '$old'"),
+	'completed', 'the retired broadcast itself is kept');
+like($q->("SELECT (bar9.api('GET', '/v1/marketing/channels/$aud/messages/$old',
+		jsonb_build_object('authorization', 'Bearer $key'), NULL)).body"),
+	qr/"sent": ?3/, 'with its counts: 3 sent');
+$node->poll_query_until('postgres',
+	"SELECT NOT EXISTS (SELECT FROM bar9.idempotency_keys WHERE idem_key = 'old-key')")
+  or die 'the old Idempotency-Key answer was never purged';
+is($q->("SELECT string_agg(idem_key, ',') FROM bar9.idempotency_keys"),
+	'fresh-key', 'the Idempotency-Key answer of 25 hours ago is purged, the fresh one kept');
+ok($node->log_contains(
+		qr/bar9 maintenance: 1 Idempotency-Key answers purged, 3 SMS retired/),
+	'the round is logged with what it deleted');
+
+# off: bar9.maintenance_interval = 0 deletes nothing
+$node->append_conf('postgresql.conf', "bar9.maintenance_interval = 0\n");
+$node->reload;
+$q->(qq{UPDATE bar9.sms SET updated_at = now() - interval '2 hours'
+	 WHERE message_id = '$young';
+	UPDATE bar9.messages SET updated_at = now() - interval '2 hours'
+	 WHERE message_id = '$young'});
+sleep 3;
+is($q->("SELECT count(*) FROM bar9.sms WHERE message_id = '$young'"),
+	'3', 'bar9.maintenance_interval = 0: nothing is retired');
+
+$node->stop;
+done_testing();
