@@ -52,7 +52,9 @@ deliver($old);
 my $young = broadcast('young and done');
 deliver($young);
 my $running = broadcast('old, still queued');
-is($q->("SELECT string_agg(status, ',' ORDER BY message_id) FROM bar9.messages"),
+is($q->(qq{SELECT string_agg(status, ',' ORDER BY
+		array_position(ARRAY['$old', '$young', '$running'], message_id))
+	FROM bar9.messages}),
 	'completed,completed,queued', 'two broadcasts completed, one still queued');
 
 # Idempotency-Key answers: one of 25 hours ago, one fresh
