@@ -52,6 +52,7 @@
 #include "api.h"
 #include "e164.h"
 #include "fanout.h"
+#include "messages.h"
 #include "optouts.h"
 #include "worker.h"
 
@@ -67,7 +68,6 @@ typedef enum FanoutPlanId
 	PLAN_OPTED,
 	PLAN_SMS_MAX,
 	PLAN_RECORD,
-	PLAN_CANCEL_MESSAGE,
 	PLAN_CANCEL_CHANNEL,
 	NUM_FANOUT_PLANS
 } FanoutPlanId;
@@ -170,31 +170,6 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 		" RETURNING status",
 		8, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID, BOOLOID,
 		INT8OID}
-	},
-	/*
-	 * Run holding the message row lock: skip SMS a claimer holds (queue.h);
-	 * the claimer then finds the broadcast canceled and cancels them itself.
-	 */
-	[PLAN_CANCEL_MESSAGE] = {
-		"WITH unclaimed AS ("
-		" SELECT to_number FROM bar9.sms"
-		"  WHERE account_id = $1 AND message_id = $2 AND status = 'queued'"
-		"    FOR NO KEY UPDATE SKIP LOCKED"
-		"), canceled AS ("
-		" UPDATE bar9.sms s SET status = 'canceled', updated_at = now()"
-		"   FROM unclaimed u"
-		"  WHERE s.account_id = $1 AND s.message_id = $2"
-		"    AND s.to_number OPERATOR(bar9.=) u.to_number"
-		"  RETURNING 1"
-		"), n AS (SELECT count(*) AS c FROM canceled)"
-		"UPDATE bar9.messages m"
-		"   SET status = 'canceled',"
-		"       n_queued = m.n_queued - n.c,"
-		"       n_canceled = m.n_canceled + n.c,"
-		"       updated_at = now()"
-		"  FROM n"
-		" WHERE m.account_id = $1 AND m.message_id = $2",
-		2, {TEXTOID, TEXTOID}
 	},
 	/*
 	 * The audience delete: its SMS rows first (waiting for a claimer holding
@@ -432,7 +407,7 @@ bar9_fanout_batch(const char *account_id, const char *message_id,
 	/* The audience was deleted: the broadcast stops, its queue is emptied. */
 	if (channel_deleted)
 	{
-		ExecPlan(PLAN_CANCEL_MESSAGE, values, nulls, SPI_OK_UPDATE);
+		message_cancel_locked(account_id, message_id, NULL);
 		strlcpy(result->status, "canceled", sizeof(result->status));
 		SPI_finish();
 		return;

@@ -463,10 +463,9 @@ static MessageCancelResult
 MessageCancel(const char *account_id, const char *channel_id,
 			  const char *message_id, Message *out)
 {
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT8OID};
-	Datum		args[3];
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		args[2];
 	char	   *status;
-	int64		canceled;
 	int			rc;
 
 	if (!message_load(account_id, channel_id, message_id, out))
@@ -494,6 +493,30 @@ MessageCancel(const char *account_id, const char *channel_id,
 		out->status = status;
 		return MESSAGE_NOT_CANCELABLE;
 	}
+
+	message_cancel_locked(account_id, message_id, out);
+	return MESSAGE_CANCELED;
+}
+
+/*
+ * Cancel broadcast message_id of account_id, whose row the caller holds
+ * locked FOR NO KEY UPDATE and which is not finished: its queued SMS that
+ * no sender holds become 'canceled', and so does the broadcast, its
+ * counters moved.  SPI must be connected.  *out (unless NULL) is the
+ * broadcast afterwards.  The cancel route and the fan-out of a broadcast
+ * whose audience was deleted (fanout.c) both end here.
+ */
+void
+message_cancel_locked(const char *account_id, const char *message_id,
+					  Message *out)
+{
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT8OID};
+	Datum		args[3];
+	int64		canceled;
+	int			rc;
+
+	args[0] = CStringGetTextDatum(account_id);
+	args[1] = CStringGetTextDatum(message_id);
 
 	/*
 	 * Its queued SMS.  We hold the broadcast lock, so we must not wait for
@@ -530,8 +553,8 @@ MessageCancel(const char *account_id, const char *channel_id,
 	if (rc != SPI_OK_UPDATE_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not cancel broadcast: %s",
 			 SPI_result_code_string(rc));
-	MessageFromRow(0, out);
-	return MESSAGE_CANCELED;
+	if (out)
+		MessageFromRow(0, out);
 }
 
 /* Write m as a message object. */

@@ -43,6 +43,14 @@ typedef struct Message
 extern bool message_load(const char *account_id, const char *channel_id,
 						 const char *message_id, Message *out);
 
+/*
+ * Cancel a broadcast whose row the caller holds locked and which is not
+ * finished: its unclaimed queued SMS and itself.  SPI must be connected;
+ * *out (unless NULL) is the broadcast afterwards.
+ */
+extern void message_cancel_locked(const char *account_id,
+								  const char *message_id, Message *out);
+
 /* Write m as a message object ("object": "marketing_message"). */
 extern void message_json(JsonOut *jo, const Message *m);
 
