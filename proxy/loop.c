@@ -105,6 +105,7 @@ LoopTakeMail(Loop *loop)
 {
 	uint64_t	count;
 	HandOver   *mail;
+	bool		abort;
 
 	if (read(loop->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		LogError("reading the loop's eventfd: %s", strerror(errno));
@@ -112,13 +113,13 @@ LoopTakeMail(Loop *loop)
 	mail = loop->mail;
 	loop->mail = NULL;
 	loop->mail_tail = NULL;
-	if (loop->abort_requested)
-	{
-		loop->abort_requested = false;
-		loop->aborting = true;
-	}
+	abort = loop->abort_requested;
+	loop->abort_requested = false;
 	loop->stopping = loop->stop_requested;
 	pthread_mutex_unlock(&loop->mutex);
+
+	if (abort)
+		PoolAbort(loop->pool);
 
 	while (mail)
 	{
@@ -143,8 +144,6 @@ LoopTimeout(Loop *loop)
 		t = http;
 	if (pool >= 0 && (t < 0 || pool < t))
 		t = pool;
-	if (loop->aborting || loop->stopping)
-		t = (t < 0 || t > 20) ? 20 : t;
 	return t > 60000 ? 60000 : (int) t;
 }
 
@@ -183,8 +182,6 @@ LoopMain(void *arg)
 				PoolSocketReady(loop->pool, (int) (tag - LOOP_TAG_DB),
 								events[i].events);
 		}
-		if (loop->aborting)
-			PoolAbort(loop->pool);
 		if (run_http || loop->resumed || n == 0)
 		{
 			loop->resumed = false;
@@ -219,7 +216,6 @@ LoopsStart(void)
 		int			share = config.pool_size / n_loops +
 			(i < config.pool_size % n_loops ? 1 : 0);
 
-		loop->index = i;
 		pthread_mutex_init(&loop->mutex, NULL);
 		loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 		loop->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

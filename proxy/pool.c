@@ -689,13 +689,9 @@ ConnTakeResult(Conn *c, PGresult *res)
 	{
 		if (job->kind == JOB_PING)
 			job->outcome = POOL_OK;
-		else if (ParseApiResult(res, &job->result))
-			job->outcome = POOL_OK;
 		else
-		{
-			ApiResultFree(&job->result);
-			job->outcome = POOL_FAILED;
-		}
+			job->outcome = ParseApiResult(res, &job->result) ? POOL_OK :
+				POOL_FAILED;	/* Finish frees a partial result */
 		return;
 	}
 	log_request_id = job->request_id;

@@ -188,15 +188,13 @@ struct HandOver;
 /* One event loop: a thread, its epoll set, its daemon and its pool. */
 struct Loop
 {
-	int			index;
 	pthread_t	thread;
 	int			epoll_fd;
 	int			wake_fd;		/* eventfd: mail and commands */
 	struct MHD_Daemon *daemon;
 	Pool	   *pool;
 	bool		resumed;		/* a connection was resumed: run the daemon */
-	bool		aborting;		/* the loop thread's copies of the commands */
-	bool		stopping;
+	bool		stopping;		/* the loop thread's copy of stop_requested */
 
 	pthread_mutex_t mutex;		/* guards the fields below */
 	struct HandOver *mail;		/* accepted sockets for this loop, oldest */
