@@ -34,7 +34,7 @@
  *	6. NOTIFY bar9_sms once if the batch created any SMS.
  *
  * The cursor commits with the SMS of its batch, so after any crash the
- * fan-out resumes exactly where it stopped; the primary key of bar9.sms
+ * fan-out resumes exactly where it stopped; the primary key of sms_queue
  * (account, message, number) makes a second SMS for one number impossible
  * even if that reasoning were ever wrong.
  */
@@ -89,10 +89,13 @@ typedef struct FanoutQuery
 	cursor_condition \
 	" ORDER BY phone_number LIMIT $4"
 
-/* The SMS of a batch: $1 account, $2 message, $3 the numbers (e164[]). */
+/*
+ * The SMS of a batch: $1 account_no, $2 broadcast_no, $3 the numbers
+ * (e164[]), in key order: appended to the primary key of sms_queue.
+ */
 #define INSERT_SQL \
-	"INSERT INTO bar9.sms (account_id, message_id, to_number)" \
-	" SELECT $1, $2, unnest($3)"
+	"INSERT INTO bar9.sms_queue (account_no, broadcast_no, to_number)" \
+	" SELECT $1, $2, pg_catalog.unnest($3)"
 
 static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 	[PLAN_CHANNEL_OF] = {
@@ -110,7 +113,7 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 		"SELECT status, status = 'pending' OR send_at <= now(),"
 		"       member_seq_cutoff, fanout_cursor, recipient_count,"
 		"       n_queued + n_sending + n_sent + n_delivered + n_failed"
-		"       + n_canceled"
+		"       + n_canceled, account_no, broadcast_no"
 		"  FROM bar9.messages"
 		" WHERE account_id = $1 AND message_id = $2"
 		" FOR NO KEY UPDATE",
@@ -149,9 +152,9 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 	},
 	/* one probe of the primary key (min/max aggregate) */
 	[PLAN_SMS_MAX] = {
-		"SELECT bar9.max(to_number) FROM bar9.sms"
-		" WHERE account_id = $1 AND message_id = $2",
-		2, {TEXTOID, TEXTOID}
+		"SELECT bar9.max(to_number) FROM bar9.sms_queue"
+		" WHERE account_no = $1 AND broadcast_no = $2",
+		2, {INT4OID, INT4OID}
 	},
 	[PLAN_RECORD] = {
 		"WITH counted AS ("
@@ -171,40 +174,13 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 		8, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID, BOOLOID,
 		INT8OID}
 	},
-	/*
-	 * The audience delete: its SMS rows first (waiting for a claimer holding
-	 * one, which turns it 'sending'), then its broadcasts in message_id
-	 * order, as claim and ack do (queue.h).
-	 */
+	/* the audience delete: its unfinished broadcasts, in lock order */
 	[PLAN_CANCEL_CHANNEL] = {
-		"WITH canceled AS ("
-		" UPDATE bar9.sms s SET status = 'canceled', updated_at = now()"
-		"   FROM bar9.messages m"
-		"  WHERE m.account_id = $1 AND m.channel_id = $2"
-		"    AND m.status IN ('scheduled', 'pending', 'queued', 'sending')"
-		"    AND s.account_id = $1 AND s.message_id = m.message_id"
-		"    AND s.status = 'queued'"
-		"  RETURNING s.message_id"
-		"), per_message AS ("
-		" SELECT message_id, count(*) AS k FROM canceled GROUP BY message_id"
-		"), locked AS ("
-		" SELECT m.message_id, coalesce(p.k, 0) AS k"
-		"   FROM bar9.messages m LEFT JOIN per_message p USING (message_id)"
-		"  WHERE m.account_id = $1 AND m.channel_id = $2"
-		"    AND m.status IN ('scheduled', 'pending', 'queued', 'sending')"
-		"  ORDER BY m.message_id"
-		"    FOR NO KEY UPDATE OF m"
-		"), counted AS ("
-		" UPDATE bar9.messages m"
-		"    SET status = 'canceled',"
-		"        n_queued = m.n_queued - l.k,"
-		"        n_canceled = m.n_canceled + l.k,"
-		"        updated_at = now()"
-		"   FROM locked l"
-		"  WHERE m.account_id = $1 AND m.message_id = l.message_id"
-		"  RETURNING 1"
-		")"
-		" SELECT (SELECT count(*) FROM canceled), (SELECT count(*) FROM counted)",
+		"SELECT message_id FROM bar9.messages"
+		" WHERE account_id = $1 AND channel_id = $2"
+		"   AND status IN ('scheduled', 'pending', 'queued', 'sending')"
+		" ORDER BY account_no, broadcast_no"
+		"   FOR NO KEY UPDATE",
 		2, {TEXTOID, TEXTOID}
 	},
 };
@@ -269,12 +245,12 @@ static Oid	insert_plans_type = InvalidOid;
 
 /*
  * Insert one queued SMS per number of numbers[0..n) (bar9.e164 values of
- * type e164type) for message values[0], values[1] (account, message), in
- * one statement; returns how many were inserted.  With on_conflict, a
+ * type e164type) for broadcast keys[0], keys[1] (account_no, broadcast_no),
+ * in one statement; returns how many were inserted.  With on_conflict, a
  * number that already has its SMS is skipped.
  */
 static uint64
-InsertSms(Datum *values, Datum *numbers, int n, Oid e164type,
+InsertSms(Datum *keys, Datum *numbers, int n, Oid e164type,
 		  bool on_conflict)
 {
 	SPIPlanPtr *slot = &insert_plans[on_conflict ? 1 : 0];
@@ -297,8 +273,8 @@ InsertSms(Datum *values, Datum *numbers, int n, Oid e164type,
 		}
 		insert_plans_type = e164type;
 	}
-	argtypes[0] = TEXTOID;
-	argtypes[1] = TEXTOID;
+	argtypes[0] = INT4OID;
+	argtypes[1] = INT4OID;
 	argtypes[2] = get_array_type(e164type);
 	if (!OidIsValid(argtypes[2]))
 		elog(ERROR, "type bar9.e164 has no array type");
@@ -306,8 +282,8 @@ InsertSms(Datum *values, Datum *numbers, int n, Oid e164type,
 			  INSERT_SQL, 3, argtypes);
 
 	get_typlenbyvalalign(e164type, &typlen, &typbyval, &typalign);
-	args[0] = values[0];
-	args[1] = values[1];
+	args[0] = keys[0];
+	args[1] = keys[1];
 	args[2] = PointerGetDatum(construct_array(numbers, n, e164type, typlen,
 											  typbyval, typalign));
 	rc = SPI_execute_plan(*slot, args, NULL, false, 0);
@@ -341,6 +317,7 @@ bar9_fanout_batch(const char *account_id, const char *message_id,
 	uint64		cursor;
 	int64		recipient_count;
 	int64		created;
+	Datum		keys[2];
 	Datum	   *numbers;
 	int			n;
 	int			kept = 0;
@@ -395,6 +372,8 @@ bar9_fanout_batch(const char *account_id, const char *message_id,
 	have_cursor = !isnull;
 	recipient_count = ResultInt64(5);
 	created = ResultInt64(6);
+	keys[0] = ResultColumn(7, &isnull);
+	keys[1] = ResultColumn(8, &isnull);
 	strlcpy(result->status, status, sizeof(result->status));
 
 	/* Only scheduled and pending broadcasts have fan-out left to do. */
@@ -493,12 +472,11 @@ bar9_fanout_batch(const char *account_id, const char *message_id,
 		Datum		max;
 		bool		conflicts;
 
-		values[1] = CStringGetTextDatum(message_id);
-		ExecPlan(PLAN_SMS_MAX, values, nulls, SPI_OK_SELECT);
+		ExecPlan(PLAN_SMS_MAX, keys, nulls, SPI_OK_SELECT);
 		max = ResultColumn(1, &isnull);
 		conflicts = !isnull &&
 			DatumGetE164(max) >= DatumGetE164(numbers[0]);
-		result->queued = InsertSms(values, numbers, kept, e164type,
+		result->queued = InsertSms(keys, numbers, kept, e164type,
 								   conflicts);
 	}
 
@@ -544,12 +522,21 @@ void
 bar9_fanout_cancel_channel(const char *account_id, const char *channel_id)
 {
 	Datum		values[2];
+	char	  **message_ids;
+	int			n;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	values[0] = CStringGetTextDatum(account_id);
 	values[1] = CStringGetTextDatum(channel_id);
 	ExecPlan(PLAN_CANCEL_CHANNEL, values, NULL, SPI_OK_SELECT);
+	n = (int) SPI_processed;
+	message_ids = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		message_ids[i] = SPI_getvalue(SPI_tuptable->vals[i],
+									  SPI_tuptable->tupdesc, 1);
+	for (int i = 0; i < n; i++)
+		message_cancel_locked(account_id, message_ids[i], NULL);
 	SPI_finish();
 }
 

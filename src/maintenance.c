@@ -5,11 +5,13 @@
  *
  *	- bar9.purge_idempotency_keys(): stored Idempotency-Key answers older
  *	  than 24 hours, which are ignored already, are deleted;
- *	- bar9.retire_sms(bar9.sms_retention, RETIRE_BATCH): finished SMS of
- *	  finished broadcasts that have not changed for bar9.sms_retention are
- *	  deleted (their broadcasts' counters keep the history), one
- *	  transaction per RETIRE_BATCH rows, at most RETIRE_MAX_BATCHES per
- *	  round so that fan-outs never wait long; the rest waits a round.
+ *	- bar9.sms_add_partitions(): the partitions of the SMS history for
+ *	  today and the next two days are created ahead of need;
+ *	- bar9.retire_sms(bar9.sms_retention): each day of SMS history that
+ *	  ended longer ago than bar9.sms_retention, all of whose broadcasts
+ *	  are finished, is retired by dropping its partition (sms_history.c):
+ *	  O(days), never O(SMS).  The drop waits at most a second for its lock
+ *	  (lock_timeout); a busy table is left for the next round.
  *
  * Each step is a transaction of its own that may fail alone (logged, as a
  * fan-out batch is).  The first round runs at the worker's start.
@@ -27,10 +29,6 @@
 
 #include "maintenance.h"
 #include "worker.h"
-
-/* SMS deleted per transaction, and transactions per round at most. */
-#define RETIRE_BATCH		10000
-#define RETIRE_MAX_BATCHES	100
 
 /* GUCs, in seconds; 0 turns the step off. */
 static int	bar9_maintenance_interval = 3600;
@@ -96,46 +94,51 @@ PurgeKeysStep(void *arg)
 					 (int64 *) arg);
 }
 
-/* A transaction of the round: retire at most RETIRE_BATCH SMS. */
+/* A transaction of the round: the partitions of the days ahead. */
+static void
+AddPartitionsStep(void *arg)
+{
+	RunCountingQuery("SELECT bar9.sms_add_partitions()::bigint", 0, NULL,
+					 NULL, (int64 *) arg);
+}
+
+/* A transaction of the round: retire the old days of SMS history. */
 static void
 RetireStep(void *arg)
 {
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2];
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
 
 	values[0] = Int32GetDatum(bar9_sms_retention);
-	values[1] = Int32GetDatum(RETIRE_BATCH);
 	RunCountingQuery("SELECT bar9.retire_sms(pg_catalog.make_interval("
-					 "secs => $1), $2)", 2, types, values, (int64 *) arg);
+					 "secs => $1)) FROM pg_catalog.set_config("
+					 "'lock_timeout', '1s', true)",
+					 1, types, values, (int64 *) arg);
 }
 
-/* One housekeeping round; logs what it deleted, if anything. */
+/* One housekeeping round; logs what it did, if anything. */
 static void
 MaintenanceRound(void)
 {
 	int64		purged = 0;
+	int64		added = 0;
 	int64		retired = 0;
 
 	(void) bar9_worker_transaction(PurgeKeysStep, &purged,
 								   "bar9 maintenance: Idempotency-Key answers",
 								   NULL, NULL);
-	for (int i = 0; bar9_sms_retention > 0 && i < RETIRE_MAX_BATCHES; i++)
-	{
-		int64		n = 0;
-
-		if (!bar9_worker_transaction(RetireStep, &n,
-									 "bar9 maintenance: retiring SMS",
-									 NULL, NULL))
-			break;
-		retired += n;
-		if (n < RETIRE_BATCH)
-			break;
-		CHECK_FOR_INTERRUPTS();
-	}
-	if (purged > 0 || retired > 0)
+	(void) bar9_worker_transaction(AddPartitionsStep, &added,
+								   "bar9 maintenance: SMS history partitions",
+								   NULL, NULL);
+	if (bar9_sms_retention > 0)
+		(void) bar9_worker_transaction(RetireStep, &retired,
+									   "bar9 maintenance: retiring SMS",
+									   NULL, NULL);
+	if (purged > 0 || added > 0 || retired > 0)
 		ereport(LOG,
-				(errmsg("bar9 maintenance: %lld Idempotency-Key answers purged, %lld SMS retired",
-						(long long) purged, (long long) retired)));
+				(errmsg("bar9 maintenance: %lld Idempotency-Key answers purged, %lld SMS history partitions added, %lld SMS retired",
+						(long long) purged, (long long) added,
+						(long long) retired)));
 }
 
 /*

@@ -23,7 +23,9 @@
 
 #include "api.h"
 #include "channels.h"
+#include "e164.h"
 #include "messages.h"
+#include "queue.h"
 #include "segments.h"
 #include "worker.h"
 
@@ -371,12 +373,20 @@ MessageCreate(const char *account_id, const char *channel_id,
 	args[8] = Int64GetDatum(ch.subscriber_count -
 							MessageOptedOutMembers(account_id, channel_id));
 	rc = SPI_execute_plan(bar9_plan(&insert_plan,
-									"INSERT INTO bar9.messages"
+									"WITH n AS ("
+									"  UPDATE bar9.accounts"
+									"     SET last_broadcast_no = last_broadcast_no + 1"
+									"   WHERE account_id = $1"
+									"   RETURNING account_no, last_broadcast_no)"
+									" INSERT INTO bar9.messages"
 									" (account_id, channel_id, body, encoding, segments,"
 									"  status, send_at, member_seq_cutoff,"
-									"  recipient_count, created_at, updated_at)"
-									" SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, t, t"
-									"   FROM (SELECT pg_catalog.clock_timestamp() AS t) s"
+									"  recipient_count, created_at, updated_at,"
+									"  account_no, broadcast_no, sms_day)"
+									" SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, t, t,"
+									"        n.account_no, n.last_broadcast_no,"
+									"        bar9.sms_day_for(t)"
+									"   FROM n, (SELECT pg_catalog.clock_timestamp() AS t) s"
 									" RETURNING " MESSAGE_COLS,
 									9, argtypes),
 						  args, nulls, false, 0);
@@ -514,30 +524,38 @@ message_cancel_locked(const char *account_id, const char *message_id,
 	Datum		args[3];
 	int64		canceled;
 	int			rc;
+	bool		isnull;
+	bool		have_cursor;
+	Datum		cursor;
 
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = CStringGetTextDatum(message_id);
 
 	/*
-	 * Its queued SMS.  We hold the broadcast lock, so we must not wait for
-	 * an SMS lock (claimers lock SMS first, then the broadcast): SKIP LOCKED
-	 * leaves the SMS a claimer holds right now, and that claimer, once it
-	 * gets the broadcast lock, sees 'canceled' and cancels them itself
-	 * (queue.c).  Claimed ('sending') SMS finish as their senders report.
+	 * Its SMS that no claim covers (queue.h): those after its claim cursor
+	 * and its unclaimed retries.  Claimed ('sending') SMS finish as their
+	 * senders report.
 	 */
 	rc = SPI_execute_plan(bar9_plan(&cancel_sms_plan,
-									"UPDATE bar9.sms"
-									"   SET status = 'canceled', updated_at = now()"
-									" WHERE ctid = ANY (ARRAY("
-									"   SELECT ctid FROM bar9.sms"
-									"    WHERE account_id = $1 AND message_id = $2"
-									"      AND status = 'queued'"
-									"      FOR NO KEY UPDATE SKIP LOCKED))",
+									"SELECT account_no, broadcast_no, sms_day,"
+									"       claim_cursor"
+									"  FROM bar9.messages"
+									" WHERE account_id = $1 AND message_id = $2",
 									2, argtypes),
 						  args, NULL, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "could not cancel SMS: %s", SPI_result_code_string(rc));
-	canceled = (int64) SPI_processed;
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read broadcast: %s", SPI_result_code_string(rc));
+	cursor = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4,
+						   &have_cursor);
+	have_cursor = !have_cursor;
+	canceled = bar9_sms_cancel_unclaimed(
+		DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+									SPI_tuptable->tupdesc, 1, &isnull)),
+		DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+									SPI_tuptable->tupdesc, 2, &isnull)),
+		DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 3, &isnull)),
+		have_cursor, have_cursor ? DatumGetE164(cursor) : 0, NULL);
 
 	args[2] = Int64GetDatum(canceled);
 	rc = SPI_execute_plan(bar9_plan(&cancel_plan,

@@ -30,6 +30,7 @@
 #include "e164.h"
 #include "numbers.h"
 #include "optouts.h"
+#include "queue.h"
 
 PG_FUNCTION_INFO_V1(add_opt_out);
 PG_FUNCTION_INFO_V1(remove_opt_out);
@@ -112,65 +113,63 @@ RowToOptOut(HeapTuple tuple, TupleDesc tupdesc, OptOut *out)
 }
 
 /*
- * Cancel the account's queued SMS to number (status 'queued': no sender has
- * claimed them) and fix the counters of their broadcasts; returns how many
- * SMS were canceled.  SPI is connected.
+ * Cancel the account's queued SMS to number (no claim covers them: after
+ * their broadcast's claim cursor, or put back for a retry and not claimed
+ * again) and fix the counters of their broadcasts; returns how many SMS
+ * were canceled.  SPI is connected.
  *
- * The SMS rows are locked first (the UPDATE waits for a claimer holding one,
- * then skips it since it is no longer 'queued'), the message rows after, in
- * message_id order: see optouts.h.
+ * One probe of the primary key of sms_queue per unfinished broadcast of
+ * the account, whose rows are locked first, in key order (queue.h): no
+ * claim moves a cursor meanwhile.
  */
 static int64
 CancelQueuedSms(const char *account_id, uint64 number)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		args[2];
-	int			rc;
-	bool		isnull;
-	int64		canceled;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	BroadcastSet set;
+	int64		canceled = 0;
+	uint64		n;
+	SPITupleTable *rows;
 
-	/*
-	 * No status here: the trigger bar9.messages_settle_status (queue.h)
-	 * makes a fanned-out broadcast with nothing left queued or sending
-	 * 'completed' when its counters move.
-	 */
 	bar9_plan(&plan,
-			  "WITH canceled AS ("
-			  "  UPDATE bar9.sms s"
-			  "     SET status = 'canceled', updated_at = now()"
-			  "   WHERE s.account_id = $1"
-			  "     AND s.to_number OPERATOR(bar9.=) $2::bar9.e164"
-			  "     AND NOT s.finished AND s.status = 'queued'"
-			  "  RETURNING s.message_id),"
-			  " per_message AS ("
-			  "  SELECT message_id, count(*) AS k"
-			  "    FROM canceled GROUP BY message_id),"
-			  " locked AS ("
-			  "  SELECT m.message_id, p.k"
-			  "    FROM bar9.messages m JOIN per_message p USING (message_id)"
-			  "   WHERE m.account_id = $1"
-			  "   ORDER BY m.message_id"
-			  "     FOR UPDATE OF m),"
-			  " counted AS ("
-			  "  UPDATE bar9.messages m"
-			  "     SET n_queued = m.n_queued - l.k,"
-			  "         n_canceled = m.n_canceled + l.k,"
-			  "         updated_at = now()"
-			  "    FROM locked l"
-			  "   WHERE m.account_id = $1 AND m.message_id = l.message_id)"
-			  " SELECT count(*) FROM canceled",
-			  2, argtypes);
-
+			  "SELECT account_no, broadcast_no, sms_day, claim_cursor"
+			  "  FROM bar9.messages"
+			  " WHERE account_id = $1"
+			  "   AND status IN ('pending', 'queued', 'sending')"
+			  "   AND n_queued > 0"
+			  " ORDER BY account_no, broadcast_no"
+			  "   FOR NO KEY UPDATE",
+			  1, argtypes);
 	args[0] = CStringGetTextDatum(account_id);
-	args[1] = E164TextDatum(number);
-	rc = SPI_execute_plan(plan, args, NULL, false, 0);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "canceling queued SMS failed: %s",
-			 SPI_result_code_string(rc));
-	canceled = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										   SPI_tuptable->tupdesc, 1,
-										   &isnull));
+	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock the broadcasts of an opt-out");
+	rows = SPI_tuptable;
+	n = SPI_processed;
+	bar9_broadcasts_init(&set);
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	tup = rows->vals[i];
+		bool		isnull;
+		bool		no_cursor;
+		Datum		cursor = SPI_getbinval(tup, rows->tupdesc, 4, &no_cursor);
+		Broadcast  *b;
+		int64		k;
+
+		b = bar9_broadcasts_add(&set,
+								DatumGetInt32(SPI_getbinval(tup, rows->tupdesc, 1, &isnull)),
+								DatumGetInt32(SPI_getbinval(tup, rows->tupdesc, 2, &isnull)));
+		b->found = true;
+		k = bar9_sms_cancel_unclaimed(b->account_no, b->broadcast_no,
+									  DatumGetDateADT(SPI_getbinval(tup, rows->tupdesc, 3, &isnull)),
+									  !no_cursor,
+									  no_cursor ? 0 : DatumGetE164(cursor),
+									  &number);
+		bar9_broadcast_move(b, SMS_QUEUED, SMS_CANCELED, k);
+		canceled += k;
+	}
+	bar9_broadcasts_count(&set);
 	return canceled;
 }
 

@@ -3,11 +3,18 @@
 -- Accounts and API keys (src/auth.c)
 -- ---------------------------------------------------------------------------
 
+-- Rows of the SMS tables name their account by a 4-byte number, not by its
+-- 27-byte public id: a queued SMS is three fixed-width columns (060_queue.sql).
+CREATE SEQUENCE account_no_seq AS integer;
+
 CREATE TABLE accounts (
 	account_id		text NOT NULL DEFAULT new_id('acct_'),
 	name			text NOT NULL,
 	created_at		timestamptz NOT NULL DEFAULT now(),
-	PRIMARY KEY (account_id)
+	account_no		integer NOT NULL DEFAULT nextval('account_no_seq'),
+	last_broadcast_no integer NOT NULL DEFAULT 0,	-- numbers the account's broadcasts
+	PRIMARY KEY (account_id),
+	UNIQUE (account_no)
 );
 
 -- A key is bar9_<key_id>_<secret>; only the SHA-256 of the secret is kept.

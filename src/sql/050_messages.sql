@@ -35,7 +35,16 @@ CREATE TABLE messages (
 	n_canceled		bigint NOT NULL DEFAULT 0,
 	created_at		timestamptz NOT NULL DEFAULT now(),
 	updated_at		timestamptz NOT NULL DEFAULT now(),
-	PRIMARY KEY (account_id, message_id)
+	-- [queue] how the SMS tables (060_queue.sql) name this broadcast: the
+	-- account's number and the broadcast's number within the account
+	account_no		integer NOT NULL,
+	broadcast_no	integer NOT NULL,
+	sms_day			date NOT NULL,		-- the partition of sms_history its SMS go to
+	claim_cursor	e164,				-- SMS up to this number have been claimed
+	claimed_at		timestamptz,		-- latest claim of new SMS: claims take turns
+	from_address	text,				-- the sender address its SMS go out from
+	PRIMARY KEY (account_id, message_id),
+	UNIQUE (account_no, broadcast_no)
 );
 
 -- The worker's to-do list: broadcasts still to fan out, by due time.
@@ -44,23 +53,11 @@ CREATE INDEX messages_fanout_todo ON messages (send_at)
 -- Newest first per audience, for GET …/messages.
 CREATE INDEX messages_by_channel ON messages (account_id, channel_id, created_at DESC, message_id DESC);
 
-CREATE TABLE sms (
-	sms_id			bigint GENERATED ALWAYS AS IDENTITY,
-	account_id		text NOT NULL,
-	message_id		text NOT NULL,
-	to_number		e164 NOT NULL,
-	status			text NOT NULL DEFAULT 'queued'
-					CHECK (status IN ('queued', 'sending', 'sent', 'delivered',
-									  'failed', 'canceled')),
-	attempt			int NOT NULL DEFAULT 0,
-	available_at	timestamptz NOT NULL DEFAULT now(),	-- queued: claimable from
-	lease_until		timestamptz,		-- sending: claim expires at
-	claimed_by		bigint,				-- sending: claimer's session
-	provider_ref	text,
-	error			text,
-	created_at		timestamptz NOT NULL DEFAULT now(),
-	updated_at		timestamptz NOT NULL DEFAULT now(),
-	-- one SMS per number per broadcast, whatever crashes or retries happen
-	PRIMARY KEY (account_id, message_id, to_number),
-	UNIQUE (sms_id)
-);
+-- Broadcasts whose new SMS senders claim in turn (least recently claimed first).
+CREATE INDEX messages_claim_turn ON messages (claimed_at NULLS FIRST)
+	WHERE status IN ('pending', 'queued', 'sending');
+-- The unfinished broadcasts of an account, for the opt-out cancel.
+CREATE INDEX messages_unfinished ON messages (account_id)
+	WHERE status IN ('pending', 'queued', 'sending');
+-- The broadcasts of a day of SMS history, for its retirement.
+CREATE INDEX messages_by_sms_day ON messages (sms_day);

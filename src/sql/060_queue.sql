@@ -1,90 +1,217 @@
 
 -- ---------------------------------------------------------------------------
--- The sender queue (src/queue.c): claim, acknowledge, retire SMS
+-- The sender queue (src/queue.c, src/claim.c, src/ack.c, src/sms_history.c)
 -- ---------------------------------------------------------------------------
-
--- How claim finds work, and why a claim is a HOT update.
 --
--- An update is HOT (no new index entries; the old version is pruned on its
--- page) when no column used by an index changes value and the new version
--- fits on the same page.  A partial index "uses" the columns of its
--- predicate, so an index WHERE status = 'queued' would make every claim
--- (queued -> sending) non-HOT: new entries in the primary key, in the
--- sms_id index and in the claim index, per SMS claimed.
+-- An SMS lives in one of three tables, by where it is in its life:
 --
--- So the claim index is keyed on available_at (unchanged by a claim) and
--- its predicate uses the generated column finished (false while queued or
--- sending: unchanged by a claim either).  A claim changes only status,
--- attempt, lease_until, claimed_by and updated_at: HOT when the page has
--- room, hence the fillfactor below.  The final ack (sending -> sent,
--- delivered or failed) flips finished and is an ordinary update that takes
--- the SMS out of the claim index; a delivery receipt (sent -> delivered)
--- changes no indexed value and is HOT again.  A retry moves available_at
--- (non-HOT, rare).  One update per change of state, no separate "mark"
--- update: 2 index insertions per SMS from queued to sent, instead of 5.
+--   sms_queue    fanned out, not yet acknowledged: three fixed-width columns
+--                (40-byte rows, the same as a bare (bigint, e164) row) and
+--                one primary key, written once by the fan-out and deleted
+--                once by the acknowledgement.  A claim does not write these
+--                rows: it writes one sms_claims row for a run of them.
+--   sms_retry    put back by an acknowledgement 'retry', with its back-off;
+--                claimed row by row (the rare path).
+--   sms_history  finished (sent, delivered, failed, canceled): appended once,
+--                partitioned by day, retired by dropping whole partitions.
 --
--- The price: claimed SMS stay in the claim index until acknowledged (and
--- finished ones until no snapshot sees them), and a scan from the start of
--- the index steps over them, a heap visit each.  So a claim goes on from
--- where the latest claim ended (a hint in shared memory, see ClaimPick in
--- queue.c) and steps over only what other senders are claiming; a scan
--- from the start, once a second per sender or when the other comes up
--- short, finds what the hint skips, leases that ran out among them: no
--- second index.
-ALTER TABLE sms ADD COLUMN finished boolean NOT NULL
-	GENERATED ALWAYS AS (status NOT IN ('queued', 'sending')) STORED;
-COMMENT ON COLUMN sms.finished IS
-	'true once the SMS left the queue for good (sent, delivered, failed or canceled); generated from status';
-CREATE INDEX sms_claim ON sms (available_at, sms_id) WHERE NOT finished;
+-- Claims.  The SMS of a broadcast are claimed in phone-number order: its
+-- claim_cursor (bar9.messages) is the last number claimed so far, and each
+-- claim of new SMS takes the next run after it and records that run as one
+-- sms_claims row (first and last number, lease, attempt, a claim number).
+-- An SMS in sms_queue is 'sending' when it is at or before the cursor (a
+-- claims row covers it) and 'queued' after it.  A claim whose lease ran out
+-- is taken over whole by a later claim under a new claim number; the SMS of
+-- the run not yet acknowledged come back with attempt + 1.
+--
+-- sms_id.  A claim hands out ids that carry the claim: account number,
+-- broadcast number, phone number and claim number, as text
+-- ('<account>.<broadcast>.<digits>.c<claim>' or '.r<claim>' for a retry).
+-- Any session may acknowledge with it while that claim stands; once another
+-- claim took the SMS over, the old id is refused.
+--
+-- Lock order (src/queue.h): SMS-level rows (sms_claims, sms_retry,
+-- sms_queue) before bar9.messages rows, and bar9.messages rows in
+-- (account_no, broadcast_no) order; a claim waits for a broadcast lock only
+-- while it holds none.
 
--- Room on each page for two more versions of every row: the claimed one
--- (HOT) and the acknowledged one.  A sender acknowledges soon after it
--- claims, often before the old versions may be pruned (another session's
--- snapshot still sees them), so both must fit without pruning; then the
--- table does not grow while a queue drains (200,000 SMS: 92 MB before and
--- after; with fillfactor 50, 54 MB grown to 109 MB, and senders waiting on
--- the relation extension lock), and vacuum or pruning hands the space to
--- the next fan-out.  Vacuum after 2% of the queue changed (default 20%).
-ALTER TABLE sms SET (fillfactor = 30, autovacuum_vacuum_scale_factor = 0.02,
-					 autovacuum_vacuum_insert_scale_factor = 0.02);
+CREATE TABLE sms_queue (
+	account_no		integer NOT NULL,
+	broadcast_no	integer NOT NULL,
+	to_number		e164 NOT NULL,
+	-- one SMS per number per broadcast, whatever crashes or retries happen;
+	-- the fan-out appends in key order: pack the leaves full
+	PRIMARY KEY (account_no, broadcast_no, to_number) WITH (fillfactor = 100)
+);
+-- Rows are inserted and deleted, never updated: no room kept for updates;
+-- vacuum soon after a drain so that the next fan-out reuses the space.
+ALTER TABLE sms_queue SET (fillfactor = 100,
+						   autovacuum_vacuum_scale_factor = 0.02,
+						   autovacuum_vacuum_insert_scale_factor = 0.02);
+COMMENT ON TABLE sms_queue IS
+	'SMS fanned out and not yet acknowledged; queued after the broadcast''s claim_cursor, sending up to it';
 
--- Claim up to max_count SMS for lease (each SMS to one claimer at a time).
+-- Claim numbers: unique, so that an id names one claim for ever.
+CREATE SEQUENCE claim_no_seq;
+
+CREATE TABLE sms_claims (
+	account_no		integer NOT NULL,
+	broadcast_no	integer NOT NULL,
+	claim_no		bigint NOT NULL,
+	first_number	e164 NOT NULL,		-- the run of sms_queue it covers
+	last_number		e164 NOT NULL,
+	remaining		integer NOT NULL,	-- SMS of the run not yet acknowledged
+	attempt			smallint NOT NULL,	-- claims of these SMS so far
+	lease_until		timestamptz NOT NULL,
+	PRIMARY KEY (account_no, broadcast_no, claim_no)
+);
+CREATE INDEX sms_claims_lease ON sms_claims (lease_until);
+COMMENT ON TABLE sms_claims IS
+	'one row per claim of a run of new SMS of a broadcast: the run, its lease and how many of it are not acknowledged yet';
+
+CREATE TABLE sms_retry (
+	account_no		integer NOT NULL,
+	broadcast_no	integer NOT NULL,
+	to_number		e164 NOT NULL,
+	attempt			smallint NOT NULL,	-- claims so far
+	due_at			timestamptz NOT NULL,	-- claimable from (back-off or lease end)
+	claim_no		bigint,				-- set while claimed
+	error			text,
+	PRIMARY KEY (account_no, broadcast_no, to_number)
+);
+CREATE INDEX sms_retry_due ON sms_retry (due_at);
+COMMENT ON TABLE sms_retry IS
+	'SMS put back by an acknowledgement ''retry'': queued until due_at, or claimed (claim_no) until due_at';
+
+CREATE TABLE sms_history (
+	account_no		integer NOT NULL,
+	broadcast_no	integer NOT NULL,
+	to_number		e164 NOT NULL,
+	sms_day			date NOT NULL,		-- the broadcast's sms_day: the partition
+	state			smallint NOT NULL,	-- 2 sent, 3 delivered, 4 failed, 5 canceled
+	attempt			smallint NOT NULL,
+	changed_at		timestamptz NOT NULL,
+	provider_ref	text,
+	error			text
+) PARTITION BY RANGE (sms_day);
+-- Not unique (a unique index would have to hold sms_day): an SMS enters the
+-- history only by leaving sms_queue or sms_retry, whose keys are unique.
+CREATE INDEX sms_history_key ON sms_history (account_no, broadcast_no, to_number);
+COMMENT ON TABLE sms_history IS
+	'finished SMS (state 2 sent, 3 delivered, 4 failed, 5 canceled), one partition per day of broadcasts; retired by dropping partitions';
+
+-- The days that have a partition of sms_history (sms_history.c keeps it).
+CREATE TABLE sms_days (
+	sms_day			date PRIMARY KEY
+);
+
+-- Create the partitions of sms_history for today and the next two days.
+CREATE FUNCTION sms_add_partitions() RETURNS integer
+	AS 'MODULE_PATHNAME', 'sms_add_partitions'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION sms_add_partitions() IS
+	'creates the partitions of bar9.sms_history for today and the next two days (UTC) that are missing; returns how many it created';
+
+SELECT sms_add_partitions();
+
+-- The day a new broadcast's SMS are filed under: today's partition, or the
+-- newest one before it if the worker has not created today's yet.
+CREATE FUNCTION sms_day_for(at timestamptz) RETURNS date
+	LANGUAGE sql STABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT coalesce(max(d.sms_day), (at AT TIME ZONE 'UTC')::date)
+	  FROM @extschema@.sms_days d
+	 WHERE d.sms_day <= (at AT TIME ZONE 'UTC')::date
+$$;
+COMMENT ON FUNCTION sms_day_for(timestamptz) IS
+	'the partition day of bar9.sms_history that a broadcast created at "at" files its SMS under';
+
+-- The name of an SMS state (the numbers of sms_history.state).
+CREATE FUNCTION sms_state_name(state smallint) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	AS $$
+	SELECT (ARRAY['queued', 'sending', 'sent', 'delivered', 'failed',
+				  'canceled'])[state + 1]
+$$;
+COMMENT ON FUNCTION sms_state_name(smallint) IS
+	'the status name of an SMS state number: 0 queued, 1 sending, 2 sent, 3 delivered, 4 failed, 5 canceled';
+
+-- Every SMS with its status, one row each, for operators and tests.
+CREATE VIEW sms AS
+SELECT m.account_id, m.message_id, q.to_number,
+	   CASE WHEN c.claim_no IS NULL THEN 'queued' ELSE 'sending' END AS status,
+	   coalesce(c.attempt, 0)::integer AS attempt,
+	   c.lease_until,
+	   NULL::text AS provider_ref, NULL::text AS error,
+	   CASE WHEN c.claim_no IS NOT NULL THEN
+		   q.account_no || '.' || q.broadcast_no || '.' ||
+		   pg_catalog.substr(q.to_number::text, 2) || '.c' || c.claim_no
+	   END AS sms_id,
+	   NULL::timestamptz AS updated_at
+  FROM sms_queue q
+  JOIN messages m USING (account_no, broadcast_no)
+  LEFT JOIN sms_claims c
+	ON c.account_no = q.account_no AND c.broadcast_no = q.broadcast_no
+   AND q.to_number >= c.first_number AND q.to_number <= c.last_number
+UNION ALL
+SELECT m.account_id, m.message_id, r.to_number,
+	   CASE WHEN r.claim_no IS NULL THEN 'queued' ELSE 'sending' END,
+	   r.attempt, CASE WHEN r.claim_no IS NOT NULL THEN r.due_at END,
+	   NULL, r.error,
+	   CASE WHEN r.claim_no IS NOT NULL THEN
+		   r.account_no || '.' || r.broadcast_no || '.' ||
+		   pg_catalog.substr(r.to_number::text, 2) || '.r' || r.claim_no
+	   END,
+	   NULL
+  FROM sms_retry r
+  JOIN messages m USING (account_no, broadcast_no)
+UNION ALL
+SELECT m.account_id, m.message_id, h.to_number, sms_state_name(h.state),
+	   h.attempt, NULL, h.provider_ref, h.error, NULL, h.changed_at
+  FROM sms_history h
+  JOIN messages m USING (account_no, broadcast_no);
+COMMENT ON VIEW sms IS
+	'every SMS with its status (queued, sending, sent, delivered, failed, canceled), attempt, lease and, while claimed, its sms_id';
+
+-- Claim up to max_count SMS for lease (each SMS to one claim at a time).
 CREATE FUNCTION claim_sms(max_count integer DEFAULT 100,
 						  lease interval DEFAULT '1 minute')
-	RETURNS TABLE (sms_id bigint, to_number e164, body text,
-				   message_id text, attempt integer)
+	RETURNS TABLE (sms_id text, to_number e164, body text,
+				   message_id text, attempt integer, from_address text)
 	AS 'MODULE_PATHNAME', 'claim_sms'
 	LANGUAGE C VOLATILE STRICT ROWS 100;
 COMMENT ON FUNCTION claim_sms(integer, interval) IS
-	'claims up to max_count (1-10000) queued SMS, or SMS whose lease ran out, for this session until now() + lease; each SMS goes to one claimer at a time';
+	'claims up to max_count (1-10000) queued SMS, or SMS whose lease ran out, until now() + lease; broadcasts take turns; the sms_id carries the claim, so any session may acknowledge it';
 
 -- Record what happened to one claimed SMS; returns its new status.
-CREATE FUNCTION ack_sms(sms_id bigint, outcome text,
+CREATE FUNCTION ack_sms(sms_id text, outcome text,
 						provider_ref text DEFAULT NULL, error text DEFAULT NULL)
 	RETURNS text
 	AS 'MODULE_PATHNAME', 'ack_sms'
 	LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION ack_sms(bigint, text, text, text) IS
-	'acknowledges an SMS claimed by this session: outcome sent, delivered, failed or retry (back to the queue with back-off until bar9.max_attempts, then failed); delivered may also follow sent from any session; returns the new status';
+COMMENT ON FUNCTION ack_sms(text, text, text, text) IS
+	'acknowledges a claimed SMS from any session while its claim stands: outcome sent, delivered, failed or retry (back to the queue with back-off until bar9.max_attempts, then failed); delivered may also follow sent; returns the new status';
 
 -- The same for many SMS in one statement, all or none.
-CREATE FUNCTION ack_sms_batch(sms_ids bigint[], outcome text,
+CREATE FUNCTION ack_sms_batch(sms_ids text[], outcome text,
 							  provider_refs text[] DEFAULT NULL,
 							  error text DEFAULT NULL)
 	RETURNS bigint
 	AS 'MODULE_PATHNAME', 'ack_sms_batch'
 	LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION ack_sms_batch(bigint[], text, text[], text) IS
+COMMENT ON FUNCTION ack_sms_batch(text[], text, text[], text) IS
 	'acknowledges every SMS of sms_ids (at most 10000) with one outcome, as bar9.ack_sms does one, all or none; provider_refs, when given, has one element per id; returns the number acknowledged';
 
--- Delete old finished SMS of finished broadcasts, one batch per call.
-CREATE FUNCTION retire_sms(older_than interval DEFAULT '30 days',
-						   max_rows integer DEFAULT 10000)
+-- Drop the partitions of SMS history that are old enough and finished.
+CREATE FUNCTION retire_sms(older_than interval DEFAULT '30 days')
 	RETURNS bigint
 	AS 'MODULE_PATHNAME', 'retire_sms'
-	LANGUAGE C VOLATILE STRICT;
-COMMENT ON FUNCTION retire_sms(interval, integer) IS
-	'deletes at most max_rows sent, delivered, failed or canceled SMS of completed or canceled broadcasts unchanged for older_than; returns how many (call until 0)';
+	LANGUAGE C VOLATILE STRICT
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION retire_sms(interval) IS
+	'drops each partition of bar9.sms_history whose day ended more than older_than ago and whose broadcasts are all completed or canceled; returns how many SMS that retired (from the broadcasts'' counts: no row is read)';
 
 -- Broadcast status follows its counters (see queue.h).
 CREATE FUNCTION messages_settle_status() RETURNS trigger

@@ -11,12 +11,9 @@ CREATE TABLE opt_outs (
 	PRIMARY KEY (account_id, phone_number)
 );
 
--- The SMS an opt-out cancels: an account's queued SMS to one number, found
--- with one index probe whatever the number of broadcasts (src/optouts.c).
--- Its predicate is "not finished", not "status = 'queued'": a claim moves
--- status but not finished, so claims stay HOT updates (see 060_queue.sql).
-CREATE INDEX sms_queued_by_number ON sms (account_id, to_number)
-	WHERE NOT finished;
+-- The SMS an opt-out cancels are found by one probe of the primary key of
+-- sms_queue per unfinished broadcast of the account (src/optouts.c): no
+-- index by number, which every queued SMS would pay for.
 
 -- Put a number on the account's opt-out list (source 'api' or 'keyword') and,
 -- in the same transaction, cancel its queued SMS that no sender has claimed.

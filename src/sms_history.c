@@ -1,0 +1,197 @@
+/*
+ * sms_history.c
+ *		The partitions of bar9.sms_history: one per day of broadcasts,
+ *		created ahead by the worker, dropped whole when retired.
+ *
+ * A broadcast files all its finished SMS under one day, its sms_day (the
+ * day it was created, or the newest partition before it when the worker
+ * has not created that day's yet: bar9.sms_day_for).  Retiring a day is
+ * dropping its partition, once the day ended longer ago than the
+ * retention and every broadcast of the day is completed or canceled: no
+ * row is read, deleted or vacuumed, and the broadcasts keep their counts.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
+
+#include "api.h"
+
+/* Days ahead of today (UTC) that get their partition in advance. */
+#define SMS_DAYS_AHEAD		2
+
+PG_FUNCTION_INFO_V1(sms_add_partitions);
+PG_FUNCTION_INFO_V1(retire_sms);
+
+/* The UTC date of a timestamp. */
+static DateADT
+UtcDate(TimestampTz t)
+{
+	return (DateADT) (t / USECS_PER_DAY);
+}
+
+/* The name of the partition of day: sms_history_YYYYMMDD. */
+static char *
+PartitionName(DateADT day)
+{
+	int			y,
+				m,
+				d;
+
+	j2date(day + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+	return psprintf("sms_history_%04d%02d%02d", y, m, d);
+}
+
+/* The day as an SQL date literal, 'YYYY-MM-DD'. */
+static char *
+DayLiteral(DateADT day)
+{
+	return quote_literal_cstr(DatumGetCString(DirectFunctionCall1(date_out,
+																  DateADTGetDatum(day))));
+}
+
+/* Does day have a partition (a row in bar9.sms_days)? */
+static bool
+DayExists(DateADT day)
+{
+	Oid			types[1] = {DATEOID};
+	Datum		values[1] = {DateADTGetDatum(day)};
+
+	if (SPI_execute_with_args("SELECT 1 FROM bar9.sms_days WHERE sms_day = $1",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read bar9.sms_days");
+	return SPI_processed > 0;
+}
+
+/* Create the partition of day and record it. */
+static void
+AddPartition(DateADT day)
+{
+	char	   *sql;
+
+	sql = psprintf("CREATE TABLE bar9.%s PARTITION OF bar9.sms_history"
+				   " FOR VALUES FROM (%s) TO (%s)",
+				   PartitionName(day), DayLiteral(day), DayLiteral(day + 1));
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create partition %s", PartitionName(day));
+	sql = psprintf("INSERT INTO bar9.sms_days VALUES (%s)", DayLiteral(day));
+	if (SPI_execute(sql, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record partition %s", PartitionName(day));
+}
+
+/*
+ * SQL: bar9.sms_add_partitions() -> int: create the missing partitions of
+ * today and the next SMS_DAYS_AHEAD days; returns how many were created.
+ */
+Datum
+sms_add_partitions(PG_FUNCTION_ARGS)
+{
+	DateADT		today = UtcDate(GetCurrentTransactionStartTimestamp());
+	int			created = 0;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for (DateADT day = today; day <= today + SMS_DAYS_AHEAD; day++)
+	{
+		if (DayExists(day))
+			continue;
+		AddPartition(day);
+		created++;
+	}
+	SPI_finish();
+	PG_RETURN_INT32(created);
+}
+
+/*
+ * The days whose partition may go: ended before cutoff, every broadcast
+ * of the day finished.  With each, the SMS it holds by the counts of its
+ * broadcasts.
+ */
+#define RETIRABLE_DAYS_SQL \
+	"SELECT d.sms_day," \
+	"       (SELECT coalesce(sum(m.n_sent + m.n_delivered + m.n_failed" \
+	"                            + m.n_canceled), 0)::bigint" \
+	"          FROM bar9.messages m WHERE m.sms_day = d.sms_day)" \
+	"  FROM bar9.sms_days d" \
+	" WHERE d.sms_day < $1" \
+	"   AND NOT EXISTS (SELECT 1 FROM bar9.messages m" \
+	"                    WHERE m.sms_day = d.sms_day" \
+	"                      AND m.status NOT IN ('completed', 'canceled'))" \
+	" ORDER BY d.sms_day"
+
+/* Drop the partition of day and forget it. */
+static void
+DropPartition(DateADT day)
+{
+	char	   *sql;
+
+	sql = psprintf("DROP TABLE bar9.%s", PartitionName(day));
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not drop partition %s", PartitionName(day));
+	sql = psprintf("DELETE FROM bar9.sms_days WHERE sms_day = %s",
+				   DayLiteral(day));
+	if (SPI_execute(sql, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not forget partition %s", PartitionName(day));
+}
+
+/*
+ * SQL: bar9.retire_sms(older_than interval DEFAULT '30 days') -> bigint:
+ * drop every partition of SMS history whose day ended more than
+ * older_than ago and whose broadcasts are all finished; returns how many
+ * SMS that retired (by the broadcasts' counts).
+ */
+Datum
+retire_sms(PG_FUNCTION_ARGS)
+{
+	Interval   *older_than = PG_GETARG_INTERVAL_P(0);
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz cutoff;
+	Oid			types[1] = {DATEOID};
+	Datum		values[1];
+	int64		retired = 0;
+	DateADT    *days;
+	int64	   *counts;
+	int			ndays;
+
+	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+													 TimestampTzGetDatum(now),
+													 PointerGetDatum(older_than)));
+	if (cutoff > now)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("older_than must not be negative")));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* a day ends at the next midnight: it is old once that is before cutoff */
+	values[0] = DateADTGetDatum(UtcDate(cutoff));
+	if (SPI_execute_with_args(RETIRABLE_DAYS_SQL, 1, types, values, NULL,
+							  false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list the days of SMS history");
+	ndays = (int) SPI_processed;
+	days = palloc(sizeof(DateADT) * Max(ndays, 1));
+	counts = palloc(sizeof(int64) * Max(ndays, 1));
+	for (int i = 0; i < ndays; i++)
+	{
+		bool		isnull;
+
+		days[i] = DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[i],
+												SPI_tuptable->tupdesc, 1,
+												&isnull));
+		counts[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+												SPI_tuptable->tupdesc, 2,
+												&isnull));
+	}
+	for (int i = 0; i < ndays; i++)
+	{
+		DropPartition(days[i]);
+		retired += counts[i];
+	}
+	SPI_finish();
+	PG_RETURN_INT64(retired);
+}
