@@ -38,6 +38,10 @@ all install installcheck:
 	@echo "PostgreSQL 15 server headers missing: run 'make deps' first"; exit 1
 endif
 
+# PGXS tracks no header dependencies: rebuild every object when a header
+# changes (a struct that grew must not meet an object built before it).
+$(OBJS): $(wildcard src/*.h)
+
 $(DATA_built): $(SQL_PARTS)
 	cat $^ > $@
 

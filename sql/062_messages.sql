@@ -167,7 +167,7 @@ SELECT bar9.fanout_run(:'acct', :'mg');
 SELECT to_number AS claimed_number, sms_id AS claimed FROM bar9.claim_sms(1) \gset
 SELECT * FROM pg_temp.call('POST', :'msgs' || '/' || :'mg' || '/cancel', :'h');
 SELECT count(*) AS nothing_left_to_claim FROM bar9.claim_sms(100);
-SELECT bar9.ack_sms(:claimed, 'sent');
+SELECT bar9.ack_sms(:'claimed', 'sent');
 SELECT * FROM pg_temp.call('GET', :'msgs' || '/' || :'mg', :'h');
 -- completed and canceled: 409
 SELECT * FROM pg_temp.call('POST', :'msgs' || '/' || :'m1' || '/cancel', :'h');

@@ -146,7 +146,10 @@ SELECT * FROM bar9.add_opt_out(:'acct', NULL);
 BEGIN;
 INSERT INTO bar9.channels (account_id, channel_id, name) VALUES (:'acct', 'mkt_consent1', 'consent'), (:'acct_b', 'mkt_consent2', 'consent b');
 INSERT INTO bar9.messages (account_id, message_id, channel_id, body, encoding, segments, status, fanout_done, recipient_count, n_queued, n_sending) VALUES (:'acct', 'msg_m1', 'mkt_consent1', 'hello', 'GSM-7', 1, 'sending', true, 3, 2, 1), (:'acct', 'msg_m2', 'mkt_consent1', 'hello', 'GSM-7', 1, 'queued', true, 1, 1, 0), (:'acct', 'msg_m3', 'mkt_consent1', 'hello', 'GSM-7', 1, 'pending', false, 2, 2, 0), (:'acct', 'msg_m4', 'mkt_consent1', 'hello', 'GSM-7', 1, 'sending', true, 1, 0, 1), (:'acct_b', 'msg_m5', 'mkt_consent2', 'hello', 'GSM-7', 1, 'queued', true, 1, 1, 0);
-INSERT INTO bar9.sms (account_id, message_id, to_number, status) VALUES (:'acct', 'msg_m1', '+213666000001', 'queued'), (:'acct', 'msg_m1', '+213666000002', 'queued'), (:'acct', 'msg_m1', '+213666000003', 'sending'), (:'acct', 'msg_m2', '+213666000001', 'queued'), (:'acct', 'msg_m3', '+213666000001', 'queued'), (:'acct', 'msg_m3', '+213666000004', 'queued'), (:'acct', 'msg_m4', '+213666000001', 'sending'), (:'acct_b', 'msg_m5', '+213666000001', 'queued');
+-- their SMS as fan-out and claims leave them (060_queue.sql): claimed ones up to each broadcast's claim cursor, under a claim; queued ones after it
+INSERT INTO bar9.sms_queue SELECT m.account_no, m.broadcast_no, v.n::bar9.e164 FROM bar9.messages m JOIN (VALUES ('msg_m1', '+213666000000'), ('msg_m1', '+213666000001'), ('msg_m1', '+213666000002'), ('msg_m2', '+213666000001'), ('msg_m3', '+213666000001'), ('msg_m3', '+213666000004'), ('msg_m4', '+213666000001'), ('msg_m5', '+213666000001')) v(id, n) ON m.message_id = v.id;
+INSERT INTO bar9.sms_claims SELECT m.account_no, m.broadcast_no, nextval('bar9.claim_no_seq'), v.n::bar9.e164, v.n::bar9.e164, 1, 1, now() + interval '1 hour' FROM bar9.messages m JOIN (VALUES ('msg_m1', '+213666000000'), ('msg_m4', '+213666000001')) v(id, n) ON m.message_id = v.id;
+UPDATE bar9.messages m SET claim_cursor = c.last_number FROM bar9.sms_claims c WHERE (c.account_no, c.broadcast_no) = (m.account_no, m.broadcast_no);
 SELECT * FROM pg_temp.req(:'rw', 'POST', '/v1/marketing/opt-outs', '{"phone_number": "+213666000001"}');
 SELECT * FROM pg_temp.sms(:'acct');
 SELECT * FROM pg_temp.counts(:'acct');
@@ -157,8 +160,9 @@ SELECT * FROM pg_temp.counts(:'acct_b');
 SELECT phone_number, created, canceled_sms FROM bar9.add_opt_out(:'acct', '+213666000001');
 -- a claimed SMS that goes back to the queue after the opt-out is canceled
 -- by the next opt-out of the number (a repeated STOP, say)
-UPDATE bar9.sms SET status = 'queued' WHERE account_id = :'acct' AND message_id = 'msg_m4';
-UPDATE bar9.messages SET n_queued = 1, n_sending = 0, status = 'queued' WHERE account_id = :'acct' AND message_id = 'msg_m4';
+SET LOCAL bar9.retry_delay = '1h';
+SELECT bar9.ack_sms(sms_id, 'retry') FROM bar9.sms WHERE message_id = 'msg_m4';
+SELECT * FROM pg_temp.counts(:'acct') WHERE message_id = 'msg_m4';
 SELECT bar9.receive_sms(:'acct', '+213666000001', 'stop');
 SELECT * FROM pg_temp.sms(:'acct') WHERE message_id = 'msg_m4';
 SELECT * FROM pg_temp.counts(:'acct') WHERE message_id = 'msg_m4';
@@ -166,9 +170,9 @@ SELECT * FROM pg_temp.counts(:'acct') WHERE message_id = 'msg_m4';
 SELECT bar9.receive_sms(:'acct', '+213666000002', E' Stop\n');
 SELECT * FROM pg_temp.sms(:'acct') WHERE to_number = '+213666000002';
 SELECT * FROM pg_temp.counts(:'acct') WHERE message_id = 'msg_m1';
--- the cancel finds the SMS through the partial index, one probe
+-- the cancel finds each SMS with one probe of the queue's primary key per unfinished broadcast
 SET LOCAL enable_seqscan = off;
-EXPLAIN (COSTS OFF) UPDATE bar9.sms SET status = 'canceled' WHERE account_id = 'x' AND to_number OPERATOR(bar9.=) '+213666000001' AND NOT finished AND status = 'queued';
+EXPLAIN (COSTS OFF) DELETE FROM bar9.sms_queue WHERE account_no = 1 AND broadcast_no = 1 AND to_number OPERATOR(bar9.>) '+213666000000' AND to_number OPERATOR(bar9.=) '+213666000001';
 ROLLBACK;
 --
 -- The same with the real fan-out: an audience of four, fanned out, then one

@@ -489,9 +489,13 @@ AckExplain(AckCall *call, AckItem *item)
 								   "   AND h.sms_day = m.sms_day"
 								   "   AND h.to_number OPERATOR(bar9.=) $3::bar9.e164"
 								   " UNION ALL"
-								   " SELECT 'queue', 0::smallint FROM bar9.sms_queue"
-								   " WHERE account_no = $1 AND broadcast_no = $2"
-								   "   AND to_number OPERATOR(bar9.=) $3::bar9.e164"
+								   " SELECT 'queue', (m.claim_cursor IS NOT NULL"
+								   "        AND q.to_number OPERATOR(bar9.<=) m.claim_cursor)"
+								   "        ::int::smallint"
+								   "  FROM bar9.sms_queue q"
+								   "  JOIN bar9.messages m USING (account_no, broadcast_no)"
+								   " WHERE q.account_no = $1 AND q.broadcast_no = $2"
+								   "   AND q.to_number OPERATOR(bar9.=) $3::bar9.e164"
 								   " UNION ALL"
 								   " SELECT 'retry', (claim_no IS NOT NULL)::int::smallint"
 								   "  FROM bar9.sms_retry"
@@ -524,11 +528,14 @@ AckExplain(AckCall *call, AckItem *item)
 				 errmsg("sms %s was already acknowledged", item->text),
 				 errdetail("Its status is %s.", bar9_sms_state_names[state])));
 	}
-	if (strcmp(where, "retry") == 0 && state == 0)
+	/* state here: 1 when a claim holds it, 0 when it is queued */
+	if (state == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("sms %s is not claimed", item->text),
-				 errdetail("It was put back for a retry and is queued."),
+				 strcmp(where, "retry") == 0 ?
+				 errdetail("It was put back for a retry and is queued.") :
+				 errdetail("It is queued: no claim has taken it yet."),
 				 errhint("Claim SMS with bar9.claim_sms() before acknowledging them.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -552,7 +559,8 @@ AckCancelRetried(BroadcastSet *set)
 		if (!b->found || !b->canceled || b->delta[SMS_QUEUED] <= 0)
 			continue;
 		k = bar9_sms_cancel_unclaimed(b->account_no, b->broadcast_no,
-									  b->sms_day, false, 0, NULL);
+									  b->sms_day, b->have_cursor, b->cursor,
+									  NULL);
 		bar9_broadcast_move(b, SMS_QUEUED, SMS_CANCELED, k);
 	}
 }

@@ -373,20 +373,12 @@ MessageCreate(const char *account_id, const char *channel_id,
 	args[8] = Int64GetDatum(ch.subscriber_count -
 							MessageOptedOutMembers(account_id, channel_id));
 	rc = SPI_execute_plan(bar9_plan(&insert_plan,
-									"WITH n AS ("
-									"  UPDATE bar9.accounts"
-									"     SET last_broadcast_no = last_broadcast_no + 1"
-									"   WHERE account_id = $1"
-									"   RETURNING account_no, last_broadcast_no)"
-									" INSERT INTO bar9.messages"
+									"INSERT INTO bar9.messages"
 									" (account_id, channel_id, body, encoding, segments,"
 									"  status, send_at, member_seq_cutoff,"
-									"  recipient_count, created_at, updated_at,"
-									"  account_no, broadcast_no, sms_day)"
-									" SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, t, t,"
-									"        n.account_no, n.last_broadcast_no,"
-									"        bar9.sms_day_for(t)"
-									"   FROM n, (SELECT pg_catalog.clock_timestamp() AS t) s"
+									"  recipient_count, created_at, updated_at)"
+									" SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, t, t"
+									"   FROM (SELECT pg_catalog.clock_timestamp() AS t) s"
 									" RETURNING " MESSAGE_COLS,
 									9, argtypes),
 						  args, nulls, false, 0);

@@ -271,14 +271,14 @@ bar9_broadcasts_lock(BroadcastSet *set, bool skip_locked)
 	plan = bar9_plan(&plan_lock[skip_locked ? 1 : 0],
 					 skip_locked ?
 					 "SELECT m.account_no, m.broadcast_no, m.status, m.message_id,"
-					 "       m.body, m.from_address, m.sms_day"
+					 "       m.body, m.from_address, m.sms_day, m.claim_cursor"
 					 "  FROM bar9.messages m"
 					 " WHERE (m.account_no, m.broadcast_no) IN"
 					 "       (SELECT a, b FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(a, b))"
 					 " ORDER BY m.account_no, m.broadcast_no"
 					 "   FOR NO KEY UPDATE OF m SKIP LOCKED" :
 					 "SELECT m.account_no, m.broadcast_no, m.status, m.message_id,"
-					 "       m.body, m.from_address, m.sms_day"
+					 "       m.body, m.from_address, m.sms_day, m.claim_cursor"
 					 "  FROM bar9.messages m"
 					 " WHERE (m.account_no, m.broadcast_no) IN"
 					 "       (SELECT a, b FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(a, b))"
@@ -307,6 +307,8 @@ bar9_broadcasts_lock(BroadcastSet *set, bool skip_locked)
 		b->body = SPI_getbinval(tup, desc, 5, &isnull);
 		b->from_address = SPI_getbinval(tup, desc, 6, &b->from_null);
 		b->sms_day = DatumGetDateADT(SPI_getbinval(tup, desc, 7, &isnull));
+		b->cursor = DatumGetE164(SPI_getbinval(tup, desc, 8, &isnull));
+		b->have_cursor = !isnull;
 	}
 }
 

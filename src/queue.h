@@ -80,6 +80,8 @@ typedef struct Broadcast
 	Datum		from_address;	/* text, or 0 when from_null */
 	bool		from_null;
 	DateADT		sms_day;
+	bool		have_cursor;	/* claim_cursor is not NULL */
+	uint64		cursor;			/* its claim_cursor */
 	int64		delta[SMS_NSTATES];
 } Broadcast;
 

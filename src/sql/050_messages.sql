@@ -61,3 +61,38 @@ CREATE INDEX messages_unfinished ON messages (account_id)
 	WHERE status IN ('pending', 'queued', 'sending');
 -- The broadcasts of a day of SMS history, for its retirement.
 CREATE INDEX messages_by_sms_day ON messages (sms_day);
+
+-- A new broadcast's numbers in the SMS tables: the account's number, the
+-- next broadcast number of the account (the account row is locked until
+-- commit: an account's broadcasts are numbered in turn), and the day its
+-- SMS history is filed under.  Whoever inserts a broadcast (messages.c,
+-- operators, tests) gets them without naming them.
+CREATE FUNCTION messages_number() RETURNS trigger
+	LANGUAGE plpgsql
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF NEW.account_no IS NULL OR NEW.broadcast_no IS NULL THEN
+		UPDATE @extschema@.accounts
+		   SET last_broadcast_no = last_broadcast_no + 1
+		 WHERE account_id = NEW.account_id
+		RETURNING account_no, last_broadcast_no
+		  INTO NEW.account_no, NEW.broadcast_no;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'account "%" does not exist', NEW.account_id
+				USING ERRCODE = 'foreign_key_violation';
+		END IF;
+	END IF;
+	IF NEW.sms_day IS NULL THEN
+		NEW.sms_day := @extschema@.sms_day_for(NEW.created_at);
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION messages_number() IS
+	'trigger: numbers a new broadcast for the SMS tables (account_no, broadcast_no, sms_day) unless given';
+
+CREATE TRIGGER messages_number
+	BEFORE INSERT ON messages
+	FOR EACH ROW
+	EXECUTE FUNCTION messages_number();
