@@ -12,8 +12,14 @@
  */
 #include "postgres.h"
 
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
+#include "nodes/makefuncs.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -79,6 +85,24 @@ AddPartition(DateADT day)
 				   PartitionName(day), DayLiteral(day), DayLiteral(day + 1));
 	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not create partition %s", PartitionName(day));
+
+	/*
+	 * Created by CREATE EXTENSION (the install script makes the first days),
+	 * the partition would be a member of the extension, which retirement
+	 * could not drop: a partition is data, like the rows of a table.
+	 */
+	if (creating_extension)
+	{
+		Oid			relid = RangeVarGetRelid(makeRangeVar("bar9",
+														  PartitionName(day),
+														  -1),
+											 NoLock, false);
+
+		deleteDependencyRecordsForSpecific(RelationRelationId, relid,
+										   DEPENDENCY_EXTENSION,
+										   ExtensionRelationId,
+										   CurrentExtensionObject);
+	}
 	sql = psprintf("INSERT INTO bar9.sms_days VALUES (%s)", DayLiteral(day));
 	if (SPI_execute(sql, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record partition %s", PartitionName(day));

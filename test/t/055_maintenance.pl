@@ -1,9 +1,10 @@
 # The worker's housekeeping (src/maintenance.c): every
 # bar9.maintenance_interval it deletes Idempotency-Key answers older than 24
-# hours and retires finished SMS of finished broadcasts older than
-# bar9.sms_retention; it keeps everything younger, and every SMS of a
-# broadcast still in progress.  A shorter interval set by a reload takes
-# effect at once.
+# hours, creates the SMS history partitions of the days ahead, and retires
+# the days of SMS history that ended longer ago than bar9.sms_retention and
+# whose broadcasts are all finished, by dropping their partition; it keeps
+# younger days and every day with a broadcast still in progress.  A shorter
+# interval set by a reload takes effect at once.
 
 use strict;
 use warnings;
@@ -29,17 +30,32 @@ my ($acct, $aud) = split /\|/, $q->(qq{
 $q->(qq{SELECT added FROM bar9.add_numbers('$acct', '$aud',
 	ARRAY['+12025550101', '+12025550102', '+12025550103'])});
 
-# broadcast(BODY): a broadcast, once fanned out; returns its id
+# old_day(DAYS): a partition of SMS history for the day DAYS ago; returns
+# the day
+sub old_day
+{
+	my $day = $q->("SELECT (now() AT TIME ZONE 'UTC')::date - $_[0]");
+	(my $name = $day) =~ s/-//g;
+	$q->(qq{CREATE TABLE bar9.sms_history_$name PARTITION OF bar9.sms_history
+		FOR VALUES FROM ('$day') TO ('$day'::date + 1);
+		INSERT INTO bar9.sms_days VALUES ('$day')});
+	return $day;
+}
+
+# broadcast(BODY[, DAY]): a broadcast whose SMS history is filed under DAY
+# (default: today), once fanned out; returns its id
 sub broadcast
 {
 	my $id = $q->("SELECT id FROM bar9.create_broadcast('$acct', '$aud', '$_[0]')");
+	$q->("UPDATE bar9.messages SET sms_day = '$_[1]' WHERE message_id = '$id'")
+	  if defined $_[1];
 	$node->poll_query_until('postgres',
 		"SELECT status = 'queued' FROM bar9.messages WHERE message_id = '$id'")
 	  or die "$_[0] was not fanned out";
 	return $id;
 }
 
-# deliver(ID): claims and acknowledges its SMS, in one session, as claimers must
+# deliver(ID): claims and acknowledges its SMS
 sub deliver
 {
 	$q->(qq{SELECT bar9.ack_sms_batch(ARRAY(
@@ -47,11 +63,11 @@ sub deliver
 		 WHERE message_id = '$_[0]'), 'sent')});
 }
 
-my $old = broadcast('old and done');
+my $old = broadcast('old and done', old_day(3));
 deliver($old);
 my $young = broadcast('young and done');
 deliver($young);
-my $running = broadcast('old, still queued');
+my $running = broadcast('old, still queued', old_day(2));
 is($q->(qq{SELECT string_agg(status, ',' ORDER BY
 		array_position(ARRAY['$old', '$young', '$running'], message_id))
 	FROM bar9.messages}),
@@ -70,11 +86,12 @@ for my $k ('old-key', 'fresh-key')
 $q->(qq{
 	UPDATE bar9.idempotency_keys SET created_at = now() - interval '25 hours'
 	 WHERE idem_key = 'old-key';
-	UPDATE bar9.sms SET updated_at = now() - interval '2 hours'
-	 WHERE message_id IN ('$old', '$running');
-	UPDATE bar9.messages SET updated_at = now() - interval '2 hours'
-	 WHERE message_id IN ('$old', '$running');
 });
+# tomorrow's partition is missing: the round creates it
+my $tomorrow = $q->("SELECT (now() AT TIME ZONE 'UTC')::date + 1");
+(my $tomorrow_name = $tomorrow) =~ s/-//g;
+$q->(qq{DROP TABLE bar9.sms_history_$tomorrow_name;
+	DELETE FROM bar9.sms_days WHERE sms_day = '$tomorrow'});
 is($q->('SELECT count(*) FROM bar9.sms'), '9', '9 SMS before the round');
 
 # the round is an hour away; a reload with an interval of 1 s brings it now
@@ -85,9 +102,12 @@ $node->poll_query_until('postgres',
   or die 'the old SMS were never retired';
 
 is($q->("SELECT count(*) FROM bar9.sms WHERE message_id = '$young'"),
-	'3', 'the SMS of a broadcast finished just now are kept');
+	'3', 'the SMS of today are kept');
 is($q->("SELECT count(*) FROM bar9.sms WHERE message_id = '$running'"),
-	'3', 'the old SMS of a broadcast still in progress are kept');
+	'3', 'the old day of a broadcast still in progress is kept');
+is($q->(qq{SELECT count(*) FROM pg_class
+	WHERE relname = 'sms_history_' || to_char('$tomorrow'::date, 'YYYYMMDD')}),
+	'1', "tomorrow's partition is created ahead");
 is($q->("SELECT status FROM bar9.messages WHERE message_id = '$old'"),
 	'completed', 'the retired broadcast itself is kept');
 like($q->("SELECT (bar9.api('GET', '/v1/marketing/channels/$aud/messages/$old',
@@ -99,18 +119,16 @@ $node->poll_query_until('postgres',
 is($q->("SELECT string_agg(idem_key, ',') FROM bar9.idempotency_keys"),
 	'fresh-key', 'the Idempotency-Key answer of 25 hours ago is purged, the fresh one kept');
 ok($node->log_contains(
-		qr/bar9 maintenance: 1 Idempotency-Key answers purged, 3 SMS retired/),
+		qr/bar9 maintenance: 1 Idempotency-Key answers purged, 1 SMS history partitions added, 3 SMS retired/),
 	'the round is logged with what it deleted');
 
 # off: bar9.maintenance_interval = 0 deletes nothing
 $node->append_conf('postgresql.conf', "bar9.maintenance_interval = 0\n");
 $node->reload;
-$q->(qq{UPDATE bar9.sms SET updated_at = now() - interval '2 hours'
-	 WHERE message_id = '$young';
-	UPDATE bar9.messages SET updated_at = now() - interval '2 hours'
-	 WHERE message_id = '$young'});
+my $later = broadcast('old and done, later', old_day(4));
+deliver($later);
 sleep 3;
-is($q->("SELECT count(*) FROM bar9.sms WHERE message_id = '$young'"),
+is($q->("SELECT count(*) FROM bar9.sms WHERE message_id = '$later'"),
 	'3', 'bar9.maintenance_interval = 0: nothing is retired');
 
 $node->stop;

@@ -7,7 +7,8 @@
 # once in the SMS's attempt, some SMS go through 'retry' and are claimed
 # again, and the broadcast's counters and status must end exact.  Before
 # that, a claim whose lease ran out is taken over by another session and
-# the first claimer's ack is rejected.
+# the first claimer's ack is rejected, while any connection may ack with
+# the sms_id of the claim that stands.
 use strict;
 use warnings;
 
@@ -46,35 +47,44 @@ $node->safe_psql('postgres', "SELECT bar9.fanout_run('$acct', '$m5')");
 my $a = $node->background_psql('postgres', on_error_stop => 0);
 my $b = $node->background_psql('postgres', on_error_stop => 0);
 
-my $a_ids = $a->query_safe(
-	"SELECT string_agg(sms_id::text, ',' ORDER BY sms_id) FROM bar9.claim_sms(5, '200 milliseconds')"
-);
+# claimed(SESSION, LEASE): the sms_ids and the numbers it claims, in order
+sub claimed
+{
+	my ($session, $lease) = @_;
+	return split /\|/, $session->query_safe(
+		"SELECT string_agg(sms_id, ',' ORDER BY to_number), string_agg(to_number::text, ',' ORDER BY to_number) FROM bar9.claim_sms(5, '$lease')"
+	);
+}
+
+my ($a_ids, $a_numbers) = claimed($a, '200 milliseconds');
 my @a_ids = split /,/, $a_ids;
 is(scalar @a_ids, 5, 'session A claims 5 SMS with a short lease');
 $node->safe_psql('postgres', 'SELECT pg_sleep(0.5)');
-my $b_ids = $b->query_safe(
-	"SELECT string_agg(sms_id::text, ',' ORDER BY sms_id) FROM bar9.claim_sms(5, '10 minutes')"
-);
-is($b_ids, $a_ids, 'session B takes the expired claims over');
+my ($b_ids, $b_numbers) = claimed($b, '10 minutes');
+is($b_numbers, $a_numbers, 'session B takes the expired claims over');
+isnt($b_ids, $a_ids, '... under a claim of its own: new sms_ids');
 is( $node->safe_psql(
 		'postgres',
-		"SELECT string_agg(DISTINCT attempt::text, ',') FROM bar9.sms WHERE sms_id IN ($a_ids)"
+		"SELECT string_agg(DISTINCT attempt::text, ',') FROM bar9.sms WHERE message_id = '$m5'"
 	),
 	'2',
 	'each was claimed twice');
 
-my ($out, $err) = $a->query("SELECT bar9.ack_sms($a_ids[0], 'sent')");
+my $a_array = "ARRAY['" . join("','", @a_ids) . "']";
+my $b_array = "ARRAY['" . join(q{','}, split(/,/, $b_ids)) . "']";
+my ($out, $err) = $a->query("SELECT bar9.ack_sms('$a_ids[0]', 'sent')");
 ok($err, 'stale ack from session A fails');
-like($a->{stderr}, qr/sms $a_ids[0] is claimed by another session/,
-	'... because another session holds the claim');
+like($a->{stderr}, qr/the claim of sms \Q$a_ids[0]\E is no longer valid/,
+	'... because another claim took the SMS over');
 $a->{stderr} = '';
-($out, $err) =
-  $a->query("SELECT bar9.ack_sms_batch(ARRAY[$a_ids], 'failed')");
+($out, $err) = $a->query("SELECT bar9.ack_sms_batch($a_array, 'failed')");
 ok($err, 'stale batch ack from session A fails too');
 $a->{stderr} = '';
-is($b->query_safe("SELECT bar9.ack_sms_batch(ARRAY[$b_ids], 'sent')"),
-	'5', 'session B acknowledges them');
-($out, $err) = $a->query("SELECT bar9.ack_sms($a_ids[1], 'retry')");
+# the claim travels in the sms_id: a third connection, which claimed
+# nothing, acknowledges what session B claimed
+is($node->safe_psql('postgres', "SELECT bar9.ack_sms_batch($b_array, 'sent')"),
+	'5', 'another connection acknowledges session B\'s claim');
+($out, $err) = $a->query("SELECT bar9.ack_sms('$a_ids[1]', 'retry')");
 like($a->{stderr}, qr/was already acknowledged/,
 	'a late ack after the takeover is rejected');
 $a->{stderr} = '';
@@ -111,37 +121,41 @@ is( $node->safe_psql(
 # with 'retry' (no back-off), one bar9.ack_sms each; acknowledge the rest as
 # sent with one bar9.ack_sms_batch; log every claim and every ack with the
 # sender's number; commit; until the broadcast is completed.
+# Claims and acks are logged by phone number (one SMS per number here):
+# an sms_id names a claim, and a retried SMS comes back under a new one.
 $node->safe_psql(
 	'postgres', q{
-	CREATE UNLOGGED TABLE claim_log (sms_id bigint, sender int, attempt int);
-	CREATE UNLOGGED TABLE ack_log (sms_id bigint, sender int, outcome text);
+	CREATE UNLOGGED TABLE claim_log (number text, sender int, attempt int);
+	CREATE UNLOGGED TABLE ack_log (number text, sender int, outcome text);
 	CREATE PROCEDURE sender(me int, mid text) LANGUAGE plpgsql AS $$
 	DECLARE
-		claimed bigint[];
-		retry bigint[];
-		sent bigint[];
+		sent text[];
+		sent_numbers text[];
 		r record;
 		deadline timestamptz := clock_timestamp() + interval '100 seconds';
+		n int;
 	BEGIN
 		PERFORM set_config('bar9.retry_delay', '0', false);
 		LOOP
-			claimed := '{}';
-			retry := '{}';
+			sent := '{}';
+			sent_numbers := '{}';
+			n := 0;
 			FOR r IN SELECT * FROM bar9.claim_sms(100, '10 minutes') LOOP
-				claimed := claimed || r.sms_id;
-				INSERT INTO claim_log VALUES (r.sms_id, me, r.attempt);
+				n := n + 1;
+				INSERT INTO claim_log VALUES (r.to_number::text, me, r.attempt);
 				IF r.attempt = 1 AND random() < 0.02 THEN
 					PERFORM bar9.ack_sms(r.sms_id, 'retry', NULL, 'busy');
-					INSERT INTO ack_log VALUES (r.sms_id, me, 'retry');
-					retry := retry || r.sms_id;
+					INSERT INTO ack_log VALUES (r.to_number::text, me, 'retry');
+				ELSE
+					sent := sent || r.sms_id;
+					sent_numbers := sent_numbers || r.to_number::text;
 				END IF;
 			END LOOP;
-			sent := ARRAY(SELECT unnest(claimed) EXCEPT SELECT unnest(retry));
 			PERFORM bar9.ack_sms_batch(sent, 'sent',
-				ARRAY(SELECT 'ref-' || x FROM unnest(sent) AS x));
-			INSERT INTO ack_log SELECT x, me, 'sent' FROM unnest(sent) AS x;
+				ARRAY(SELECT 'ref-' || x FROM unnest(sent_numbers) AS x));
+			INSERT INTO ack_log SELECT x, me, 'sent' FROM unnest(sent_numbers) AS x;
 			COMMIT;
-			IF cardinality(claimed) = 0 THEN
+			IF n = 0 THEN
 				EXIT WHEN (SELECT status FROM bar9.messages
 						   WHERE message_id = mid) = 'completed';
 				PERFORM pg_sleep(0.01);
@@ -187,13 +201,13 @@ is( $node->safe_psql(
 	$nsms, 'one sent ack per SMS');
 is( $node->safe_psql(
 		'postgres',
-		"SELECT count(*) FROM (SELECT sms_id FROM ack_log WHERE outcome = 'sent' GROUP BY sms_id HAVING count(*) > 1) d"
+		"SELECT count(*) FROM (SELECT number FROM ack_log WHERE outcome = 'sent' GROUP BY number HAVING count(*) > 1) d"
 	),
 	0,
 	'no SMS acknowledged as sent twice');
 is( $node->safe_psql(
 		'postgres',
-		"SELECT count(*) FROM bar9.sms s LEFT JOIN (SELECT DISTINCT sms_id FROM ack_log WHERE outcome = 'sent') l USING (sms_id) WHERE l.sms_id IS NULL AND s.message_id = '$mid'"
+		"SELECT count(*) FROM bar9.sms s LEFT JOIN (SELECT DISTINCT number FROM ack_log WHERE outcome = 'sent') l ON l.number = s.to_number::text WHERE l.number IS NULL AND s.message_id = '$mid'"
 	),
 	0,
 	'no SMS left without a sent ack');
@@ -202,13 +216,13 @@ my $retries = $node->safe_psql('postgres',
 cmp_ok($retries, '>', 0, "some SMS were retried ($retries)");
 is( $node->safe_psql(
 		'postgres',
-		"SELECT count(*) FROM (SELECT sms_id, count(*) AS retries FROM ack_log WHERE outcome = 'retry' GROUP BY sms_id) r JOIN (SELECT sms_id, count(*) AS claims FROM claim_log GROUP BY sms_id) c USING (sms_id) WHERE c.claims = r.retries + 1"
+		"SELECT count(*) FROM (SELECT number, count(*) AS retries FROM ack_log WHERE outcome = 'retry' GROUP BY number) r JOIN (SELECT number, count(*) AS claims FROM claim_log GROUP BY number) c USING (number) WHERE c.claims = r.retries + 1"
 	),
 	$retries,
 	'each retried SMS was claimed again');
 is( $node->safe_psql(
 		'postgres',
-		"SELECT count(*) FROM bar9.sms s LEFT JOIN (SELECT sms_id, count(*) AS n FROM claim_log GROUP BY sms_id) c USING (sms_id) WHERE s.message_id = '$mid' AND s.attempt <> coalesce(c.n, 0)"
+		"SELECT count(*) FROM bar9.sms s LEFT JOIN (SELECT number, count(*) AS n FROM claim_log GROUP BY number) c ON c.number = s.to_number::text WHERE s.message_id = '$mid' AND s.attempt <> coalesce(c.n, 0)"
 	),
 	0,
 	'every claim counted once in attempt');

@@ -38,7 +38,7 @@ $node->safe_psql('postgres', qq{
 		SELECT acct, '$channel', ('+2135510' || lpad(i::text, 5, '0'))::bar9.e164
 		  FROM public.races, generate_series(1, 10000) i;
 	CREATE FUNCTION public.races_claim() RETURNS bigint LANGUAGE plpgsql AS \$\$
-	DECLARE ids bigint[];
+	DECLARE ids text[];
 	BEGIN
 		SELECT array_agg(sms_id) INTO ids FROM bar9.claim_sms(50);
 		IF ids IS NULL THEN RETURN 0; END IF;
