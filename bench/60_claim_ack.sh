@@ -112,9 +112,9 @@ CREATE TABLE runs (kind text, secs float8, done bigint, dead bigint,
 				   queued_bytes bigint, drained_bytes bigint);
 SQL
 
-# (pgbench has no quoting of its own: the text[] literal comes quoted)
+# (-M prepared: :ids goes as a parameter, the text[] literal as it is)
 cat >"$TMP/bar9.sql" <<'SQL'
-SELECT quote_literal(coalesce(array_agg(sms_id), '{}')) AS ids, count(*) AS n, sum(length(body)) AS len FROM bar9.claim_sms(:batch) \gset
+SELECT coalesce(array_agg(sms_id), '{}') AS ids, count(*) AS n, sum(length(body)) AS len FROM bar9.claim_sms(:batch) \gset
 SELECT bar9.ack_sms_batch(:ids, 'sent');
 SQL
 cat >"$TMP/naive.sql" <<'SQL'

@@ -28,19 +28,18 @@ SET client_min_messages = warning;
 CREATE EXTENSION bar9;
 SELECT bar9.create_account('bench retire') AS acct \gset
 SELECT (bar9.create_audience(:'acct', 'bench retire')).id AS ch \gset
--- a completed broadcast of n SMS, filed under a day long past
-CREATE TABLE bench_day AS SELECT date '2026-01-05' AS d;
-CREATE TABLE bar9.sms_history_20260105 PARTITION OF bar9.sms_history
-	FOR VALUES FROM ('2026-01-05') TO ('2026-01-06');
-INSERT INTO bar9.sms_days VALUES ('2026-01-05');
+-- a completed broadcast of n SMS, filed under a day long past (its number
+-- says which)
+SELECT bar9.sms_add_partition('2026-01-05');
 INSERT INTO bar9.messages (account_id, channel_id, body, encoding, segments,
 						   status, fanout_done, recipient_count, n_sent,
-						   sms_day)
-	VALUES (:'acct', :'ch', 'old news', 'GSM-7', 1, 'completed', true,
-			:n, :n, '2026-01-05');
+						   account_no, broadcast_no)
+	SELECT :'acct', :'ch', 'old news', 'GSM-7', 1, 'completed', true, :n, :n,
+		   account_no, ((date '2026-01-05' - date '2000-01-01') << 15) + 1
+	  FROM bar9.accounts WHERE account_id = :'acct';
 INSERT INTO bar9.sms_history
 	SELECT m.account_no, m.broadcast_no,
-		   ('+1202' || lpad(i::text, 7, '0'))::bar9.e164, m.sms_day, 2, 1,
+		   ('+1202' || lpad(i::text, 7, '0'))::bar9.e164, 2, 1,
 		   '2026-01-05 12:00Z', NULL, NULL
 	  FROM bar9.messages m, generate_series(1, :n) i;
 -- the baseline: the same rows in a plain table

@@ -234,10 +234,7 @@ MoveArgs(AckCall *call, AckItem *items, int n, Datum *values, char *nulls)
 	" refs AS (" \
 	"  SELECT u.n::bar9.e164 AS to_number, u.ref" \
 	"    FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(n, ref)" \
-	"   WHERE u.ref IS NOT NULL)," \
-	" day AS (" \
-	"  SELECT sms_day FROM bar9.messages" \
-	"   WHERE account_no = $1 AND broadcast_no = $2)"
+	"   WHERE u.ref IS NOT NULL)"
 
 /* Move the claimed SMS of a run to its history, or back for a retry. */
 static void
@@ -264,9 +261,9 @@ AckRun(AckCall *call, AckItem *items, int n, Broadcast *b)
 		if (SPI_execute_plan(bar9_plan(&plan_run_final,
 									   RUN_GONE
 									   " INSERT INTO bar9.sms_history"
-									   " SELECT $1, $2, g.to_number, day.sms_day, $6,"
+									   " SELECT $1, $2, g.to_number, $6,"
 									   "        g.attempt, pg_catalog.now(), r.ref, $7"
-									   "   FROM gone g CROSS JOIN day"
+									   "   FROM gone g"
 									   "   LEFT JOIN refs r"
 									   "     ON r.to_number OPERATOR(bar9.=) g.to_number"
 									   " RETURNING to_number, state",
@@ -293,11 +290,11 @@ AckRun(AckCall *call, AckItem *items, int n, Broadcast *b)
 									   "  RETURNING to_number, 0::smallint AS state),"
 									   " failed AS ("
 									   "  INSERT INTO bar9.sms_history"
-									   "  SELECT $1, $2, g.to_number, day.sms_day, 4,"
+									   "  SELECT $1, $2, g.to_number, 4,"
 									   "         g.attempt, pg_catalog.now(), NULL,"
 									   "         coalesce($7, 'gave up after ' || g.attempt"
 									   "                  || ' attempts')"
-									   "    FROM gone g CROSS JOIN day"
+									   "    FROM gone g"
 									   "   WHERE g.attempt >= $8"
 									   "  RETURNING to_number, state)"
 									   " SELECT * FROM again UNION ALL SELECT * FROM failed",
@@ -371,12 +368,10 @@ AckRetried(AckCall *call, AckItem *items, int n, Broadcast *b)
 										"    FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(n, ref)"
 										"   WHERE u.ref IS NOT NULL)"
 										" INSERT INTO bar9.sms_history"
-										" SELECT $1, $2, g.to_number, m.sms_day, $6,"
+										" SELECT $1, $2, g.to_number, $6,"
 										"        g.attempt, pg_catalog.now(), r.ref,"
 										"        coalesce($7, g.error)"
 										"   FROM gone g"
-										"   JOIN bar9.messages m"
-										"     ON m.account_no = $1 AND m.broadcast_no = $2"
 										"   LEFT JOIN refs r"
 										"     ON r.to_number OPERATOR(bar9.=) g.to_number"
 										" RETURNING to_number, state",
@@ -403,13 +398,11 @@ AckRetried(AckCall *call, AckItem *items, int n, Broadcast *b)
 										"  RETURNING to_number, attempt, error),"
 										" failed AS ("
 										"  INSERT INTO bar9.sms_history"
-										"  SELECT $1, $2, g.to_number, m.sms_day, 4, g.attempt,"
+										"  SELECT $1, $2, g.to_number, 4, g.attempt,"
 										"         pg_catalog.now(), NULL,"
 										"         coalesce($7, 'gave up after ' || g.attempt"
 										"                  || ' attempts')"
 										"    FROM gone g"
-										"    JOIN bar9.messages m"
-										"      ON m.account_no = $1 AND m.broadcast_no = $2"
 										"  RETURNING to_number, state)"
 										" SELECT * FROM again UNION ALL SELECT * FROM failed",
 										MOVE_NARGS + 3, move_types),
@@ -451,9 +444,6 @@ AckReceipts(AckCall *call, AckItem *items, int n, Broadcast *b)
 								   "        error = coalesce($7, h.error)"
 								   "   FROM refs r"
 								   "  WHERE h.account_no = $1 AND h.broadcast_no = $2"
-								   "    AND h.sms_day = (SELECT sms_day FROM bar9.messages"
-								   "                      WHERE account_no = $1"
-								   "                        AND broadcast_no = $2)"
 								   "    AND h.to_number OPERATOR(bar9.=) r.to_number"
 								   "    AND h.state = 2"
 								   " RETURNING h.to_number",
@@ -484,9 +474,7 @@ AckExplain(AckCall *call, AckItem *item)
 	values[2] = E164TextDatum(item->id.number);
 	if (SPI_execute_plan(bar9_plan(&plan_where,
 								   "SELECT 'history', h.state FROM bar9.sms_history h"
-								   "  JOIN bar9.messages m USING (account_no, broadcast_no)"
 								   " WHERE h.account_no = $1 AND h.broadcast_no = $2"
-								   "   AND h.sms_day = m.sms_day"
 								   "   AND h.to_number OPERATOR(bar9.=) $3::bar9.e164"
 								   " UNION ALL"
 								   " SELECT 'queue', (m.claim_cursor IS NOT NULL"
@@ -559,8 +547,7 @@ AckCancelRetried(BroadcastSet *set)
 		if (!b->found || !b->canceled || b->delta[SMS_QUEUED] <= 0)
 			continue;
 		k = bar9_sms_cancel_unclaimed(b->account_no, b->broadcast_no,
-									  b->sms_day, b->have_cursor, b->cursor,
-									  NULL);
+									  b->have_cursor, b->cursor, NULL);
 		bar9_broadcast_move(b, SMS_QUEUED, SMS_CANCELED, k);
 	}
 }

@@ -325,45 +325,43 @@ ClaimRetries(ClaimCall *call)
 static void
 CancelTaken(Broadcast *b, TakenSms *t, int n)
 {
-	static const Oid types[5] = {INT4OID, INT4OID, DATEOID, INT8OID,
-	TEXTARRAYOID};
+	static const Oid types[4] = {INT4OID, INT4OID, INT8OID, TEXTARRAYOID};
 	uint64	   *numbers = palloc(sizeof(uint64) * n);
-	Datum		values[5];
+	Datum		values[4];
 
 	for (int i = 0; i < n; i++)
 		numbers[i] = t[i].id.number;
 	values[0] = Int32GetDatum(b->account_no);
 	values[1] = Int32GetDatum(b->broadcast_no);
-	values[2] = DateADTGetDatum(b->sms_day);
-	values[3] = Int64GetDatum(t[0].id.claim_no);
-	values[4] = bar9_numbers_text_array(numbers, n);
+	values[2] = Int64GetDatum(t[0].id.claim_no);
+	values[3] = bar9_numbers_text_array(numbers, n);
 	Exec(t[0].id.retry ?
 		 bar9_plan(&plan_retry_cancel,
 				   "WITH gone AS ("
 				   "  DELETE FROM bar9.sms_retry"
 				   "   WHERE account_no = $1 AND broadcast_no = $2"
-				   "     AND claim_no = $4"
-				   "     AND to_number OPERATOR(bar9.=) ANY ($5::bar9.e164[])"
+				   "     AND claim_no = $3"
+				   "     AND to_number OPERATOR(bar9.=) ANY ($4::bar9.e164[])"
 				   "  RETURNING to_number, attempt - 1 AS attempt, error)"
 				   " INSERT INTO bar9.sms_history"
-				   " SELECT $1, $2, to_number, $3, 5, attempt,"
+				   " SELECT $1, $2, to_number, 5, attempt,"
 				   "        pg_catalog.now(), NULL, error FROM gone",
-				   5, types) :
+				   4, types) :
 		 bar9_plan(&plan_run_cancel,
 				   "WITH gone AS ("
 				   "  DELETE FROM bar9.sms_queue"
 				   "   WHERE account_no = $1 AND broadcast_no = $2"
-				   "     AND to_number OPERATOR(bar9.=) ANY ($5::bar9.e164[])"
+				   "     AND to_number OPERATOR(bar9.=) ANY ($4::bar9.e164[])"
 				   "  RETURNING to_number),"
 				   " claim AS ("
 				   "  DELETE FROM bar9.sms_claims"
 				   "   WHERE account_no = $1 AND broadcast_no = $2"
-				   "     AND claim_no = $4"
+				   "     AND claim_no = $3"
 				   "  RETURNING attempt - 1 AS attempt)"
 				   " INSERT INTO bar9.sms_history"
-				   " SELECT $1, $2, to_number, $3, 5, claim.attempt,"
+				   " SELECT $1, $2, to_number, 5, claim.attempt,"
 				   "        pg_catalog.now(), NULL, NULL FROM gone, claim",
-				   5, types),
+				   4, types),
 		 values, NULL, SPI_OK_INSERT);
 	if (SPI_processed != (uint64) n)
 		elog(ERROR, "could not cancel SMS of a canceled broadcast");
@@ -436,14 +434,12 @@ LockTurn(int32 a, int32 b, bool skip_locked, Broadcast *out,
 	values[1] = Int32GetDatum(b);
 	Exec(bar9_plan(&plan_lock_turn[skip_locked ? 1 : 0],
 				   skip_locked ?
-				   "SELECT message_id, body, from_address, sms_day,"
-				   "       claim_cursor::text"
+				   "SELECT message_id, body, from_address, claim_cursor::text"
 				   "  FROM bar9.messages"
 				   " WHERE account_no = $1 AND broadcast_no = $2"
 				   "   AND status IN ('pending', 'queued', 'sending')"
 				   "   FOR NO KEY UPDATE SKIP LOCKED" :
-				   "SELECT message_id, body, from_address, sms_day,"
-				   "       claim_cursor::text"
+				   "SELECT message_id, body, from_address, claim_cursor::text"
 				   "  FROM bar9.messages"
 				   " WHERE account_no = $1 AND broadcast_no = $2"
 				   "   AND status IN ('pending', 'queued', 'sending')"
@@ -459,8 +455,7 @@ LockTurn(int32 a, int32 b, bool skip_locked, Broadcast *out,
 	out->message_id = Col(0, 1, &isnull);
 	out->body = Col(0, 2, &isnull);
 	out->from_address = Col(0, 3, &out->from_null);
-	out->sms_day = DatumGetDateADT(Col(0, 4, &isnull));
-	*cursor = Col(0, 5, have_cursor);
+	*cursor = Col(0, 4, have_cursor);
 	*have_cursor = !*have_cursor;
 	return true;
 }

@@ -529,15 +529,14 @@ message_cancel_locked(const char *account_id, const char *message_id,
 	 * senders report.
 	 */
 	rc = SPI_execute_plan(bar9_plan(&cancel_sms_plan,
-									"SELECT account_no, broadcast_no, sms_day,"
-									"       claim_cursor"
+									"SELECT account_no, broadcast_no, claim_cursor"
 									"  FROM bar9.messages"
 									" WHERE account_id = $1 AND message_id = $2",
 									2, argtypes),
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read broadcast: %s", SPI_result_code_string(rc));
-	cursor = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4,
+	cursor = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3,
 						   &have_cursor);
 	have_cursor = !have_cursor;
 	canceled = bar9_sms_cancel_unclaimed(
@@ -545,8 +544,6 @@ message_cancel_locked(const char *account_id, const char *message_id,
 									SPI_tuptable->tupdesc, 1, &isnull)),
 		DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 									SPI_tuptable->tupdesc, 2, &isnull)),
-		DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[0],
-									  SPI_tuptable->tupdesc, 3, &isnull)),
 		have_cursor, have_cursor ? DatumGetE164(cursor) : 0, NULL);
 
 	args[2] = Int64GetDatum(canceled);

@@ -134,7 +134,7 @@ CancelQueuedSms(const char *account_id, uint64 number)
 	SPITupleTable *rows;
 
 	bar9_plan(&plan,
-			  "SELECT account_no, broadcast_no, sms_day, claim_cursor"
+			  "SELECT account_no, broadcast_no, claim_cursor"
 			  "  FROM bar9.messages"
 			  " WHERE account_id = $1"
 			  "   AND status IN ('pending', 'queued', 'sending')"
@@ -153,7 +153,7 @@ CancelQueuedSms(const char *account_id, uint64 number)
 		HeapTuple	tup = rows->vals[i];
 		bool		isnull;
 		bool		no_cursor;
-		Datum		cursor = SPI_getbinval(tup, rows->tupdesc, 4, &no_cursor);
+		Datum		cursor = SPI_getbinval(tup, rows->tupdesc, 3, &no_cursor);
 		Broadcast  *b;
 		int64		k;
 
@@ -162,7 +162,6 @@ CancelQueuedSms(const char *account_id, uint64 number)
 								DatumGetInt32(SPI_getbinval(tup, rows->tupdesc, 2, &isnull)));
 		b->found = true;
 		k = bar9_sms_cancel_unclaimed(b->account_no, b->broadcast_no,
-									  DatumGetDateADT(SPI_getbinval(tup, rows->tupdesc, 3, &isnull)),
 									  !no_cursor,
 									  no_cursor ? 0 : DatumGetE164(cursor),
 									  &number);

@@ -271,14 +271,14 @@ bar9_broadcasts_lock(BroadcastSet *set, bool skip_locked)
 	plan = bar9_plan(&plan_lock[skip_locked ? 1 : 0],
 					 skip_locked ?
 					 "SELECT m.account_no, m.broadcast_no, m.status, m.message_id,"
-					 "       m.body, m.from_address, m.sms_day, m.claim_cursor"
+					 "       m.body, m.from_address, m.claim_cursor"
 					 "  FROM bar9.messages m"
 					 " WHERE (m.account_no, m.broadcast_no) IN"
 					 "       (SELECT a, b FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(a, b))"
 					 " ORDER BY m.account_no, m.broadcast_no"
 					 "   FOR NO KEY UPDATE OF m SKIP LOCKED" :
 					 "SELECT m.account_no, m.broadcast_no, m.status, m.message_id,"
-					 "       m.body, m.from_address, m.sms_day, m.claim_cursor"
+					 "       m.body, m.from_address, m.claim_cursor"
 					 "  FROM bar9.messages m"
 					 " WHERE (m.account_no, m.broadcast_no) IN"
 					 "       (SELECT a, b FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(a, b))"
@@ -306,8 +306,7 @@ bar9_broadcasts_lock(BroadcastSet *set, bool skip_locked)
 		b->message_id = SPI_getbinval(tup, desc, 4, &isnull);
 		b->body = SPI_getbinval(tup, desc, 5, &isnull);
 		b->from_address = SPI_getbinval(tup, desc, 6, &b->from_null);
-		b->sms_day = DatumGetDateADT(SPI_getbinval(tup, desc, 7, &isnull));
-		b->cursor = DatumGetE164(SPI_getbinval(tup, desc, 8, &isnull));
+		b->cursor = DatumGetE164(SPI_getbinval(tup, desc, 7, &isnull));
 		b->have_cursor = !isnull;
 	}
 }
@@ -369,17 +368,17 @@ bar9_broadcasts_count(BroadcastSet *set)
 /* --- cancel -------------------------------------------------------------- */
 
 /*
- * The cancel statement: unclaimed SMS of sms_queue (after the cursor $4,
- * or all when $4 is NULL) and of sms_retry (claim_no NULL, skipping rows a
- * claimer holds) move to sms_history as canceled; with $5, only those to
- * that number.  $1 account_no, $2 broadcast_no, $3 sms_day.
+ * The cancel statement: unclaimed SMS of sms_queue (after the cursor $3,
+ * or all when $3 is NULL) and of sms_retry (claim_no NULL, skipping rows a
+ * claimer holds) move to sms_history as canceled; with $4, only those to
+ * that number.  $1 account_no, $2 broadcast_no.
  */
 #define CANCEL_SQL(number_condition) \
 	"WITH q AS (" \
 	"  DELETE FROM bar9.sms_queue" \
 	"   WHERE account_no = $1 AND broadcast_no = $2" \
-	"     AND ($4::bar9.e164 IS NULL" \
-	"          OR to_number OPERATOR(bar9.>) $4::bar9.e164)" number_condition \
+	"     AND ($3::bar9.e164 IS NULL" \
+	"          OR to_number OPERATOR(bar9.>) $3::bar9.e164)" number_condition \
 	"  RETURNING to_number, 0::smallint AS attempt, NULL::text AS error)," \
 	" r AS (" \
 	"  DELETE FROM bar9.sms_retry d USING (" \
@@ -392,7 +391,7 @@ bar9_broadcasts_count(BroadcastSet *set)
 	"  RETURNING d.to_number, d.attempt, d.error)," \
 	" h AS (" \
 	"  INSERT INTO bar9.sms_history" \
-	"   SELECT $1, $2, x.to_number, $3, 5, x.attempt, pg_catalog.now()," \
+	"   SELECT $1, $2, x.to_number, 5, x.attempt, pg_catalog.now()," \
 	"          NULL, x.error" \
 	"     FROM (SELECT * FROM q UNION ALL SELECT * FROM r) x" \
 	"  RETURNING 1)" \
@@ -401,26 +400,25 @@ bar9_broadcasts_count(BroadcastSet *set)
 /* Cancel the unclaimed SMS of one broadcast (see queue.h). */
 int64
 bar9_sms_cancel_unclaimed(int32 account_no, int32 broadcast_no,
-						  DateADT sms_day, bool have_cursor, uint64 cursor,
+						  bool have_cursor, uint64 cursor,
 						  const uint64 *number)
 {
-	static const Oid types[5] = {INT4OID, INT4OID, DATEOID, TEXTOID, TEXTOID};
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	static const Oid types[4] = {INT4OID, INT4OID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	SPIPlanPtr	plan;
 	bool		isnull;
 
 	plan = number == NULL ?
-		bar9_plan(&plan_cancel[0], CANCEL_SQL(""), 4, types) :
+		bar9_plan(&plan_cancel[0], CANCEL_SQL(""), 3, types) :
 		bar9_plan(&plan_cancel[1],
-				  CANCEL_SQL(" AND to_number OPERATOR(bar9.=) $5::bar9.e164"),
-				  5, types);
+				  CANCEL_SQL(" AND to_number OPERATOR(bar9.=) $4::bar9.e164"),
+				  4, types);
 	values[0] = Int32GetDatum(account_no);
 	values[1] = Int32GetDatum(broadcast_no);
-	values[2] = DateADTGetDatum(sms_day);
-	values[3] = have_cursor ? E164TextDatum(cursor) : (Datum) 0;
-	nulls[3] = have_cursor ? ' ' : 'n';
-	values[4] = number ? E164TextDatum(*number) : (Datum) 0;
+	values[2] = have_cursor ? E164TextDatum(cursor) : (Datum) 0;
+	nulls[2] = have_cursor ? ' ' : 'n';
+	values[3] = number ? E164TextDatum(*number) : (Datum) 0;
 	if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not cancel the queued SMS of a broadcast");

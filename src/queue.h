@@ -79,7 +79,6 @@ typedef struct Broadcast
 	Datum		body;			/* text */
 	Datum		from_address;	/* text, or 0 when from_null */
 	bool		from_null;
-	DateADT		sms_day;
 	bool		have_cursor;	/* claim_cursor is not NULL */
 	uint64		cursor;			/* its claim_cursor */
 	int64		delta[SMS_NSTATES];
@@ -128,8 +127,8 @@ bar9_broadcast_move(Broadcast *b, SmsState from, SmsState to, int64 k)
  * count returned).  SPI is connected.
  */
 extern int64 bar9_sms_cancel_unclaimed(int32 account_no, int32 broadcast_no,
-									   DateADT sms_day, bool have_cursor,
-									   uint64 cursor, const uint64 *number);
+									   bool have_cursor, uint64 cursor,
+									   const uint64 *number);
 
 /* A text[] of the phone numbers numbers[0..n) ("+digits"). */
 extern Datum bar9_numbers_text_array(const uint64 *numbers, int n);

@@ -3,12 +3,15 @@
  *		The partitions of bar9.sms_history: one per day of broadcasts,
  *		created ahead by the worker, dropped whole when retired.
  *
- * A broadcast files all its finished SMS under one day, its sms_day (the
- * day it was created, or the newest partition before it when the worker
- * has not created that day's yet: bar9.sms_day_for).  Retiring a day is
- * dropping its partition, once the day ended longer ago than the
- * retention and every broadcast of the day is completed or canceled: no
- * row is read, deleted or vacuumed, and the broadcasts keep their counts.
+ * A broadcast files all its finished SMS under one day, which its number
+ * carries: broadcast_no = day << 15 | n (060_queue.sql), the day it was
+ * created, or the newest day with a partition before it when the worker
+ * has not created that day's yet (bar9.broadcast_no_floor).  A day's
+ * partition holds the broadcast numbers [day << 15, (day + 1) << 15).
+ * Retiring a day is dropping its partition, once the day ended longer ago
+ * than the retention and every broadcast of the day is completed or
+ * canceled: no row is read, deleted or vacuumed, and the broadcasts keep
+ * their counts.
  */
 #include "postgres.h"
 
@@ -32,6 +35,7 @@
 #define SMS_DAYS_AHEAD		2
 
 PG_FUNCTION_INFO_V1(sms_add_partitions);
+PG_FUNCTION_INFO_V1(sms_add_partition);
 PG_FUNCTION_INFO_V1(retire_sms);
 
 /* The UTC date of a timestamp. */
@@ -51,6 +55,17 @@ PartitionName(DateADT day)
 
 	j2date(day + POSTGRES_EPOCH_JDATE, &y, &m, &d);
 	return psprintf("sms_history_%04d%02d%02d", y, m, d);
+}
+
+/* The first broadcast_no of day (see the head of this file). */
+static int32
+FirstBroadcastNo(DateADT day)
+{
+	if (day < 0 || day >= (PG_INT32_MAX >> 15))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("no broadcast numbers for a day before 2000-01-01 or after 2179")));
+	return (int32) day << 15;
 }
 
 /* The day as an SQL date literal, 'YYYY-MM-DD'. */
@@ -81,8 +96,9 @@ AddPartition(DateADT day)
 	char	   *sql;
 
 	sql = psprintf("CREATE TABLE bar9.%s PARTITION OF bar9.sms_history"
-				   " FOR VALUES FROM (%s) TO (%s)",
-				   PartitionName(day), DayLiteral(day), DayLiteral(day + 1));
+				   " FOR VALUES FROM (%d) TO (%d)",
+				   PartitionName(day), FirstBroadcastNo(day),
+				   FirstBroadcastNo(day + 1));
 	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not create partition %s", PartitionName(day));
 
@@ -106,6 +122,29 @@ AddPartition(DateADT day)
 	sql = psprintf("INSERT INTO bar9.sms_days VALUES (%s)", DayLiteral(day));
 	if (SPI_execute(sql, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record partition %s", PartitionName(day));
+}
+
+/*
+ * SQL: bar9.sms_add_partition(day date) -> boolean: create the partition of
+ * day unless it exists; true when it was created.  For the days the worker
+ * does not make ahead (a backfill, a test).
+ */
+Datum
+sms_add_partition(PG_FUNCTION_ARGS)
+{
+	DateADT		day = PG_GETARG_DATEADT(0);
+	bool		created = false;
+
+	(void) FirstBroadcastNo(day);	/* a day that has broadcast numbers */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (!DayExists(day))
+	{
+		AddPartition(day);
+		created = true;
+	}
+	SPI_finish();
+	PG_RETURN_BOOL(created);
 }
 
 /*
@@ -140,12 +179,15 @@ sms_add_partitions(PG_FUNCTION_ARGS)
 	"SELECT d.sms_day," \
 	"       (SELECT coalesce(sum(m.n_sent + m.n_delivered + m.n_failed" \
 	"                            + m.n_canceled), 0)::bigint" \
-	"          FROM bar9.messages m WHERE m.sms_day = d.sms_day)" \
+	"          FROM bar9.messages m" \
+	"         WHERE m.broadcast_no >= (d.sms_day - date '2000-01-01') << 15" \
+	"           AND m.broadcast_no < (d.sms_day + 1 - date '2000-01-01') << 15)" \
 	"  FROM bar9.sms_days d" \
 	" WHERE d.sms_day < $1" \
 	"   AND NOT EXISTS (SELECT 1 FROM bar9.messages m" \
-	"                    WHERE m.sms_day = d.sms_day" \
-	"                      AND m.status NOT IN ('completed', 'canceled'))" \
+	"         WHERE m.broadcast_no >= (d.sms_day - date '2000-01-01') << 15" \
+	"           AND m.broadcast_no < (d.sms_day + 1 - date '2000-01-01') << 15" \
+	"           AND m.status NOT IN ('completed', 'canceled'))" \
 	" ORDER BY d.sms_day"
 
 /* Drop the partition of day and forget it. */

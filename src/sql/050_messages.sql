@@ -36,10 +36,10 @@ CREATE TABLE messages (
 	created_at		timestamptz NOT NULL DEFAULT now(),
 	updated_at		timestamptz NOT NULL DEFAULT now(),
 	-- [queue] how the SMS tables (060_queue.sql) name this broadcast: the
-	-- account's number and the broadcast's number within the account
+	-- account's number and the broadcast's number within the account, whose
+	-- high bits are the day of its SMS history (bar9.broadcast_day)
 	account_no		integer NOT NULL,
 	broadcast_no	integer NOT NULL,
-	sms_day			date NOT NULL,		-- the partition of sms_history its SMS go to
 	claim_cursor	e164,				-- SMS up to this number have been claimed
 	claimed_at		timestamptz,		-- latest claim of new SMS: claims take turns
 	from_address	text,				-- the sender address its SMS go out from
@@ -59,14 +59,16 @@ CREATE INDEX messages_claim_turn ON messages (claimed_at NULLS FIRST)
 -- The unfinished broadcasts of an account, for the opt-out cancel.
 CREATE INDEX messages_unfinished ON messages (account_id)
 	WHERE status IN ('pending', 'queued', 'sending');
--- The broadcasts of a day of SMS history, for its retirement.
-CREATE INDEX messages_by_sms_day ON messages (sms_day);
+-- The broadcasts of a day of SMS history (a range of broadcast_no), for
+-- its retirement.
+CREATE INDEX messages_by_broadcast_no ON messages (broadcast_no);
 
--- A new broadcast's numbers in the SMS tables: the account's number, the
--- next broadcast number of the account (the account row is locked until
--- commit: an account's broadcasts are numbered in turn), and the day its
--- SMS history is filed under.  Whoever inserts a broadcast (messages.c,
--- operators, tests) gets them without naming them.
+-- A new broadcast's numbers in the SMS tables: the account's number, and
+-- the account's next broadcast number, at least the first number of the
+-- day its SMS history is filed under (bar9.broadcast_no_floor).  The
+-- account row stays locked until commit: an account's broadcasts are
+-- numbered in turn.  Whoever inserts a broadcast (messages.c, operators,
+-- tests) gets them without naming them.
 CREATE FUNCTION messages_number() RETURNS trigger
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
@@ -74,7 +76,8 @@ CREATE FUNCTION messages_number() RETURNS trigger
 BEGIN
 	IF NEW.account_no IS NULL OR NEW.broadcast_no IS NULL THEN
 		UPDATE @extschema@.accounts
-		   SET last_broadcast_no = last_broadcast_no + 1
+		   SET last_broadcast_no = greatest(last_broadcast_no + 1,
+				@extschema@.broadcast_no_floor(NEW.created_at))
 		 WHERE account_id = NEW.account_id
 		RETURNING account_no, last_broadcast_no
 		  INTO NEW.account_no, NEW.broadcast_no;
@@ -83,14 +86,11 @@ BEGIN
 				USING ERRCODE = 'foreign_key_violation';
 		END IF;
 	END IF;
-	IF NEW.sms_day IS NULL THEN
-		NEW.sms_day := @extschema@.sms_day_for(NEW.created_at);
-	END IF;
 	RETURN NEW;
 END
 $$;
 COMMENT ON FUNCTION messages_number() IS
-	'trigger: numbers a new broadcast for the SMS tables (account_no, broadcast_no, sms_day) unless given';
+	'trigger: numbers a new broadcast for the SMS tables (account_no, broadcast_no) unless given';
 
 CREATE TRIGGER messages_number
 	BEFORE INSERT ON messages

@@ -83,20 +83,36 @@ CREATE INDEX sms_retry_due ON sms_retry (due_at);
 COMMENT ON TABLE sms_retry IS
 	'SMS put back by an acknowledgement ''retry'': queued until due_at, or claimed (claim_no) until due_at';
 
+-- The day of SMS history a broadcast files under is in its number:
+-- broadcast_no = day << 15 | n, the day counted from 2000-01-01 (a date's
+-- internal value), n the account's n-th broadcast of the day (32,768 a day;
+-- more spill into the next day's numbers).  So the history is partitioned
+-- by ranges of broadcast_no, one day each, and a lookup by broadcast
+-- prunes to its partition with no column spent on the day.
+CREATE FUNCTION broadcast_day(broadcast_no integer) RETURNS date
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT date '2000-01-01' + (broadcast_no >> 15) $$;
+COMMENT ON FUNCTION broadcast_day(integer) IS
+	'the day of SMS history a broadcast files its SMS under, from its broadcast_no';
+
 CREATE TABLE sms_history (
 	account_no		integer NOT NULL,
-	broadcast_no	integer NOT NULL,
+	broadcast_no	integer NOT NULL,	-- its high bits: the day, the partition
 	to_number		e164 NOT NULL,
-	sms_day			date NOT NULL,		-- the broadcast's sms_day: the partition
 	state			smallint NOT NULL,	-- 2 sent, 3 delivered, 4 failed, 5 canceled
 	attempt			smallint NOT NULL,
 	changed_at		timestamptz NOT NULL,
 	provider_ref	text,
 	error			text
-) PARTITION BY RANGE (sms_day);
--- Not unique (a unique index would have to hold sms_day): an SMS enters the
--- history only by leaving sms_queue or sms_retry, whose keys are unique.
-CREATE INDEX sms_history_key ON sms_history (account_no, broadcast_no, to_number);
+) PARTITION BY RANGE (broadcast_no);
+-- Eight columns: a 24-byte row header with its null bitmap (a ninth column
+-- would make it 32).  Not unique (a unique index could not be enforced
+-- across partitions anyway): an SMS enters the history only by leaving
+-- sms_queue or sms_retry, whose keys are unique.  Inserted mostly in key
+-- order: leaves packed full.
+CREATE INDEX sms_history_key ON sms_history (account_no, broadcast_no, to_number)
+	WITH (fillfactor = 100);
 COMMENT ON TABLE sms_history IS
 	'finished SMS (state 2 sent, 3 delivered, 4 failed, 5 canceled), one partition per day of broadcasts; retired by dropping partitions';
 
@@ -115,18 +131,28 @@ COMMENT ON FUNCTION sms_add_partitions() IS
 
 SELECT sms_add_partitions();
 
--- The day a new broadcast's SMS are filed under: today's partition, or the
--- newest one before it if the worker has not created today's yet.
-CREATE FUNCTION sms_day_for(at timestamptz) RETURNS date
+-- Create the partition of one day of sms_history, if missing.
+CREATE FUNCTION sms_add_partition(day date) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'sms_add_partition'
+	LANGUAGE C VOLATILE STRICT
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION sms_add_partition(date) IS
+	'creates the partition of bar9.sms_history for one day unless it exists (true when created): for days the worker does not make ahead';
+
+-- The first broadcast_no of the day a broadcast created at "at" files its
+-- SMS under: today's (UTC), or the newest day before it that has a
+-- partition, if the worker has not created today's yet.
+CREATE FUNCTION broadcast_no_floor(at timestamptz) RETURNS integer
 	LANGUAGE sql STABLE STRICT
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-	SELECT coalesce(max(d.sms_day), (at AT TIME ZONE 'UTC')::date)
+	SELECT ((coalesce(max(d.sms_day), (at AT TIME ZONE 'UTC')::date)
+			 - date '2000-01-01') << 15)
 	  FROM @extschema@.sms_days d
 	 WHERE d.sms_day <= (at AT TIME ZONE 'UTC')::date
 $$;
-COMMENT ON FUNCTION sms_day_for(timestamptz) IS
-	'the partition day of bar9.sms_history that a broadcast created at "at" files its SMS under';
+COMMENT ON FUNCTION broadcast_no_floor(timestamptz) IS
+	'the first broadcast_no of the day of SMS history that a broadcast created at "at" files under';
 
 -- The name of an SMS state (the numbers of sms_history.state).
 CREATE FUNCTION sms_state_name(state smallint) RETURNS text
@@ -204,14 +230,14 @@ CREATE FUNCTION ack_sms_batch(sms_ids text[], outcome text,
 COMMENT ON FUNCTION ack_sms_batch(text[], text, text[], text) IS
 	'acknowledges every SMS of sms_ids (at most 10000) with one outcome, as bar9.ack_sms does one, all or none; provider_refs, when given, has one element per id; returns the number acknowledged';
 
--- Drop the partitions of SMS history that are old enough and finished.
+-- Drop the days of SMS history that are old enough and finished.
 CREATE FUNCTION retire_sms(older_than interval DEFAULT '30 days')
 	RETURNS bigint
 	AS 'MODULE_PATHNAME', 'retire_sms'
 	LANGUAGE C VOLATILE STRICT
 	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION retire_sms(interval) IS
-	'drops each partition of bar9.sms_history whose day ended more than older_than ago and whose broadcasts are all completed or canceled; returns how many SMS that retired (from the broadcasts'' counts: no row is read)';
+	'drops each partition of bar9.sms_history whose day ended more than older_than ago and whose broadcasts are all completed or canceled; returns how many SMS that retired (from the broadcasts'' counts: no SMS row is read)';
 
 -- Broadcast status follows its counters (see queue.h).
 CREATE FUNCTION messages_settle_status() RETURNS trigger

@@ -35,23 +35,29 @@ $q->(qq{SELECT added FROM bar9.add_numbers('$acct', '$aud',
 sub old_day
 {
 	my $day = $q->("SELECT (now() AT TIME ZONE 'UTC')::date - $_[0]");
-	(my $name = $day) =~ s/-//g;
-	$q->(qq{CREATE TABLE bar9.sms_history_$name PARTITION OF bar9.sms_history
-		FOR VALUES FROM ('$day') TO ('$day'::date + 1);
-		INSERT INTO bar9.sms_days VALUES ('$day')});
+	$q->("SELECT bar9.sms_add_partition('$day')");
 	return $day;
 }
 
 # broadcast(BODY[, DAY]): a broadcast whose SMS history is filed under DAY
-# (default: today), once fanned out; returns its id
+# (default: today: its number says so), once fanned out; returns its id
 sub broadcast
 {
-	my $id = $q->("SELECT id FROM bar9.create_broadcast('$acct', '$aud', '$_[0]')");
-	$q->("UPDATE bar9.messages SET sms_day = '$_[1]' WHERE message_id = '$id'")
-	  if defined $_[1];
+	my ($body, $day) = @_;
+	my $renumber = defined $day ? qq{
+		UPDATE bar9.messages
+		   SET broadcast_no = (('$day'::date - date '2000-01-01') << 15)
+							  + (broadcast_no & 32767)
+		 WHERE message_id = (SELECT id FROM b);} : '';
+	my $id = $q->(qq{BEGIN;
+		CREATE TEMP TABLE b ON COMMIT DROP AS
+			SELECT id FROM bar9.create_broadcast('$acct', '$aud', '$body');
+		$renumber
+		SELECT id FROM b;
+		COMMIT;});
 	$node->poll_query_until('postgres',
 		"SELECT status = 'queued' FROM bar9.messages WHERE message_id = '$id'")
-	  or die "$_[0] was not fanned out";
+	  or die "$body was not fanned out";
 	return $id;
 }
 
