@@ -40,7 +40,7 @@ INSERT INTO bar9.messages (account_id, channel_id, body, encoding, segments,
 INSERT INTO bar9.sms_history
 	SELECT m.account_no, m.broadcast_no,
 		   ('+1202' || lpad(i::text, 7, '0'))::bar9.e164, 2, 1,
-		   '2026-01-05 12:00Z', NULL, NULL
+		   12 * 3600, NULL, NULL
 	  FROM bar9.messages m, generate_series(1, :n) i;
 -- the baseline: the same rows in a plain table
 CREATE TABLE naive_history AS SELECT * FROM bar9.sms_history_20260105;

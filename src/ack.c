@@ -62,7 +62,6 @@ typedef struct AckCall
 } AckCall;
 
 static SPIPlanPtr plan_lock_run;
-static SPIPlanPtr plan_run_final;
 static SPIPlanPtr plan_run_retry;
 static SPIPlanPtr plan_run_done;
 static SPIPlanPtr plan_run_drop;
@@ -160,31 +159,52 @@ ItemArrays(AckItem *items, int n, Datum *numbers, Datum *refs)
 											   TYPALIGN_INT));
 }
 
-/* Mark the items whose number the last result's column 1 lists as done. */
+/* qsort order of uint64. */
+static int
+Uint64Cmp(const void *a, const void *b)
+{
+	uint64		x = *(const uint64 *) a;
+	uint64		y = *(const uint64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Mark the items whose number the last result's column 1 lists as done;
+ * items[0..n) are sorted by number (one claim's).  Returns how many.
+ */
 static int
 MarkDone(AckItem *items, int n)
 {
+	int			nrows = (int) SPI_processed;
+	uint64	   *numbers = palloc(sizeof(uint64) * Max(nrows, 1));
 	int			k = 0;
+	int			i = 0;
 
-	for (uint64 r = 0; r < SPI_processed; r++)
+	for (int r = 0; r < nrows; r++)
 	{
 		bool		isnull;
-		uint64		number = DatumGetE164(SPI_getbinval(SPI_tuptable->vals[r],
-														SPI_tuptable->tupdesc,
-														1, &isnull));
 
-		for (int i = 0; i < n; i++)
+		numbers[r] = DatumGetE164(SPI_getbinval(SPI_tuptable->vals[r],
+												SPI_tuptable->tupdesc, 1,
+												&isnull));
+	}
+	qsort(numbers, nrows, sizeof(uint64), Uint64Cmp);
+	for (int r = 0; r < nrows; r++)
+	{
+		while (i < n && items[i].id.number < numbers[r])
+			i++;
+		if (i < n && items[i].id.number == numbers[r] && !items[i].done)
 		{
-			if (!items[i].done && items[i].id.number == number)
-			{
-				items[i].done = true;
-				k++;
-				break;
-			}
+			items[i].done = true;
+			k++;
 		}
 	}
+	pfree(numbers);
 	return k;
 }
+
+static void AckExplain(AckCall *call, AckItem *item);
 
 /* The back-off of the n-th retry, in milliseconds, as float8. */
 static Datum
@@ -219,34 +239,85 @@ MoveArgs(AckCall *call, AckItem *items, int n, Datum *values, char *nulls)
 	values[9] = Float8GetDatum((double) bar9_retry_delay_max_ms);
 }
 
-/* The SMS of a claim, leaving sms_queue: rows $3 in the claimed run. */
-#define RUN_GONE \
+/*
+ * The SMS of a claim leaving sms_queue: those of $3 in the claimed run
+ * (NAMED), or the whole run (WHOLE: every SMS of the claim is being
+ * acknowledged, one range scan instead of a probe per SMS).
+ */
+#define RUN_CLAIM \
 	"WITH claim AS (" \
 	"  SELECT first_number, last_number, attempt FROM bar9.sms_claims" \
-	"   WHERE account_no = $1 AND broadcast_no = $2 AND claim_no = $5)," \
+	"   WHERE account_no = $1 AND broadcast_no = $2 AND claim_no = $5),"
+#define RUN_GONE_NAMED \
 	" gone AS (" \
 	"  DELETE FROM bar9.sms_queue q USING claim c" \
 	"   WHERE q.account_no = $1 AND q.broadcast_no = $2" \
 	"     AND q.to_number OPERATOR(bar9.=) ANY ($3::bar9.e164[])" \
 	"     AND q.to_number OPERATOR(bar9.>=) c.first_number" \
 	"     AND q.to_number OPERATOR(bar9.<=) c.last_number" \
-	"  RETURNING q.to_number, c.attempt)," \
-	" refs AS (" \
+	"  RETURNING q.to_number, c.attempt)"
+#define RUN_GONE_WHOLE \
+	" gone AS (" \
+	"  DELETE FROM bar9.sms_queue q USING claim c" \
+	"   WHERE q.account_no = $1 AND q.broadcast_no = $2" \
+	"     AND q.to_number OPERATOR(bar9.>=) c.first_number" \
+	"     AND q.to_number OPERATOR(bar9.<=) c.last_number" \
+	"  RETURNING q.to_number, c.attempt)"
+/* The provider references given, by number. */
+#define RUN_REFS \
+	", refs AS (" \
 	"  SELECT u.n::bar9.e164 AS to_number, u.ref" \
 	"    FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(n, ref)" \
 	"   WHERE u.ref IS NOT NULL)"
+/* Into the history with state $6; with or without provider references. */
+#define RUN_FINAL_INSERT(refs_join, ref) \
+	" INSERT INTO bar9.sms_history" \
+	" SELECT $1, $2, g.to_number, $6, g.attempt, " SQL_CHANGED_S("$2") ", " ref ", $7" \
+	"   FROM gone g" refs_join \
+	" RETURNING to_number"
+#define REFS_JOIN \
+	" LEFT JOIN refs r ON r.to_number OPERATOR(bar9.=) g.to_number"
 
-/* Move the claimed SMS of a run to its history, or back for a retry. */
-static void
-AckRun(AckCall *call, AckItem *items, int n, Broadcast *b)
+/* The kept plans of the final acknowledgement, [whole run][with refs]. */
+static SPIPlanPtr plan_run_final[2][2];
+
+/* The final-acknowledgement plan for a whole run or not, refs or not. */
+static SPIPlanPtr
+RunFinalPlan(bool whole, bool with_refs)
 {
-	Datum		values[MOVE_NARGS + 3];
-	char		nulls[MOVE_NARGS + 3];
-	int			k;
+	static const char *const sql[2][2] = {
+		{RUN_CLAIM RUN_GONE_NAMED RUN_FINAL_INSERT("", "NULL"),
+		RUN_CLAIM RUN_GONE_NAMED RUN_REFS RUN_FINAL_INSERT(REFS_JOIN, "r.ref")},
+		{RUN_CLAIM RUN_GONE_WHOLE RUN_FINAL_INSERT("", "NULL"),
+		RUN_CLAIM RUN_GONE_WHOLE RUN_REFS RUN_FINAL_INSERT(REFS_JOIN, "r.ref")}
+	};
 
-	MoveArgs(call, items, n, values, nulls);
+	return bar9_plan(&plan_run_final[whole][with_refs],
+					 sql[whole][with_refs], MOVE_NARGS, move_types);
+}
+
+/* Do any of items[0..n) carry a provider reference? */
+static bool
+AnyRef(AckItem *items, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (items[i].provider_ref != NULL)
+			return true;
+	return false;
+}
+
+/*
+ * Lock the claim of items (its sms_claims row); false when it is gone
+ * (taken over, or all of it acknowledged).  *remaining: its SMS not yet
+ * acknowledged.
+ */
+static bool
+LockRun(Datum *values, const char *nulls, int32 *remaining)
+{
+	bool		isnull;
+
 	if (SPI_execute_plan(bar9_plan(&plan_lock_run,
-								   "SELECT 1 FROM bar9.sms_claims"
+								   "SELECT remaining FROM bar9.sms_claims"
 								   " WHERE account_no = $1 AND broadcast_no = $2"
 								   "   AND claim_no = $5"
 								   "   FOR NO KEY UPDATE",
@@ -254,96 +325,126 @@ AckRun(AckCall *call, AckItem *items, int n, Broadcast *b)
 						 values, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock a claim");
 	if (SPI_processed == 0)
-		return;					/* stale or finished: the items stay */
+		return false;
+	*remaining = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1,
+											 &isnull));
+	return true;
+}
 
-	if (call->outcome != ACK_RETRY)
-	{
-		if (SPI_execute_plan(bar9_plan(&plan_run_final,
-									   RUN_GONE
-									   " INSERT INTO bar9.sms_history"
-									   " SELECT $1, $2, g.to_number, $6,"
-									   "        g.attempt, pg_catalog.now(), r.ref, $7"
-									   "   FROM gone g"
-									   "   LEFT JOIN refs r"
-									   "     ON r.to_number OPERATOR(bar9.=) g.to_number"
-									   " RETURNING to_number, state",
-									   MOVE_NARGS, move_types),
-							 values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
-			elog(ERROR, "could not acknowledge SMS");
-		k = MarkDone(items, n);
-		bar9_broadcast_move(b, SMS_SENDING, OutcomeState(call->outcome), k);
-		call->last = OutcomeState(call->outcome);
-	}
-	else
-	{
-		/* back to sms_retry, or failed for good after max_attempts claims */
-		if (SPI_execute_plan(bar9_plan(&plan_run_retry,
-									   RUN_GONE ","
-									   " again AS ("
-									   "  INSERT INTO bar9.sms_retry"
-									   "  SELECT $1, $2, g.to_number, g.attempt,"
-									   "         pg_catalog.now() + least($10,"
-									   "           $9 * pg_catalog.power(2, g.attempt - 1))"
-									   "           * interval '1 millisecond',"
-									   "         NULL, $7"
-									   "    FROM gone g WHERE g.attempt < $8"
-									   "  RETURNING to_number, 0::smallint AS state),"
-									   " failed AS ("
-									   "  INSERT INTO bar9.sms_history"
-									   "  SELECT $1, $2, g.to_number, 4,"
-									   "         g.attempt, pg_catalog.now(), NULL,"
-									   "         coalesce($7, 'gave up after ' || g.attempt"
-									   "                  || ' attempts')"
-									   "    FROM gone g"
-									   "   WHERE g.attempt >= $8"
-									   "  RETURNING to_number, state)"
-									   " SELECT * FROM again UNION ALL SELECT * FROM failed",
-									   MOVE_NARGS + 3, move_types),
-							 values, nulls, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not put SMS back for a retry");
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			bool		isnull;
-			SmsState	to = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[r],
-														 SPI_tuptable->tupdesc,
-														 2, &isnull)) == 0 ?
-				SMS_QUEUED : SMS_FAILED;
+/*
+ * Count k acknowledged SMS off the claim: it goes once all of it is
+ * acknowledged.
+ */
+static void
+CountDownRun(Datum *values, char *nulls, int32 remaining, int k)
+{
+	SPIPlanPtr	plan;
 
-			bar9_broadcast_move(b, SMS_SENDING, to, 1);
-			call->last = to;
-		}
-		k = MarkDone(items, n);
-	}
-
-	/* the claim counts down; once all of it is acknowledged it goes */
 	values[7] = Int32GetDatum(k);
-	if (SPI_execute_plan(bar9_plan(&plan_run_done,
-								   "WITH c AS ("
-								   "  UPDATE bar9.sms_claims"
-								   "     SET remaining = remaining - $8"
-								   "   WHERE account_no = $1 AND broadcast_no = $2"
-								   "     AND claim_no = $5"
-								   "   RETURNING account_no, broadcast_no, claim_no,"
-								   "             remaining)"
-								   " SELECT remaining FROM c",
-								   MOVE_NARGS + 1, move_types),
-						 values, nulls, false, 0) != SPI_OK_SELECT)
+	plan = remaining <= k ?
+		bar9_plan(&plan_run_drop,
+				  "DELETE FROM bar9.sms_claims"
+				  " WHERE account_no = $1 AND broadcast_no = $2"
+				  "   AND claim_no = $5",
+				  MOVE_NARGS, move_types) :
+		bar9_plan(&plan_run_done,
+				  "UPDATE bar9.sms_claims SET remaining = remaining - $8"
+				  " WHERE account_no = $1 AND broadcast_no = $2"
+				  "   AND claim_no = $5",
+				  MOVE_NARGS + 1, move_types);
+	if (SPI_execute_plan(plan, values, nulls, false, 0) < 0)
 		elog(ERROR, "could not count down a claim");
-	if (SPI_processed == 1)
+}
+
+/* Put the claimed SMS of a run back for a retry, or fail them for good. */
+static void
+RetryRun(AckCall *call, AckItem *items, int n, Broadcast *b, Datum *values,
+		 char *nulls)
+{
+	if (SPI_execute_plan(bar9_plan(&plan_run_retry,
+								   RUN_CLAIM RUN_GONE_NAMED ","
+								   " again AS ("
+								   "  INSERT INTO bar9.sms_retry"
+								   "  SELECT $1, $2, g.to_number, g.attempt,"
+								   "         pg_catalog.now() + least($10,"
+								   "           $9 * pg_catalog.power(2, g.attempt - 1))"
+								   "           * interval '1 millisecond',"
+								   "         NULL, $7"
+								   "    FROM gone g WHERE g.attempt < $8"
+								   "  RETURNING to_number, 0::smallint AS state),"
+								   " failed AS ("
+								   "  INSERT INTO bar9.sms_history"
+								   "  SELECT $1, $2, g.to_number, 4,"
+								   "         g.attempt, " SQL_CHANGED_S("$2") ", NULL,"
+								   "         coalesce($7, 'gave up after ' || g.attempt"
+								   "                  || ' attempts')"
+								   "    FROM gone g"
+								   "   WHERE g.attempt >= $8"
+								   "  RETURNING to_number, state)"
+								   " SELECT * FROM again UNION ALL SELECT * FROM failed",
+								   MOVE_NARGS + 3, move_types),
+						 values, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not put SMS back for a retry");
+	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		bool		isnull;
+		SmsState	to = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[r],
+													 SPI_tuptable->tupdesc,
+													 2, &isnull)) == 0 ?
+			SMS_QUEUED : SMS_FAILED;
 
-		if (DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1,
-										&isnull)) <= 0 &&
-			SPI_execute_plan(bar9_plan(&plan_run_drop,
-									   "DELETE FROM bar9.sms_claims"
-									   " WHERE account_no = $1 AND broadcast_no = $2"
-									   "   AND claim_no = $5",
-									   MOVE_NARGS, move_types),
-							 values, nulls, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "could not remove a finished claim");
+		bar9_broadcast_move(b, SMS_SENDING, to, 1);
+		call->last = to;
 	}
+}
+
+/*
+ * Move the claimed SMS of a run (items[0..n), one claim, sorted by number)
+ * to its history, or back for a retry.  Items that did not move stay not
+ * done (a stale or finished claim, an SMS not in it).
+ */
+static void
+AckRun(AckCall *call, AckItem *items, int n, Broadcast *b)
+{
+	Datum		values[MOVE_NARGS + 3];
+	char		nulls[MOVE_NARGS + 3];
+	int32		remaining;
+	bool		whole;
+	int			k;
+
+	MoveArgs(call, items, n, values, nulls);
+	if (!LockRun(values, nulls, &remaining))
+		return;					/* stale or finished: the items stay */
+	whole = (n == remaining && call->outcome != ACK_RETRY);
+	if (call->outcome == ACK_RETRY)
+		RetryRun(call, items, n, b, values, nulls);
+	else if (SPI_execute_plan(RunFinalPlan(whole, AnyRef(items, n)),
+							  values, nulls, false, 0) !=
+			 SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "could not acknowledge SMS");
+	k = MarkDone(items, n);
+
+	/*
+	 * A whole-run acknowledgement moved every SMS of the run: each must have
+	 * been named, or the call acknowledged SMS it did not name.
+	 */
+	if (whole && (uint64) k != SPI_processed)
+	{
+		for (int i = 0; i < n; i++)
+			if (!items[i].done)
+				AckExplain(call, &items[i]);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sms_ids name SMS outside their claim")));
+	}
+	if (call->outcome != ACK_RETRY)
+	{
+		bar9_broadcast_move(b, SMS_SENDING, OutcomeState(call->outcome), k);
+		if (k > 0)
+			call->last = OutcomeState(call->outcome);
+	}
+	CountDownRun(values, nulls, remaining, k);
 }
 
 /* Move SMS claimed from sms_retry to their history, or back for a retry. */
@@ -369,7 +470,7 @@ AckRetried(AckCall *call, AckItem *items, int n, Broadcast *b)
 										"   WHERE u.ref IS NOT NULL)"
 										" INSERT INTO bar9.sms_history"
 										" SELECT $1, $2, g.to_number, $6,"
-										"        g.attempt, pg_catalog.now(), r.ref,"
+										"        g.attempt, " SQL_CHANGED_S("$2") ", r.ref,"
 										"        coalesce($7, g.error)"
 										"   FROM gone g"
 										"   LEFT JOIN refs r"
@@ -399,7 +500,7 @@ AckRetried(AckCall *call, AckItem *items, int n, Broadcast *b)
 										" failed AS ("
 										"  INSERT INTO bar9.sms_history"
 										"  SELECT $1, $2, g.to_number, 4, g.attempt,"
-										"         pg_catalog.now(), NULL,"
+										"         " SQL_CHANGED_S("$2") ", NULL,"
 										"         coalesce($7, 'gave up after ' || g.attempt"
 										"                  || ' attempts')"
 										"    FROM gone g"
@@ -439,7 +540,7 @@ AckReceipts(AckCall *call, AckItem *items, int n, Broadcast *b)
 								   "  SELECT u.n::bar9.e164 AS to_number, u.ref"
 								   "    FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(n, ref))"
 								   " UPDATE bar9.sms_history h"
-								   "    SET state = 3, changed_at = pg_catalog.now(),"
+								   "    SET state = 3, changed_s = " SQL_CHANGED_S("$2") ","
 								   "        provider_ref = coalesce(r.ref, h.provider_ref),"
 								   "        error = coalesce($7, h.error)"
 								   "   FROM refs r"

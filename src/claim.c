@@ -345,7 +345,7 @@ CancelTaken(Broadcast *b, TakenSms *t, int n)
 				   "  RETURNING to_number, attempt - 1 AS attempt, error)"
 				   " INSERT INTO bar9.sms_history"
 				   " SELECT $1, $2, to_number, 5, attempt,"
-				   "        pg_catalog.now(), NULL, error FROM gone",
+				   "        " SQL_CHANGED_S("$2") ", NULL, error FROM gone",
 				   4, types) :
 		 bar9_plan(&plan_run_cancel,
 				   "WITH gone AS ("
@@ -360,7 +360,7 @@ CancelTaken(Broadcast *b, TakenSms *t, int n)
 				   "  RETURNING attempt - 1 AS attempt)"
 				   " INSERT INTO bar9.sms_history"
 				   " SELECT $1, $2, to_number, 5, claim.attempt,"
-				   "        pg_catalog.now(), NULL, NULL FROM gone, claim",
+				   "        " SQL_CHANGED_S("$2") ", NULL, NULL FROM gone, claim",
 				   4, types),
 		 values, NULL, SPI_OK_INSERT);
 	if (SPI_processed != (uint64) n)
@@ -470,8 +470,9 @@ ClaimRun(ClaimCall *call, Broadcast *b, bool have_cursor, Datum cursor)
 	static const Oid row_types[4] = {INT4OID, INT4OID, INT4OID, TEXTOID};
 	static const Oid claim_types[6] = {INT4OID, INT4OID, TEXTOID, TEXTOID,
 	INT4OID, TIMESTAMPTZOID};
+	static const Oid cursor_types[4] = {INT4OID, INT4OID, TEXTOID, INT4OID};
 	Datum		values[6];
-	char		nulls[3] = {' ', ' ', ' '};
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	uint64	   *numbers;
 	int			n;
 	bool		isnull;
@@ -500,15 +501,20 @@ ClaimRun(ClaimCall *call, Broadcast *b, bool have_cursor, Datum cursor)
 		numbers[i] = DatumGetE164(Col(i, 1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
 
-	/* the cursor moves even when nothing came: the next broadcast's turn */
+	/*
+	 * The cursor and the counters move in one update; claimed_at even when
+	 * nothing came: the next broadcast's turn.
+	 */
 	values[2] = n > 0 ? E164TextDatum(numbers[n - 1]) : (Datum) 0;
 	nulls[2] = n > 0 ? ' ' : 'n';
+	values[3] = Int32GetDatum(n);
 	Exec(bar9_plan(&plan_cursor,
 				   "UPDATE bar9.messages"
 				   "   SET claim_cursor = coalesce($3::bar9.e164, claim_cursor),"
-				   "       claimed_at = pg_catalog.now()"
+				   "       claimed_at = pg_catalog.now(),"
+				   "       n_queued = n_queued - $4, n_sending = n_sending + $4"
 				   " WHERE account_no = $1 AND broadcast_no = $2",
-				   3, claim_types),
+				   4, cursor_types),
 		 values, nulls, SPI_OK_UPDATE);
 	if (n == 0)
 		return 0;
@@ -575,7 +581,6 @@ ClaimNew(ClaimCall *call)
 		bool		have_cursor;
 		Datum		cursor;
 		bool		holds = call->locked.n > 0;
-		int			n;
 
 		/* one that steps 1-2 locked is ours already: no wait */
 		if (bar9_broadcasts_find(&call->locked, keys[2 * i],
@@ -588,8 +593,7 @@ ClaimNew(ClaimCall *call)
 								turn.broadcast_no);
 		memcpy(turn.delta, b->delta, sizeof(turn.delta));
 		*b = turn;
-		n = ClaimRun(call, b, have_cursor, cursor);
-		bar9_broadcast_move(b, SMS_QUEUED, SMS_SENDING, n);
+		(void) ClaimRun(call, b, have_cursor, cursor);
 	}
 }
 

@@ -391,7 +391,7 @@ bar9_broadcasts_count(BroadcastSet *set)
 	"  RETURNING d.to_number, d.attempt, d.error)," \
 	" h AS (" \
 	"  INSERT INTO bar9.sms_history" \
-	"   SELECT $1, $2, x.to_number, 5, x.attempt, pg_catalog.now()," \
+	"   SELECT $1, $2, x.to_number, 5, x.attempt, " SQL_CHANGED_S("$2") "," \
 	"          NULL, x.error" \
 	"     FROM (SELECT * FROM q UNION ALL SELECT * FROM r) x" \
 	"  RETURNING 1)" \

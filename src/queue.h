@@ -130,6 +130,15 @@ extern int64 bar9_sms_cancel_unclaimed(int32 account_no, int32 broadcast_no,
 									   bool have_cursor, uint64 cursor,
 									   const uint64 *number);
 
+/*
+ * SQL for sms_history.changed_s of a row written now: the seconds since
+ * the start (00:00 UTC) of the day of its broadcast, whose number is the
+ * SQL expression bno (060_queue.sql).
+ */
+#define SQL_CHANGED_S(bno) \
+	"((pg_catalog.extract('epoch', pg_catalog.now()) - 946684800)::bigint" \
+	" - ((" bno ")::bigint >> 15) * 86400)::integer"
+
 /* A text[] of the phone numbers numbers[0..n) ("+digits"). */
 extern Datum bar9_numbers_text_array(const uint64 *numbers, int n);
 

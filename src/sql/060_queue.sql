@@ -102,12 +102,14 @@ CREATE TABLE sms_history (
 	to_number		e164 NOT NULL,
 	state			smallint NOT NULL,	-- 2 sent, 3 delivered, 4 failed, 5 canceled
 	attempt			smallint NOT NULL,
-	changed_at		timestamptz NOT NULL,
+	changed_s		integer NOT NULL,	-- when it changed: seconds since 00:00 UTC
+										-- of its broadcast's day (sms_changed_at)
 	provider_ref	text,
 	error			text
 ) PARTITION BY RANGE (broadcast_no);
--- Eight columns: a 24-byte row header with its null bitmap (a ninth column
--- would make it 32).  Not unique (a unique index could not be enforced
+-- 24 bytes of fixed columns and eight columns in all: a row takes 52 bytes
+-- of its page (a 24-byte header with its null bitmap; a ninth column would
+-- make the header 32, a timestamptz the fixed part 32).  Not unique (a unique index could not be enforced
 -- across partitions anyway): an SMS enters the history only by leaving
 -- sms_queue or sms_retry, whose keys are unique.  Inserted mostly in key
 -- order: leaves packed full.
@@ -154,6 +156,15 @@ $$;
 COMMENT ON FUNCTION broadcast_no_floor(timestamptz) IS
 	'the first broadcast_no of the day of SMS history that a broadcast created at "at" files under';
 
+-- When a history row last changed, from its broadcast and changed_s.
+CREATE FUNCTION sms_changed_at(broadcast_no integer, changed_s integer)
+	RETURNS timestamptz
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT to_timestamp(946684800 + (broadcast_no >> 15)::bigint * 86400 + changed_s) $$;
+COMMENT ON FUNCTION sms_changed_at(integer, integer) IS
+	'the time an sms_history row last changed: changed_s seconds after 00:00 UTC of its broadcast''s day';
+
 -- The name of an SMS state (the numbers of sms_history.state).
 CREATE FUNCTION sms_state_name(state smallint) RETURNS text
 	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -195,7 +206,8 @@ SELECT m.account_id, m.message_id, r.to_number,
   JOIN messages m USING (account_no, broadcast_no)
 UNION ALL
 SELECT m.account_id, m.message_id, h.to_number, sms_state_name(h.state),
-	   h.attempt, NULL, h.provider_ref, h.error, NULL, h.changed_at
+	   h.attempt, NULL, h.provider_ref, h.error, NULL,
+	   sms_changed_at(h.broadcast_no, h.changed_s)
   FROM sms_history h
   JOIN messages m USING (account_no, broadcast_no);
 COMMENT ON VIEW sms IS
