@@ -30,7 +30,7 @@ SELECT bar9.create_account('bench retire') AS acct \gset
 SELECT (bar9.create_audience(:'acct', 'bench retire')).id AS ch \gset
 -- a completed broadcast of n SMS, filed under a day long past (its number
 -- says which)
-SELECT bar9.sms_add_partition('2026-01-05');
+SELECT bar9.sms_add_partition('2026-01-05') AS created \gset
 INSERT INTO bar9.messages (account_id, channel_id, body, encoding, segments,
 						   status, fanout_done, recipient_count, n_sent,
 						   account_no, broadcast_no)
