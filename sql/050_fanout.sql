@@ -110,6 +110,18 @@ UPDATE bar9.channels SET deleted_at = now() WHERE channel_id = :'gone2';
 SELECT bar9.fanout_step(:'acct', :'m8', 2);
 SELECT * FROM pg_temp.state(:'acct', :'m8');
 --
+-- A scheduled broadcast's recipient_count leaves its opted-out members out
+-- from its first batch on, not only once the fan-out is done (the audience
+-- has eleven numbers now, two of them opted out).
+--
+SELECT id AS m9 FROM bar9.create_broadcast(:'acct', :'aud', 'Later', now() + interval '1 day') \gset
+SELECT status, recipient_count FROM bar9.messages WHERE message_id = :'m9';
+UPDATE bar9.messages SET send_at = now() - interval '1 second' WHERE message_id = :'m9';
+SELECT bar9.fanout_step(:'acct', :'m9', 2);
+SELECT status, recipient_count, n_queued, suppressed_count FROM bar9.messages WHERE message_id = :'m9';
+SELECT bar9.fanout_run(:'acct', :'m9', 2);
+SELECT status, recipient_count, n_queued, suppressed_count FROM bar9.messages WHERE message_id = :'m9';
+--
 -- A fan-out run again over SMS that exist (cursor reset by hand): no SMS
 -- is created twice.
 --

@@ -96,12 +96,18 @@ SELECT * FROM pg_temp.req(:'rw', 'GET', '/v1/marketing/opt-outs');
 -- account B's entry for the same number is still there
 SELECT * FROM pg_temp.req(:'rw_b', 'GET', '/v1/marketing/opt-outs');
 --
--- an opt-out made by keyword can be deleted through the API
+-- an opt-out made by keyword is the recipient's: neither the API nor
+-- remove_opt_out lifts it (409 opt_out_by_recipient, 55000), their START does
 --
 SELECT bar9.receive_sms(:'acct', '+213555000002', 'STOP');
 SELECT * FROM pg_temp.req(:'rw', 'GET', '/v1/marketing/opt-outs?starting_after=%2B213555000001&limit=1');
 SELECT * FROM pg_temp.req(:'rw', 'POST', '/v1/marketing/opt-outs', '{"phone_number": "+213555000002"}');
 SELECT * FROM pg_temp.req(:'rw', 'DELETE', '/v1/marketing/opt-outs/%2B213555000002');
+SELECT bar9.is_opted_out(:'acct', '+213555000002');
+SELECT bar9.remove_opt_out(:'acct', '+213555000002');
+DO $$ BEGIN PERFORM bar9.remove_opt_out((SELECT account_id FROM bar9.opt_outs WHERE source = 'keyword' LIMIT 1), '+213555000002'); EXCEPTION WHEN object_not_in_prerequisite_state THEN RAISE NOTICE 'by recipient: %', SQLSTATE; END $$;
+SELECT bar9.is_opted_out(:'acct', '+213555000002');
+SELECT bar9.receive_sms(:'acct', '+213555000002', 'START');
 SELECT bar9.is_opted_out(:'acct', '+213555000002');
 --
 -- Idempotency-Key: the same POST replays the first answer

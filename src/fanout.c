@@ -131,7 +131,7 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 		"         WHERE o.account_id = $1),"
 		"       updated_at = now()"
 		" WHERE account_id = $1 AND message_id = $2"
-		" RETURNING member_seq_cutoff",
+		" RETURNING member_seq_cutoff, recipient_count",
 		3, {TEXTOID, TEXTOID, INT8OID}
 	},
 	[PLAN_READ] = {
@@ -403,7 +403,8 @@ bar9_fanout_batch(const char *account_id, const char *message_id,
 		values[2] = Int64GetDatum(subscriber_count);
 		ExecPlan(PLAN_START, values, nulls, SPI_OK_UPDATE_RETURNING);
 		cutoff = ResultInt64(1);
-		recipient_count = subscriber_count;
+		/* the audience less its opted-out members, as PLAN_START stored it */
+		recipient_count = ResultInt64(2);
 	}
 
 	/* 4. The next members, in phone-number order. */

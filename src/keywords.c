@@ -368,7 +368,7 @@ receive_sms(PG_FUNCTION_ARGS)
 	if (kind == KEYWORD_OPT_OUT)
 		bar9_opt_out_add(account_id, from_number, "keyword", NULL, NULL);
 	else if (kind == KEYWORD_OPT_IN)
-		bar9_opt_out_remove(account_id, from_number);
+		(void) bar9_opt_out_remove(account_id, from_number, true);
 
 	AccountReplies(account_id, replies);
 	PG_RETURN_TEXT_P(replies[ReplyIndex(kind)]);

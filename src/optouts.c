@@ -258,31 +258,53 @@ bar9_opt_out_add(const char *account_id, uint64 number, const char *source,
 	return created;
 }
 
-/* Take number off the account's list; true when it was on it. */
-bool
-bar9_opt_out_remove(const char *account_id, uint64 number)
+/* Take number off the account's list (see optouts.h). */
+OptOutRemoved
+bar9_opt_out_remove(const char *account_id, uint64 number, bool by_recipient)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		args[2];
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, BOOLOID};
+	Datum		args[3];
 	int			rc;
-	bool		removed;
+	OptOutRemoved result = OPT_OUT_ABSENT;
+	bool		isnull;
 
 	ConnectSPI();
+
+	/* one statement: the entry, and whether it went */
 	bar9_plan(&plan,
-			  "DELETE FROM bar9.opt_outs"
-			  " WHERE account_id = $1"
-			  "   AND phone_number OPERATOR(bar9.=) $2::bar9.e164",
-			  2, argtypes);
+			  "WITH entry AS ("
+			  "  SELECT source FROM bar9.opt_outs"
+			  "   WHERE account_id = $1"
+			  "     AND phone_number OPERATOR(bar9.=) $2::bar9.e164"
+			  "     FOR UPDATE),"
+			  " gone AS ("
+			  "  DELETE FROM bar9.opt_outs"
+			  "   WHERE account_id = $1"
+			  "     AND phone_number OPERATOR(bar9.=) $2::bar9.e164"
+			  "     AND ($3 OR source = 'api')"
+			  "  RETURNING 1)"
+			  " SELECT EXISTS (SELECT FROM gone), EXISTS (SELECT FROM entry)",
+			  3, argtypes);
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = E164TextDatum(number);
+	args[2] = BoolGetDatum(by_recipient);
 	rc = SPI_execute_plan(plan, args, NULL, false, 0);
-	if (rc != SPI_OK_DELETE)
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "opt-out delete failed: %s", SPI_result_code_string(rc));
-	removed = (SPI_processed > 0);
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+								   SPI_tuptable->tupdesc, 1, &isnull)))
+		result = OPT_OUT_REMOVED;
+	else if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 2, &isnull)))
+		result = OPT_OUT_BY_RECIPIENT;
 	SPI_finish();
-	return removed;
+	return result;
 }
+
+/* The error for an opt-out only its recipient may lift, at HTTP or SQL. */
+#define BY_RECIPIENT_MESSAGE \
+	"%s opted out by replying with an opt-out keyword; only their opt-in keyword (START) re-subscribes them"
 
 /* Is number on the account's opt-out list? */
 bool
@@ -408,16 +430,31 @@ add_opt_out(PG_FUNCTION_ARGS)
 
 /*
  * SQL: bar9.remove_opt_out(account_id text, phone_number bar9.e164) ->
- * boolean: take a number off the list (re-subscribe); false if it was not on.
+ * boolean: take a number off the list (re-subscribe); false if it was not
+ * on; 55000 if the recipient opted out by keyword.
  */
 Datum
 remove_opt_out(PG_FUNCTION_ARGS)
 {
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	uint64		number = PG_GETARG_E164(1);
+	char		buf[E164_BUFSIZE];
 
 	bar9_consent_require_account(account_id);
-	PG_RETURN_BOOL(bar9_opt_out_remove(account_id, number));
+	switch (bar9_opt_out_remove(account_id, number, false))
+	{
+		case OPT_OUT_REMOVED:
+			PG_RETURN_BOOL(true);
+		case OPT_OUT_BY_RECIPIENT:
+			e164_format(number, buf);
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg(BY_RECIPIENT_MESSAGE, buf)));
+			break;
+		case OPT_OUT_ABSENT:
+			break;
+	}
+	PG_RETURN_BOOL(false);
 }
 
 /*
@@ -554,13 +591,20 @@ opt_outs_remove_handler(ApiRequest *req, ApiResponse *resp)
 
 	if (!numbers_parse_phone(resp, phone, "phone_number", &number))
 		return;
-	if (!bar9_opt_out_remove(req->account_id, number))
+	e164_format(number, buf);
+	switch (bar9_opt_out_remove(req->account_id, number, false))
 	{
-		api_not_found(resp, "opt-out", phone);
-		return;
+		case OPT_OUT_ABSENT:
+			api_not_found(resp, "opt-out", phone);
+			return;
+		case OPT_OUT_BY_RECIPIENT:
+			api_error(resp, 409, "opt_out_by_recipient",
+					  psprintf(BY_RECIPIENT_MESSAGE, buf), NULL);
+			return;
+		case OPT_OUT_REMOVED:
+			break;
 	}
 
-	e164_format(number, buf);
 	resp->status = 200;
 	json_out_begin_object(&resp->json);
 	json_out_kv_string(&resp->json, "phone_number", buf);

@@ -65,8 +65,21 @@ extern void bar9_consent_lock(const char *account_id, bool exclusive);
 extern bool bar9_opt_out_add(const char *account_id, uint64 number,
 							 const char *source, OptOut *out, int64 *canceled);
 
-/* Take number off the account's list; true when it was on it. */
-extern bool bar9_opt_out_remove(const char *account_id, uint64 number);
+/* What bar9_opt_out_remove did. */
+typedef enum OptOutRemoved
+{
+	OPT_OUT_ABSENT,				/* the number was not on the list */
+	OPT_OUT_REMOVED,			/* taken off */
+	OPT_OUT_BY_RECIPIENT		/* kept: the recipient opted out by keyword */
+} OptOutRemoved;
+
+/*
+ * Take number off the account's list.  An opt-out the recipient made by
+ * keyword (STOP) is lifted only by the recipient (by_recipient: their
+ * opt-in keyword); anyone else gets OPT_OUT_BY_RECIPIENT and it stays.
+ */
+extern OptOutRemoved bar9_opt_out_remove(const char *account_id,
+										 uint64 number, bool by_recipient);
 
 /* Is number on the account's opt-out list? */
 extern bool bar9_is_opted_out(const char *account_id, uint64 number);
