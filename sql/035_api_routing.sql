@@ -20,7 +20,11 @@ SELECT * FROM pg_temp.call('GET', '/nothing/here', '{}');
 SELECT * FROM pg_temp.call('PUT', '/v1/marketing/channels', :'h');
 SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels/' || :'cid', :'h', '{}');
 SELECT * FROM pg_temp.call('PATCH', '/v1/marketing/channels/' || :'cid' || '/numbers', :'h');
+SELECT * FROM pg_temp.call('PATCH', '/v1/marketing/channels/' || :'cid' || '/numbers/%2B213555123456', :'h');
+-- one number of the audience, and one that is not in it
 SELECT * FROM pg_temp.call('GET', '/v1/marketing/channels/' || :'cid' || '/numbers/%2B213555123456', :'h');
+SELECT * FROM pg_temp.call('GET', '/v1/marketing/channels/' || :'cid' || '/numbers/+213555123499', :'h');
+SELECT * FROM pg_temp.call('GET', '/v1/marketing/channels/' || :'cid' || '/numbers/0555123456', :'h');
 SELECT * FROM pg_temp.call('HEAD', '/v1/marketing/channels', :'h');
 SELECT * FROM pg_temp.call('get', '/v1/marketing/channels', :'h');
 -- a route of another account's id is routed, then 404 (never 403)

@@ -314,6 +314,32 @@ SELECT * FROM counts WHERE message_id = 'msg_L';
 -- every broadcast's counters match its SMS (but those whose SMS were retired)
 SELECT count(*) AS broadcasts, bool_and(exact) AS all_exact FROM counts WHERE message_id NOT LIKE 'msg_OLD%';
 --
+-- GET …/messages/:message_id/recipients: every SMS of a broadcast with its
+-- status, in bar9.e164 order; ?status= filters, pages by phone number
+--
+SELECT bar9.create_api_key(:'acct', ARRAY['marketing:channels:read']) AS key \gset
+SELECT bar9.create_api_key(bar9.create_account('someone else'), ARRAY['marketing:channels:read']) AS other_key \gset
+CREATE FUNCTION pg_temp.get(key text, path text) RETURNS TABLE (status int, body text) LANGUAGE sql AS $$ SELECT r.status, regexp_replace(r.body, '"updated_at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"', '"updated_at":"<time>"', 'g') FROM bar9.api('GET', path, jsonb_build_object('authorization', 'Bearer ' || key), NULL) r $$;
+SELECT mk('Recipients000000000000', 6);
+SELECT '/v1/marketing/channels/' || :'chan' || '/messages/msg_Recipients000000000000/recipients' AS rec \gset
+SELECT array_agg(sms_id ORDER BY to_number) AS r FROM bar9.claim_sms(4) \gset
+SELECT bar9.ack_sms((:'r'::text[])[1], 'sent'), bar9.ack_sms((:'r'::text[])[2], 'failed', NULL, 'no route'), bar9.ack_sms((:'r'::text[])[3], 'retry');
+SELECT canceled_sms > 0 AS canceled FROM bar9.add_opt_out(:'acct', '+213555000006');
+SELECT * FROM pg_temp.get(:'key', :'rec');
+SELECT * FROM pg_temp.get(:'key', :'rec' || '?status=queued');
+SELECT * FROM pg_temp.get(:'key', :'rec' || '?status=canceled');
+SELECT * FROM pg_temp.get(:'key', :'rec' || '?limit=2');
+SELECT * FROM pg_temp.get(:'key', :'rec' || '?limit=2&starting_after=%2B213555000002');
+SELECT * FROM pg_temp.get(:'key', :'rec' || '?status=queued&starting_after=%2B213555000003');
+SELECT * FROM pg_temp.get(:'key', :'rec' || '?status=bogus');
+SELECT * FROM pg_temp.get(:'key', :'rec' || '?starting_after=0555');
+SELECT * FROM pg_temp.get(:'key', :'rec' || '?limit=0');
+SELECT * FROM pg_temp.get(:'key', '/v1/marketing/channels/' || :'chan' || '/messages/msg_Nosuch0000000000000000/recipients');
+SELECT * FROM pg_temp.get(:'key', '/v1/marketing/channels/' || :'chan' || '/messages/nope/recipients');
+-- another account sees nothing of it
+SELECT status, body::jsonb->'error'->>'code' AS code FROM pg_temp.get(:'other_key', :'rec');
+SELECT status FROM bar9.api('POST', :'rec', jsonb_build_object('authorization', 'Bearer ' || :'key'), NULL);
+--
 -- Indexes serve the claim and the acknowledgement
 --
 SET enable_seqscan = off;

@@ -133,7 +133,8 @@ RenewRun(ClaimCall *call, int32 a, int32 b, int64 claim_no)
 	Exec(bar9_plan(&plan_run_take,
 				   "UPDATE bar9.sms_claims"
 				   "   SET claim_no = pg_catalog.nextval('bar9.claim_no_seq'),"
-				   "       attempt = attempt + 1, lease_until = $4"
+				   "       attempt = attempt + 1, lease_until = $4,"
+				   "       claimed_at = pg_catalog.now()"
 				   " WHERE account_no = $1 AND broadcast_no = $2"
 				   "   AND claim_no = $3"
 				   " RETURNING claim_no",
@@ -177,7 +178,8 @@ SplitRun(ClaimCall *call, int32 a, int32 b, int64 claim_no, uint64 first,
 				   "   RETURNING attempt)"
 				   " INSERT INTO bar9.sms_claims"
 				   " SELECT $1, $2, pg_catalog.nextval('bar9.claim_no_seq'),"
-				   "        $4::bar9.e164, $5::bar9.e164, $7, attempt + 1, $8"
+				   "        $4::bar9.e164, $5::bar9.e164, $7, attempt + 1, $8,"
+				   "        pg_catalog.now()"
 				   "   FROM rest"
 				   " RETURNING claim_no",
 				   8, types),
@@ -526,7 +528,7 @@ ClaimRun(ClaimCall *call, Broadcast *b, bool have_cursor, Datum cursor)
 	Exec(bar9_plan(&plan_new_claim,
 				   "INSERT INTO bar9.sms_claims VALUES"
 				   " ($1, $2, pg_catalog.nextval('bar9.claim_no_seq'),"
-				   "  $3::bar9.e164, $4::bar9.e164, $5, 1, $6)"
+				   "  $3::bar9.e164, $4::bar9.e164, $5, 1, $6, pg_catalog.now())"
 				   " RETURNING claim_no",
 				   6, claim_types),
 		 values, NULL, SPI_OK_INSERT_RETURNING);

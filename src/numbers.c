@@ -572,6 +572,48 @@ numbers_list_handler(ApiRequest *req, ApiResponse *resp)
 	api_list_end(resp, n > (uint64) limit);
 }
 
+/* GET /v1/marketing/channels/:channel_id/numbers/:phone_number */
+void
+numbers_get_handler(ApiRequest *req, ApiResponse *resp)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[3];
+	Channel		ch;
+	uint64		number;
+	bool		isnull;
+
+	if (!NumbersChannel(req, resp, false, &ch) ||
+		!numbers_parse_phone(resp, api_path_param(req, "phone_number"),
+							 "phone_number", &number))
+		return;
+	args[0] = CStringGetTextDatum(req->account_id);
+	args[1] = CStringGetTextDatum(ch.channel_id);
+	args[2] = E164TextDatum(number);
+	if (SPI_execute_plan(bar9_plan(&plan,
+								   "SELECT created_at FROM bar9.channel_numbers"
+								   " WHERE account_id = $1 AND channel_id = $2"
+								   "   AND phone_number OPERATOR(bar9.=) $3::bar9.e164",
+								   3, argtypes),
+						 args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up a number");
+	if (SPI_processed == 0)
+	{
+		char		buf[E164_BUFSIZE];
+
+		e164_format(number, buf);
+		api_error(resp, 404, "not_found",
+				  psprintf("No such phone_number in this audience: '%s'", buf),
+				  NULL);
+		return;
+	}
+	resp->status = 200;
+	NumbersJson(&resp->json, number, ch.channel_id,
+				DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1,
+												  &isnull)));
+}
+
 /* DELETE /v1/marketing/channels/:channel_id/numbers/:phone_number */
 void
 numbers_remove_handler(ApiRequest *req, ApiResponse *resp)

@@ -27,6 +27,7 @@ extern bool numbers_parse_phone(ApiResponse *resp, const char *s,
 /* Route handlers (routes.c) */
 extern void numbers_add_handler(ApiRequest *req, ApiResponse *resp);
 extern void numbers_list_handler(ApiRequest *req, ApiResponse *resp);
+extern void numbers_get_handler(ApiRequest *req, ApiResponse *resp);
 extern void numbers_remove_handler(ApiRequest *req, ApiResponse *resp);
 
 #endif							/* BAR9_NUMBERS_H */

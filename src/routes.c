@@ -16,6 +16,7 @@
 #include "numbers.h"
 #include "messages.h"
 #include "optouts.h"
+#include "recipients.h"
 
 const ApiRoute bar9_routes[] = {
 	/* audiences (channels.c) */
@@ -28,6 +29,7 @@ const ApiRoute bar9_routes[] = {
 	/* numbers of an audience (numbers.c) */
 	{"POST", "/v1/marketing/channels/:channel_id/numbers", BAR9_SCOPE_WRITE, numbers_add_handler},
 	{"GET", "/v1/marketing/channels/:channel_id/numbers", BAR9_SCOPE_READ, numbers_list_handler},
+	{"GET", "/v1/marketing/channels/:channel_id/numbers/:phone_number", BAR9_SCOPE_READ, numbers_get_handler},
 	{"DELETE", "/v1/marketing/channels/:channel_id/numbers/:phone_number", BAR9_SCOPE_WRITE, numbers_remove_handler},
 
 	/* broadcasts (messages.c) */
@@ -35,6 +37,9 @@ const ApiRoute bar9_routes[] = {
 	{"GET", "/v1/marketing/channels/:channel_id/messages", BAR9_SCOPE_READ, messages_list_handler},
 	{"GET", "/v1/marketing/channels/:channel_id/messages/:message_id", BAR9_SCOPE_READ, messages_get_handler},
 	{"POST", "/v1/marketing/channels/:channel_id/messages/:message_id/cancel", BAR9_SCOPE_SEND, messages_cancel_handler},
+
+	/* the recipients of a broadcast (recipients.c) */
+	{"GET", "/v1/marketing/channels/:channel_id/messages/:message_id/recipients", BAR9_SCOPE_READ, recipients_list_handler},
 
 	/* consent (optouts.c) */
 	{"POST", "/v1/marketing/opt-outs", BAR9_SCOPE_WRITE, opt_outs_add_handler},

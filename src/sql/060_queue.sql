@@ -63,6 +63,7 @@ CREATE TABLE sms_claims (
 	remaining		integer NOT NULL,	-- SMS of the run not yet acknowledged
 	attempt			smallint NOT NULL,	-- claims of these SMS so far
 	lease_until		timestamptz NOT NULL,
+	claimed_at		timestamptz NOT NULL,	-- when this claim took them
 	PRIMARY KEY (account_no, broadcast_no, claim_no)
 );
 CREATE INDEX sms_claims_lease ON sms_claims (lease_until);
