@@ -15,6 +15,7 @@ SELECT * FROM pg_temp.call('GET', '/v1/marketing/channels', :'h');
 -- create: 201, the name trimmed, any Unicode, 200 characters (not bytes) allowed
 SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels', :'h', '{"name": "  Ramadan audience\n"}');
 SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels', :'h', '{"name": "جمهور رمضان 🌙"}');
+SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels', :'h', '{"nme": "typo"}');
 SELECT body::jsonb->>'id' AS c1 FROM bar9.api('POST', '/v1/marketing/channels', :'h', convert_to('{"name": "c1"}', 'UTF8')) \gset
 SELECT body::jsonb->>'id' AS c2 FROM bar9.api('POST', '/v1/marketing/channels', :'h', convert_to('{"name": "c2"}', 'UTF8')) \gset
 SELECT body::jsonb->>'id' AS c3 FROM bar9.api('POST', '/v1/marketing/channels', :'h', convert_to('{"name": "c3"}', 'UTF8')) \gset

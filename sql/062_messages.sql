@@ -73,6 +73,8 @@ SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": true}');
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{}');
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h');
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": "hi", "to": "+213555123456"}');
+-- a missing required field is named even beside an unknown one
+SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"text": "hi"}');
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": "hi"');
 --
 -- Audience: empty is 422, absent or another account's is 404; scope send

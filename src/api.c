@@ -285,10 +285,9 @@ api_body_string(const ApiRequest *req, ApiResponse *resp, const char *key,
 	return true;
 }
 
-/* Refuse body keys not in the NULL-terminated list allowed. */
-bool
-api_body_check_keys(const ApiRequest *req, ApiResponse *resp,
-					const char *const *allowed)
+/* The first top-level key of the body not in allowed; NULL if none. */
+char *
+api_body_unknown_key(const ApiRequest *req, const char *const *allowed)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -296,7 +295,7 @@ api_body_check_keys(const ApiRequest *req, ApiResponse *resp,
 	int			level = 0;
 
 	if (req->body == NULL || !JB_ROOT_IS_OBJECT(req->body))
-		return true;
+		return NULL;
 
 	it = JsonbIteratorInit(&req->body->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -307,10 +306,9 @@ api_body_check_keys(const ApiRequest *req, ApiResponse *resp,
 			level--;
 		else if (tok == WJB_KEY && level == 1)
 		{
-			const char *const *a;
 			bool		known = false;
 
-			for (a = allowed; *a != NULL; a++)
+			for (const char *const *a = allowed; *a != NULL; a++)
 			{
 				if (strlen(*a) == (size_t) v.val.string.len &&
 					memcmp(*a, v.val.string.val, v.val.string.len) == 0)
@@ -320,14 +318,49 @@ api_body_check_keys(const ApiRequest *req, ApiResponse *resp,
 				}
 			}
 			if (!known)
-			{
-				char	   *k = pnstrdup(v.val.string.val, v.val.string.len);
-				char	   *msg = psprintf("Received unknown parameter: %s", k);
-
-				api_error(resp, 400, "invalid_parameter", msg, k);
-				return false;
-			}
+				return pnstrdup(v.val.string.val, v.val.string.len);
 		}
+	}
+	return NULL;
+}
+
+/*
+ * 400 missing_parameter for param, whose message (what) also names an
+ * unknown parameter received, if any: a client that misspelt a field
+ * learns both at once.
+ */
+void
+api_missing_parameter(ApiResponse *resp, const char *param, const char *what,
+					  const char *unknown)
+{
+	api_error(resp, 400, "missing_parameter",
+			  unknown == NULL ? psprintf("Missing required parameter: %s", what) :
+			  psprintf("Missing required parameter: %s; received unknown parameter: %s",
+					   what, unknown),
+			  param);
+}
+
+/*
+ * Refuse a body whose required key (NULL: none) is missing, then one with
+ * keys not in the NULL-terminated list allowed.
+ */
+bool
+api_body_check_keys(const ApiRequest *req, ApiResponse *resp,
+					const char *const *allowed, const char *required)
+{
+	char	   *unknown = api_body_unknown_key(req, allowed);
+	JsonbValue	v;
+
+	if (required != NULL && !api_body_field(req, required, &v))
+	{
+		api_missing_parameter(resp, required, required, unknown);
+		return false;
+	}
+	if (unknown != NULL)
+	{
+		api_error(resp, 400, "invalid_parameter",
+				  psprintf("Received unknown parameter: %s", unknown), unknown);
+		return false;
 	}
 	return true;
 }
@@ -731,7 +764,11 @@ ApiFindRoute(ApiRequest *req, ApiResponse *resp, const ApiTarget *t)
 
 	if (nmethods == 0)
 	{
-		api_error(resp, 404, "not_found", "Unrecognized request URL", NULL);
+		/* the method and path as received, without the query string */
+		api_error(resp, 404, "not_found",
+				  psprintf("Unrecognized request URL (%s %.*s)", req->method,
+						   (int) Min(strcspn(req->target, "?"), 200),
+						   req->target), NULL);
 		return NULL;
 	}
 	else

@@ -210,11 +210,25 @@ extern bool api_body_string(const ApiRequest *req, ApiResponse *resp,
 							const char *key, bool required, char **out);
 
 /*
- * Refuse keys of the body not in allowed (a NULL-terminated list) with 400
- * invalid_parameter "Received unknown parameter: x".  True when all known.
+ * Refuse a body that lacks the key required (NULL: none) with 400
+ * missing_parameter, naming an unknown key too if there is one; then keys
+ * not in allowed (a NULL-terminated list) with 400 invalid_parameter
+ * "Received unknown parameter: x".  True when all is well.
  */
 extern bool api_body_check_keys(const ApiRequest *req, ApiResponse *resp,
-								const char *const *allowed);
+								const char *const *allowed,
+								const char *required);
+
+/* The first key of the body not in allowed; NULL when there is none. */
+extern char *api_body_unknown_key(const ApiRequest *req,
+								  const char *const *allowed);
+
+/*
+ * 400 missing_parameter: param is missing ("what" says so in the message),
+ * and unknown (unless NULL) was received instead.
+ */
+extern void api_missing_parameter(ApiResponse *resp, const char *param,
+								  const char *what, const char *unknown);
 
 /* True when s is prefix followed by exactly 22 base-62 characters. */
 extern bool api_valid_id(const char *s, const char *prefix);

@@ -360,7 +360,7 @@ ChannelBodyName(ApiRequest *req, ApiResponse *resp, bool required, bool *ok)
 	const char *why;
 
 	*ok = false;
-	if (!api_body_check_keys(req, resp, name_only) ||
+	if (!api_body_check_keys(req, resp, name_only, required ? "name" : NULL) ||
 		!api_body_string(req, resp, "name", required, &raw))
 		return NULL;
 	*ok = true;

@@ -634,7 +634,7 @@ messages_create_handler(ApiRequest *req, ApiResponse *resp)
 		api_not_found(resp, "marketing_channel", channel_id);
 		return;
 	}
-	if (!api_body_check_keys(req, resp, create_keys) ||
+	if (!api_body_check_keys(req, resp, create_keys, "body") ||
 		!api_body_string(req, resp, "body", true, &body) ||
 		!api_body_string(req, resp, "send_at", false, &send_at_text))
 		return;
@@ -754,7 +754,7 @@ messages_cancel_handler(ApiRequest *req, ApiResponse *resp)
 		api_not_found(resp, "marketing_message", id);
 		return;
 	}
-	if (!api_body_check_keys(req, resp, create_keys + 2))	/* none allowed */
+	if (!api_body_check_keys(req, resp, create_keys + 2, NULL))	/* none allowed */
 		return;
 	switch (MessageCancel(req->account_id, channel_id, id, &m))
 	{

@@ -493,24 +493,25 @@ numbers_add_handler(ApiRequest *req, ApiResponse *resp)
 	TimestampTz created_at;
 	bool		added;
 
-	if (!NumbersChannel(req, resp, true, &ch) ||
-		!api_body_check_keys(req, resp, add_keys))
+	if (!NumbersChannel(req, resp, true, &ch))
 		return;
 
 	has_one = api_body_field(req, "phone_number", &one);
 	has_many = api_body_field(req, "phone_numbers", &many);
+	if (!has_one && !has_many)
+	{
+		api_missing_parameter(resp, "phone_number",
+							  "phone_number (or phone_numbers for a bulk add)",
+							  api_body_unknown_key(req, add_keys));
+		return;
+	}
+	if (!api_body_check_keys(req, resp, add_keys, NULL))
+		return;
 	if (has_one && has_many)
 	{
 		api_error(resp, 400, "invalid_parameter",
 				  "Pass either phone_number or phone_numbers, not both",
 				  "phone_numbers");
-		return;
-	}
-	if (!has_one && !has_many)
-	{
-		api_error(resp, 400, "missing_parameter",
-				  "Missing required parameter: phone_number (or phone_numbers for a bulk add)",
-				  "phone_number");
 		return;
 	}
 	if (has_many)

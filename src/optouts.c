@@ -538,7 +538,7 @@ opt_outs_add_handler(ApiRequest *req, ApiResponse *resp)
 	OptOut		row;
 	bool		created;
 
-	if (!api_body_check_keys(req, resp, allowed) ||
+	if (!api_body_check_keys(req, resp, allowed, "phone_number") ||
 		!api_body_string(req, resp, "phone_number", true, &phone) ||
 		!numbers_parse_phone(resp, phone, "phone_number", &number))
 		return;
