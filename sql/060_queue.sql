@@ -352,5 +352,28 @@ SELECT bar9.sms_add_partition('2025-01-01');
 EXPLAIN (COSTS OFF) SELECT * FROM bar9.sms_history WHERE account_no = 1 AND broadcast_no = ((date '2025-01-01' - date '2000-01-01') << 15) + 7 AND to_number OPERATOR(bar9.=) '+213555000001';
 RESET enable_seqscan;
 RESET enable_bitmapscan;
+--
+-- The bar9_sender role: a sender logs in with a member of it and may run
+-- the sender functions, nothing else
+--
+CREATE ROLE regress_bar9_sender LOGIN IN ROLE bar9_sender;
+SELECT mk('Sender', 2);
+\c - regress_bar9_sender
+WITH c AS (SELECT * FROM bar9.claim_sms(100)) SELECT count(*) > 0 AS claimed, bar9.ack_sms_batch(array_agg(sms_id), 'sent') > 0 AS acknowledged FROM c;
+SELECT count(*) FROM bar9.claim_sms(100);
+SELECT bar9.receive_sms(:'acct', '+213555000009', 'HELP') IS NOT NULL AS replied;
+-- and nothing else
+SELECT count(*) FROM bar9.sms_queue;
+SELECT * FROM bar9.sms LIMIT 1;
+UPDATE bar9.messages SET n_sent = 0;
+SELECT bar9.create_account('not a sender''s business');
+SELECT bar9.retire_sms();
+SELECT status FROM bar9.api('GET', '/v1/marketing/channels', '{}', NULL);
+-- exactly these functions run, beside the type's own (operators, casts, I/O)
+SELECT p.oid::regprocedure AS executable FROM pg_proc p WHERE p.pronamespace = 'bar9'::regnamespace AND has_function_privilege(p.oid, 'EXECUTE') AND NOT (p.oid IN (SELECT oprcode FROM pg_operator) OR p.oid IN (SELECT castfunc FROM pg_cast) OR p.oid IN (SELECT amproc FROM pg_amproc) OR p.oid IN (SELECT unnest(ARRAY[typinput, typoutput, typreceive, typsend]) FROM pg_type WHERE typnamespace = 'bar9'::regnamespace)) ORDER BY 1::text;
+-- and no table or view is readable or writable
+SELECT count(*) AS reachable FROM pg_class c WHERE c.relnamespace = 'bar9'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'S') AND (has_table_privilege(c.oid, 'SELECT') OR has_table_privilege(c.oid, 'INSERT') OR has_table_privilege(c.oid, 'UPDATE') OR has_table_privilege(c.oid, 'DELETE'));
+\c - postgres
 \c postgres
 DROP DATABASE bar9_queue_regress;
+DROP ROLE regress_bar9_sender;

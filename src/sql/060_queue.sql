@@ -220,7 +220,8 @@ CREATE FUNCTION claim_sms(max_count integer DEFAULT 100,
 	RETURNS TABLE (sms_id text, to_number e164, body text,
 				   message_id text, attempt integer, from_address text)
 	AS 'MODULE_PATHNAME', 'claim_sms'
-	LANGUAGE C VOLATILE STRICT ROWS 100;
+	LANGUAGE C VOLATILE STRICT ROWS 100
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION claim_sms(integer, interval) IS
 	'claims up to max_count (1-10000) queued SMS, or SMS whose lease ran out, until now() + lease; broadcasts take turns; the sms_id carries the claim, so any session may acknowledge it';
 
@@ -229,7 +230,8 @@ CREATE FUNCTION ack_sms(sms_id text, outcome text,
 						provider_ref text DEFAULT NULL, error text DEFAULT NULL)
 	RETURNS text
 	AS 'MODULE_PATHNAME', 'ack_sms'
-	LANGUAGE C VOLATILE;
+	LANGUAGE C VOLATILE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ack_sms(text, text, text, text) IS
 	'acknowledges a claimed SMS from any session while its claim stands: outcome sent, delivered, failed or retry (back to the queue with back-off until bar9.max_attempts, then failed); delivered may also follow sent; returns the new status';
 
@@ -239,7 +241,8 @@ CREATE FUNCTION ack_sms_batch(sms_ids text[], outcome text,
 							  error text DEFAULT NULL)
 	RETURNS bigint
 	AS 'MODULE_PATHNAME', 'ack_sms_batch'
-	LANGUAGE C VOLATILE;
+	LANGUAGE C VOLATILE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ack_sms_batch(text[], text, text[], text) IS
 	'acknowledges every SMS of sms_ids (at most 10000) with one outcome, as bar9.ack_sms does one, all or none; provider_refs, when given, has one element per id; returns the number acknowledged';
 

@@ -23,7 +23,8 @@ COMMENT ON FUNCTION match_keyword(text) IS
 CREATE FUNCTION receive_sms(account_id text, from_number e164, body text)
 	RETURNS text
 	AS 'MODULE_PATHNAME', 'receive_sms'
-	LANGUAGE C VOLATILE STRICT;
+	LANGUAGE C VOLATILE STRICT
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION receive_sms(text, e164, text) IS
 	'handle an inbound SMS: an opt-out keyword opts the sender out (cancelling its queued SMS) and returns the confirmation, an opt-in keyword re-subscribes it, HELP returns the help text; any other body returns NULL and changes nothing';
 

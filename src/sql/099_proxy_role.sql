@@ -1,7 +1,8 @@
 
 -- ---------------------------------------------------------------------------
--- The role of the HTTP proxy (proxy/, docs/proxy.md): it may EXECUTE
--- bar9.api and nothing else.
+-- The roles of the programs around bar9: the HTTP proxy (proxy/,
+-- docs/proxy.md) may EXECUTE bar9.api and nothing else; a sender, the
+-- sender functions and nothing else.
 --
 -- This file comes last in the script on purpose: the REVOKE below must see
 -- every function the other files created.
@@ -49,3 +50,23 @@ $$;
 
 GRANT USAGE ON SCHEMA @extschema@ TO bar9_api;
 GRANT EXECUTE ON FUNCTION api(text, text, jsonb, bytea) TO bar9_api;
+
+-- ---------------------------------------------------------------------------
+-- The role of sender programs (README, "Senders"): it may EXECUTE the sender
+-- functions and nothing else.  They are SECURITY DEFINER with a pinned
+-- search_path: a sender needs no right on any table.
+-- ---------------------------------------------------------------------------
+
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'bar9_sender') THEN
+		CREATE ROLE bar9_sender NOLOGIN;
+	END IF;
+END
+$$;
+
+GRANT USAGE ON SCHEMA @extschema@ TO bar9_sender;
+GRANT EXECUTE ON FUNCTION claim_sms(integer, interval) TO bar9_sender;
+GRANT EXECUTE ON FUNCTION ack_sms(text, text, text, text) TO bar9_sender;
+GRANT EXECUTE ON FUNCTION ack_sms_batch(text[], text, text[], text) TO bar9_sender;
+GRANT EXECUTE ON FUNCTION receive_sms(text, e164, text) TO bar9_sender;
