@@ -587,6 +587,16 @@ message_json(JsonOut *jo, const Message *m)
 		json_out_kv_int64(jo, count_names[c], m->counts[c]);
 	json_out_end_object(jo);
 	json_out_kv_timestamptz(jo, "created_at", m->created_at);
+
+	/* a broadcast that waits for a worker that will never come says so */
+	if (strcmp(m->status, "pending") == 0 ||
+		strcmp(m->status, "scheduled") == 0)
+	{
+		const char *why = bar9_worker_absent_reason();
+
+		if (why != NULL)
+			json_out_kv_string(jo, "status_reason", why);
+	}
 	json_out_end_object(jo);
 }
 

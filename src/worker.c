@@ -30,6 +30,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -60,7 +61,7 @@
 #define DUE_LIST_LIMIT 64
 
 /* GUCs */
-static char *bar9_database_name = NULL;
+char	   *bar9_database_name = NULL;
 int			bar9_fanout_batch_size = 10000;
 static int	bar9_poll_interval = 10000;	/* ms */
 
@@ -542,6 +543,20 @@ RunBatch(DueMessage *m, bool *more)
 								 BatchErrorContext, m);
 	*more = step.more;
 	return ok;
+}
+
+/* Why this database's broadcasts wait for ever (see worker.h), or NULL. */
+const char *
+bar9_worker_absent_reason(void)
+{
+	const char *db = get_database_name(MyDatabaseId);
+
+	if (bar9_database_name != NULL && db != NULL &&
+		strcmp(db, bar9_database_name) == 0)
+		return NULL;
+	return psprintf("the bar9 worker serves database \"%s\", not \"%s\": set bar9.database_name = '%s' and restart the server",
+					bar9_database_name ? bar9_database_name : "", db ? db : "",
+					db ? db : "");
 }
 
 /*

@@ -14,6 +14,15 @@
 /* GUC bar9.fanout_batch_size: recipients per fan-out transaction. */
 extern int	bar9_fanout_batch_size;
 
+/* GUC bar9.database_name: the database the worker serves. */
+extern char *bar9_database_name;
+
+/*
+ * Why the broadcasts of this database wait for ever, or NULL: the worker
+ * serves another database.
+ */
+extern const char *bar9_worker_absent_reason(void);
+
 extern void bar9_worker_init(void);
 extern void bar9_wake_worker(void);
 
