@@ -32,7 +32,7 @@
 #include "numbers.h"
 
 /* Most rows list_numbers returns in one call. */
-#define NUMBERS_SQL_MAX_LIMIT	10000
+#define NUMBERS_SQL_MAX_LIMIT	1000
 
 /* One entry of a bulk add, as received. */
 typedef struct NumberInput

@@ -472,7 +472,7 @@ is_opted_out(PG_FUNCTION_ARGS)
 }
 
 /*
- * SQL: bar9.list_opt_outs(account_id text, max_count int DEFAULT 20,
+ * SQL: bar9.list_opt_outs(account_id text, limit int DEFAULT 20,
  * starting_after bar9.e164 DEFAULT NULL) -> SETOF (phone_number, source,
  * created_at): one page of the list in bar9.e164 order.
  */
@@ -481,7 +481,7 @@ list_opt_outs(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *account_id;
-	int32		max_count;
+	int32		limit;
 	uint64		after = 0;
 	uint64		i;
 
@@ -492,13 +492,13 @@ list_opt_outs(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("max_count must not be null")));
+				 errmsg("limit must not be null")));
 	account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	max_count = PG_GETARG_INT32(1);
-	if (max_count < 1 || max_count > OPT_OUTS_LIST_MAX)
+	limit = PG_GETARG_INT32(1);
+	if (limit < 1 || limit > OPT_OUTS_LIST_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_count must be between 1 and %d",
+				 errmsg("limit must be between 1 and %d",
 						OPT_OUTS_LIST_MAX)));
 	if (!PG_ARGISNULL(2))
 		after = PG_GETARG_E164(2);
@@ -507,7 +507,7 @@ list_opt_outs(PG_FUNCTION_ARGS)
 	bar9_consent_require_account(account_id);
 
 	ConnectSPI();
-	FetchPage(account_id, max_count, PG_ARGISNULL(2) ? NULL : &after);
+	FetchPage(account_id, limit, PG_ARGISNULL(2) ? NULL : &after);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[i];

@@ -70,7 +70,7 @@ CREATE FUNCTION list_audiences(account_id text, "limit" int DEFAULT 20,
 	AS 'MODULE_PATHNAME', 'list_audiences'
 	LANGUAGE C STABLE;
 COMMENT ON FUNCTION list_audiences(text, int, text) IS
-	'audiences of the account, newest first, at most "limit" (1 to 1000), after the audience starting_after';
+	'audiences of the account, newest first, at most "limit" (1 to 1000: every SQL list; HTTP pages hold at most 100), after the audience starting_after';
 
 CREATE FUNCTION rename_audience(account_id text, audience_id text, name text)
 	RETURNS audience

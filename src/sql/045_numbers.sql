@@ -27,7 +27,7 @@ CREATE FUNCTION list_numbers(account_id text, audience_id text, "limit" int DEFA
 	AS 'MODULE_PATHNAME', 'list_numbers'
 	LANGUAGE C STABLE;
 COMMENT ON FUNCTION list_numbers(text, text, int, e164) IS
-	'numbers of an audience in e164 order, at most "limit" (1 to 10000), after starting_after';
+	'numbers of an audience in e164 order, at most "limit" (1 to 1000: every SQL list; HTTP pages hold at most 100), after starting_after';
 
 -- Remove a number; false when it was not in the audience.
 CREATE FUNCTION remove_number(account_id text, audience_id text, phone_number e164)

@@ -52,7 +52,7 @@ CREATE FUNCTION list_broadcasts(account_id text, audience_id text,
 	AS 'MODULE_PATHNAME', 'list_broadcasts'
 	LANGUAGE C STABLE;
 COMMENT ON FUNCTION list_broadcasts(text, text, integer, text) IS
-	'broadcasts of an audience, newest first, at most "limit" (1 to 1000), after the broadcast starting_after';
+	'broadcasts of an audience, newest first, at most "limit" (1 to 1000: every SQL list; HTTP pages hold at most 100), after the broadcast starting_after';
 
 CREATE FUNCTION cancel_broadcast(account_id text, broadcast_id text)
 	RETURNS broadcast

@@ -45,11 +45,11 @@ COMMENT ON FUNCTION is_opted_out(text, e164) IS
 	'true when the number is on the account''s opt-out list';
 
 -- One page of the account's opt-out list, in bar9.e164 order: the entries
--- after starting_after (NULL: from the first), at most max_count (1 to 1000).
-CREATE FUNCTION list_opt_outs(account_id text, max_count integer DEFAULT 20,
+-- after starting_after (NULL: from the first), at most "limit" (1 to 1000).
+CREATE FUNCTION list_opt_outs(account_id text, "limit" integer DEFAULT 20,
 							  starting_after e164 DEFAULT NULL)
 	RETURNS TABLE (phone_number e164, source text, created_at timestamptz)
 	AS 'MODULE_PATHNAME', 'list_opt_outs'
 	LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION list_opt_outs(text, integer, e164) IS
-	'one page of the account''s opt-out list in bar9.e164 order: at most max_count (1 to 1000) entries after starting_after (NULL: from the start)';
+	'one page of the account''s opt-out list in bar9.e164 order: at most "limit" (1 to 1000: every SQL list; HTTP pages hold at most 100) entries after starting_after (NULL: from the start)';
