@@ -10,7 +10,9 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # The install script is assembled from one SQL file per concern (src/sql/),
 # in the order of their numeric prefixes.
 SQL_PARTS = $(sort $(wildcard src/sql/*.sql))
-DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+# openapi.json is installed beside the script, under the extension's name,
+# for GET /v1/openapi.json (src/openapi.c).
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION).openapi.json
 DATA = $(wildcard $(EXTENSION)--*--*.sql)
 
 # pg_regress: one file per feature in sql/, in alphabetical (numbered) order
@@ -42,8 +44,11 @@ endif
 # changes (a struct that grew must not meet an object built before it).
 $(OBJS): $(wildcard src/*.h)
 
-$(DATA_built): $(SQL_PARTS)
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
 	cat $^ > $@
+
+$(EXTENSION).openapi.json: openapi.json
+	cp $< $@
 
 all: proxy
 

@@ -19,7 +19,7 @@
 
 #define BAR9_PROXY_VERSION "1.0"
 
-/* The largest request body bar9 accepts (API.md: 413 above it). */
+/* The largest request body bar9 accepts (docs/api.md: 413 above it). */
 #define MAX_BODY_BYTES		(1024 * 1024)
 
 /* Settings from flags and environment (main.c). */

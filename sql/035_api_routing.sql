@@ -60,3 +60,17 @@ SELECT * FROM pg_temp.call('GET', '/v1/marketing/channels/' || :'cid' || '/numbe
 -- no method or no path
 SELECT * FROM pg_temp.call(NULL, '/v1/marketing/channels', :'h');
 SELECT * FROM pg_temp.call('GET', NULL, :'h');
+--
+-- GET /v1/openapi.json: the OpenAPI 3.1 document, no key needed; it
+-- describes exactly the routes bar9.api serves, each with its scope
+--
+SELECT status, headers, (body::jsonb)->>'openapi' AS openapi, (body::jsonb)->'info'->>'title' AS title FROM bar9.api('GET', '/v1/openapi.json', '{}', NULL);
+SELECT status FROM bar9.api('GET', '/v1/openapi.json', '{"authorization": "Bearer nonsense"}', NULL);
+SELECT status, headers->>'allow' AS allow FROM bar9.api('POST', '/v1/openapi.json', :'h', NULL);
+SELECT method, path, scope FROM bar9.api_routes() ORDER BY path, method;
+-- no row: every route documented, nothing documented that is not served, scopes agree
+WITH doc AS (SELECT body::jsonb AS d FROM bar9.api('GET', '/v1/openapi.json', '{}', NULL)),
+	 documented AS (SELECT upper(m.key) AS method, p.key AS path, m.value->>'x-scope' AS scope FROM doc, jsonb_each(d->'paths') p, jsonb_each(p.value) m)
+SELECT coalesce(r.method, d.method) AS method, coalesce(r.path, d.path) AS path, r.scope AS served, d.scope AS documented
+  FROM bar9.api_routes() r FULL JOIN documented d ON d.method = r.method AND d.path = r.path
+ WHERE r.method IS NULL OR d.method IS NULL OR coalesce(r.scope, 'none') <> d.scope;

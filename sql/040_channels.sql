@@ -20,7 +20,7 @@ SELECT body::jsonb->>'id' AS c1 FROM bar9.api('POST', '/v1/marketing/channels', 
 SELECT body::jsonb->>'id' AS c2 FROM bar9.api('POST', '/v1/marketing/channels', :'h', convert_to('{"name": "c2"}', 'UTF8')) \gset
 SELECT body::jsonb->>'id' AS c3 FROM bar9.api('POST', '/v1/marketing/channels', :'h', convert_to('{"name": "c3"}', 'UTF8')) \gset
 SELECT :'c1' ~ '^mkt_[0-9A-Za-z]{22}$' AS id_format_ok, :'c1' <> :'c2' AS ids_differ;
--- the object: every field of API.md, times in RFC 3339 UTC without fractions
+-- the object: every field of docs/api.md, times in RFC 3339 UTC without fractions
 SELECT pg_temp.mask((body::jsonb - 'id')::text) AS audience FROM bar9.api('GET', '/v1/marketing/channels/' || :'c1', :'h', NULL);
 SELECT (body::jsonb->>'created_at') ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$' AS rfc3339, (body::jsonb->>'created_at')::timestamptz = date_trunc('second', created_at) AS same_instant FROM bar9.api('GET', '/v1/marketing/channels/' || :'c1', :'h', NULL), bar9.channels WHERE channel_id = :'c1';
 -- list: newest first, limit, has_more, starting_after

@@ -1,6 +1,6 @@
 -- SMS encoding and segments: bar9.sms_measure, bar9.sms_encoding, bar9.sms_segments.
 -- Each case carries its expected (encoding, segments, units), worked out by
--- hand from 3GPP TS 23.038 / 23.040 as API.md states them: GSM-7 160 septets
+-- hand from 3GPP TS 23.038 / 23.040 as docs/api.md states them: GSM-7 160 septets
 -- whole or 153 per part, extension characters 2 septets, an escape pair never
 -- split; UCS-2 70 UTF-16 units whole or 67 per part, a character outside the
 -- BMP 2 units, a surrogate pair never split.
@@ -76,7 +76,7 @@ INSERT INTO sms_case VALUES (64, '69 Arabic + emoji', repeat('م', 69) || '😀'
 INSERT INTO sms_case VALUES (65, '66 Arabic + emoji + 10 Arabic', repeat('م', 66) || '😀' || repeat('م', 10), 'UCS-2', 2, 78);
 INSERT INTO sms_case VALUES (66, '66 Arabic + emoji + 66 Arabic', repeat('م', 66) || '😀' || repeat('م', 66), 'UCS-2', 3, 134);
 INSERT INTO sms_case VALUES (67, '67 Arabic + emoji + 65 Arabic', repeat('م', 67) || '😀' || repeat('م', 65), 'UCS-2', 2, 134);
--- 1600 characters, the longest body API.md allows
+-- 1600 characters, the longest body docs/api.md allows
 INSERT INTO sms_case VALUES (68, '1600 a', repeat('a', 1600), 'GSM-7', 11, 1600);
 INSERT INTO sms_case VALUES (69, '1600 €', repeat('€', 1600), 'GSM-7', 22, 3200);
 INSERT INTO sms_case VALUES (70, '1600 Arabic', repeat('م', 1600), 'UCS-2', 24, 1600);

@@ -70,6 +70,8 @@ static bool ApiPatternMatch(const char *pattern, const ApiTarget *t,
 							ApiRequest *req);
 static const ApiRoute *ApiFindRoute(ApiRequest *req, ApiResponse *resp,
 									const ApiTarget *t);
+static const ApiRoute *ApiFindPublicRoute(ApiRequest *req,
+										  const ApiTarget *t);
 static bool ApiMediaTypeIsJson(const char *ct);
 static bool ApiIsServerFault(int sqlerrcode);
 static bool ApiRunHandler(ApiRequest *req, ApiResponse *resp,
@@ -739,6 +741,21 @@ ApiPatternMatch(const char *pattern, const ApiTarget *t, ApiRequest *req)
 	return i == t->nsegs;
 }
 
+/* The public route (scope 0) of (method, path); NULL when there is none. */
+static const ApiRoute *
+ApiFindPublicRoute(ApiRequest *req, const ApiTarget *t)
+{
+	for (int i = 0; i < bar9_nroutes; i++)
+	{
+		const ApiRoute *r = &bar9_routes[i];
+
+		if (r->scope == 0 && strcmp(r->method, req->method) == 0 &&
+			ApiPatternMatch(r->pattern, t, req))
+			return r;
+	}
+	return NULL;
+}
+
 /* Find the route of (method, path): NULL after setting 404 or 405. */
 static const ApiRoute *
 ApiFindRoute(ApiRequest *req, ApiResponse *resp, const ApiTarget *t)
@@ -990,8 +1007,15 @@ ApiServe(ApiRequest *req, ApiResponse *resp, const char *method,
 	if (!ApiParseTarget(req, resp, target, &t))
 		return;
 
-	/* 3. key */
+	/* 3. key, but for a public route */
 	ApiReadHeaders(headers, &h);
+	route = ApiFindPublicRoute(req, &t);
+	if (route != NULL)
+	{
+		req->route = route;
+		(void) ApiRunHandler(req, resp, NULL);
+		return;
+	}
 	if (!ApiAuthenticate(req, resp, &h))
 		return;
 

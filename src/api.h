@@ -16,7 +16,7 @@
  *   6. a body (non-NULL, non-empty) needs content-type application/json
  *      (415), valid UTF-8 and valid JSON (400 invalid_json), and must be a
  *      JSON object (400 invalid_json)
- *   7. POST with "idempotency-key": replay / 409 / 422 (API.md)
+ *   7. POST with "idempotency-key": replay / 409 / 422 (docs/api.md)
  *   8. the handler runs with SPI connected, inside a subtransaction:
  *        - it answers by filling the ApiResponse (status + JSON body);
  *        - a response with status >= 400 ROLLS BACK everything the handler
@@ -91,7 +91,7 @@
 #include "auth.h"
 #include "json_out.h"
 
-/* Largest request body accepted (API.md): 1 MiB. */
+/* Largest request body accepted (docs/api.md): 1 MiB. */
 #define API_MAX_BODY_BYTES		(1024 * 1024)
 
 #define API_MAX_PATH_PARAMS		4

@@ -1,6 +1,6 @@
 /*
  * idempotency.h
- *		Idempotency-Key for POST routes (API.md, "Idempotency").
+ *		Idempotency-Key for POST routes (docs/api.md, "Idempotency").
  */
 #ifndef BAR9_IDEMPOTENCY_H
 #define BAR9_IDEMPOTENCY_H

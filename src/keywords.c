@@ -8,7 +8,7 @@
  * person say STOP?" must not depend on how the cluster was initdb'ed.
  *
  * Whole body only: "STOP." and "stop by our shop" are not keywords.  That is
- * what API.md says ("the whole body, trimmed and case-folded") and what US
+ * what docs/api.md says ("the whole body, trimmed and case-folded") and what US
  * carriers (CTIA) and the large SMS APIs do; a body that merely contains a
  * keyword gets no reply and changes nothing.
  *
@@ -36,7 +36,7 @@ PG_FUNCTION_INFO_V1(set_keyword_replies);
 PG_FUNCTION_INFO_V1(keyword_replies);
 
 /*
- * The keyword lists of API.md, each already in folded form (NFC, ASCII upper
+ * The keyword lists of docs/api.md, each already in folded form (NFC, ASCII upper
  * case, Ê).  Non-ASCII letters are written as universal character names
  * (the compiler stores them as UTF-8), so the code points compared are plain
  * to see and never depend on an editor; the comment shows each word.

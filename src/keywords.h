@@ -12,7 +12,7 @@
  *	   U+0655 is "إ");
  *	3. case-folded by a fixed rule, independent of any collation or locale:
  *	   ASCII a-z to A-Z, and "ê" (U+00EA) to "Ê" (U+00CA); nothing else;
- *	4. compared, whole, with the keyword lists of API.md.
+ *	4. compared, whole, with the keyword lists of docs/api.md.
  * Anything else around the keyword ("STOP.", "stop by our shop", "توقف الآن")
  * is not a keyword.  Bodies longer than KEYWORD_MAX_TRIMMED code points
  * after step 1 never match and are not normalized.

@@ -267,7 +267,7 @@ MessageSendAtInWindow(TimestampTz send_at, TimestampTz now)
 
 /*
  * How many numbers of the audience are on the account's opt-out list: the
- * recipient_count a new broadcast shows excludes them (API.md); the fan-out
+ * recipient_count a new broadcast shows excludes them (docs/api.md); the fan-out
  * then counts them as suppressed_count.  One probe of the membership per
  * opt-out of the account, whatever the audience's size.
  */

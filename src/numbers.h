@@ -8,7 +8,7 @@
 #include "api.h"
 #include "e164_parse.h"
 
-/* Most numbers in one bulk add (API.md). */
+/* Most numbers in one bulk add (docs/api.md). */
 #define NUMBERS_BULK_MAX	10000
 
 /* What is wrong with a number, in words for a client ("it must have ..."). */

@@ -15,6 +15,7 @@
 #include "channels.h"
 #include "numbers.h"
 #include "messages.h"
+#include "openapi.h"
 #include "optouts.h"
 #include "recipients.h"
 
@@ -45,6 +46,9 @@ const ApiRoute bar9_routes[] = {
 	{"POST", "/v1/marketing/opt-outs", BAR9_SCOPE_WRITE, opt_outs_add_handler},
 	{"GET", "/v1/marketing/opt-outs", BAR9_SCOPE_READ, opt_outs_list_handler},
 	{"DELETE", "/v1/marketing/opt-outs/:phone_number", BAR9_SCOPE_WRITE, opt_outs_remove_handler},
+
+	/* the API's own description: a public route (scope 0, no key) */
+	{"GET", "/v1/openapi.json", 0, openapi_handler},
 };
 
 const int	bar9_nroutes = lengthof(bar9_routes);

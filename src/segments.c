@@ -16,7 +16,7 @@
  * fit whole into what is left of a part starts the next part.
  *
  * The national language shift tables (TS 23.038 section 6.2.1.2, Turkish,
- * Spanish, Portuguese, ...) are not used: API.md defines GSM-7 as the
+ * Spanish, Portuguese, ...) are not used: docs/api.md defines GSM-7 as the
  * default alphabet and its extension table only.
  */
 #include "postgres.h"
@@ -249,7 +249,7 @@ sms_measure(const char *utf8, int len, SmsEncoding *out)
 	}
 }
 
-/* "GSM-7" or "UCS-2", as API.md spells the message's encoding. */
+/* "GSM-7" or "UCS-2", as docs/api.md spells the message's encoding. */
 const char *
 sms_encoding_name(const SmsEncoding *enc)
 {

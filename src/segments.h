@@ -35,7 +35,7 @@
 
 #include <stdbool.h>
 
-/* API.md: a message body has 1 to 1600 characters (Unicode code points). */
+/* docs/api.md: a message body has 1 to 1600 characters (Unicode code points). */
 #define SMS_BODY_MAX_CHARS		1600
 
 /* Capacities: one-part message and per part of a concatenated message. */
@@ -56,7 +56,7 @@ typedef struct SmsEncoding
 /* Measure the UTF-8 string utf8[0..len) (need not be NUL-terminated). */
 extern void sms_measure(const char *utf8, int len, SmsEncoding *out);
 
-/* "GSM-7" or "UCS-2" (static strings), as API.md spells them. */
+/* "GSM-7" or "UCS-2" (static strings), as docs/api.md spells them. */
 extern const char *sms_encoding_name(const SmsEncoding *enc);
 
 #endif							/* BAR9_SEGMENTS_H */

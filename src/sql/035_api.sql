@@ -18,7 +18,7 @@ CREATE TABLE idempotency_keys (
 );
 CREATE INDEX idempotency_keys_created_at ON idempotency_keys (created_at);
 
--- Serve one HTTP request: the proxy's only entry point (API.md).
+-- Serve one HTTP request: the proxy's only entry point (docs/api.md).
 CREATE FUNCTION api(method text, path text, headers jsonb, body bytea)
 	RETURNS TABLE (status int, headers jsonb, body text)
 	AS 'MODULE_PATHNAME', 'api'
@@ -27,6 +27,14 @@ CREATE FUNCTION api(method text, path text, headers jsonb, body bytea)
 	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION api(text, text, jsonb, bytea) IS
 	'serves one HTTP request of the bar9 API: method, path with query string (still percent-encoded), lower-case headers, raw body; returns status, response headers and JSON body';
+
+-- The route table of bar9.api, as openapi.json names it (src/openapi.c).
+CREATE FUNCTION api_routes()
+	RETURNS TABLE (method text, path text, scope text)
+	AS 'MODULE_PATHNAME', 'api_routes'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION api_routes() IS
+	'the routes bar9.api serves: method, path ({param} for a path parameter) and the scope a key needs (NULL: public)';
 
 -- Remove stored Idempotency-Key responses older than 24 hours.
 CREATE FUNCTION purge_idempotency_keys() RETURNS bigint

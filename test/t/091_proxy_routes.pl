@@ -1,4 +1,4 @@
-# Every route of API.md over real HTTP through the proxy, with both ways of
+# Every route of docs/api.md over real HTTP through the proxy, with both ways of
 # passing the key (Authorization: Bearer and X-API-Key); each scope refused
 # where it should be; another account's ids answer 404.  Routes that
 # src/routes.c does not list yet are skipped, saying so.
