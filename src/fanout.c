@@ -292,6 +292,253 @@ InsertSms(Datum *keys, Datum *numbers, int n, Oid e164type,
 	return SPI_processed;
 }
 
+/* What a batch knows of its broadcast once it holds its lock. */
+typedef struct FanoutBroadcast
+{
+	const char *account_id;
+	const char *message_id;
+	const char *channel_id;
+	char	   *status;
+	bool		due;			/* pending, or send_at has come */
+	bool		have_cutoff;
+	int64		cutoff;			/* member_seq_cutoff */
+	bool		have_cursor;
+	uint64		cursor;			/* fanout_cursor */
+	int64		recipient_count;
+	int64		created;		/* SMS made so far, in every state */
+	Datum		keys[2];		/* account_no, broadcast_no */
+} FanoutBroadcast;
+
+/* The members a batch read, and those of them not opted out. */
+typedef struct FanoutMembers
+{
+	Datum	   *numbers;		/* bar9.e164; the kept ones first */
+	int			n;				/* read */
+	int			kept;			/* not opted out */
+	Oid			e164type;
+} FanoutMembers;
+
+/* The audience of message_id (an unlocked read); NULL when it is gone. */
+static const char *
+FanoutChannelOf(const char *account_id, const char *message_id)
+{
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(account_id);
+	values[1] = CStringGetTextDatum(message_id);
+	ExecPlan(PLAN_CHANNEL_OF, values, NULL, SPI_OK_SELECT);
+	return SPI_processed == 0 ? NULL : ResultText(1);
+}
+
+/*
+ * Step 2: lock the audience row, then the broadcast row, and read the
+ * broadcast into *b.  False when the broadcast is gone; *channel_deleted
+ * and *subscriber_count tell about the audience.
+ */
+static bool
+FanoutLock(FanoutBroadcast *b, bool *channel_deleted,
+		   int64 *subscriber_count)
+{
+	Datum		values[2];
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(b->account_id);
+	values[1] = CStringGetTextDatum(b->channel_id);
+	ExecPlan(PLAN_LOCK_CHANNEL, values, NULL, SPI_OK_SELECT);
+	*channel_deleted = (SPI_processed == 0 || ResultBool(1));
+	*subscriber_count = SPI_processed > 0 ? ResultInt64(2) : 0;
+
+	values[1] = CStringGetTextDatum(b->message_id);
+	ExecPlan(PLAN_LOCK_MESSAGE, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+	b->status = ResultText(1);
+	b->due = ResultBool(2);
+	(void) ResultColumn(3, &isnull);
+	b->have_cutoff = !isnull;
+	b->cutoff = ResultInt64(3);
+	b->cursor = DatumGetE164(ResultColumn(4, &isnull));
+	b->have_cursor = !isnull;
+	b->recipient_count = ResultInt64(5);
+	b->created = ResultInt64(6);
+	b->keys[0] = ResultColumn(7, &isnull);
+	b->keys[1] = ResultColumn(8, &isnull);
+	return true;
+}
+
+/*
+ * Step 3: a scheduled broadcast whose time has come takes its recipients,
+ * the audience as it is now; recipient_count is its size less its
+ * opted-out members, as PLAN_START stores it.
+ */
+static void
+FanoutStart(FanoutBroadcast *b, int64 subscriber_count)
+{
+	Datum		values[3];
+
+	values[0] = CStringGetTextDatum(b->account_id);
+	values[1] = CStringGetTextDatum(b->message_id);
+	values[2] = Int64GetDatum(subscriber_count);
+	ExecPlan(PLAN_START, values, NULL, SPI_OK_UPDATE_RETURNING);
+	b->have_cutoff = true;
+	b->cutoff = ResultInt64(1);
+	b->recipient_count = ResultInt64(2);
+}
+
+/* Step 4a: the next batch_size members after the cursor, in number order. */
+static void
+FanoutReadMembers(const FanoutBroadcast *b, int batch_size, FanoutMembers *m)
+{
+	Datum		values[5];
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(b->account_id);
+	values[1] = CStringGetTextDatum(b->channel_id);
+	values[2] = Int64GetDatum(b->cutoff);
+	values[3] = Int64GetDatum((int64) batch_size);
+	values[4] = b->have_cursor ? E164TextDatum(b->cursor) : (Datum) 0;
+	ExecPlan(b->have_cursor ? PLAN_READ_AFTER : PLAN_READ, values, NULL,
+			 SPI_OK_SELECT);
+	m->n = (int) SPI_processed;
+	m->kept = 0;
+	m->numbers = palloc(sizeof(Datum) * Max(m->n, 1));
+	for (int i = 0; i < m->n; i++)
+		m->numbers[i] = SPI_getbinval(SPI_tuptable->vals[i],
+									  SPI_tuptable->tupdesc, 1, &isnull);
+	m->e164type = m->n > 0 ? SPI_gettypeid(SPI_tuptable->tupdesc, 1) :
+		InvalidOid;
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * Step 4b: leave out the opted-out members (one range scan of the opt-out
+ * list between the first and the last member, merged with the members:
+ * both are in number order); returns how many were left out.
+ */
+static int64
+FanoutSuppress(const char *account_id, FanoutMembers *m)
+{
+	Datum		values[3];
+	uint64	   *opted;
+	int			nopted;
+	int			j = 0;
+	int64		suppressed = 0;
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(account_id);
+	values[1] = E164TextDatum(DatumGetE164(m->numbers[0]));
+	values[2] = E164TextDatum(DatumGetE164(m->numbers[m->n - 1]));
+	ExecPlan(PLAN_OPTED, values, NULL, SPI_OK_SELECT);
+	nopted = (int) SPI_processed;
+	opted = palloc(sizeof(uint64) * Max(nopted, 1));
+	for (int i = 0; i < nopted; i++)
+		opted[i] = DatumGetE164(SPI_getbinval(SPI_tuptable->vals[i],
+											  SPI_tuptable->tupdesc, 1,
+											  &isnull));
+	SPI_freetuptable(SPI_tuptable);
+
+	for (int i = 0; i < m->n; i++)
+	{
+		uint64		number = DatumGetE164(m->numbers[i]);
+
+		while (j < nopted && opted[j] < number)
+			j++;
+		if (j < nopted && opted[j] == number)
+			suppressed++;
+		else
+			m->numbers[m->kept++] = m->numbers[i];
+	}
+	return suppressed;
+}
+
+/*
+ * Step 4c: one queued SMS per kept member, in one statement.  None can
+ * exist past the cursor (the cursor commits with the SMS of its batch, and
+ * we hold the broadcast's lock), so the insert is plain, cheaper than an
+ * INSERT ... ON CONFLICT (a speculative insertion per row).  One probe of
+ * the primary key checks that; should SMS be there anyway (a cursor reset
+ * by hand), ON CONFLICT DO NOTHING steps over them.
+ */
+static int64
+FanoutQueue(FanoutBroadcast *b, FanoutMembers *m)
+{
+	Datum		max;
+	bool		isnull;
+	bool		conflicts;
+
+	if (m->kept == 0)
+		return 0;
+	ExecPlan(PLAN_SMS_MAX, b->keys, NULL, SPI_OK_SELECT);
+	max = ResultColumn(1, &isnull);
+	conflicts = !isnull && DatumGetE164(max) >= DatumGetE164(m->numbers[0]);
+	return (int64) InsertSms(b->keys, m->numbers, m->kept, m->e164type,
+							 conflicts);
+}
+
+/*
+ * Step 5: the cursor and the counters, in one statement; when done, status
+ * 'queued' (the trigger of queue.h settles it).  recipient_count is an
+ * estimate until the end (the audience less its opted-out members, as
+ * counted when the broadcast was requested or its send_at came), then the
+ * SMS created.  Returns the broadcast's status after it.
+ */
+static char *
+FanoutRecord(FanoutBroadcast *b, const FanoutBatchResult *r, bool done)
+{
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	int64		created = b->created + r->queued;
+
+	values[0] = CStringGetTextDatum(b->account_id);
+	values[1] = CStringGetTextDatum(b->message_id);
+	values[2] = CStringGetTextDatum(b->channel_id);
+	values[3] = Int64GetDatum(r->queued);
+	values[4] = Int64GetDatum(r->suppressed);
+	values[5] = b->have_cursor ? E164TextDatum(b->cursor) : (Datum) 0;
+	nulls[5] = b->have_cursor ? ' ' : 'n';
+	values[6] = BoolGetDatum(done);
+	values[7] = Int64GetDatum(done ? created :
+							  Max(b->recipient_count, created));
+	ExecPlan(PLAN_RECORD, values, nulls, SPI_OK_UPDATE_RETURNING);
+	return ResultText(1);
+}
+
+/*
+ * The work of one batch of a broadcast whose lock we hold and which has
+ * fan-out left to do (steps 3 to 6 of the head of this file).
+ */
+static void
+FanoutBatchLocked(FanoutBroadcast *b, int64 subscriber_count, int batch_size,
+				  FanoutBatchResult *result)
+{
+	FanoutMembers m;
+	bool		done;
+
+	if (strcmp(b->status, "scheduled") == 0 || !b->have_cutoff)
+	{
+		if (!b->due)
+			return;
+		FanoutStart(b, subscriber_count);
+	}
+	FanoutReadMembers(b, batch_size, &m);
+	if (m.n > 0)
+	{
+		/* the cursor goes past every member read, left out or not */
+		b->cursor = DatumGetE164(m.numbers[m.n - 1]);
+		b->have_cursor = true;
+		result->suppressed = FanoutSuppress(b->account_id, &m);
+	}
+	result->recipients = m.n;
+	result->queued = FanoutQueue(b, &m);
+
+	done = result->recipients < batch_size;
+	strlcpy(result->status, FanoutRecord(b, result, done),
+			sizeof(result->status));
+	if (result->queued > 0)
+		Async_Notify("bar9_sms", NULL);
+	result->more = !done;
+}
+
 /*
  * Fan out the next batch of one broadcast, in the caller's transaction.
  *
@@ -304,211 +551,45 @@ bar9_fanout_batch(const char *account_id, const char *message_id,
 				  const char *channel_id, int batch_size,
 				  FanoutBatchResult *result)
 {
-	Datum		values[8];
-	char		nulls[8];
+	FanoutBroadcast b;
 	bool		channel_deleted;
-	int64		subscriber_count = 0;
-	char	   *status;
-	bool		due;
-	bool		isnull;
-	bool		have_cutoff;
-	int64		cutoff;
-	bool		have_cursor;
-	uint64		cursor;
-	int64		recipient_count;
-	int64		created;
-	Datum		keys[2];
-	Datum	   *numbers;
-	int			n;
-	int			kept = 0;
-	Oid			e164type = InvalidOid;
-	bool		done;
-	int			i;
+	int64		subscriber_count;
 
 	memset(result, 0, sizeof(*result));
-	memset(nulls, ' ', sizeof(nulls));
+	memset(&b, 0, sizeof(b));
+	b.account_id = account_id;
+	b.message_id = message_id;
 
 	/* 1. No opt-out of this account in flight while the batch runs. */
 	bar9_consent_lock(account_id, false);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-
-	values[0] = CStringGetTextDatum(account_id);
-	values[1] = CStringGetTextDatum(message_id);
-
-	if (channel_id == NULL)
-	{
-		ExecPlan(PLAN_CHANNEL_OF, values, nulls, SPI_OK_SELECT);
-		if (SPI_processed == 0)
-		{
-			SPI_finish();
-			return;
-		}
-		channel_id = ResultText(1);
-	}
+	b.channel_id = channel_id ? channel_id :
+		FanoutChannelOf(account_id, message_id);
 
 	/* 2. The audience row, then the broadcast row. */
-	values[1] = CStringGetTextDatum(channel_id);
-	ExecPlan(PLAN_LOCK_CHANNEL, values, nulls, SPI_OK_SELECT);
-	channel_deleted = (SPI_processed == 0 || ResultBool(1));
-	if (SPI_processed > 0)
-		subscriber_count = ResultInt64(2);
-
-	values[1] = CStringGetTextDatum(message_id);
-	ExecPlan(PLAN_LOCK_MESSAGE, values, nulls, SPI_OK_SELECT);
-	if (SPI_processed == 0)
+	if (b.channel_id == NULL ||
+		!FanoutLock(&b, &channel_deleted, &subscriber_count))
 	{
 		SPI_finish();
 		return;
 	}
 	result->found = true;
-	status = ResultText(1);
-	due = ResultBool(2);
-	(void) ResultColumn(3, &isnull);
-	have_cutoff = !isnull;
-	cutoff = ResultInt64(3);
-	cursor = DatumGetE164(ResultColumn(4, &isnull));
-	have_cursor = !isnull;
-	recipient_count = ResultInt64(5);
-	created = ResultInt64(6);
-	keys[0] = ResultColumn(7, &isnull);
-	keys[1] = ResultColumn(8, &isnull);
-	strlcpy(result->status, status, sizeof(result->status));
+	strlcpy(result->status, b.status, sizeof(result->status));
 
 	/* Only scheduled and pending broadcasts have fan-out left to do. */
-	if (strcmp(status, "scheduled") != 0 && strcmp(status, "pending") != 0)
+	if (strcmp(b.status, "scheduled") == 0 || strcmp(b.status, "pending") == 0)
 	{
-		SPI_finish();
-		return;
-	}
-
-	/* The audience was deleted: the broadcast stops, its queue is emptied. */
-	if (channel_deleted)
-	{
-		message_cancel_locked(account_id, message_id, NULL);
-		strlcpy(result->status, "canceled", sizeof(result->status));
-		SPI_finish();
-		return;
-	}
-
-	/* 3. A scheduled broadcast whose time has come takes its recipients. */
-	if (strcmp(status, "scheduled") == 0 || !have_cutoff)
-	{
-		if (!due)
+		if (channel_deleted)
 		{
-			SPI_finish();
-			return;
+			/* the audience was deleted: the broadcast stops, queue emptied */
+			message_cancel_locked(account_id, message_id, NULL);
+			strlcpy(result->status, "canceled", sizeof(result->status));
 		}
-		values[2] = Int64GetDatum(subscriber_count);
-		ExecPlan(PLAN_START, values, nulls, SPI_OK_UPDATE_RETURNING);
-		cutoff = ResultInt64(1);
-		/* the audience less its opted-out members, as PLAN_START stored it */
-		recipient_count = ResultInt64(2);
+		else
+			FanoutBatchLocked(&b, subscriber_count, batch_size, result);
 	}
-
-	/* 4. The next members, in phone-number order. */
-	values[1] = CStringGetTextDatum(channel_id);
-	values[2] = Int64GetDatum(cutoff);
-	values[3] = Int64GetDatum((int64) batch_size);
-	if (have_cursor)
-		values[4] = E164TextDatum(cursor);
-	ExecPlan(have_cursor ? PLAN_READ_AFTER : PLAN_READ, values, nulls,
-			 SPI_OK_SELECT);
-	n = (int) SPI_processed;
-	numbers = palloc(sizeof(Datum) * Max(n, 1));
-	for (i = 0; i < n; i++)
-		numbers[i] = SPI_getbinval(SPI_tuptable->vals[i],
-								   SPI_tuptable->tupdesc, 1, &isnull);
-	if (n > 0)
-		e164type = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
-	SPI_freetuptable(SPI_tuptable);
-
-	if (n > 0)
-	{
-		uint64		last = DatumGetE164(numbers[n - 1]);
-		uint64	   *opted;
-		int			nopted;
-		int			j = 0;
-
-		/* The opt-outs among them, in the same order. */
-		values[1] = E164TextDatum(DatumGetE164(numbers[0]));
-		values[2] = E164TextDatum(last);
-		ExecPlan(PLAN_OPTED, values, nulls, SPI_OK_SELECT);
-		nopted = (int) SPI_processed;
-		opted = palloc(sizeof(uint64) * Max(nopted, 1));
-		for (i = 0; i < nopted; i++)
-			opted[i] = DatumGetE164(SPI_getbinval(SPI_tuptable->vals[i],
-												  SPI_tuptable->tupdesc, 1,
-												  &isnull));
-		SPI_freetuptable(SPI_tuptable);
-
-		/* Merge the two sorted lists: keep the members not opted out. */
-		for (i = 0; i < n; i++)
-		{
-			uint64		number = DatumGetE164(numbers[i]);
-
-			while (j < nopted && opted[j] < number)
-				j++;
-			if (j < nopted && opted[j] == number)
-				result->suppressed++;
-			else
-				numbers[kept++] = numbers[i];
-		}
-		cursor = last;
-		have_cursor = true;
-	}
-	result->recipients = n;
-
-	/*
-	 * The SMS.  None can exist past the cursor (the cursor commits with the
-	 * SMS of its batch, and we hold the broadcast's lock), so the insert is
-	 * plain, cheaper than an INSERT ... ON CONFLICT (a speculative insertion
-	 * per row).  One probe of the primary key checks that; should SMS be
-	 * there anyway (a cursor reset by hand), ON CONFLICT DO NOTHING steps
-	 * over them.
-	 */
-	if (kept > 0)
-	{
-		Datum		max;
-		bool		conflicts;
-
-		ExecPlan(PLAN_SMS_MAX, keys, nulls, SPI_OK_SELECT);
-		max = ResultColumn(1, &isnull);
-		conflicts = !isnull &&
-			DatumGetE164(max) >= DatumGetE164(numbers[0]);
-		result->queued = InsertSms(keys, numbers, kept, e164type,
-								   conflicts);
-	}
-
-	/*
-	 * 5. Counters and cursor.  recipient_count is an estimate until the end
-	 * (the audience less its opted-out members, as counted when the
-	 * broadcast was requested or its send_at came), then the SMS created.
-	 */
-	done = result->recipients < batch_size;
-	created += result->queued;
-	if (done)
-		recipient_count = created;
-	else
-		recipient_count = Max(recipient_count, created);
-
-	values[1] = CStringGetTextDatum(message_id);
-	values[2] = CStringGetTextDatum(channel_id);
-	values[3] = Int64GetDatum(result->queued);
-	values[4] = Int64GetDatum(result->suppressed);
-	values[5] = have_cursor ? E164TextDatum(cursor) : (Datum) 0;
-	nulls[5] = have_cursor ? ' ' : 'n';
-	values[6] = BoolGetDatum(done);
-	values[7] = Int64GetDatum(recipient_count);
-	ExecPlan(PLAN_RECORD, values, nulls, SPI_OK_UPDATE_RETURNING);
-	strlcpy(result->status, ResultText(1), sizeof(result->status));
-
-	/* 6. Wake idle senders, once per batch. */
-	if (result->queued > 0)
-		Async_Notify("bar9_sms", NULL);
-
-	result->more = !done;
 	SPI_finish();
 }
 
