@@ -100,40 +100,47 @@ OutcomeState(AckOutcome outcome)
 		outcome == ACK_DELIVERED ? SMS_DELIVERED : SMS_FAILED;
 }
 
-/* Order of items: by SMS (account, broadcast, number). */
+/* -1, 0 or 1 as a is below, equal to or above b. */
+static inline int
+Cmp(int64 a, int64 b)
+{
+	return (a > b) - (a < b);
+}
+
+/*
+ * Order of sms_ids: account, broadcast, then (by_claim) retried or not and
+ * claim number, then phone number.
+ */
+static int
+SmsIdCmp(const SmsId *x, const SmsId *y, bool by_claim)
+{
+	int			c = Cmp(x->account_no, y->account_no);
+
+	if (c == 0)
+		c = Cmp(x->broadcast_no, y->broadcast_no);
+	if (c == 0 && by_claim)
+		c = Cmp(x->retry, y->retry);
+	if (c == 0 && by_claim)
+		c = Cmp(x->claim_no, y->claim_no);
+	if (c == 0)
+		c = (x->number > y->number) - (x->number < y->number);
+	return c;
+}
+
+/* qsort order of items: by SMS (account, broadcast, number). */
 static int
 AckItemBySms(const void *a, const void *b)
 {
-	const SmsId *x = &((const AckItem *) a)->id;
-	const SmsId *y = &((const AckItem *) b)->id;
-
-	if (x->account_no != y->account_no)
-		return x->account_no < y->account_no ? -1 : 1;
-	if (x->broadcast_no != y->broadcast_no)
-		return x->broadcast_no < y->broadcast_no ? -1 : 1;
-	if (x->number != y->number)
-		return x->number < y->number ? -1 : 1;
-	return 0;
+	return SmsIdCmp(&((const AckItem *) a)->id, &((const AckItem *) b)->id,
+					false);
 }
 
-/* Order of items: by claim, then number; the claims in lock order. */
+/* qsort order of items: by claim, then number; the claims in lock order. */
 static int
 AckItemByClaim(const void *a, const void *b)
 {
-	const SmsId *x = &((const AckItem *) a)->id;
-	const SmsId *y = &((const AckItem *) b)->id;
-
-	if (x->account_no != y->account_no)
-		return x->account_no < y->account_no ? -1 : 1;
-	if (x->broadcast_no != y->broadcast_no)
-		return x->broadcast_no < y->broadcast_no ? -1 : 1;
-	if (x->retry != y->retry)
-		return x->retry ? 1 : -1;
-	if (x->claim_no != y->claim_no)
-		return x->claim_no < y->claim_no ? -1 : 1;
-	if (x->number != y->number)
-		return x->number < y->number ? -1 : 1;
-	return 0;
+	return SmsIdCmp(&((const AckItem *) a)->id, &((const AckItem *) b)->id,
+					true);
 }
 
 /* The numbers and provider references of items[0..n) as SPI arrays. */

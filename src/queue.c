@@ -224,11 +224,12 @@ bar9_broadcasts_find(BroadcastSet *set, int32 account_no, int32 broadcast_no)
 Broadcast *
 bar9_broadcasts_add(BroadcastSet *set, int32 account_no, int32 broadcast_no)
 {
-	int			i = BroadcastSlot(set, account_no, broadcast_no);
+	Broadcast  *found = bar9_broadcasts_find(set, account_no, broadcast_no);
+	int			i;
 
-	if (i < set->n &&
-		BroadcastCmp(account_no, broadcast_no, &set->items[i]) == 0)
-		return &set->items[i];
+	if (found != NULL)
+		return found;
+	i = BroadcastSlot(set, account_no, broadcast_no);
 	if (set->n == set->cap)
 	{
 		set->cap *= 2;
@@ -256,6 +257,16 @@ BroadcastKeys(BroadcastSet *set, int col)
 										   TYPALIGN_INT));
 }
 
+/* The lock statement of a set of broadcasts; with SKIP LOCKED or not. */
+#define LOCK_SQL(skip) \
+	"SELECT m.account_no, m.broadcast_no, m.status, m.message_id," \
+	"       m.body, m.from_address, m.claim_cursor" \
+	"  FROM bar9.messages m" \
+	" WHERE (m.account_no, m.broadcast_no) IN" \
+	"       (SELECT a, b FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(a, b))" \
+	" ORDER BY m.account_no, m.broadcast_no" \
+	"   FOR NO KEY UPDATE OF m" skip
+
 /* Lock the bar9.messages rows of set in key order (see queue.h). */
 void
 bar9_broadcasts_lock(BroadcastSet *set, bool skip_locked)
@@ -269,21 +280,7 @@ bar9_broadcasts_lock(BroadcastSet *set, bool skip_locked)
 	values[0] = BroadcastKeys(set, 0);
 	values[1] = BroadcastKeys(set, 1);
 	plan = bar9_plan(&plan_lock[skip_locked ? 1 : 0],
-					 skip_locked ?
-					 "SELECT m.account_no, m.broadcast_no, m.status, m.message_id,"
-					 "       m.body, m.from_address, m.claim_cursor"
-					 "  FROM bar9.messages m"
-					 " WHERE (m.account_no, m.broadcast_no) IN"
-					 "       (SELECT a, b FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(a, b))"
-					 " ORDER BY m.account_no, m.broadcast_no"
-					 "   FOR NO KEY UPDATE OF m SKIP LOCKED" :
-					 "SELECT m.account_no, m.broadcast_no, m.status, m.message_id,"
-					 "       m.body, m.from_address, m.claim_cursor"
-					 "  FROM bar9.messages m"
-					 " WHERE (m.account_no, m.broadcast_no) IN"
-					 "       (SELECT a, b FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(a, b))"
-					 " ORDER BY m.account_no, m.broadcast_no"
-					 "   FOR NO KEY UPDATE OF m",
+					 skip_locked ? LOCK_SQL(" SKIP LOCKED") : LOCK_SQL(""),
 					 2, types);
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock the broadcasts of a batch of SMS");
