@@ -715,7 +715,7 @@ AckSms(AckItem *items, int n, const char *outcome_name, char *error)
 			AckExplain(&call, &items[i]);
 	}
 
-	bar9_broadcasts_lock(&call.set, false);
+	bar9_broadcasts_lock(&call.set);
 	if (call.outcome == ACK_RETRY)
 		AckCancelRetried(&call.set);
 	bar9_broadcasts_count(&call.set);

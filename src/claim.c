@@ -381,7 +381,7 @@ HandOutTaken(ClaimCall *call)
 	for (int i = 0; i < call->ntaken; i++)
 		bar9_broadcasts_add(&call->locked, call->taken[i].id.account_no,
 							call->taken[i].id.broadcast_no);
-	bar9_broadcasts_lock(&call->locked, false);
+	bar9_broadcasts_lock(&call->locked);
 
 	/* the taken SMS come in groups of one claim each */
 	for (int i = 1; i <= call->ntaken; i++)

@@ -31,7 +31,7 @@ const char *const bar9_sms_state_names[SMS_NSTATES] = {
 	"queued", "sending", "sent", "delivered", "failed", "canceled"
 };
 
-static SPIPlanPtr plan_lock[2];
+static SPIPlanPtr plan_lock;
 static SPIPlanPtr plan_count;
 static SPIPlanPtr plan_cancel[2];
 
@@ -257,19 +257,9 @@ BroadcastKeys(BroadcastSet *set, int col)
 										   TYPALIGN_INT));
 }
 
-/* The lock statement of a set of broadcasts; with SKIP LOCKED or not. */
-#define LOCK_SQL(skip) \
-	"SELECT m.account_no, m.broadcast_no, m.status, m.message_id," \
-	"       m.body, m.from_address, m.claim_cursor" \
-	"  FROM bar9.messages m" \
-	" WHERE (m.account_no, m.broadcast_no) IN" \
-	"       (SELECT a, b FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(a, b))" \
-	" ORDER BY m.account_no, m.broadcast_no" \
-	"   FOR NO KEY UPDATE OF m" skip
-
 /* Lock the bar9.messages rows of set in key order (see queue.h). */
 void
-bar9_broadcasts_lock(BroadcastSet *set, bool skip_locked)
+bar9_broadcasts_lock(BroadcastSet *set)
 {
 	static const Oid types[2] = {INT4ARRAYOID, INT4ARRAYOID};
 	Datum		values[2];
@@ -279,8 +269,15 @@ bar9_broadcasts_lock(BroadcastSet *set, bool skip_locked)
 		return;
 	values[0] = BroadcastKeys(set, 0);
 	values[1] = BroadcastKeys(set, 1);
-	plan = bar9_plan(&plan_lock[skip_locked ? 1 : 0],
-					 skip_locked ? LOCK_SQL(" SKIP LOCKED") : LOCK_SQL(""),
+	plan = bar9_plan(&plan_lock,
+					 "SELECT m.account_no, m.broadcast_no, m.status, m.message_id,"
+					 "       m.body, m.from_address, m.claim_cursor"
+					 "  FROM bar9.messages m"
+					 " WHERE (m.account_no, m.broadcast_no) IN"
+					 "       (SELECT a, b FROM ROWS FROM (pg_catalog.unnest($1),"
+					 "                                    pg_catalog.unnest($2)) AS u(a, b))"
+					 " ORDER BY m.account_no, m.broadcast_no"
+					 "   FOR NO KEY UPDATE OF m",
 					 2, types);
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock the broadcasts of a batch of SMS");

@@ -100,10 +100,9 @@ extern Broadcast *bar9_broadcasts_find(BroadcastSet *set, int32 account_no,
 
 /*
  * Lock the bar9.messages rows of set FOR NO KEY UPDATE, in key order, and
- * fill in what they are.  With skip_locked, a row another transaction
- * holds is left out (found stays false).
+ * fill in what they are (found stays false for one that is gone).
  */
-extern void bar9_broadcasts_lock(BroadcastSet *set, bool skip_locked);
+extern void bar9_broadcasts_lock(BroadcastSet *set);
 
 /* Apply the counter deltas of set, one row update per broadcast. */
 extern void bar9_broadcasts_count(BroadcastSet *set);
