@@ -110,7 +110,7 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 		2, {TEXTOID, TEXTOID}
 	},
 	[PLAN_LOCK_MESSAGE] = {
-		"SELECT status, status = 'pending' OR send_at <= now(),"
+		"SELECT status, status = 'pending' OR send_at <= pg_catalog.now(),"
 		"       member_seq_cutoff, fanout_cursor, recipient_count,"
 		"       n_queued + n_sending + n_sent + n_delivered + n_failed"
 		"       + n_canceled, account_no, broadcast_no"
@@ -122,14 +122,14 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 	[PLAN_START] = {
 		"UPDATE bar9.messages"
 		"   SET status = 'pending',"
-		"       member_seq_cutoff = nextval('bar9.channel_member_seq'),"
-		"       recipient_count = $3 - (SELECT count(*) FROM bar9.opt_outs o"
+		"       member_seq_cutoff = pg_catalog.nextval('bar9.channel_member_seq'),"
+		"       recipient_count = $3 - (SELECT pg_catalog.count(*) FROM bar9.opt_outs o"
 		"          JOIN bar9.channel_numbers cn"
 		"            ON cn.account_id = o.account_id"
 		"           AND cn.channel_id = bar9.messages.channel_id"
 		"           AND cn.phone_number OPERATOR(bar9.=) o.phone_number"
 		"         WHERE o.account_id = $1),"
-		"       updated_at = now()"
+		"       updated_at = pg_catalog.now()"
 		" WHERE account_id = $1 AND message_id = $2"
 		" RETURNING member_seq_cutoff, recipient_count",
 		3, {TEXTOID, TEXTOID, INT8OID}
@@ -168,7 +168,7 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 		"       suppressed_count = suppressed_count + $5,"
 		"       recipient_count = $8,"
 		"       status = CASE WHEN $7 THEN 'queued' ELSE status END,"
-		"       updated_at = now()"
+		"       updated_at = pg_catalog.now()"
 		" WHERE account_id = $1 AND message_id = $2"
 		" RETURNING status",
 		8, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID, BOOLOID,

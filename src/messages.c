@@ -283,7 +283,7 @@ MessageOptedOutMembers(const char *account_id, const char *channel_id)
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = CStringGetTextDatum(channel_id);
 	rc = SPI_execute_plan(bar9_plan(&plan,
-									"SELECT count(*) FROM bar9.opt_outs o"
+									"SELECT pg_catalog.count(*) FROM bar9.opt_outs o"
 									"  JOIN bar9.channel_numbers cn"
 									"    ON cn.account_id = o.account_id"
 									"   AND cn.channel_id = $2"
@@ -552,7 +552,7 @@ message_cancel_locked(const char *account_id, const char *message_id,
 									"   SET status = 'canceled',"
 									"       n_queued = n_queued - $3,"
 									"       n_canceled = n_canceled + $3,"
-									"       updated_at = now()"
+									"       updated_at = pg_catalog.now()"
 									" WHERE account_id = $1 AND message_id = $2"
 									" RETURNING " MESSAGE_COLS,
 									3, argtypes),

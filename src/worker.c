@@ -98,7 +98,7 @@ static const char *due_sql =
 "SELECT account_id, message_id, channel_id"
 "  FROM bar9.messages"
 " WHERE status IN ('scheduled', 'pending')"
-"   AND (status = 'pending' OR send_at <= now())"
+"   AND (status = 'pending' OR send_at <= pg_catalog.now())"
 "   AND message_id <> ALL ($1)"
 " ORDER BY coalesce(send_at, created_at)"
 " LIMIT " CppAsString2(DUE_LIST_LIMIT);
@@ -106,7 +106,7 @@ static const char *due_sql =
 /* When the next scheduled broadcast is due, if any. */
 static const char *next_due_sql =
 "SELECT min(send_at) FROM bar9.messages"
-" WHERE status = 'scheduled' AND send_at > now()";
+" WHERE status = 'scheduled' AND send_at > pg_catalog.now()";
 
 static const Oid due_argtypes[1] = {TEXTARRAYOID};
 static SPIPlanPtr due_plan = NULL;
@@ -294,6 +294,14 @@ bar9_worker_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(bar9_database_name, NULL, 0);
+
+	/*
+	 * The worker runs as the bootstrap superuser: no schema a user can
+	 * create objects in may be on its search_path, or a function planted
+	 * there (public.unnest, public.now, ...) would run with its rights.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
+					PGC_S_OVERRIDE);
 
 	/*
 	 * A batch lost in a crash is redone from the cursor, which commits with
