@@ -23,7 +23,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(bar9_root bar9_node bar9_key start_proxy raw_request
-  raw_connect raw_read route_exists $ALL_SCOPES);
+  raw_connect raw_read $ALL_SCOPES);
 
 our $ALL_SCOPES =
   "ARRAY['marketing:channels:read','marketing:channels:write','marketing:channels:send']";
@@ -34,24 +34,15 @@ sub bar9_root
 	return $ENV{BAR9_ROOT} // abs_path(dirname(__FILE__) . '/../..');
 }
 
-# True when src/routes.c has a row for METHOD and PATTERN.
-sub route_exists
-{
-	my ($method, $pattern) = @_;
-	open(my $fh, '<', bar9_root() . '/src/routes.c') or return 0;
-	local $/;
-	my $src = <$fh>;
-	return $src =~ /\{\s*"\Q$method\E"\s*,\s*"\Q$pattern\E"\s*,/ ? 1 : 0;
-}
-
 # A started node with bar9 in database postgres and the proxy's login role
-# bar9_proxy (member of bar9_api, which the extension creates).  Skips the
-# whole test when the proxy binary or bar9.api is missing.
+# bar9_proxy (member of bar9_api, which the extension creates).  A missing
+# proxy binary or bar9.api fails the run (BAIL_OUT), never skips it.
 sub bar9_node
 {
 	my ($name) = @_;
 	my $bin = bar9_root() . '/proxy/bar9-proxy';
-	plan skip_all => "proxy/bar9-proxy is not built (make)" unless -x $bin;
+	BAIL_OUT("proxy/bar9-proxy is not built (make): the proxy's tests cannot run")
+	  unless -x $bin;
 
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init;
@@ -61,7 +52,7 @@ sub bar9_node
 	$node->safe_psql('postgres', 'CREATE EXTENSION bar9');
 	my $has_api = $node->safe_psql('postgres',
 		"SELECT to_regprocedure('bar9.api(text,text,jsonb,bytea)') IS NOT NULL");
-	plan skip_all => 'bar9.api is not in the extension yet' unless $has_api eq 't';
+	BAIL_OUT('bar9.api is missing from the extension') unless $has_api eq 't';
 	$node->safe_psql('postgres',
 		'CREATE ROLE bar9_proxy LOGIN; GRANT bar9_api TO bar9_proxy');
 	return $node;
