@@ -8,6 +8,8 @@
  *
  * The path never carries its query string, and nothing from headers or the
  * body is ever written: no API key and no message body can reach the log.
+ * A phone number in the path keeps only its last four digits
+ * (/opt-outs/%2B********3456).  SIGHUP reopens the file (log rotation).
  * Access lines are gathered in a buffer written out every FLUSH_MS (or
  * when it fills, and at exit): one write(2) per request would be most of
  * the proxy's cost on a small virtual machine.  Whole lines only, so lines
@@ -20,6 +22,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +64,24 @@ FlusherMain(void *arg)
 	return NULL;
 }
 
+/* True when path names a file (not stderr). */
+static bool
+IsFile(const char *path)
+{
+	return path != NULL && path[0] != '\0' && strcmp(path, "-") != 0;
+}
+
+/* Opens path for appending; -1 (logged) when it cannot. */
+static int
+OpenAccessFile(const char *path)
+{
+	int			fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+
+	if (fd < 0)
+		LogError("cannot open access log \"%s\": %s", path, strerror(errno));
+	return fd;
+}
+
 /* Opens the access log (or keeps stderr); false when it cannot be opened. */
 bool
 LogOpen(const char *path)
@@ -71,16 +92,40 @@ LogOpen(const char *path)
 	if (pthread_create(&flusher, NULL, FlusherMain, NULL) != 0)
 		return false;
 	pthread_detach(flusher);
-	if (path == NULL || path[0] == '\0' || strcmp(path, "-") == 0)
+	if (!IsFile(path))
 		return true;
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	fd = OpenAccessFile(path);
 	if (fd < 0)
-	{
-		LogError("cannot open access log \"%s\": %s", path, strerror(errno));
 		return false;
-	}
 	access_fd = fd;
 	return true;
+}
+
+/*
+ * Reopens the access log (SIGHUP, after a rotation moved it): what is
+ * buffered goes to the old file, what follows to the new one.  When the
+ * file cannot be opened, the old one is kept.
+ */
+void
+LogReopen(const char *path)
+{
+	int			fd;
+	int			old;
+
+	if (!IsFile(path))
+		return;
+	fd = OpenAccessFile(path);
+	if (fd < 0)
+		return;
+	pthread_mutex_lock(&access_mutex);
+	if (access_len > 0)
+		WriteLine(access_fd, access_buf, access_len);
+	access_len = 0;
+	old = access_fd;
+	access_fd = fd;
+	pthread_mutex_unlock(&access_mutex);
+	close(old);
+	LogInfo("SIGHUP: access log %s reopened", path);
 }
 
 /* Milliseconds on the monotonic clock. */
@@ -180,6 +225,41 @@ LogInfo(const char *fmt,...)
 	va_end(ap);
 }
 
+/*
+ * Copies path[0..len) into out (room for len + 1), masking the digits of a
+ * phone number ("+" or "%2B" then 7 or more digits) but its last four.
+ */
+static void
+MaskPath(const char *path, size_t len, char *out)
+{
+	size_t		i = 0;
+
+	while (i < len)
+	{
+		size_t		plus = 0;
+		size_t		ndigits = 0;
+
+		if (path[i] == '+')
+			plus = 1;
+		else if (i + 3 <= len && strncasecmp(path + i, "%2B", 3) == 0)
+			plus = 3;
+		while (plus > 0 && i + plus + ndigits < len &&
+			   path[i + plus + ndigits] >= '0' && path[i + plus + ndigits] <= '9')
+			ndigits++;
+		if (plus == 0 || ndigits < 7)
+		{
+			*out++ = path[i++];
+			continue;
+		}
+		memcpy(out, path + i, plus);
+		out += plus;
+		for (size_t d = 0; d < ndigits; d++)
+			*out++ = d + 4 < ndigits ? '*' : path[i + plus + d];
+		i += plus + ndigits;
+	}
+	*out = '\0';
+}
+
 /* One access-log line; status 0 means no response was sent. */
 void
 LogAccess(const char *request_id, const char *method, const char *target,
@@ -188,6 +268,7 @@ LogAccess(const char *request_id, const char *method, const char *target,
 	char		now[40];
 	char		line[2400];
 	char		status_text[12];
+	char		path[2001];
 	size_t		path_len;
 	const char *q;
 	int			n;
@@ -198,6 +279,7 @@ LogAccess(const char *request_id, const char *method, const char *target,
 	path_len = target ? (q ? (size_t) (q - target) : strlen(target)) : 0;
 	if (path_len > 2000)
 		path_len = 2000;
+	MaskPath(target ? target : "", path_len, path);
 	if (status > 0)
 		snprintf(status_text, sizeof(status_text), "%d", status);
 	else
@@ -206,7 +288,7 @@ LogAccess(const char *request_id, const char *method, const char *target,
 				 "time=%s id=%s method=%s path=%.*s status=%s ms=%.3f%s%s\n",
 				 now, request_id ? request_id : "-",
 				 method && method[0] ? method : "-",
-				 (int) path_len, path_len ? target : "-",
+				 (int) path_len, path_len ? path : "-",
 				 status_text, duration_ms,
 				 note ? " note=" : "", note ? note : "");
 	if (n < 0)

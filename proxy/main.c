@@ -7,7 +7,8 @@
  * of bar9.api(method, path, headers, body) and its answer is written back.
  *
  * SIGTERM (or SIGINT): stop accepting connections, let the requests in
- * flight finish (at most --shutdown-grace seconds), exit 0.
+ * flight finish (at most --shutdown-grace seconds), exit 0.  SIGHUP: reopen
+ * the access log (after logrotate moved it); nothing else changes.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -243,6 +244,7 @@ main(int argc, char **argv)
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -266,6 +268,8 @@ main(int argc, char **argv)
 	{
 		if (sigwait(&stop_signals, &sig) != 0)
 			sig = 0;
+		if (sig == SIGHUP)
+			LogReopen(config.access_log);
 	} while (sig != SIGTERM && sig != SIGINT);
 
 	LogInfo("%s: no new connections; finishing %d request(s) in flight",

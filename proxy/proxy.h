@@ -49,6 +49,9 @@ extern volatile bool shutting_down;
 /* Opens the access log (or keeps stderr) and starts its flusher thread. */
 extern bool LogOpen(const char *path);
 
+/* Reopens the access log file (SIGHUP: log rotation); stderr stays. */
+extern void LogReopen(const char *path);
+
 /* Writes out the buffered access-log lines (also done every 50 ms). */
 extern void LogFlush(void);
 
