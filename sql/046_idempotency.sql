@@ -51,3 +51,25 @@ SELECT status, headers FROM bar9.api('POST', '/v1/marketing/channels', :'h'::jso
 UPDATE bar9.idempotency_keys SET created_at = created_at - interval '2 days' WHERE account_id = :'acct2';
 SELECT bar9.purge_idempotency_keys() >= 1 AS purged_some;
 SELECT count(*) AS left_for_b FROM bar9.idempotency_keys WHERE account_id = :'acct2';
+-- an answer over 64 kB is not kept: the key is, and a retry is 409 idempotency_answer_not_stored, not a second run
+SELECT (:'h'::jsonb || '{"idempotency-key": "big-1"}') AS hbig \gset
+SELECT jsonb_build_object('phone_numbers', (SELECT jsonb_agg('not-a-number-' || i) FROM generate_series(1, 1000) i))::text AS bigbody \gset
+SELECT status, length(body) > 65536 AS over_64_kb, jsonb_array_length(body::jsonb->'invalid') AS invalid FROM bar9.api('POST', '/v1/marketing/channels/' || :'first_id' || '/numbers', :'hbig', convert_to(:'bigbody', 'UTF8'));
+SELECT status, response_body IS NULL AS answer_not_kept FROM bar9.idempotency_keys WHERE account_id = :'acct' AND idem_key = 'big-1';
+SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels/' || :'first_id' || '/numbers', :'hbig', :'bigbody');
+-- another request with that key is still 422
+SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels/' || :'first_id' || '/numbers', :'hbig', '{"phone_numbers": ["x"]}');
+-- an answer of just under 64 kB is kept and replayed whole
+SELECT (:'h'::jsonb || '{"idempotency-key": "big-2"}') AS hbig2 \gset
+SELECT jsonb_build_object('phone_numbers', (SELECT jsonb_agg('not-a-number-' || i) FROM generate_series(1, 300) i))::text AS body2 \gset
+SELECT status, length(body) BETWEEN 20000 AND 65536 AS under_64_kb, md5(body) AS first_md5 FROM bar9.api('POST', '/v1/marketing/channels/' || :'first_id' || '/numbers', :'hbig2', convert_to(:'body2', 'UTF8')) \gset
+SELECT :status AS status, :'under_64_kb' AS under_64_kb;
+SELECT status, headers->>'idempotent-replayed' AS replayed, md5(body) = :'first_md5' AS same_answer FROM bar9.api('POST', '/v1/marketing/channels/' || :'first_id' || '/numbers', :'hbig2', convert_to(:'body2', 'UTF8'));
+-- old answers go in batches of at most max_rows, oldest first; fresh ones stay
+INSERT INTO bar9.idempotency_keys (account_id, idem_key, method, path, body_sha256, status, response_body, created_at)
+SELECT :'acct2', 'old-' || i, 'POST', '/v1/marketing/channels', '\x00', 201, '{}', now() - interval '2 days' - i * interval '1 minute' FROM generate_series(1, 25) i;
+SELECT bar9.purge_idempotency_keys(10) AS first_batch;
+SELECT count(*) AS old_left, max(substr(idem_key, 5)::int) AS oldest_left FROM bar9.idempotency_keys WHERE idem_key LIKE 'old-%';
+SELECT bar9.purge_idempotency_keys(10) AS second_batch, bar9.purge_idempotency_keys(10) AS third_batch, bar9.purge_idempotency_keys(10) AS fourth_batch;
+SELECT count(*) AS old_left FROM bar9.idempotency_keys WHERE created_at <= now() - interval '24 hours';
+SELECT count(*) AS fresh_kept FROM bar9.idempotency_keys WHERE idem_key IN ('big-1', 'big-2');

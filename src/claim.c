@@ -55,6 +55,7 @@ static SPIPlanPtr plan_expired;
 static SPIPlanPtr plan_run_rows;
 static SPIPlanPtr plan_run_take;
 static SPIPlanPtr plan_run_split;
+static SPIPlanPtr plan_run_empty;
 static SPIPlanPtr plan_run_cancel;
 static SPIPlanPtr plan_retries;
 static SPIPlanPtr plan_retry_cancel;
@@ -190,6 +191,30 @@ SplitRun(ClaimCall *call, int32 a, int32 b, int64 claim_no, uint64 first,
 }
 
 /*
+ * Drop the expired run (a, b, claim_no) that has no SMS left in the queue.
+ * Acknowledging the last SMS of a run drops it, so this should not happen;
+ * if it does, renewing an empty run would keep it forever.
+ */
+static void
+DropEmptyRun(int32 a, int32 b, int64 claim_no)
+{
+	static const Oid types[3] = {INT4OID, INT4OID, INT8OID};
+	Datum		values[3];
+
+	values[0] = Int32GetDatum(a);
+	values[1] = Int32GetDatum(b);
+	values[2] = Int64GetDatum(claim_no);
+	Exec(bar9_plan(&plan_run_empty,
+				   "DELETE FROM bar9.sms_claims"
+				   " WHERE account_no = $1 AND broadcast_no = $2"
+				   "   AND claim_no = $3",
+				   3, types),
+		 values, NULL, SPI_OK_DELETE);
+	elog(WARNING, "bar9: dropped claim %lld of broadcast %d.%d: no SMS left in it",
+		 (long long) claim_no, a, b);
+}
+
+/*
  * Take over one expired run (locked by the caller): its first call->left
  * SMS, under a new claim number.  A longer run is split: the rest stays
  * with the old claim (and its lease, which ran out).
@@ -226,6 +251,11 @@ TakeOverRun(ClaimCall *call, int32 a, int32 b, int64 claim_no,
 	for (int i = 0; i < got; i++)
 		numbers[i] = DatumGetE164(Col(i, 1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
+	if (got == 0)
+	{
+		DropEmptyRun(a, b, claim_no);
+		return;
+	}
 
 	id.account_no = a;
 	id.broadcast_no = b;

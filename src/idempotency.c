@@ -92,12 +92,18 @@ idempotency_begin(ApiRequest *req, ApiResponse *resp, const char *body,
 		bytea	   *hash = DatumGetByteaPP(SPI_getbinval(tup, desc, 3, &isnull));
 		int32		status = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
 		char	   *rbody = SPI_getvalue(tup, desc, 5);
-
-		if (strcmp(method, req->method) == 0 &&
+		bool		same = strcmp(method, req->method) == 0 &&
 			strcmp(path, req->target) == 0 &&
 			VARSIZE_ANY_EXHDR(hash) == PG_SHA256_DIGEST_LENGTH &&
 			memcmp(VARDATA_ANY(hash), st->body_sha256,
-				   PG_SHA256_DIGEST_LENGTH) == 0)
+				   PG_SHA256_DIGEST_LENGTH) == 0;
+
+		if (same && rbody == NULL)
+			api_error(resp, 409, "idempotency_answer_not_stored",
+					  psprintf("The request with this Idempotency-Key already ran (status %d), but its answer was larger than %d kB and was not kept; read the result with GET",
+							   status, IDEMPOTENCY_ANSWER_MAX_BYTES / 1024),
+					  NULL);
+		else if (same)
 		{
 			resp->status = status;
 			resetStringInfo(&resp->body);
@@ -115,13 +121,14 @@ idempotency_begin(ApiRequest *req, ApiResponse *resp, const char *body,
 	return true;
 }
 
-/* Store the response of a new key, unless it is a 5xx. */
+/* Store the response of a new key, unless it is a 5xx; a large body is not kept. */
 void
 idempotency_finish(ApiRequest *req, ApiResponse *resp, IdempotencyState *st)
 {
 	Oid			argtypes[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID,
 	INT4OID, TEXTOID};
 	Datum		args[7];
+	char		nulls[7] = "       ";
 	bytea	   *hash;
 	int			rc;
 
@@ -140,6 +147,7 @@ idempotency_finish(ApiRequest *req, ApiResponse *resp, IdempotencyState *st)
 	args[5] = Int32GetDatum(resp->status);
 	args[6] = PointerGetDatum(cstring_to_text_with_len(resp->body.data,
 														 resp->body.len));
+	nulls[6] = resp->body.len > IDEMPOTENCY_ANSWER_MAX_BYTES ? 'n' : ' ';
 	rc = SPI_execute_plan(bar9_plan(&store_plan,
 									"INSERT INTO bar9.idempotency_keys AS k"
 									" (account_id, idem_key, method, path, body_sha256,"
@@ -153,7 +161,7 @@ idempotency_finish(ApiRequest *req, ApiResponse *resp, IdempotencyState *st)
 									"     created_at = excluded.created_at"
 									" WHERE k.created_at <= pg_catalog.now() - interval '24 hours'",
 									7, argtypes),
-						  args, NULL, false, 0);
+						  args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "idempotency store failed: %s", SPI_result_code_string(rc));
 }

@@ -4,7 +4,8 @@
  *		bar9.maintenance_interval:
  *
  *	- bar9.purge_idempotency_keys(): stored Idempotency-Key answers older
- *	  than 24 hours, which are ignored already, are deleted;
+ *	  than 24 hours, which are ignored already, are deleted, 10,000 per
+ *	  transaction;
  *	- bar9.sms_add_partitions(): the partitions of the SMS history for
  *	  today and the next two days are created ahead of need;
  *	- bar9.retire_sms(bar9.sms_retention): each day of SMS history that
@@ -29,6 +30,9 @@
 
 #include "maintenance.h"
 #include "worker.h"
+
+/* Idempotency-Key answers deleted per transaction (bounded work). */
+#define PURGE_BATCH		10000
 
 /* GUCs, in seconds; 0 turns the step off. */
 static int	bar9_maintenance_interval = 3600;
@@ -86,12 +90,39 @@ RunCountingQuery(const char *sql, int nargs, Oid *types, Datum *values,
 	SPI_finish();
 }
 
-/* A transaction of the round: purge Idempotency-Key answers. */
+/* A transaction of the round: purge a batch of Idempotency-Key answers. */
 static void
 PurgeKeysStep(void *arg)
 {
-	RunCountingQuery("SELECT bar9.purge_idempotency_keys()", 0, NULL, NULL,
-					 (int64 *) arg);
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+
+	values[0] = Int32GetDatum(PURGE_BATCH);
+	RunCountingQuery("SELECT bar9.purge_idempotency_keys($1)", 1, types,
+					 values, (int64 *) arg);
+}
+
+/*
+ * Purge old Idempotency-Key answers one batch per transaction, until a
+ * batch comes back short; returns how many went.
+ */
+static int64
+PurgeKeys(void)
+{
+	int64		purged = 0;
+	int64		batch;
+
+	do
+	{
+		CHECK_FOR_INTERRUPTS();
+		batch = 0;
+		if (!bar9_worker_transaction(PurgeKeysStep, &batch,
+									 "bar9 maintenance: Idempotency-Key answers",
+									 NULL, NULL))
+			break;
+		purged += batch;
+	} while (batch >= PURGE_BATCH);
+	return purged;
 }
 
 /* A transaction of the round: the partitions of the days ahead. */
@@ -120,13 +151,10 @@ RetireStep(void *arg)
 static void
 MaintenanceRound(void)
 {
-	int64		purged = 0;
+	int64		purged = PurgeKeys();
 	int64		added = 0;
 	int64		retired = 0;
 
-	(void) bar9_worker_transaction(PurgeKeysStep, &purged,
-								   "bar9 maintenance: Idempotency-Key answers",
-								   NULL, NULL);
 	(void) bar9_worker_transaction(AddPartitionsStep, &added,
 								   "bar9 maintenance: SMS history partitions",
 								   NULL, NULL);

@@ -12,7 +12,7 @@ CREATE TABLE idempotency_keys (
 	path			text NOT NULL,				-- path and query as received
 	body_sha256		bytea NOT NULL,
 	status			int NOT NULL,
-	response_body	text NOT NULL,
+	response_body	text,						-- NULL: over 64 kB, not kept
 	created_at		timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (account_id, idem_key)
 );
@@ -36,16 +36,26 @@ CREATE FUNCTION api_routes()
 COMMENT ON FUNCTION api_routes() IS
 	'the routes bar9.api serves: method, path ({param} for a path parameter) and the scope a key needs (NULL: public)';
 
--- Remove stored Idempotency-Key responses older than 24 hours.
-CREATE FUNCTION purge_idempotency_keys() RETURNS bigint
+-- Remove at most max_rows stored Idempotency-Key responses older than 24
+-- hours, oldest first: the worker calls it in a loop, one short transaction
+-- per batch, until a batch comes back short.
+CREATE FUNCTION purge_idempotency_keys(max_rows int DEFAULT 10000) RETURNS bigint
 	LANGUAGE sql VOLATILE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-	WITH gone AS (
-		DELETE FROM @extschema@.idempotency_keys
+	WITH old AS (
+		SELECT account_id, idem_key
+		  FROM @extschema@.idempotency_keys
 		 WHERE created_at <= now() - interval '24 hours'
+		 ORDER BY created_at
+		 LIMIT greatest(max_rows, 0)
+		   FOR UPDATE SKIP LOCKED),
+	gone AS (
+		DELETE FROM @extschema@.idempotency_keys k
+		 USING old
+		 WHERE k.account_id = old.account_id AND k.idem_key = old.idem_key
 		RETURNING 1)
 	SELECT count(*) FROM gone
 $$;
-COMMENT ON FUNCTION purge_idempotency_keys() IS
-	'deletes stored Idempotency-Key responses older than 24 hours; returns how many';
+COMMENT ON FUNCTION purge_idempotency_keys(int) IS
+	'deletes at most max_rows stored Idempotency-Key responses older than 24 hours, oldest first; returns how many';
