@@ -90,6 +90,22 @@ RunCountingQuery(const char *sql, int nargs, Oid *types, Datum *values,
 	SPI_finish();
 }
 
+/*
+ * Run one step of the round in a transaction of its own; a step that
+ * waited for a lock past lock_timeout is logged as skipped (once a round).
+ */
+static bool
+MaintenanceStep(void (*step) (void *arg), int64 *count, const char *activity)
+{
+	if (bar9_worker_transaction(step, count, activity, NULL, NULL))
+		return true;
+	if (bar9_worker_lock_was_busy())
+		ereport(LOG,
+				(errmsg("%s: skipped until the next round, a lock it needs was busy",
+						activity)));
+	return false;
+}
+
 /* A transaction of the round: purge a batch of Idempotency-Key answers. */
 static void
 PurgeKeysStep(void *arg)
@@ -116,9 +132,8 @@ PurgeKeys(void)
 	{
 		CHECK_FOR_INTERRUPTS();
 		batch = 0;
-		if (!bar9_worker_transaction(PurgeKeysStep, &batch,
-									 "bar9 maintenance: Idempotency-Key answers",
-									 NULL, NULL))
+		if (!MaintenanceStep(PurgeKeysStep, &batch,
+							 "bar9 maintenance: Idempotency-Key answers"))
 			break;
 		purged += batch;
 	} while (batch >= PURGE_BATCH);
@@ -155,13 +170,11 @@ MaintenanceRound(void)
 	int64		added = 0;
 	int64		retired = 0;
 
-	(void) bar9_worker_transaction(AddPartitionsStep, &added,
-								   "bar9 maintenance: SMS history partitions",
-								   NULL, NULL);
+	(void) MaintenanceStep(AddPartitionsStep, &added,
+						   "bar9 maintenance: SMS history partitions");
 	if (bar9_sms_retention > 0)
-		(void) bar9_worker_transaction(RetireStep, &retired,
-									   "bar9 maintenance: retiring SMS",
-									   NULL, NULL);
+		(void) MaintenanceStep(RetireStep, &retired,
+							   "bar9 maintenance: retiring SMS");
 	if (purged > 0 || added > 0 || retired > 0)
 		ereport(LOG,
 				(errmsg("bar9 maintenance: %lld Idempotency-Key answers purged, %lld SMS history partitions added, %lld SMS retired",

@@ -64,6 +64,7 @@
 char	   *bar9_database_name = NULL;
 int			bar9_fanout_batch_size = 10000;
 static int	bar9_poll_interval = 10000;	/* ms */
+static int	bar9_worker_lock_timeout = 1000;	/* ms */
 
 /* Shared state: where the worker's latch is, so backends can set it. */
 typedef struct WorkerShmem
@@ -91,6 +92,12 @@ typedef struct DueMessage
 
 /* Worker only: the memory of one pass, and whether we said the extension is missing. */
 static MemoryContext pass_context = NULL;
+
+/* The last bar9_worker_transaction failed waiting for a lock (55P03). */
+static bool last_failure_was_lock = false;
+
+/* Broadcasts whose wait for a lock was logged (message ids, Top context). */
+static List *lock_waits_logged = NIL;
 static bool told_extension_missing = false;
 
 /* Statement of the to-do list; $1 holds the ids failed in this pass. */
@@ -117,6 +124,9 @@ static void WorkerShmemStartup(void);
 static void WakeXactCallback(XactEvent event, void *arg);
 static void SetWorkerLatch(void);
 static void WorkerDetachShmem(int code, Datum arg);
+static void ApplyLockTimeout(void);
+static void ReloadConfigIfPending(void);
+static void NoteLockWait(DueMessage *m, bool waiting);
 static long WorkerPass(void);
 static List *FetchDue(List *failed, bool *extension_missing,
 					  TimestampTz *next_due);
@@ -153,6 +163,17 @@ bar9_worker_init(void)
 							"scheduled one is due; this is only a fallback.",
 							&bar9_poll_interval,
 							10000, 100, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("bar9.worker_lock_timeout",
+							"Longest wait of the bar9 worker for a lock, 0 = no limit.",
+							"A fan-out batch that waits longer (a consent lock held "
+							"by another session, say) is rolled back and its broadcast "
+							"retried after bar9.poll_interval; other broadcasts go on.",
+							&bar9_worker_lock_timeout,
+							1000, 0, INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
@@ -285,6 +306,63 @@ WorkerDetachShmem(int code, Datum arg)
 	SpinLockRelease(&worker_shmem->mutex);
 }
 
+/*
+ * The worker's lock_timeout is bar9.worker_lock_timeout: no lock that
+ * another session can take or hold (the consent lock of an account, which
+ * any login can take as an advisory lock; rows an open transaction of
+ * bar9.api has locked) stalls it for longer.
+ */
+static void
+ApplyLockTimeout(void)
+{
+	char		value[32];
+
+	snprintf(value, sizeof(value), "%d", bar9_worker_lock_timeout);
+	SetConfigOption("lock_timeout", value, PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+/* Re-read the configuration file if SIGHUP came. */
+static void
+ReloadConfigIfPending(void)
+{
+	if (!ConfigReloadPending)
+		return;
+	ConfigReloadPending = false;
+	ProcessConfigFile(PGC_SIGHUP);
+	ApplyLockTimeout();
+}
+
+/*
+ * Log once that m's fan-out waits for a lock (waiting), or forget that it
+ * did once a batch of it ran.
+ */
+static void
+NoteLockWait(DueMessage *m, bool waiting)
+{
+	ListCell   *lc;
+	MemoryContext old;
+
+	foreach(lc, lock_waits_logged)
+	{
+		if (strcmp((char *) lfirst(lc), m->message_id) == 0)
+		{
+			if (!waiting)
+				lock_waits_logged = foreach_delete_current(lock_waits_logged,
+														   lc);
+			return;
+		}
+	}
+	if (!waiting)
+		return;
+	ereport(LOG,
+			(errmsg("bar9 fan-out of message \"%s\" of account \"%s\" waits: a lock it needs was held longer than bar9.worker_lock_timeout",
+					m->message_id, m->account_id),
+			 errdetail("Other broadcasts go on; this one is retried every bar9.poll_interval, and logged again only after it ran.")));
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	lock_waits_logged = lappend(lock_waits_logged, pstrdup(m->message_id));
+	MemoryContextSwitchTo(old);
+}
+
 /* Entry point of the background worker. */
 void
 bar9_worker_main(Datum main_arg)
@@ -309,6 +387,7 @@ bar9_worker_main(Datum main_arg)
 	 * waiting for the WAL flush at each batch's commit buys nothing.
 	 */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	ApplyLockTimeout();
 
 	SpinLockAcquire(&worker_shmem->mutex);
 	worker_shmem->worker_procno = MyProc->pgprocno;
@@ -328,11 +407,7 @@ bar9_worker_main(Datum main_arg)
 		long		timeout;
 
 		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
+		ReloadConfigIfPending();
 
 		timeout = WorkerPass();
 		timeout = Min(timeout, bar9_maintenance(GetCurrentTimestamp()));
@@ -383,13 +458,10 @@ WorkerPass(void)
 				failed = lappend(failed, pstrdup(m->message_id));
 				MemoryContextSwitchTo(old);
 			}
+			NoteLockWait(m, last_failure_was_lock);
 
 			CHECK_FOR_INTERRUPTS();
-			if (ConfigReloadPending)
-			{
-				ConfigReloadPending = false;
-				ProcessConfigFile(PGC_SIGHUP);
-			}
+			ReloadConfigIfPending();
 		}
 	}
 
@@ -553,6 +625,13 @@ RunBatch(DueMessage *m, bool *more)
 	return ok;
 }
 
+/* Did the last bar9_worker_transaction fail waiting for a lock? */
+bool
+bar9_worker_lock_was_busy(void)
+{
+	return last_failure_was_lock;
+}
+
 /* Why this database's broadcasts wait for ever (see worker.h), or NULL. */
 const char *
 bar9_worker_absent_reason(void)
@@ -585,6 +664,7 @@ bar9_worker_transaction(void (*fn) (void *arg), void *arg,
 	errcallback.callback = context;
 	errcallback.arg = context_arg;
 	errcallback.previous = error_context_stack;
+	last_failure_was_lock = false;
 
 	PG_TRY();
 	{
@@ -603,11 +683,20 @@ bar9_worker_transaction(void (*fn) (void *arg), void *arg,
 	}
 	PG_CATCH();
 	{
-		/* Log it, roll back, and carry on. */
+		/*
+		 * Log it (unless it is a lock wait past lock_timeout: the caller
+		 * logs those once), roll back, and carry on.
+		 */
+		ErrorData  *edata;
+
 		error_context_stack = errcallback.previous;
 		HOLD_INTERRUPTS();
 		MemoryContextSwitchTo(old);
-		EmitErrorReport();
+		edata = CopyErrorData();
+		last_failure_was_lock = edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE;
+		if (!last_failure_was_lock)
+			EmitErrorReport();
+		FreeErrorData(edata);
 		AbortCurrentTransaction();
 		FlushErrorState();
 		RESUME_INTERRUPTS();

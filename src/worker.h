@@ -26,11 +26,18 @@ extern const char *bar9_worker_absent_reason(void);
 extern void bar9_worker_init(void);
 extern void bar9_wake_worker(void);
 
-/* Runs fn(arg) in a transaction of its own; false if it failed (logged). */
+/* Runs fn(arg) in a transaction of its own; false if it failed (logged, but see below). */
 extern bool bar9_worker_transaction(void (*fn) (void *arg), void *arg,
 									const char *activity,
 									void (*context) (void *arg),
 									void *context_arg);
+
+/*
+ * Whether the last bar9_worker_transaction failed because a lock wait ran
+ * past lock_timeout (55P03).  Such a failure is not logged by
+ * bar9_worker_transaction: the caller logs it, once.
+ */
+extern bool bar9_worker_lock_was_busy(void);
 
 extern PGDLLEXPORT void bar9_worker_main(Datum main_arg) pg_attribute_noreturn();
 
