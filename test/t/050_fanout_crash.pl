@@ -6,7 +6,10 @@
 #   - SIGTERM (pg_terminate_backend) in the middle of one: the worker exits
 #     with code 1 and the postmaster starts it again after a second.
 # Each time the fan-out resumes from its cursor and ends with exactly one
-# SMS per recipient, and counters that match.
+# SMS per recipient, and counters that match; and each time the worker
+# started after the interruption queued some of them (their commit
+# timestamps are later than its start), which proves the interruption
+# landed mid fan-out.
 
 use strict;
 use warnings;
@@ -24,6 +27,7 @@ shared_preload_libraries = 'bar9'
 bar9.fanout_batch_size = 2000
 bar9.poll_interval = '1h'
 restart_after_crash = on
+track_commit_timestamp = on
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION bar9');
@@ -80,6 +84,15 @@ sub check_complete
 			SELECT status, fanout_done, recipient_count, n_queued, suppressed_count
 			  FROM bar9.messages WHERE message_id = '$msg'}),
 		"queued|t|$n|$n|0", "$what: status and counters");
+	my $resumed = $node->safe_psql('postgres', qq{
+		SELECT count(*) FROM bar9.sms_queue q JOIN bar9.messages m
+		  USING (account_no, broadcast_no)
+		 WHERE m.message_id = '$msg'
+		   AND pg_xact_commit_timestamp(q.xmin) >
+			   (SELECT backend_start FROM pg_stat_activity
+				 WHERE backend_type = 'bar9 fan-out')});
+	ok($resumed > 0 && $resumed < $n,
+		"$what: the worker started after it queued $resumed of the SMS");
 }
 
 # 1. kill -9 of the worker mid-fan-out.
