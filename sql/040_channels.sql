@@ -66,6 +66,10 @@ SELECT status, pg_temp.names(body) FROM bar9.api('GET', '/v1/marketing/channels'
 -- a deleted audience still works as a cursor: a client paging through is not stopped
 SELECT status, pg_temp.names(body) FROM bar9.api('GET', '/v1/marketing/channels?starting_after=' || :'c2', :'h', NULL);
 SELECT deleted_at IS NOT NULL AS deleted, subscriber_count, (SELECT count(*) FROM bar9.channel_numbers n WHERE n.channel_id = c.channel_id) AS numbers, (SELECT count(*) FROM bar9.messages m WHERE m.channel_id = c.channel_id) AS messages FROM bar9.channels c WHERE channel_id = :'c2';
+-- its 2 numbers are left to the worker, which removes them in batches (here by hand, batches of 1)
+SELECT count(*) AS waiting_for_removal FROM bar9.channel_purges WHERE channel_id = :'c2';
+SELECT bar9.purge_deleted_audiences(1) AS batch_1, bar9.purge_deleted_audiences(1) AS batch_2, bar9.purge_deleted_audiences(1) AS batch_3;
+SELECT (SELECT count(*) FROM bar9.channel_numbers WHERE channel_id = :'c2') AS numbers_left, (SELECT count(*) FROM bar9.channel_purges) AS still_waiting;
 -- typed SQL functions
 SELECT (bar9.create_audience(:'acct', '  SQL audience ')).id AS s1 \gset
 SELECT pg_temp.mask(id) AS id, name, subscriber_count, message_count, created_at = updated_at AS fresh FROM bar9.get_audience(:'acct', :'s1');

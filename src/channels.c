@@ -6,7 +6,8 @@
  *
  * An audience row is never removed: DELETE sets deleted_at (its broadcasts
  * and their SMS keep pointing at it, as history), zeroes subscriber_count
- * and removes its membership rows.  Every query here filters on
+ * and leaves its membership rows to the worker, which removes them in
+ * batches (bar9.purge_deleted_audiences).  Every query here filters on
  * deleted_at IS NULL, so a deleted audience is 404 everywhere.
  *
  * subscriber_count and message_count are columns kept exact by the writers:
@@ -29,6 +30,7 @@
 #include "channels.h"
 #include "fanout.h"
 #include "ids.h"
+#include "worker.h"
 
 /* Longest audience name, in characters (after trimming). */
 #define CHANNEL_NAME_MAX_CHARS	200
@@ -48,7 +50,7 @@ static SPIPlanPtr list_plan = NULL;
 static SPIPlanPtr list_after_plan = NULL;
 static SPIPlanPtr rename_plan = NULL;
 static SPIPlanPtr delete_plan = NULL;
-static SPIPlanPtr delete_numbers_plan = NULL;
+static SPIPlanPtr purge_plan = NULL;
 static SPIPlanPtr account_plan = NULL;
 
 /* ---------------------------------------------------------------------
@@ -282,8 +284,8 @@ ChannelRename(const char *account_id, const char *channel_id,
 }
 
 /*
- * Delete a live audience: mark it deleted, zero its count and remove its
- * numbers, in this transaction.  False when there is none.
+ * Delete a live audience: mark it deleted, zero its count and leave its
+ * numbers to the worker (channel_purges).  False when there is none.
  */
 static bool
 ChannelDelete(const char *account_id, const char *channel_id)
@@ -318,14 +320,20 @@ ChannelDelete(const char *account_id, const char *channel_id)
 	 */
 	bar9_fanout_cancel_channel(account_id, channel_id);
 
-	rc = SPI_execute_plan(bar9_plan(&delete_numbers_plan,
-									"DELETE FROM bar9.channel_numbers"
-									" WHERE account_id = $1 AND channel_id = $2",
+	/*
+	 * Its numbers are removed by the worker, in batches (a 1M-number
+	 * audience would otherwise hold this request for seconds): every route
+	 * checks the audience first, so they are gone from the API already.
+	 */
+	rc = SPI_execute_plan(bar9_plan(&purge_plan,
+									"INSERT INTO bar9.channel_purges"
+									" VALUES ($1, $2)",
 									2, argtypes),
 						  args, NULL, false, 0);
-	if (rc != SPI_OK_DELETE)
-		elog(ERROR, "could not delete audience numbers: %s",
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not queue the audience's numbers for removal: %s",
 			 SPI_result_code_string(rc));
+	bar9_wake_worker();
 	return true;
 }
 

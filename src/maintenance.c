@@ -31,7 +31,7 @@
 #include "maintenance.h"
 #include "worker.h"
 
-/* Idempotency-Key answers deleted per transaction (bounded work). */
+/* Rows deleted per transaction (bounded work). */
 #define PURGE_BATCH		10000
 
 /* GUCs, in seconds; 0 turns the step off. */
@@ -160,6 +160,30 @@ RetireStep(void *arg)
 					 "secs => $1)) FROM pg_catalog.set_config("
 					 "'lock_timeout', '1s', true)",
 					 1, types, values, (int64 *) arg);
+}
+
+/* A transaction: remove a batch of the numbers of deleted audiences. */
+static void
+PurgeAudiencesStep(void *arg)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+
+	values[0] = Int32GetDatum(PURGE_BATCH);
+	RunCountingQuery("SELECT bar9.purge_deleted_audiences($1)", 1, types,
+					 values, (int64 *) arg);
+}
+
+/* One batch of the numbers of deleted audiences (see maintenance.h). */
+bool
+bar9_purge_deleted_audiences(void)
+{
+	int64		purged = 0;
+
+	if (!MaintenanceStep(PurgeAudiencesStep, &purged,
+						 "bar9: removing the numbers of deleted audiences"))
+		return false;
+	return purged >= PURGE_BATCH;
 }
 
 /* One housekeeping round; logs what it did, if anything. */

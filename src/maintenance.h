@@ -17,4 +17,11 @@ extern void bar9_maintenance_define_gucs(void);
  */
 extern long bar9_maintenance(TimestampTz now);
 
+/*
+ * Remove one batch of the numbers of deleted audiences, in a transaction of
+ * its own; returns true if more may be left.  The worker calls it between
+ * rounds of fan-out batches.
+ */
+extern bool bar9_purge_deleted_audiences(void);
+
 #endif							/* BAR9_MAINTENANCE_H */

@@ -13,8 +13,10 @@
  *	- bar9.poll_interval passes (a fallback only).
  *
  * Then it fans out every due broadcast, one batch (one transaction) per
- * broadcast in turn, so that a large broadcast does not hold up a small
- * one, until none is left.  fanout.c does each batch.  Every
+ * broadcast in turn, accounts in turn, so that a large broadcast does not
+ * hold up a small one nor one account's broadcasts another's, until none
+ * is left.  fanout.c does each batch.  Between two rounds it removes a
+ * batch of the numbers of deleted audiences (maintenance.c).  Every
  * bar9.maintenance_interval it also does the housekeeping of
  * maintenance.c (old Idempotency-Key answers, old SMS).
  *
@@ -100,14 +102,21 @@ static bool last_failure_was_lock = false;
 static List *lock_waits_logged = NIL;
 static bool told_extension_missing = false;
 
-/* Statement of the to-do list; $1 holds the ids failed in this pass. */
+/*
+ * Statement of the to-do list; $1 holds the ids failed in this pass.
+ * Accounts take turns: each account's oldest due broadcast comes before
+ * any account's second, so thousands of broadcasts of one account do not
+ * hold up another's.
+ */
 static const char *due_sql =
 "SELECT account_id, message_id, channel_id"
 "  FROM bar9.messages"
 " WHERE status IN ('scheduled', 'pending')"
 "   AND (status = 'pending' OR send_at <= pg_catalog.now())"
 "   AND message_id <> ALL ($1)"
-" ORDER BY coalesce(send_at, created_at)"
+" ORDER BY pg_catalog.row_number() OVER ("
+"            PARTITION BY account_id ORDER BY coalesce(send_at, created_at)),"
+"          coalesce(send_at, created_at)"
 " LIMIT " CppAsString2(DUE_LIST_LIMIT);
 
 /* When the next scheduled broadcast is due, if any. */
@@ -442,7 +451,8 @@ WorkerPass(void)
 		due = FetchDue(failed, &extension_missing, &next_due);
 		if (extension_missing)
 			return bar9_poll_interval;
-		if (due == NIL)
+		/* a batch of the numbers of deleted audiences between two rounds */
+		if (!bar9_purge_deleted_audiences() && due == NIL)
 			break;
 
 		/* One round: a batch of each due broadcast. */

@@ -29,6 +29,54 @@ CREATE TABLE channel_numbers (
 	PRIMARY KEY (account_id, channel_id, phone_number)
 );
 
+-- Deleted audiences whose numbers are still to be removed.  A DELETE of an
+-- audience only marks it deleted (it is gone from every route at once) and
+-- adds it here; the worker removes its numbers in batches
+-- (purge_deleted_audiences), so that no request does work in proportion to
+-- the audience's size.
+CREATE TABLE channel_purges (
+	account_id		text NOT NULL,
+	channel_id		text NOT NULL,
+	PRIMARY KEY (account_id, channel_id)
+);
+
+-- Remove at most max_rows numbers of deleted audiences; an audience leaves
+-- channel_purges once it has none left.  Returns how many numbers went.
+CREATE FUNCTION purge_deleted_audiences(max_rows int DEFAULT 10000) RETURNS bigint
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	p		record;
+	done	bigint := 0;
+	n		bigint;
+BEGIN
+	FOR p IN SELECT account_id, channel_id FROM @extschema@.channel_purges
+			  ORDER BY account_id, channel_id FOR UPDATE SKIP LOCKED
+	LOOP
+		EXIT WHEN done >= max_rows;
+		WITH batch AS (
+			SELECT phone_number FROM @extschema@.channel_numbers
+			 WHERE account_id = p.account_id AND channel_id = p.channel_id
+			 ORDER BY phone_number LIMIT max_rows - done),
+		gone AS (
+			DELETE FROM @extschema@.channel_numbers c USING batch b
+			 WHERE c.account_id = p.account_id AND c.channel_id = p.channel_id
+			   AND c.phone_number OPERATOR(@extschema@.=) b.phone_number
+			RETURNING 1)
+		SELECT count(*) INTO n FROM gone;
+		done := done + n;
+		IF done < max_rows THEN
+			DELETE FROM @extschema@.channel_purges
+			 WHERE account_id = p.account_id AND channel_id = p.channel_id;
+		END IF;
+	END LOOP;
+	RETURN done;
+END
+$$;
+COMMENT ON FUNCTION purge_deleted_audiences(int) IS
+	'removes at most max_rows numbers of deleted audiences (the worker calls it in batches); returns how many';
+
 -- Audiences belong to an account; numbers are checked against a live
 -- audience by the code (no per-row foreign key: bulk adds stay set-based).
 ALTER TABLE channels ADD FOREIGN KEY (account_id) REFERENCES accounts;

@@ -1,0 +1,121 @@
+# No tenant starves another, and no request does work in proportion to an
+# audience's size:
+#   - accounts take turns at the worker: while account A's 1M-recipient
+#     broadcast fans out and 2,000 more of A's broadcasts wait, account B's
+#     100-number broadcast leaves 'pending' within 2 seconds (first in,
+#     first out it would wait for all of A's);
+#   - deleting a 1M-number audience returns in milliseconds, the audience
+#     is gone from every route at once, and the worker then removes its
+#     numbers in batches.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+my $node = PostgreSQL::Test::Cluster->new('fairness');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'bar9'
+bar9.poll_interval = '1h'
+});
+$node->start;
+my $q = sub { return $node->safe_psql('postgres', $_[0]) };
+$q->('CREATE EXTENSION bar9');
+
+# audience(ACCT, NAME, N, PREFIX): an audience of N numbers (inserted directly)
+sub audience
+{
+	my ($acct, $name, $n, $prefix) = @_;
+	my $aud = $q->("SELECT (bar9.create_audience('$acct', '$name')).id");
+	$q->(qq{
+		INSERT INTO bar9.channel_numbers (account_id, channel_id, phone_number)
+			SELECT '$acct', '$aud', ('$prefix' || lpad(i::text, 7, '0'))::bar9.e164
+			  FROM generate_series(1, $n) i;
+		UPDATE bar9.channels SET subscriber_count = $n
+		 WHERE account_id = '$acct' AND channel_id = '$aud'});
+	return $aud;
+}
+
+my $acct_a = $q->("SELECT bar9.create_account('A')");
+my $acct_b = $q->("SELECT bar9.create_account('B')");
+my $key_a = $q->(qq{SELECT bar9.create_api_key('$acct_a',
+	ARRAY['marketing:channels:read','marketing:channels:write','marketing:channels:send'])});
+my $big = audience($acct_a, 'big', 1_000_000, '+1202');
+my $small = audience($acct_a, 'small', 5, '+1303');
+my $other = audience($acct_b, 'hundred', 100, '+1404');
+
+# 1. A's big broadcast and 2,000 small ones, in one transaction; then B's
+my $msg_big = $q->(qq{
+	SELECT id FROM bar9.create_broadcast('$acct_a', '$big', 'big one');
+	SELECT count(bar9.create_broadcast('$acct_a', '$small', 'small ' || i))
+	  FROM generate_series(1, 2000) i;
+	});
+($msg_big) = split /\n/, $msg_big;
+$node->poll_query_until('postgres', qq{
+	SELECT n_queued > 0 FROM bar9.messages WHERE message_id = '$msg_big'})
+  or die 'the big fan-out did not start';
+my $t0 = time;
+my $msg_b = $q->("SELECT id FROM bar9.create_broadcast('$acct_b', '$other', 'B''s turn')");
+my $took;
+while (time - $t0 < 30)
+{
+	if ($q->("SELECT status FROM bar9.messages WHERE message_id = '$msg_b'") ne 'pending')
+	{
+		$took = time - $t0;
+		last;
+	}
+	usleep(20_000);
+}
+ok(defined $took && $took < 2,
+	sprintf('B\'s broadcast leaves pending within 2 s (%.2f s)', $took // -1));
+my ($big_status, $waiting) = split /\|/, $q->(qq{
+	SELECT (SELECT status FROM bar9.messages WHERE message_id = '$msg_big'),
+		   (SELECT count(*) FROM bar9.messages WHERE account_id = '$acct_a' AND status = 'pending')});
+note("then A's big broadcast was $big_status, $waiting of A's broadcasts pending");
+ok($waiting > 100, "while $waiting of A's broadcasts still wait (it jumped the queue)");
+is($q->("SELECT n_queued FROM bar9.messages WHERE message_id = '$msg_b'"), '100',
+	'B\'s 100 SMS queued');
+$node->poll_query_until('postgres', qq{
+	SELECT count(*) = 0 FROM bar9.messages WHERE status = 'pending'})
+  or die 'the fan-outs did not finish';
+is($q->("SELECT n_queued FROM bar9.messages WHERE message_id = '$msg_big'"), '1000000',
+	'A\'s big broadcast is whole in the end');
+
+# 2. deleting a 1M-number audience (another one, with no broadcast)
+my $gone = audience($acct_a, 'to delete', 1_000_000, '+1505');
+my $h = qq{'{"authorization": "Bearer $key_a", "content-type": "application/json"}'};
+# api(METHOD, PATH[, BODY]): status and elapsed ms of one bar9.api call
+sub api
+{
+	my ($method, $path, $body) = @_;
+	my $b = defined $body ? "convert_to('$body', 'UTF8')" : 'NULL';
+	return $q->(qq{
+		SELECT a.status || '|' ||
+			   round(extract(epoch FROM clock_timestamp() - t.t0) * 1000)
+		  FROM (SELECT clock_timestamp() AS t0) t,
+			   LATERAL bar9.api('$method', '$path', $h, $b) a});
+}
+my ($status, $ms) = split /\|/, api('DELETE', "/v1/marketing/channels/$gone");
+is($status, '200', 'DELETE of a 1M-number audience: 200');
+ok($ms < 200, "and it returns in milliseconds ($ms ms)");
+is((split /\|/, api('GET', "/v1/marketing/channels/$gone"))[0], '404',
+	'the audience is 404 at once');
+is((split /\|/, api('GET', "/v1/marketing/channels/$gone/numbers"))[0], '404',
+	'its numbers are 404 at once');
+is((split /\|/, api('GET', "/v1/marketing/channels/$gone/numbers/%2B15050000001"))[0], '404',
+	'one of its numbers is 404 at once');
+is((split /\|/, api('POST', "/v1/marketing/channels/$gone/messages", '{"body": "hi"}'))[0], '404',
+	'a broadcast to it is 404 at once');
+$node->poll_query_until('postgres', qq{
+	SELECT count(*) = 0 FROM bar9.channel_numbers WHERE channel_id = '$gone'})
+  or die 'the numbers of the deleted audience were not removed';
+is($q->('SELECT count(*) FROM bar9.channel_purges'), '0',
+	'the worker removed its numbers, and the audience left the to-do list');
+is($q->("SELECT count(*) FROM bar9.channel_numbers WHERE channel_id = '$big'"), '1000000',
+	'the numbers of the other audiences are all there');
+
+$node->stop;
+done_testing();
