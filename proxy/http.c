@@ -7,7 +7,8 @@
  *	UriLog			the raw request target (still percent-encoded, with its
  *					query string), the start time, a request id
  *	HandleRequest	first call: headers are in; an oversized declared
- *					Content-Length is refused at once with 413
+ *					Content-Length is refused at once with 413, one that
+ *					--max-body-memory cannot hold with 503
  *					next calls: body bytes, at most MAX_BODY_BYTES
  *					then: the connection is suspended and a job queued in
  *					the loop's pool (pool.c)
@@ -21,6 +22,30 @@
  * So a new request is always read at once, never waits for the database
  * in a callback, waits for a connection at most pool_wait_ms (then 503),
  * and SIGTERM sees it.
+ *
+ * Limits against clients that hold resources (each 0 = none):
+ *	--max-connections-per-ip	the acceptor counts open connections per
+ *					client address (one table for all loops, so the limit
+ *					is the process's whatever --threads) and closes those
+ *					over it at once.  libmicrohttpd's own per-IP limit
+ *					counts per daemon, that is per loop.
+ *	--request-deadline	each connection's clock (Connection): its first
+ *					request must arrive whole within the deadline of the
+ *					accept, a later one within the deadline of its request
+ *					line (and its request line within --client-timeout plus
+ *					the deadline of the previous response: bytes waiting in
+ *					libmicrohttpd's buffer cannot be seen).  The access
+ *					handler checks on each piece of body; HttpSweep, run by
+ *					the loop every SWEEP_MS, catches the rest (headers that
+ *					trickle in before the handler is called).  An overdue
+ *					request gets 408 written to its socket, which is then
+ *					shut down: libmicrohttpd reads its end and closes it.
+ *	--max-body-memory	the body bytes held by all loops, one atomic counter:
+ *					a declared Content-Length is counted whole before any
+ *					of the body is read (its buffer is allocated at that
+ *					size), a chunked body as it arrives; released when the
+ *					body is freed.  A body that does not fit gets 503 with
+ *					Retry-After: 1.
  */
 #define _GNU_SOURCE				/* accept4, pipe2 */
 #include <arpa/inet.h>
@@ -49,6 +74,36 @@
  */
 #define CONNECTION_MEMORY	(16 * 1024)
 
+/* How often a loop looks for requests past --request-deadline. */
+#define SWEEP_MS	250
+
+/* Where a connection is, for --request-deadline. */
+typedef enum ConnPhase
+{
+	PHASE_FIRST,				/* accepted, no request line yet */
+	PHASE_IDLE,					/* keep-alive: answered, no new request line */
+	PHASE_READING,				/* request line in: headers and body arriving */
+	PHASE_ANSWERING,			/* request whole, or answered: no deadline */
+	PHASE_CUT					/* past the deadline: shut down, closing */
+} ConnPhase;
+
+struct Request;
+
+/*
+ * State of one connection (libmicrohttpd's socket context), in its loop's
+ * list; every callback of a loop's daemon runs in the loop's thread.
+ */
+typedef struct Connection
+{
+	bool		fresh;			/* accepted, no request line seen yet */
+	ConnPhase	phase;
+	double		since_ms;		/* when the phase's clock started */
+	struct MHD_Connection *mhd;
+	struct Request *req;		/* the request it reads or answers */
+	struct Connection *prev;	/* the loop's connections */
+	struct Connection *next;
+} Connection;
+
 /* State of one HTTP request. */
 typedef struct Request
 {
@@ -56,9 +111,14 @@ typedef struct Request
 	char	   *method;			/* method as received (%-safe) */
 	char		request_id[REQUEST_ID_MAX + 1];
 	double		started_ms;
+	Connection *conn;			/* NULL when out of memory */
 	bool		started;		/* HandleRequest saw the headers */
-	bool		too_large;		/* body passed MAX_BODY_BYTES: 413 sent */
-	size_t		discarded;		/* bytes thrown away after a 413 */
+	bool		refused;		/* 413 or 503 written mid-body: rest discarded */
+	bool		raw;			/* the response was written by SendRaw */
+	bool		overdue;		/* cut off by --request-deadline */
+	bool		declared;		/* Content-Length counted in body_memory */
+	size_t		discarded;		/* bytes thrown away after a refusal */
+	size_t		charged;		/* body bytes counted in body_memory */
 	Buf			body;
 	Buf			headers_json;	/* the headers parameter of bar9.api */
 	bool		submitted;		/* job queued; connection suspended */
@@ -66,17 +126,31 @@ typedef struct Request
 	int			status;			/* status sent; 0 = none yet */
 } Request;
 
-/* State of one connection: has it sent a request line yet? */
-typedef struct Connection
+/* A client address's open connections (--max-connections-per-ip). */
+typedef struct IpCount
 {
-	bool		fresh;			/* accepted, no request line seen yet */
-} Connection;
+	unsigned char addr[16];		/* IPv6, or IPv4 as ::ffff:a.b.c.d */
+	int			count;
+	struct IpCount *next;
+} IpCount;
 
 static int	in_flight;			/* requests begun, not completed (atomic) */
 static int	pending_jobs;		/* connections suspended for a job (atomic) */
 static int	fresh_connections;	/* accepted, no request yet (atomic) */
 static int	expected_starts;	/* handed over, not yet started (atomic) */
 static int	open_connections;	/* accepted and not yet closed (atomic) */
+static long long body_memory;	/* body bytes held, all loops (atomic) */
+
+/* --max-connections-per-ip: open connections by address, all loops */
+static pthread_mutex_t ip_mutex = PTHREAD_MUTEX_INITIALIZER;
+static IpCount **ip_table;
+static unsigned int ip_table_mask;
+static unsigned long ip_refused;	/* acceptor thread only */
+static double ip_refused_logged_ms; /* acceptor thread only */
+
+/* this loop's connections, and its next look for overdue requests */
+static __thread Connection *loop_connections;
+static __thread double next_sweep_ms;
 
 static int	listen_fd = -1;
 static int	stop_pipe[2];		/* a byte here stops the acceptor */
@@ -101,7 +175,111 @@ HttpPendingJobs(void)
 	return __atomic_load_n(&pending_jobs, __ATOMIC_SEQ_CST);
 }
 
-/* Counts connections from accept to their first request line. */
+/*
+ * The key of a client address in ip_table: IPv4 as ::ffff:a.b.c.d, so an
+ * address counts the same over IPv4 and IPv6; false for other families.
+ */
+static bool
+IpKey(const struct sockaddr *addr, unsigned char *key)
+{
+	if (addr == NULL)
+		return false;
+	if (addr->sa_family == AF_INET)
+	{
+		memset(key, 0, 10);
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &((const struct sockaddr_in *) addr)->sin_addr, 4);
+		return true;
+	}
+	if (addr->sa_family == AF_INET6)
+	{
+		memcpy(key, &((const struct sockaddr_in6 *) addr)->sin6_addr, 16);
+		return true;
+	}
+	return false;
+}
+
+/* The ip_table bucket of a key (FNV-1a). */
+static IpCount **
+IpBucket(const unsigned char *key)
+{
+	uint32_t	h = 2166136261u;
+
+	for (int i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 16777619u;
+	return &ip_table[h & ip_table_mask];
+}
+
+/*
+ * Counts a new connection of addr; false, counting nothing, when addr has
+ * --max-connections-per-ip open already (or no memory is left to count it).
+ */
+static bool
+IpAcquire(const struct sockaddr *addr)
+{
+	unsigned char key[16];
+	IpCount   **bucket;
+	IpCount    *e;
+	bool		ok = true;
+
+	if (ip_table == NULL || !IpKey(addr, key))
+		return true;
+	pthread_mutex_lock(&ip_mutex);
+	bucket = IpBucket(key);
+	for (e = *bucket; e != NULL; e = e->next)
+		if (memcmp(e->addr, key, 16) == 0)
+			break;
+	if (e == NULL)
+	{
+		e = calloc(1, sizeof(IpCount));
+		if (e == NULL)
+			ok = false;
+		else
+		{
+			memcpy(e->addr, key, 16);
+			e->next = *bucket;
+			*bucket = e;
+		}
+	}
+	if (ok && e->count >= config.max_connections_per_ip)
+		ok = false;
+	else if (ok)
+		e->count++;
+	pthread_mutex_unlock(&ip_mutex);
+	return ok;
+}
+
+/* A connection of addr that IpAcquire counted is closed. */
+static void
+IpRelease(const struct sockaddr *addr)
+{
+	unsigned char key[16];
+	IpCount   **link;
+
+	if (ip_table == NULL || !IpKey(addr, key))
+		return;
+	pthread_mutex_lock(&ip_mutex);
+	for (link = IpBucket(key); *link != NULL; link = &(*link)->next)
+	{
+		IpCount    *e = *link;
+
+		if (memcmp(e->addr, key, 16) != 0)
+			continue;
+		if (--e->count <= 0)
+		{
+			*link = e->next;
+			free(e);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&ip_mutex);
+}
+
+/*
+ * A connection starts or ends: counts connections from accept to their
+ * first request line, keeps the loop's list for --request-deadline, and
+ * the per-address counts.
+ */
 static void
 ConnectionNotify(void *cls, struct MHD_Connection *con, void **socket_context,
 				 enum MHD_ConnectionNotificationCode toe)
@@ -126,6 +304,13 @@ ConnectionNotify(void *cls, struct MHD_Connection *con, void **socket_context,
 			c->fresh = true;
 			if (expected <= 0)
 				__atomic_add_fetch(&fresh_connections, 1, __ATOMIC_SEQ_CST);
+			c->phase = PHASE_FIRST;
+			c->since_ms = NowMs();
+			c->mhd = con;
+			c->next = loop_connections;
+			if (loop_connections)
+				loop_connections->prev = c;
+			loop_connections = c;
 		}
 		else if (expected > 0)
 			__atomic_sub_fetch(&fresh_connections, 1, __ATOMIC_SEQ_CST);
@@ -133,11 +318,24 @@ ConnectionNotify(void *cls, struct MHD_Connection *con, void **socket_context,
 	}
 	else
 	{
+		const union MHD_ConnectionInfo *info;
+
 		__atomic_sub_fetch(&open_connections, 1, __ATOMIC_SEQ_CST);
+		info = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (info)
+			IpRelease(info->client_addr);
 		if (c != NULL)
 		{
 			if (c->fresh)
 				__atomic_sub_fetch(&fresh_connections, 1, __ATOMIC_SEQ_CST);
+			if (c->req)
+				c->req->conn = NULL;
+			if (c->prev)
+				c->prev->next = c->next;
+			else
+				loop_connections = c->next;
+			if (c->next)
+				c->next->prev = c->prev;
 			free(c);
 			*socket_context = NULL;
 		}
@@ -214,6 +412,7 @@ static void *
 UriLog(void *cls, const char *uri, struct MHD_Connection *con)
 {
 	Request    *req = calloc(1, sizeof(Request));
+	double		now = NowMs();
 	const union MHD_ConnectionInfo *info;
 
 	info = MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -226,10 +425,20 @@ UriLog(void *cls, const char *uri, struct MHD_Connection *con)
 			c->fresh = false;
 			__atomic_sub_fetch(&fresh_connections, 1, __ATOMIC_SEQ_CST);
 		}
+		if (req)
+		{
+			/* a first request's clock runs from the accept */
+			if (c->phase == PHASE_IDLE)
+				c->since_ms = now;
+			if (c->phase != PHASE_CUT)
+				c->phase = PHASE_READING;
+			c->req = req;
+			req->conn = c;
+		}
 	}
 	if (req == NULL)
 		return NULL;
-	req->started_ms = NowMs();
+	req->started_ms = now;
 	req->target = PercentEncodeUnsafe(uri ? uri : "", uri ? strlen(uri) : 0);
 	NewRequestId(req->request_id);
 	__atomic_add_fetch(&in_flight, 1, __ATOMIC_SEQ_CST);
@@ -245,10 +454,13 @@ AddCommonHeaders(struct MHD_Response *resp, const Request *req)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 }
 
-/* Queues a JSON response made here (errors, /healthz). */
+/*
+ * Queues a JSON response made here (errors, /healthz), with one more
+ * header when name is not NULL.
+ */
 static enum MHD_Result
 QueueOwn(struct MHD_Connection *con, Request *req, int status,
-		 const char *json, bool close, const char *allow)
+		 const char *json, bool close, const char *name, const char *value)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -262,12 +474,17 @@ QueueOwn(struct MHD_Connection *con, Request *req, int status,
 	AddCommonHeaders(resp, req);
 	if (close && !shutting_down)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-	if (allow)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	if (name)
+		MHD_add_response_header(resp, name, value);
 	ret = MHD_queue_response(con, status, resp);
 	MHD_destroy_response(resp);
 	if (ret == MHD_YES)
+	{
 		req->status = status;
+		/* answered: the rest of the request is not waited for */
+		if (req->conn && req->conn->phase == PHASE_READING)
+			req->conn->phase = PHASE_ANSWERING;
+	}
 	return ret;
 }
 
@@ -280,19 +497,27 @@ QueueOwn(struct MHD_Connection *con, Request *req, int status,
 #define BODY_503 \
 	"{\"error\":{\"code\":\"service_unavailable\"," \
 	"\"message\":\"the database is not available; retry later\"}}"
+#define BODY_503_BUSY \
+	"{\"error\":{\"code\":\"service_unavailable\"," \
+	"\"message\":\"the proxy holds too many request bodies; retry later\"}}"
+#define BODY_408 \
+	"{\"error\":{\"code\":\"request_timeout\"," \
+	"\"message\":\"the request did not arrive whole in time\"}}"
 
 /*
- * Sends 413 straight to the socket while the body is still arriving.
- * libmicrohttpd cannot queue a response in the middle of an upload, and a
- * chunked body must be cut off at the limit without reading the rest, so
- * the response is written here, the sending side shut, and the connection
- * closed a little later (see HandleRequest).
+ * Sends an error straight to the socket while the request is still
+ * arriving (413, 503, 408).  libmicrohttpd cannot queue a response in the
+ * middle of an upload, and a chunked body must be cut off at the limit
+ * without reading the rest, so the response is written here, the sending
+ * side shut, and the connection closed a little later (see HandleRequest).
+ * extra: more header lines, each ending in CRLF.
  */
 static void
-SendRaw413(struct MHD_Connection *con, Request *req)
+SendRaw(struct MHD_Connection *con, Request *req, int status,
+		const char *reason, const char *json, const char *extra)
 {
 	const union MHD_ConnectionInfo *info;
-	char		buf[512];
+	char		buf[1024];
 	int			n;
 	size_t		off = 0;
 
@@ -300,12 +525,13 @@ SendRaw413(struct MHD_Connection *con, Request *req)
 	if (info == NULL)
 		return;
 	n = snprintf(buf, sizeof(buf),
-				 "HTTP/1.1 413 Content Too Large\r\n"
+				 "HTTP/1.1 %d %s\r\n"
 				 "Connection: close\r\n"
 				 "Content-Type: application/json\r\n"
 				 "X-Request-Id: %s\r\n"
+				 "%s"
 				 "Content-Length: %zu\r\n\r\n%s",
-				 req->request_id, strlen(BODY_413), BODY_413);
+				 status, reason, req->request_id, extra, strlen(json), json);
 	if (n < 0 || (size_t) n >= sizeof(buf))
 		return;
 	while (off < (size_t) n)
@@ -320,7 +546,116 @@ SendRaw413(struct MHD_Connection *con, Request *req)
 		off += (size_t) w;
 	}
 	shutdown(info->connect_fd, SHUT_WR);
-	req->status = 413;
+	req->status = status;
+	req->raw = true;
+}
+
+/*
+ * Counts n more body bytes in body_memory; false, counting nothing, when
+ * that would pass --max-body-memory.
+ */
+static bool
+BodyCharge(Request *req, size_t n)
+{
+	long long	cur;
+
+	if (config.max_body_memory <= 0)
+		return true;
+	cur = __atomic_load_n(&body_memory, __ATOMIC_SEQ_CST);
+	do
+	{
+		if (cur + (long long) n > config.max_body_memory)
+			return false;
+	} while (!__atomic_compare_exchange_n(&body_memory, &cur,
+										  cur + (long long) n, true,
+										  __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+	req->charged += n;
+	return true;
+}
+
+/* Frees the request's body and uncounts its bytes. */
+static void
+BodyFree(Request *req)
+{
+	BufFree(&req->body);
+	if (req->charged > 0)
+		__atomic_sub_fetch(&body_memory, (long long) req->charged,
+						   __ATOMIC_SEQ_CST);
+	req->charged = 0;
+}
+
+/*
+ * Cuts off a connection past --request-deadline: 408 when it reads a
+ * request that has no answer yet, then its socket shut down both ways, so
+ * that libmicrohttpd reads its end and closes it (outside the access
+ * handler, with a timeout of one second as a backstop; in it, the handler
+ * answers MHD_NO, which closes it).
+ */
+static void
+CutConnection(Connection *c, bool in_handler)
+{
+	const union MHD_ConnectionInfo *info;
+	Request    *req = c->req;
+
+	if (c->phase == PHASE_READING && req != NULL)
+	{
+		req->overdue = true;
+		if (req->status == 0)
+			SendRaw(c->mhd, req, 408, "Request Timeout", BODY_408, "");
+	}
+	c->phase = PHASE_CUT;
+	info = MHD_get_connection_info(c->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (info)
+		shutdown(info->connect_fd, SHUT_RDWR);
+	if (!in_handler)
+		MHD_set_connection_option(c->mhd, MHD_CONNECTION_OPTION_TIMEOUT, 1u);
+}
+
+/* True when the connection is past --request-deadline in its phase. */
+static bool
+IsOverdue(const Connection *c, double now)
+{
+	double		limit = config.request_deadline * 1000.0;
+
+	if (config.request_deadline <= 0)
+		return false;
+	switch (c->phase)
+	{
+		case PHASE_FIRST:
+		case PHASE_READING:
+			break;
+		case PHASE_IDLE:
+			/* silence is the idle timeout's; this bounds a trickle */
+			limit += config.client_timeout * 1000.0;
+			break;
+		default:
+			return false;
+	}
+	return now - c->since_ms > limit;
+}
+
+/* Cuts off the loop's requests past --request-deadline; true if any. */
+bool
+HttpSweep(Loop *loop)
+{
+	double		now;
+	bool		cut = false;
+
+	if (config.request_deadline <= 0 || loop_connections == NULL)
+		return false;
+	now = NowMs();
+	if (now < next_sweep_ms)
+		return false;
+	next_sweep_ms = now + SWEEP_MS;
+	for (Connection *c = loop_connections; c != NULL; c = c->next)
+	{
+		if (IsOverdue(c, now))
+		{
+			CutConnection(c, false);
+			cut = true;
+		}
+	}
+	return cut;
 }
 
 /* Parses a decimal Content-Length; false when it is not one. */
@@ -418,9 +753,10 @@ Respond(struct MHD_Connection *con, Request *req)
 	enum MHD_Result ret;
 
 	BufFree(&req->headers_json);
-	BufFree(&req->body);
+	BodyFree(req);
 	if (job->outcome == POOL_OK && job->kind == JOB_PING)
-		return QueueOwn(con, req, 200, "{\"status\":\"ok\"}", false, NULL);
+		return QueueOwn(con, req, 200, "{\"status\":\"ok\"}", false,
+						NULL, NULL);
 	if (job->outcome == POOL_OK)
 	{
 		ret = QueueApiResult(con, req, &job->result);
@@ -428,8 +764,8 @@ Respond(struct MHD_Connection *con, Request *req)
 		return ret;
 	}
 	if (job->outcome == POOL_UNAVAILABLE)
-		return QueueOwn(con, req, 503, BODY_503, false, NULL);
-	return QueueOwn(con, req, 500, BODY_500, false, NULL);
+		return QueueOwn(con, req, 503, BODY_503, false, "Retry-After", "1");
+	return QueueOwn(con, req, 500, BODY_500, false, NULL, NULL);
 }
 
 /*
@@ -449,7 +785,7 @@ Submit(struct MHD_Connection *con, Request *req, const char *method)
 			return QueueOwn(con, req, 405,
 							"{\"error\":{\"code\":\"method_not_allowed\","
 							"\"message\":\"/healthz answers GET and HEAD\"}}",
-							false, "GET, HEAD");
+							false, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 		job->kind = JOB_PING;
 	}
 	else
@@ -463,7 +799,7 @@ Submit(struct MHD_Connection *con, Request *req, const char *method)
 		{
 			HeaderSetFree(hs);
 			LogError("out of memory reading request headers");
-			return QueueOwn(con, req, 500, BODY_500, false, NULL);
+			return QueueOwn(con, req, 500, BODY_500, false, NULL, NULL);
 		}
 		HeaderSetFree(hs);
 		job->kind = JOB_API;
@@ -498,6 +834,14 @@ HandleRequest(void *cls, struct MHD_Connection *con, const char *url,
 	if (req == NULL || req->target == NULL)
 		return MHD_NO;			/* out of memory in UriLog */
 
+	/* headers or body past the deadline: 408 and close */
+	if ((!req->started || *upload_data_size > 0) && req->conn &&
+		IsOverdue(req->conn, NowMs()))
+	{
+		CutConnection(req->conn, true);
+		return MHD_NO;
+	}
+
 	if (!req->started)
 	{
 		const char *id;
@@ -518,9 +862,19 @@ HandleRequest(void *cls, struct MHD_Connection *con, const char *url,
 						&length))
 		{
 			if (length > MAX_BODY_BYTES)
-				return QueueOwn(con, req, 413, BODY_413, true, NULL);
-			if (length > 0 && !BufReserve(&req->body, (size_t) length))
-				return MHD_NO;
+				return QueueOwn(con, req, 413, BODY_413, true, NULL, NULL);
+			if (length > 0)
+			{
+				/* the whole body is counted, and allocated, at once */
+				if (!BodyCharge(req, (size_t) length))
+					return QueueOwn(con, req, 503, BODY_503_BUSY, true,
+									"Retry-After", "1");
+				req->declared = true;
+				req->body.data = malloc((size_t) length + 1);
+				if (req->body.data == NULL)
+					return MHD_NO;
+				req->body.cap = (size_t) length + 1;
+			}
 		}
 		return MHD_YES;
 	}
@@ -530,15 +884,23 @@ HandleRequest(void *cls, struct MHD_Connection *con, const char *url,
 		size_t		n = *upload_data_size;
 
 		*upload_data_size = 0;
-		if (!req->too_large && req->body.len + n > MAX_BODY_BYTES)
+		if (!req->refused && req->body.len + n > MAX_BODY_BYTES)
 		{
-			req->too_large = true;
-			BufFree(&req->body);
-			SendRaw413(con, req);
+			req->refused = true;
+			BodyFree(req);
+			SendRaw(con, req, 413, "Content Too Large", BODY_413, "");
 		}
-		if (req->too_large)
+		else if (!req->refused && !req->declared && !BodyCharge(req, n))
 		{
-			/* drain a little so the client can read the 413, then close */
+			/* a chunked body that no longer fits in --max-body-memory */
+			req->refused = true;
+			BodyFree(req);
+			SendRaw(con, req, 503, "Service Unavailable", BODY_503_BUSY,
+					"Retry-After: 1\r\n");
+		}
+		if (req->refused)
+		{
+			/* drain a little so the client can read the answer, then close */
 			req->discarded += n;
 			return req->discarded > MAX_BODY_BYTES ? MHD_NO : MHD_YES;
 		}
@@ -546,8 +908,10 @@ HandleRequest(void *cls, struct MHD_Connection *con, const char *url,
 	}
 
 	/* the whole request is in */
-	if (req->too_large)
-		return MHD_NO;			/* its 413 is out: close the connection */
+	if (req->refused)
+		return MHD_NO;			/* its 413 or 503 is out: close the connection */
+	if (req->conn && req->conn->phase == PHASE_READING)
+		req->conn->phase = PHASE_ANSWERING;
 	log_request_id = req->request_id;
 	ret = req->submitted ? Respond(con, req) : Submit(con, req, method);
 	log_request_id = NULL;
@@ -583,16 +947,30 @@ RequestCompleted(void *cls, struct MHD_Connection *con, void **con_cls,
 				 enum MHD_RequestTerminationCode toe)
 {
 	Request    *req = *con_cls;
+	double		now = NowMs();
 
 	if (req == NULL)
 		return;
 	*con_cls = NULL;
 	LogAccess(req->request_id, req->method, req->target, req->status,
-			  NowMs() - req->started_ms,
-			  req->status == 413 ? NULL : TerminationNote(toe));
+			  now - req->started_ms,
+			  (req->status == 413 || req->raw) ? NULL :
+			  req->overdue ? "deadline" : TerminationNote(toe));
+	if (req->conn)
+	{
+		Connection *c = req->conn;
+
+		/* a keep-alive connection waits for its next request line */
+		c->req = NULL;
+		if (c->phase != PHASE_CUT)
+		{
+			c->phase = PHASE_IDLE;
+			c->since_ms = now;
+		}
+	}
 	free(req->target);
 	free(req->method);
-	BufFree(&req->body);
+	BodyFree(req);
 	BufFree(&req->headers_json);
 	if (req->submitted)
 		ApiResultFree(&req->job.result);	/* the client left before it */
@@ -614,6 +992,7 @@ AddConnection(int fd, const struct sockaddr *addr, socklen_t len)
 	if (!LoopHandOver(fd, addr, len))
 	{
 		close(fd);
+		IpRelease(addr);
 		__atomic_sub_fetch(&expected_starts, 1, __ATOMIC_SEQ_CST);
 		__atomic_sub_fetch(&fresh_connections, 1, __ATOMIC_SEQ_CST);
 		__atomic_sub_fetch(&open_connections, 1, __ATOMIC_SEQ_CST);
@@ -628,6 +1007,7 @@ HttpAddConnection(Loop *loop, int fd, const struct sockaddr *addr,
 	if (MHD_add_connection(loop->daemon, fd, addr, len) != MHD_YES)
 	{
 		/* libmicrohttpd has closed fd */
+		IpRelease(addr);
 		__atomic_sub_fetch(&expected_starts, 1, __ATOMIC_SEQ_CST);
 		__atomic_sub_fetch(&fresh_connections, 1, __ATOMIC_SEQ_CST);
 		__atomic_sub_fetch(&open_connections, 1, __ATOMIC_SEQ_CST);
@@ -661,8 +1041,32 @@ AcceptPending(bool ignore_limit)
 			}
 			return;				/* EAGAIN: the backlog is empty */
 		}
+		if (!IpAcquire((struct sockaddr *) &addr))
+		{
+			/* over --max-connections-per-ip: closed at once */
+			close(fd);
+			ip_refused++;
+			continue;
+		}
 		AddConnection(fd, (struct sockaddr *) &addr, len);
 	}
+}
+
+/* Logs the connections over --max-connections-per-ip, once per 10 s. */
+static void
+LogRefused(void)
+{
+	double		now;
+
+	if (ip_refused == 0)
+		return;
+	now = NowMs();
+	if (ip_refused_logged_ms > 0 && now - ip_refused_logged_ms < 10000)
+		return;
+	LogInfo("closed %lu connection(s) over --max-connections-per-ip %d",
+			ip_refused, config.max_connections_per_ip);
+	ip_refused = 0;
+	ip_refused_logged_ms = now;
 }
 
 /*
@@ -699,6 +1103,7 @@ AcceptorMain(void *arg)
 			AcceptPending(false);
 		else if (full)
 			AcceptPending(false);
+		LogRefused();
 	}
 	AcceptPending(true);
 	close(listen_fd);
@@ -822,6 +1227,18 @@ HttpStart(void)
 	memset(&addr, 0, sizeof(addr));
 	if (!ResolveListenAddr(config.listen_addr, &addr, &is_v6))
 		return false;
+	if (config.max_connections_per_ip > 0)
+	{
+		unsigned int n = 64;
+
+		/* about one address per bucket, up to 64k buckets */
+		while (n < (unsigned int) config.max_connections && n < 65536)
+			n *= 2;
+		ip_table = calloc(n, sizeof(IpCount *));
+		if (ip_table == NULL)
+			return false;
+		ip_table_mask = n - 1;
+	}
 	listen_fd = OpenListenSocket(&addr, is_v6);
 	if (listen_fd < 0)
 		return false;
@@ -889,10 +1306,21 @@ long long
 HttpTimeoutMs(Loop *loop)
 {
 	MHD_UNSIGNED_LONG_LONG t;
+	long long	ms = -1;
 
-	if (MHD_get_timeout(loop->daemon, &t) != MHD_YES)
-		return -1;
-	return t > 60000 ? 60000 : (long long) t;
+	if (MHD_get_timeout(loop->daemon, &t) == MHD_YES)
+		ms = t > 60000 ? 60000 : (long long) t;
+	/* HttpSweep's next look, while the loop has connections */
+	if (config.request_deadline > 0 && loop_connections != NULL)
+	{
+		long long	sweep = (long long) (next_sweep_ms - NowMs()) + 1;
+
+		if (sweep < 0)
+			sweep = 0;
+		if (ms < 0 || sweep < ms)
+			ms = sweep;
+	}
+	return ms;
 }
 
 /* Stops a loop's daemon: no connection of it may be suspended any more. */

@@ -19,6 +19,7 @@
  *	epoll_wait			at most until the next deadline of the daemon or pool
  *	eventfd				take accepted sockets, see commands
  *	database sockets	read answers: jobs done, their connections resumed
+ *	HttpSweep			cut off requests past --request-deadline
  *	MHD_run				read requests (jobs are queued), write answers
  *	PoolDispatch		send queued jobs, expire old ones, reconnect
  *	MHD_run				again if a job was answered without the database
@@ -182,6 +183,8 @@ LoopMain(void *arg)
 				PoolSocketReady(loop->pool, (int) (tag - LOOP_TAG_DB),
 								events[i].events);
 		}
+		if (HttpSweep(loop))
+			run_http = true;
 		if (run_http || loop->resumed || n == 0)
 		{
 			loop->resumed = false;

@@ -49,6 +49,16 @@ Usage(FILE *out)
 			"                            default 4096)\n"
 			"  --client-timeout SECONDS  close a connection silent this long (BAR9_HTTP_TIMEOUT,\n"
 			"                            default 30)\n"
+			"  --max-connections-per-ip N\n"
+			"                            open HTTP connections at once from one client\n"
+			"                            address, more are closed at once; 0 = any\n"
+			"                            (BAR9_HTTP_MAX_CONNECTIONS_PER_IP, default 1024)\n"
+			"  --request-deadline SECONDS\n"
+			"                            a request's line, headers and body must arrive\n"
+			"                            within this, else 408; 0 = none\n"
+			"                            (BAR9_HTTP_REQUEST_DEADLINE, default 30)\n"
+			"  --max-body-memory BYTES   request body bytes held at once, then 503; 0 = any\n"
+			"                            (BAR9_HTTP_MAX_BODY_MEMORY, default 268435456)\n"
 			"  --pool-wait MS            wait for a free database connection, then 503\n"
 			"                            (BAR9_POOL_WAIT_MS, default 5000)\n"
 			"  --connect-timeout SECONDS libpq connect_timeout (BAR9_CONNECT_TIMEOUT, default 5)\n"
@@ -69,22 +79,30 @@ EnvOr(const char *name, const char *def)
 	return (v && v[0]) ? v : def;
 }
 
-/* Parses a positive integer setting within [min, max]; exits on error. */
-static int
-ParseIntSetting(const char *name, const char *value, int min, int max)
+/* Parses an integer setting within [min, max] (64 bits); exits on error. */
+static long long
+ParseLongSetting(const char *name, const char *value, long long min,
+				 long long max)
 {
 	char	   *end;
-	long		v;
+	long long	v;
 
 	errno = 0;
-	v = strtol(value, &end, 10);
+	v = strtoll(value, &end, 10);
 	if (errno != 0 || end == value || *end != '\0' || v < min || v > max)
 	{
-		fprintf(stderr, "bar9-proxy: %s must be an integer from %d to %d, not \"%s\"\n",
+		fprintf(stderr, "bar9-proxy: %s must be an integer from %lld to %lld, not \"%s\"\n",
 				name, min, max, value);
 		exit(2);
 	}
-	return (int) v;
+	return v;
+}
+
+/* Parses an integer setting within [min, max]; exits on error. */
+static int
+ParseIntSetting(const char *name, const char *value, int min, int max)
+{
+	return (int) ParseLongSetting(name, value, min, max);
 }
 
 /* Fills config from the environment, then from the command line. */
@@ -99,6 +117,9 @@ ParseOptions(int argc, char **argv)
 		{"pipeline-depth", required_argument, NULL, 'P'},
 		{"max-connections", required_argument, NULL, 'm'},
 		{"client-timeout", required_argument, NULL, 'c'},
+		{"max-connections-per-ip", required_argument, NULL, 'i'},
+		{"request-deadline", required_argument, NULL, 'D'},
+		{"max-body-memory", required_argument, NULL, 'M'},
 		{"pool-wait", required_argument, NULL, 'w'},
 		{"connect-timeout", required_argument, NULL, 'C'},
 		{"statement-timeout", required_argument, NULL, 's'},
@@ -124,6 +145,17 @@ ParseOptions(int argc, char **argv)
 	config.client_timeout = ParseIntSetting("BAR9_HTTP_TIMEOUT",
 											EnvOr("BAR9_HTTP_TIMEOUT", "30"),
 											1, 86400);
+	config.max_connections_per_ip =
+		ParseIntSetting("BAR9_HTTP_MAX_CONNECTIONS_PER_IP",
+						EnvOr("BAR9_HTTP_MAX_CONNECTIONS_PER_IP", "1024"),
+						0, 1000000);
+	config.request_deadline =
+		ParseIntSetting("BAR9_HTTP_REQUEST_DEADLINE",
+						EnvOr("BAR9_HTTP_REQUEST_DEADLINE", "30"), 0, 86400);
+	config.max_body_memory =
+		ParseLongSetting("BAR9_HTTP_MAX_BODY_MEMORY",
+						 EnvOr("BAR9_HTTP_MAX_BODY_MEMORY", "268435456"),
+						 0, MAX_BODY_MEMORY);
 	config.pool_wait_ms = ParseIntSetting("BAR9_POOL_WAIT_MS",
 										  EnvOr("BAR9_POOL_WAIT_MS", "5000"),
 										  1, 3600000);
@@ -165,6 +197,20 @@ ParseOptions(int argc, char **argv)
 			case 'c':
 				config.client_timeout = ParseIntSetting("--client-timeout",
 														optarg, 1, 86400);
+				break;
+			case 'i':
+				config.max_connections_per_ip =
+					ParseIntSetting("--max-connections-per-ip", optarg,
+									0, 1000000);
+				break;
+			case 'D':
+				config.request_deadline =
+					ParseIntSetting("--request-deadline", optarg, 0, 86400);
+				break;
+			case 'M':
+				config.max_body_memory =
+					ParseLongSetting("--max-body-memory", optarg,
+									 0, MAX_BODY_MEMORY);
 				break;
 			case 'w':
 				config.pool_wait_ms = ParseIntSetting("--pool-wait", optarg,
@@ -252,6 +298,10 @@ main(int argc, char **argv)
 	if (!LogOpen(config.access_log))
 		return 1;
 	RaiseFileLimit();
+	if (config.max_body_memory > 0 && config.max_body_memory < MAX_BODY_BYTES)
+		LogInfo("--max-body-memory %lld is below the largest body (%d bytes): "
+				"larger bodies always get 503", config.max_body_memory,
+				MAX_BODY_BYTES);
 
 	if (!LoopsStart())
 	{

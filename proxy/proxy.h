@@ -22,6 +22,9 @@
 /* The largest request body bar9 accepts (docs/api.md: 413 above it). */
 #define MAX_BODY_BYTES		(1024 * 1024)
 
+/* The largest --max-body-memory: 1 TiB. */
+#define MAX_BODY_MEMORY		(1024LL * 1024 * 1024 * 1024)
+
 /* Settings from flags and environment (main.c). */
 typedef struct ProxyConfig
 {
@@ -32,6 +35,9 @@ typedef struct ProxyConfig
 	int			threads;		/* event loops (threads) */
 	int			max_connections;	/* open HTTP connections at once */
 	int			client_timeout; /* seconds a client may stay silent */
+	int			max_connections_per_ip; /* open at once per address; 0 = any */
+	int			request_deadline;	/* seconds to receive a request; 0 = none */
+	long long	max_body_memory;	/* request body bytes held; 0 = no cap */
 	int			pool_wait_ms;	/* wait for a free database connection */
 	int			connect_timeout;	/* seconds, libpq connect_timeout */
 	int			statement_timeout_ms;	/* per bar9.api call; 0 = none */
@@ -244,6 +250,9 @@ extern int	HttpDaemonFd(Loop *loop);
 
 /* Runs the daemon once: reads requests, writes answers. */
 extern void HttpRun(Loop *loop);
+
+/* Cuts off the loop's requests past --request-deadline; true if any. */
+extern bool HttpSweep(Loop *loop);
 
 /* Milliseconds until the daemon needs to run, or -1. */
 extern long long HttpTimeoutMs(Loop *loop);

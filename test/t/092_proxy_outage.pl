@@ -57,6 +57,7 @@ my $took = time - $t0;
 is($r->{status}, 503, 'database stopped: 503');
 is($r->{json}{error}{code}, 'service_unavailable', '503 code service_unavailable');
 like($r->{headers}{'x-request-id'}, qr/^req_/, '503 carries X-Request-Id');
+is($r->{headers}{'retry-after'}, '1', '503 carries Retry-After: 1');
 ok($took < 5, "503 comes fast (${took}s)");
 is($proxy->request('GET', '/healthz')->{status}, 503, '/healthz: 503 while down');
 is($proxy->request('POST', '/v1/marketing/channels', key => $key,
@@ -93,6 +94,7 @@ $t0 = time;
 $r = list($small);
 $took = time - $t0;
 is($r->{status}, 503, 'no free connection within --pool-wait: 503');
+is($r->{headers}{'retry-after'}, '1', 'with Retry-After: 1');
 ok($took >= 0.5 && $took < 4, "after about 700 ms (${took}s)");
 like($small->log_text, qr/no free database connection within 700 ms/,
 	'logged');
