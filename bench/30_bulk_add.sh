@@ -36,6 +36,7 @@ SET client_min_messages = warning;
 DROP TABLE IF EXISTS public.bench30;
 CREATE TABLE public.bench30 (acct text, api_key text, raw_id text, sql_id text, api_id text, rawu_id text);
 INSERT INTO public.bench30 (acct) SELECT bar9.create_account('bench 30');
+SELECT bar9.set_account_limits(acct, 1000000, 1000000) FROM public.bench30 \g /dev/null
 UPDATE public.bench30 SET
 	api_key = bar9.create_api_key(acct, ARRAY['marketing:channels:write']),
 	raw_id = (bar9.create_audience(acct, 'raw')).id,

@@ -4,7 +4,10 @@
 # against the equivalent bare SQL query that returns the same 20 rows,
 # both as pgbench tps at 8 clients (-M prepared), in the same run,
 # alternately (BENCH_REPS rounds, default 3; best tps of each side kept).
-# ratio = api tps / bare tps (aim >= 0.7).
+# ratio = api tps / bare tps (aim >= 0.7).  Then the cost of the rate
+# limiter: bar9.api with bar9.rate_limits off against on (the account's
+# budget set high enough never to refuse), same clients, alternately
+# (aim: on at most 5% slower).
 # Connection from PGHOST/PGPORT/PGUSER/PGDATABASE; bar9 must be installed.
 set -euo pipefail
 
@@ -23,6 +26,8 @@ WITH a AS (SELECT bar9.create_account('bench 31') AS acct)
 SELECT acct, bar9.create_api_key(acct, ARRAY['marketing:channels:read']) FROM a;
 SQL
 )
+# a budget the bench never spends: it measures speed, not the limit
+psql -c "SELECT bar9.set_account_limits('$acct', 1000000, 1000000)" >/dev/null
 psql -v acct="$acct" <<'SQL'
 SELECT count(*) FROM (
 	SELECT bar9.add_numbers(:'acct', (bar9.create_audience(:'acct', 'audience ' || i)).id,
@@ -55,6 +60,15 @@ done
 
 printf "api_list: GET /v1/marketing/channels (20 audiences), %d clients, bar9.api %.0f tps, bare SQL %.0f tps, ratio %.2fx\n" \
 	"$CLIENTS" "$best_api" "$best_bare" "$(echo "$best_api / $best_bare" | bc -l)"
+
+# the rate limiter's cost: the same calls with it on and off
+best_on=0; best_off=0
+for ((r = 0; r < REPS; r++)); do
+	t=$(PGOPTIONS="-c bar9.rate_limits=off" tps "$WORK/api.sql"); (( $(echo "$t > $best_off" | bc -l) )) && best_off=$t
+	t=$(PGOPTIONS="-c bar9.rate_limits=on" tps "$WORK/api.sql"); (( $(echo "$t > $best_on" | bc -l) )) && best_on=$t
+done
+printf "api_list rate limiter: GET /v1/marketing/channels, %d clients, bar9.rate_limits on %.0f tps vs off %.0f tps, ratio %.3fx\n" \
+	"$CLIENTS" "$best_on" "$best_off" "$(echo "$best_on / $best_off" | bc -l)"
 
 # leave nothing behind
 psql -v acct="$acct" <<'SQL'

@@ -63,6 +63,8 @@ CREATE ROLE bar9_bench_proxy LOGIN IN ROLE bar9_api;
 \endif
 SQL
 ACCOUNT=$(q -c "SELECT bar9.create_account('proxy bench')")
+# a request budget the bench never spends: it measures speed, not the limit
+q -c "SELECT bar9.set_account_limits('$ACCOUNT', 1000000, 1000000)" >/dev/null
 KEY=$(q -c "SELECT bar9.create_api_key('$ACCOUNT', ARRAY['marketing:channels:read','marketing:channels:write','marketing:channels:send'], 'bench')")
 PORT=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => 0)->sockport')
 URL=http://127.0.0.1:$PORT

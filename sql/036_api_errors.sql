@@ -1,8 +1,8 @@
 -- bar9.api errors: body checks (413, 415, invalid_json), parameters, 500; one row of docs/api.md's error table at least once each
 \pset format unaligned
 CREATE FUNCTION pg_temp.mask(t text) RETURNS text LANGUAGE sql AS $$ SELECT regexp_replace(regexp_replace(t, '(mkt|acct|key|msg)_[0-9A-Za-z]{22}', '\1_X', 'g'), '\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ', 'TIME', 'g') $$;
-CREATE FUNCTION pg_temp.call(m text, p text, h jsonb, b text DEFAULT NULL) RETURNS TABLE (status int, headers jsonb, body text) LANGUAGE sql AS $$ SELECT a.status, a.headers, pg_temp.mask(a.body) FROM bar9.api(m, p, h, convert_to(b, 'UTF8')) a $$;
-CREATE FUNCTION pg_temp.raw(m text, p text, h jsonb, b bytea) RETURNS TABLE (status int, headers jsonb, body text) LANGUAGE sql AS $$ SELECT a.status, a.headers, pg_temp.mask(a.body) FROM bar9.api(m, p, h, b) a $$;
+CREATE FUNCTION pg_temp.call(m text, p text, h jsonb, b text DEFAULT NULL) RETURNS TABLE (status int, headers jsonb, body text) LANGUAGE sql AS $$ SELECT a.status, (a.headers - '{ratelimit-limit,ratelimit-remaining,ratelimit-reset}'::text[]), pg_temp.mask(a.body) FROM bar9.api(m, p, h, convert_to(b, 'UTF8')) a $$;
+CREATE FUNCTION pg_temp.raw(m text, p text, h jsonb, b bytea) RETURNS TABLE (status int, headers jsonb, body text) LANGUAGE sql AS $$ SELECT a.status, (a.headers - '{ratelimit-limit,ratelimit-remaining,ratelimit-reset}'::text[]), pg_temp.mask(a.body) FROM bar9.api(m, p, h, b) a $$;
 SELECT bar9.create_account('Errors') AS acct \gset
 SELECT bar9.create_api_key(:'acct', ARRAY['marketing:channels:read', 'marketing:channels:write']) AS key \gset
 SELECT jsonb_build_object('authorization', 'Bearer ' || :'key', 'content-type', 'application/json') AS h \gset

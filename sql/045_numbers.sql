@@ -1,7 +1,7 @@
 -- Numbers of an audience: add one, add many (bulk), list in e164 order, remove; exact subscriber_count
 \pset format unaligned
 CREATE FUNCTION pg_temp.mask(t text) RETURNS text LANGUAGE sql AS $$ SELECT regexp_replace(regexp_replace(t, '(mkt|acct|key|msg)_[0-9A-Za-z]{22}', '\1_X', 'g'), '\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ', 'TIME', 'g') $$;
-CREATE FUNCTION pg_temp.call(m text, p text, h jsonb, b text DEFAULT NULL) RETURNS TABLE (status int, headers jsonb, body text) LANGUAGE sql AS $$ SELECT a.status, a.headers, pg_temp.mask(a.body) FROM bar9.api(m, p, h, convert_to(b, 'UTF8')) a $$;
+CREATE FUNCTION pg_temp.call(m text, p text, h jsonb, b text DEFAULT NULL) RETURNS TABLE (status int, headers jsonb, body text) LANGUAGE sql AS $$ SELECT a.status, (a.headers - '{ratelimit-limit,ratelimit-remaining,ratelimit-reset}'::text[]), pg_temp.mask(a.body) FROM bar9.api(m, p, h, convert_to(b, 'UTF8')) a $$;
 CREATE FUNCTION pg_temp.try(q text) RETURNS text LANGUAGE plpgsql AS $$ BEGIN EXECUTE q; RETURN 'ok'; EXCEPTION WHEN OTHERS THEN RETURN 'ERROR ' || SQLSTATE || ': ' || pg_temp.mask(SQLERRM); END $$;
 -- the phone numbers of a list response, in order
 CREATE FUNCTION pg_temp.numbers(b text) RETURNS text LANGUAGE sql AS $$ SELECT coalesce(string_agg(e->>'phone_number', ',' ORDER BY o), '') || CASE WHEN (b::jsonb->>'has_more')::boolean THEN ' (more)' ELSE '' END FROM jsonb_array_elements(b::jsonb->'data') WITH ORDINALITY AS x(e, o) $$;

@@ -39,6 +39,7 @@
 #include "api.h"
 #include "auth.h"
 #include "idempotency.h"
+#include "ratelimit.h"
 #include "ids.h"
 
 /* Most segments a path can have and still match a route. */
@@ -980,6 +981,31 @@ ApiRunHandler(ApiRequest *req, ApiResponse *resp, char *body_text)
 	return in_handler;
 }
 
+/*
+ * Take a token from the account's request budget (ratelimit.c) and say so
+ * in the RateLimit-* headers; false after setting the 429 when none is left.
+ */
+static bool
+ApiTakeToken(ApiRequest *req, ApiResponse *resp)
+{
+	RateLimitResult rl;
+
+	bar9_ratelimit_take(req->account_id, &rl);
+	if (rl.limit < 0)
+		return true;			/* bar9.rate_limits = off */
+	api_set_header(resp, "ratelimit-limit", psprintf("%d", rl.limit));
+	api_set_header(resp, "ratelimit-remaining", psprintf("%d", rl.remaining));
+	api_set_header(resp, "ratelimit-reset", psprintf("%d", rl.reset));
+	if (rl.allowed)
+		return true;
+	api_set_header(resp, "retry-after", psprintf("%d", rl.retry_after));
+	api_error(resp, 429, "rate_limited",
+			  psprintf("Too many requests for this account: retry after %d second%s",
+					   rl.retry_after, rl.retry_after == 1 ? "" : "s"),
+			  NULL);
+	return false;
+}
+
 /* Serve one request into resp; SPI is connected by the caller. */
 static void
 ApiServe(ApiRequest *req, ApiResponse *resp, const char *method,
@@ -1017,6 +1043,10 @@ ApiServe(ApiRequest *req, ApiResponse *resp, const char *method,
 		return;
 	}
 	if (!ApiAuthenticate(req, resp, &h))
+		return;
+
+	/* 3b. the account's request budget: 429 when spent */
+	if (!ApiTakeToken(req, resp))
 		return;
 
 	/* 4. route */

@@ -96,7 +96,7 @@
 
 #define API_MAX_PATH_PARAMS		4
 #define API_MAX_QUERY_PARAMS	16
-#define API_MAX_HEADERS			8
+#define API_MAX_HEADERS			12
 
 /* Page size of lists: ?limit=1..100, default 20. */
 #define API_DEFAULT_LIMIT		20

@@ -13,6 +13,7 @@
 
 #include "bar9.h"
 #include "queue.h"
+#include "ratelimit.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -40,4 +41,5 @@ _PG_init(void)
 	/* Subsystems, each in its own file, register GUCs/workers/hooks here. */
 	bar9_worker_init();
 	bar9_queue_init();
+	bar9_ratelimit_init();
 }

@@ -13,6 +13,10 @@ CREATE TABLE accounts (
 	created_at		timestamptz NOT NULL DEFAULT now(),
 	account_no		integer NOT NULL DEFAULT nextval('account_no_seq'),
 	last_broadcast_no integer NOT NULL DEFAULT 0,	-- numbers the account's broadcasts
+	-- its request budget (ratelimit.c): a token bucket of burst tokens
+	-- refilled at requests_per_second
+	requests_per_second integer NOT NULL DEFAULT 100 CHECK (requests_per_second > 0),
+	burst			integer NOT NULL DEFAULT 200 CHECK (burst > 0),
 	PRIMARY KEY (account_id),
 	UNIQUE (account_no)
 );
@@ -37,6 +41,14 @@ CREATE FUNCTION create_account(name text) RETURNS text
 	LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION create_account(text) IS
 	'creates an account (name: 1 to 200 characters after trimming) and returns its id';
+
+-- Set an account's request budget (docs/api.md, "Rate limits").
+CREATE FUNCTION set_account_limits(account_id text, requests_per_second int, burst int)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'set_account_limits'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION set_account_limits(text, int, int) IS
+	'sets an account''s request budget: a token bucket of burst requests refilled at requests_per_second (both 1 to 1000000; defaults 100 and 200); takes effect when the transaction ends';
 
 -- A new API key with the given scopes; returns the whole key, shown only once.
 CREATE FUNCTION create_api_key(account_id text, scopes text[], label text DEFAULT NULL)

@@ -36,6 +36,8 @@ $node->safe_psql('postgres', qq{
 	UPDATE public.accts SET api_key = bar9.create_api_key(acct,
 		ARRAY['marketing:channels:read', 'marketing:channels:write']),
 		shared_id = (bar9.create_audience(acct, 'shared ' || n)).id;
+	-- the clients call far faster than the default budget (100/s)
+	SELECT bar9.set_account_limits(acct, 1000000, 1000000) FROM public.accts;
 	CREATE TABLE public.clients AS
 		SELECT c AS client, a.acct, a.api_key, a.shared_id,
 			   (SELECT shared_id FROM public.accts o WHERE o.n <> a.n) AS other_id
