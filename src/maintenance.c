@@ -106,16 +106,42 @@ MaintenanceStep(void (*step) (void *arg), int64 *count, const char *activity)
 	return false;
 }
 
-/* A transaction of the round: purge a batch of Idempotency-Key answers. */
-static void
-PurgeKeysStep(void *arg)
+/* A purge of PURGE_BATCH rows at most: its statement, then its count. */
+typedef struct PurgeBatch
 {
+	const char *sql;			/* takes the batch size as $1 */
+	int64		count;
+} PurgeBatch;
+
+/* A transaction: one purge batch. */
+static void
+PurgeStep(void *arg)
+{
+	PurgeBatch *batch = (PurgeBatch *) arg;
 	Oid			types[1] = {INT4OID};
 	Datum		values[1];
 
 	values[0] = Int32GetDatum(PURGE_BATCH);
-	RunCountingQuery("SELECT bar9.purge_idempotency_keys($1)", 1, types,
-					 values, (int64 *) arg);
+	RunCountingQuery(batch->sql, 1, types, values, &batch->count);
+}
+
+/* Run one purge batch of sql, shown as activity; -1 if it failed. */
+static int64
+Purge(const char *sql, const char *activity)
+{
+	PurgeBatch	batch;
+
+	batch.sql = sql;
+	batch.count = 0;
+	if (!bar9_worker_transaction(PurgeStep, &batch, activity, NULL, NULL))
+	{
+		if (bar9_worker_lock_was_busy())
+			ereport(LOG,
+					(errmsg("%s: skipped for now, a lock it needs was busy",
+							activity)));
+		return -1;
+	}
+	return batch.count;
 }
 
 /*
@@ -131,9 +157,9 @@ PurgeKeys(void)
 	do
 	{
 		CHECK_FOR_INTERRUPTS();
-		batch = 0;
-		if (!MaintenanceStep(PurgeKeysStep, &batch,
-							 "bar9 maintenance: Idempotency-Key answers"))
+		batch = Purge("SELECT bar9.purge_idempotency_keys($1)",
+					  "bar9 maintenance: Idempotency-Key answers");
+		if (batch < 0)
 			break;
 		purged += batch;
 	} while (batch >= PURGE_BATCH);
@@ -162,28 +188,12 @@ RetireStep(void *arg)
 					 1, types, values, (int64 *) arg);
 }
 
-/* A transaction: remove a batch of the numbers of deleted audiences. */
-static void
-PurgeAudiencesStep(void *arg)
-{
-	Oid			types[1] = {INT4OID};
-	Datum		values[1];
-
-	values[0] = Int32GetDatum(PURGE_BATCH);
-	RunCountingQuery("SELECT bar9.purge_deleted_audiences($1)", 1, types,
-					 values, (int64 *) arg);
-}
-
 /* One batch of the numbers of deleted audiences (see maintenance.h). */
 bool
 bar9_purge_deleted_audiences(void)
 {
-	int64		purged = 0;
-
-	if (!MaintenanceStep(PurgeAudiencesStep, &purged,
-						 "bar9: removing the numbers of deleted audiences"))
-		return false;
-	return purged >= PURGE_BATCH;
+	return Purge("SELECT bar9.purge_deleted_audiences($1)",
+				 "bar9: removing the numbers of deleted audiences") >= PURGE_BATCH;
 }
 
 /* One housekeeping round; logs what it did, if anything. */
