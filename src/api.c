@@ -1105,36 +1105,39 @@ ApiServe(ApiRequest *req, ApiResponse *resp, const char *method,
 		idempotency_finish(req, resp, &idem);
 }
 
-/* Response headers as jsonb: content-type plus the handler's. */
+/* Add one string pair to the jsonb object being built in *state. */
+static void
+PushHeader(JsonbParseState **state, const char *name, const char *value)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) name;
+	v.val.string.len = strlen(name);
+	(void) pushJsonbValue(state, WJB_KEY, &v);
+	v.val.string.val = (char *) value;
+	v.val.string.len = strlen(value);
+	(void) pushJsonbValue(state, WJB_VALUE, &v);
+}
+
+/*
+ * Response headers as jsonb: content-type plus the handler's, built as
+ * jsonb directly (every authenticated answer has its RateLimit-* headers:
+ * no text to parse on this path).
+ */
 static Datum
 ApiHeadersJsonb(const ApiResponse *resp)
 {
-	static Jsonb *plain = NULL;	/* {"content-type": "application/json"} */
-	StringInfoData buf;
-	JsonOut		jo;
+	JsonbParseState *state = NULL;
+	JsonbValue *obj;
 	int			i;
 
-	/* most answers carry no other header: build that jsonb once */
-	if (resp->nheaders == 0 && plain != NULL)
-		return PointerGetDatum(plain);
-
-	initStringInfo(&buf);
-	json_out_init(&jo, &buf);
-	json_out_begin_object(&jo);
-	json_out_kv_string(&jo, "content-type", "application/json");
+	(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	PushHeader(&state, "content-type", "application/json");
 	for (i = 0; i < resp->nheaders; i++)
-		json_out_kv_string(&jo, resp->header_name[i], resp->header_value[i]);
-	json_out_end_object(&jo);
-	if (resp->nheaders == 0)
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		plain = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-												   CStringGetDatum(buf.data)));
-		MemoryContextSwitchTo(old);
-		return PointerGetDatum(plain);
-	}
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+		PushHeader(&state, resp->header_name[i], resp->header_value[i]);
+	obj = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(obj));
 }
 
 PG_FUNCTION_INFO_V1(api);
