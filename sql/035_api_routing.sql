@@ -74,3 +74,12 @@ WITH doc AS (SELECT body::jsonb AS d FROM bar9.api('GET', '/v1/openapi.json', '{
 SELECT coalesce(r.method, d.method) AS method, coalesce(r.path, d.path) AS path, r.scope AS served, d.scope AS documented
   FROM bar9.api_routes() r FULL JOIN documented d ON d.method = r.method AND d.path = r.path
  WHERE r.method IS NULL OR d.method IS NULL OR coalesce(r.scope, 'none') <> d.scope;
+-- bar9.api and the sender functions run as bar9_definer: not a superuser, nobody's role, no right outside bar9
+SELECT p.oid::regprocedure AS security_definer_function, r.rolname AS owner, r.rolsuper AS superuser FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner WHERE p.pronamespace = 'bar9'::regnamespace AND p.prosecdef ORDER BY p.oid::regprocedure::text;
+SELECT rolsuper, rolcreaterole, rolcreatedb, rolcanlogin, rolbypassrls, (SELECT count(*) FROM pg_auth_members WHERE roleid = r.oid) AS members FROM pg_roles r WHERE rolname = 'bar9_definer';
+SET ROLE bar9_definer;
+SELECT count(*) FROM pg_authid;
+CREATE TABLE public.definer_was_here (x int);
+CREATE TABLE bar9.definer_was_here (x int);
+CREATE FUNCTION bar9.definer_was_here() RETURNS int LANGUAGE sql AS 'SELECT 1';
+RESET ROLE;

@@ -377,7 +377,7 @@ SELECT bar9.create_account('not a sender''s business');
 SELECT bar9.retire_sms();
 SELECT status FROM bar9.api('GET', '/v1/marketing/channels', '{}', NULL);
 -- exactly these functions run, beside the type's own (operators, casts, I/O)
-SELECT p.oid::regprocedure AS executable FROM pg_proc p WHERE p.pronamespace = 'bar9'::regnamespace AND has_function_privilege(p.oid, 'EXECUTE') AND NOT (p.oid IN (SELECT oprcode FROM pg_operator) OR p.oid IN (SELECT castfunc FROM pg_cast) OR p.oid IN (SELECT amproc FROM pg_amproc) OR p.oid IN (SELECT unnest(ARRAY[typinput, typoutput, typreceive, typsend]) FROM pg_type WHERE typnamespace = 'bar9'::regnamespace)) ORDER BY 1::text;
+SELECT p.oid::regprocedure AS executable FROM pg_proc p WHERE p.pronamespace = 'bar9'::regnamespace AND has_function_privilege(p.oid, 'EXECUTE') AND NOT (p.oid IN (SELECT oprcode FROM pg_operator) OR p.oid IN (SELECT castfunc FROM pg_cast) OR p.oid IN (SELECT amproc FROM pg_amproc) OR p.oid IN (SELECT unnest(ARRAY[typinput, typoutput, typreceive, typsend]) FROM pg_type WHERE typnamespace = 'bar9'::regnamespace)) ORDER BY p.oid::regprocedure::text;
 -- and no table or view is readable or writable
 SELECT count(*) AS reachable FROM pg_class c WHERE c.relnamespace = 'bar9'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'S') AND (has_table_privilege(c.oid, 'SELECT') OR has_table_privilege(c.oid, 'INSERT') OR has_table_privilege(c.oid, 'UPDATE') OR has_table_privilege(c.oid, 'DELETE'));
 \c - postgres

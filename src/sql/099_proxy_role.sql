@@ -70,3 +70,33 @@ GRANT EXECUTE ON FUNCTION claim_sms(integer, interval) TO bar9_sender;
 GRANT EXECUTE ON FUNCTION ack_sms(text, text, text, text) TO bar9_sender;
 GRANT EXECUTE ON FUNCTION ack_sms_batch(text[], text, text[], text) TO bar9_sender;
 GRANT EXECUTE ON FUNCTION receive_sms(text, e164, text) TO bar9_sender;
+
+-- ---------------------------------------------------------------------------
+-- The owner of the SECURITY DEFINER functions (bar9.api and the sender
+-- functions): a role that is not a superuser and holds rights on bar9's
+-- objects only, so that a bug in a handler runs with those rights and no
+-- more (README, "Security model").  NOLOGIN and without members: nobody
+-- can become it.  It may read and write bar9's tables (the partitions of
+-- the SMS history through their parent), use its sequences and call its
+-- functions; it owns nothing else and may create nothing.
+-- ---------------------------------------------------------------------------
+
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'bar9_definer') THEN
+		CREATE ROLE bar9_definer NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
+			NOINHERIT NOREPLICATION NOBYPASSRLS;
+	END IF;
+END
+$$;
+
+GRANT USAGE ON SCHEMA @extschema@ TO bar9_definer;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA @extschema@ TO bar9_definer;
+GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA @extschema@ TO bar9_definer;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA @extschema@ TO bar9_definer;
+
+ALTER FUNCTION api(text, text, jsonb, bytea) OWNER TO bar9_definer;
+ALTER FUNCTION claim_sms(integer, interval) OWNER TO bar9_definer;
+ALTER FUNCTION ack_sms(text, text, text, text) OWNER TO bar9_definer;
+ALTER FUNCTION ack_sms_batch(text[], text, text[], text) OWNER TO bar9_definer;
+ALTER FUNCTION receive_sms(text, e164, text) OWNER TO bar9_definer;
