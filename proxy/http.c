@@ -953,7 +953,7 @@ RequestCompleted(void *cls, struct MHD_Connection *con, void **con_cls,
 		return;
 	*con_cls = NULL;
 	LogAccess(req->request_id, req->method, req->target, req->status,
-			  now - req->started_ms,
+			  now - req->started_ms, req->job.ahead,
 			  (req->status == 413 || req->raw) ? NULL :
 			  req->overdue ? "deadline" : TerminationNote(toe));
 	if (req->conn)

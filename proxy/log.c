@@ -260,11 +260,15 @@ MaskPath(const char *path, size_t len, char *out)
 	*out = '\0';
 }
 
-/* One access-log line; status 0 means no response was sent. */
+/*
+ * One access-log line; status 0 means no response was sent, pipelined > 0
+ * the calls already in flight on the database connection it was sent on.
+ */
 void
 LogAccess(const char *request_id, const char *method, const char *target,
-		  int status, double duration_ms, const char *note)
+		  int status, double duration_ms, int pipelined, const char *note)
 {
+	char		pipelined_text[32] = "";
 	char		now[40];
 	char		line[2400];
 	char		status_text[12];
@@ -284,12 +288,15 @@ LogAccess(const char *request_id, const char *method, const char *target,
 		snprintf(status_text, sizeof(status_text), "%d", status);
 	else
 		strcpy(status_text, "-");
+	if (pipelined > 0)
+		snprintf(pipelined_text, sizeof(pipelined_text), " pipelined=%d",
+				 pipelined);
 	n = snprintf(line, sizeof(line),
-				 "time=%s id=%s method=%s path=%.*s status=%s ms=%.3f%s%s\n",
+				 "time=%s id=%s method=%s path=%.*s status=%s ms=%.3f%s%s%s\n",
 				 now, request_id ? request_id : "-",
 				 method && method[0] ? method : "-",
 				 (int) path_len, path_len ? path : "-",
-				 status_text, duration_ms,
+				 status_text, duration_ms, pipelined_text,
 				 note ? " note=" : "", note ? note : "");
 	if (n < 0)
 		return;

@@ -659,6 +659,7 @@ ConnSend(Pool *pool, Conn *c, Job *job)
 	if (c->depth == 0)
 		c->got_result = false;
 	ListAppend(&c->head, &c->tail, job);
+	job->ahead = c->depth;
 	c->depth++;
 	if (!PQpipelineSync(c->pg))
 	{

@@ -71,7 +71,7 @@ extern __thread const char *log_request_id;
 /* One access-log line; status 0 means no response was sent. */
 extern void LogAccess(const char *request_id, const char *method,
 					  const char *target, int status, double duration_ms,
-					  const char *note);
+					  int pipelined, const char *note);
 
 /* Milliseconds on the monotonic clock. */
 extern double NowMs(void);
@@ -151,6 +151,8 @@ typedef struct Job
 
 	PoolOutcome outcome;
 	ApiResult	result;			/* when outcome is POOL_OK and kind JOB_API */
+	int			ahead;			/* calls in flight on its connection when it
+								 * was sent: > 0 means pipelined */
 
 	/* private to pool.c */
 	double		queued_ms;		/* submitted */

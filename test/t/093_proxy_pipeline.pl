@@ -85,6 +85,15 @@ for my $round (1 .. 3)
 	is($right, 12, "round $round: 12 concurrent GETs, each answered with its own audience");
 }
 
+# they really went pipelined: the access log says, for each call sent
+# behind others, how many were in flight on the (one) connection then
+sleep 0.2;    # the access log is written out every 50 ms
+my @ahead = ($proxy->log_text =~ / pipelined=(\d+)/g);
+my ($deepest) = sort { $b <=> $a } @ahead;
+ok(@ahead >= 6, scalar(@ahead) . ' of the 36 calls were sent behind others on the one connection');
+ok(defined $deepest && $deepest <= 7,
+	'never more than --pipeline-depth 8 in flight (deepest: ' . ($deepest // 'none') . ' ahead)');
+
 # creates and reads mixed: every create answered with its own name, once
 my @reqs = map {
 	$_ % 2
