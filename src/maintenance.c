@@ -91,13 +91,13 @@ RunCountingQuery(const char *sql, int nargs, Oid *types, Datum *values,
 }
 
 /*
- * Run one step of the round in a transaction of its own; a step that
- * waited for a lock past lock_timeout is logged as skipped (once a round).
+ * Run one step in a transaction of its own; a step that waited for a lock
+ * past lock_timeout is logged as skipped (it runs again next time).
  */
 static bool
-MaintenanceStep(void (*step) (void *arg), int64 *count, const char *activity)
+MaintenanceStep(void (*step) (void *arg), void *arg, const char *activity)
 {
-	if (bar9_worker_transaction(step, count, activity, NULL, NULL))
+	if (bar9_worker_transaction(step, arg, activity, NULL, NULL))
 		return true;
 	if (bar9_worker_lock_was_busy())
 		ereport(LOG,
@@ -133,14 +133,8 @@ Purge(const char *sql, const char *activity)
 
 	batch.sql = sql;
 	batch.count = 0;
-	if (!bar9_worker_transaction(PurgeStep, &batch, activity, NULL, NULL))
-	{
-		if (bar9_worker_lock_was_busy())
-			ereport(LOG,
-					(errmsg("%s: skipped for now, a lock it needs was busy",
-							activity)));
+	if (!MaintenanceStep(PurgeStep, &batch, activity))
 		return -1;
-	}
 	return batch.count;
 }
 
