@@ -356,8 +356,11 @@ NoteLockWait(DueMessage *m, bool waiting)
 		if (strcmp((char *) lfirst(lc), m->message_id) == 0)
 		{
 			if (!waiting)
+			{
+				pfree(lfirst(lc));
 				lock_waits_logged = foreach_delete_current(lock_waits_logged,
 														   lc);
+			}
 			return;
 		}
 	}
