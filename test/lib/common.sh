@@ -1,6 +1,12 @@
 # test/lib/common.sh — helpers shared by test/run-all and bench/run:
 # where PostgreSQL 15 lives, who runs the server, and a throwaway cluster.
 
+# PG_CONFIG set in the environment (a second, relocated PostgreSQL 15, one
+# with Citus say) moves all of it; the Makefile builds against the same one.
+if [ -n "${PG_CONFIG:-}" ]; then
+	PG_BINDIR=${PG_BINDIR:-$("$PG_CONFIG" --bindir)}
+	PG_PGXS_DIR=${PG_PGXS_DIR:-$("$PG_CONFIG" --pkglibdir)/pgxs}
+fi
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 PG_PGXS_DIR=${PG_PGXS_DIR:-/usr/lib/postgresql/15/lib/pgxs}
 PG_REGRESS=$PG_PGXS_DIR/src/test/regress/pg_regress
