@@ -52,7 +52,7 @@ $(EXTENSION).openapi.json: openapi.json
 
 all: proxy
 
-.PHONY: proxy test up down bench fuzz deps
+.PHONY: proxy test up down bench fuzz deps deb
 proxy:
 	@if [ -f proxy/Makefile ]; then $(MAKE) -C proxy PG_CONFIG=$(PG_CONFIG); fi
 
@@ -75,6 +75,10 @@ fuzz:
 
 deps:
 	@bash scripts/install-deps
+
+# Debian packages (postgresql-15-bar9, bar9-proxy) in dist/, from a clean copy.
+deb:
+	@bash scripts/deb
 
 clean: clean-proxy
 clean-proxy:

@@ -1121,6 +1121,10 @@ HttpStopAccepting(void)
 }
 
 /* libmicrohttpd's own messages go to our operational log. */
+static void MhdLog(void *cls, const char *fmt, va_list ap)
+			__attribute__((format(printf, 2, 0)));
+
+/* libmicrohttpd's own messages go to our operational log. */
 static void
 MhdLog(void *cls, const char *fmt, va_list ap)
 {

@@ -171,6 +171,9 @@ WriteLine(int fd, const char *line, size_t len)
 	}
 }
 
+static void LogV(const char *level, const char *fmt, va_list ap)
+			__attribute__((format(printf, 2, 0)));
+
 /* Formats "time=... level=... msg=..." for the operational log. */
 static void
 LogV(const char *level, const char *fmt, va_list ap)
