@@ -112,7 +112,9 @@ is((split /\|/, api('POST', "/v1/marketing/channels/$gone/messages", '{"body": "
 $node->poll_query_until('postgres', qq{
 	SELECT count(*) = 0 FROM bar9.channel_numbers WHERE channel_id = '$gone'})
   or die 'the numbers of the deleted audience were not removed';
-is($q->('SELECT count(*) FROM bar9.channel_purges'), '0',
+# the batch that removes the last numbers may be full: the audience leaves
+# the to-do list on the worker's next turn, which finds none left
+ok($node->poll_query_until('postgres', 'SELECT count(*) = 0 FROM bar9.channel_purges'),
 	'the worker removed its numbers, and the audience left the to-do list');
 is($q->("SELECT count(*) FROM bar9.channel_numbers WHERE channel_id = '$big'"), '1000000',
 	'the numbers of the other audiences are all there');
