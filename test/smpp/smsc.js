@@ -34,6 +34,7 @@ const stats = {binds: 0, submits: 0};
 const prefix = Date.now().toString(36) + process.pid.toString(36);
 let counter = 0;
 const sessions = new Set();
+const pending = [];	// receipts whose bind closed before they went
 
 // Append one received PDU to the record.
 function log(session, pdu) {
@@ -65,7 +66,10 @@ function receipt(session, pdu, id) {
 		d.message_state = ok ? 2 : 5;
 	}
 	if (mode.receipt_form === 'tlv') d.short_message = 'receipt';
-	session.deliver_sm(d);
+	// kept until answered: one the bind did not answer goes to the next bind
+	const entry = [pdu, id];
+	session.bar9_unanswered.add(entry);
+	session.deliver_sm(d, () => session.bar9_unanswered.delete(entry));
 }
 
 // Answer a submit_sm as the mode says.
@@ -83,16 +87,27 @@ function onSubmit(session, pdu) {
 		if (session.closed) return;
 		session.send(pdu.response(status === 0 ? {message_id: id} : {command_status: status}));
 		if (status === 0 && (pdu.registered_delivery & 1) && mode.receipt !== 'none')
-			setTimeout(() => { if (!session.closed) receipt(session, pdu, id); }, mode.receipt_delay_ms);
+			setTimeout(() => {
+				// a receipt for a bind that is gone waits for the next bind, as SMSCs keep them
+				if (session.closed) pending.push([pdu, id]); else receipt(session, pdu, id);
+			}, mode.receipt_delay_ms);
 	};
 	if (mode.resp_delay_ms > 0) setTimeout(answer, mode.resp_delay_ms); else answer();
 }
 
 const server = smpp.createServer(session => {
 	session.bar9_id = ++stats.binds;
+	session.bar9_unanswered = new Set();
 	sessions.add(session);
-	session.on('close', () => { session.closed = true; sessions.delete(session); });
-	session.on('error', () => { session.closed = true; sessions.delete(session); });
+	const gone = () => {
+		if (session.closed) return;
+		session.closed = true;
+		sessions.delete(session);
+		for (const e of session.bar9_unanswered) pending.push(e);
+		session.bar9_unanswered.clear();
+	};
+	session.on('close', gone);
+	session.on('error', gone);
 	session.on('pdu', pdu => {
 		log(session, pdu);
 		switch (pdu.command) {
@@ -100,12 +115,14 @@ const server = smpp.createServer(session => {
 			if ((args['system-id'] && pdu.system_id !== args['system-id']) ||
 				(args.password && pdu.password !== args.password))
 				session.send(pdu.response({command_status: 0x0E}));	// ESME_RINVPASWD
-			else
+			else {
 				session.send(pdu.response({system_id: 'bar9-smsc'}));
+				for (const [p, id] of pending.splice(0)) receipt(session, p, id);
+			}
 			break;
 		case 'submit_sm': onSubmit(session, pdu); break;
 		case 'enquire_link': session.send(pdu.response()); break;
-		case 'unbind': session.send(pdu.response()); session.close(); break;
+		case 'unbind': session.send(pdu.response()); gone(); session.close(); break;
 		default: break;
 		}
 	});
