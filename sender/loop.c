@@ -131,6 +131,15 @@ OnPdu(Sender *s, const uint8_t *pdu, uint32_t len)
 	}
 }
 
+/* The next bind attempt after a doubling back-off (0.5 s to 30 s). */
+static void
+BackOff(Sender *s)
+{
+	s->bind.backoff = s->bind.backoff == 0 ? 0.5 :
+		(s->bind.backoff * 2 > 30 ? 30 : s->bind.backoff * 2);
+	s->bind.retry_at = now_s() + s->bind.backoff;
+}
+
 /*
  * The bind dropped: every part in the window goes back to the queue, to be
  * submitted again after the rebind (the SMSC may have taken some: SMPP
@@ -145,9 +154,8 @@ Unbound(Sender *s)
 		s->out[i].sms->out--;
 	}
 	s->nout = 0;
-	s->bind.backoff = s->bind.backoff == 0 ? 0.5 :
-		(s->bind.backoff * 2 > 30 ? 30 : s->bind.backoff * 2);
-	s->bind.retry_at = now_s() + s->bind.backoff;
+	s->nreceipts = 0;			/* unanswered: the SMSC sends them again */
+	BackOff(s);
 }
 
 /* Read the socket and handle every whole PDU; rebind bookkeeping on loss. */
@@ -169,8 +177,6 @@ ReadSmsc(Sender *s)
 		smpp_consume(&s->bind, len);
 		OnPdu(s, copy, len);
 	}
-	if (!s->bind.bound)
-		Unbound(s);
 }
 
 /* Keep the bind alive: enquire_link every period; no answer in 2: rebind. */
@@ -184,16 +190,20 @@ KeepAlive(Sender *s, double now)
 	if (now - s->bind.last_rx > 2.0 * s->cfg.enquire_link_s + 5)
 	{
 		smpp_close(&s->bind, "no answer to enquire_link");
-		Unbound(s);
 		return;
 	}
+	for (int i = 0; i < s->nout; i++)
+		if (now - s->out[i].sent_at > SUBMIT_RESP_TIMEOUT)
+		{
+			smpp_close(&s->bind, "a submit_sm got no answer in time");
+			return;
+		}
 	if (now - s->bind.last_enquire >= s->cfg.enquire_link_s &&
 		now - s->bind.last_rx >= s->cfg.enquire_link_s)
 	{
 		memset(&el, 0, sizeof(el));
 		s->bind.last_enquire = now;
-		if (!smpp_send(&s->bind, ENQUIRE_LINK, &el, NULL))
-			Unbound(s);
+		(void) smpp_send(&s->bind, ENQUIRE_LINK, &el, NULL);
 	}
 }
 
@@ -266,7 +276,8 @@ sender_flush(Sender *s)
 			if (m->sms_id && sms_finished(m))
 			{
 				*p = m->next;
-				s->nstarted--;
+				if (m->started)
+					s->nstarted--;
 				sms_free(m);
 			}
 			else
@@ -385,18 +396,15 @@ Submit(Sender *s, double now)
 				!RateAllows(s, now))
 				return;
 			if (!smpp_submit(&s->bind, m, i, &seq))
-			{
-				Unbound(s);
-				return;
-			}
+				return;			/* the bind is gone: the next turn rebinds */
 			s->tokens -= 1;
 			s->submitted++;
 			m->state[i] = PART_OUT;
 			m->out++;
-			s->out[s->nout++] = (Outstanding) {seq, m, i};
+			s->out[s->nout++] = (Outstanding) {seq, m, i, now};
 			if (!started && m->sms_id)
 				s->nstarted++;
-			started = true;
+			started = m->started = true;
 		}
 	}
 }
@@ -434,19 +442,31 @@ Drained(Sender *s, double now)
 	return true;
 }
 
-/* Bind when unbound and the back-off allows. */
+/*
+ * Bind when unbound and the back-off allows.  A bind that was lost (by
+ * whichever path closed it) first puts its window back in the queue.
+ */
 static void
 EnsureBound(Sender *s, double now)
 {
-	if (s->bind.bound || now < s->bind.retry_at)
+	if (s->bind.bound)
+		return;
+	if (s->was_bound)
+	{
+		s->was_bound = false;
+		Unbound(s);
+		return;
+	}
+	if (now < s->bind.retry_at)
 		return;
 	if (smpp_bind(&s->bind, &s->cfg))
 	{
 		s->bind.backoff = 0;
 		s->binds++;
+		s->was_bound = true;
 	}
 	else
-		Unbound(s);
+		BackOff(s);
 }
 
 /* Run until SIGTERM and the drain; the exit status. */

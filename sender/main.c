@@ -95,14 +95,11 @@ sms_finished(const Sms *m)
 	return true;
 }
 
-/* Has m a part submitted (so it counts against the window until acked)? */
+/* Was a part of m submitted (so it counts against the window until acked)? */
 bool
 sms_started(const Sms *m)
 {
-	for (int i = 0; i < m->enc.nparts; i++)
-		if (m->state[i] != PART_PENDING)
-			return true;
-	return false;
+	return m->started;
 }
 
 /* The sender's entry point: configure, then run the loop until stopped. */

@@ -89,7 +89,9 @@ typedef struct Sms
 	char	   *error;			/* a permanent error: the SMS failed */
 	double		claimed_at;
 	int			out;			/* parts PART_OUT */
-	int			next_part;		/* first part not yet submitted */
+	bool		started;		/* a part was submitted once: counts against
+								 * the window until acked, even when a rebind
+								 * put its parts back */
 } Sms;
 
 /* ---- smpp.c ------------------------------------------------------------ */
@@ -157,7 +159,11 @@ typedef struct Outstanding
 	uint32_t	seq;
 	Sms		   *sms;
 	int			part;
+	double		sent_at;
 } Outstanding;
+
+/* A submit_sm unanswered this long means the bind is broken: rebind. */
+#define SUBMIT_RESP_TIMEOUT	30.0
 
 /* Everything the loop works on. */
 typedef struct Sender
@@ -178,6 +184,7 @@ typedef struct Sender
 	double		next_claim;
 	double		next_stats;
 	double		stop_by;		/* SIGTERM: leave at the latest then */
+	bool		was_bound;		/* bound, and its loss not yet handled */
 	/* counters (logged every cfg.stats_s, and at exit) */
 	long		submitted,
 				acked,
