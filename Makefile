@@ -50,11 +50,15 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
 $(EXTENSION).openapi.json: openapi.json
 	cp $< $@
 
-all: proxy
+all: proxy sender
 
-.PHONY: proxy test up down bench fuzz deps deb
+.PHONY: proxy sender test up down bench fuzz deps deb
 proxy:
 	@if [ -f proxy/Makefile ]; then $(MAKE) -C proxy PG_CONFIG=$(PG_CONFIG); fi
+
+# bar9-sender: the SMPP 3.4 sender (sender/README.md)
+sender:
+	@if [ -f sender/Makefile ]; then $(MAKE) -C sender PG_CONFIG=$(PG_CONFIG); fi
 
 # Installs what is missing, builds, installs, runs every suite; last line "N passed, N failed".
 test:
@@ -76,10 +80,12 @@ fuzz:
 deps:
 	@bash scripts/install-deps
 
-# Debian packages (postgresql-15-bar9, bar9-proxy) in dist/, from a clean copy.
+# Debian packages (postgresql-15-bar9, bar9-proxy, bar9-sender) in dist/, from a clean copy.
 deb:
 	@bash scripts/deb
 
-clean: clean-proxy
+clean: clean-proxy clean-sender
 clean-proxy:
 	@if [ -f proxy/Makefile ]; then $(MAKE) -C proxy clean; fi
+clean-sender:
+	@if [ -f sender/Makefile ]; then $(MAKE) -C sender clean; fi

@@ -369,7 +369,11 @@ SELECT mk('Sender', 2);
 WITH c AS (SELECT * FROM bar9.claim_sms(100)) SELECT count(*) > 0 AS claimed, bar9.ack_sms_batch(array_agg(sms_id), 'sent') > 0 AS acknowledged FROM c;
 SELECT count(*) FROM bar9.claim_sms(100);
 SELECT bar9.receive_sms(:'acct', '+213555000009', 'HELP') IS NOT NULL AS replied;
+SELECT bar9.report_delivery('no-such-ref', 'delivered') AS receipt_matched;
+SELECT bar9.receive_sms_at('99999', '+213555000009', 'HELP');
 -- and nothing else
+SELECT bar9.add_sender(:'acct', 'MINE');
+SELECT * FROM bar9.sms_receipt_wait;
 SELECT count(*) FROM bar9.sms_queue;
 SELECT * FROM bar9.sms LIMIT 1;
 UPDATE bar9.messages SET n_sent = 0;

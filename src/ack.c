@@ -276,6 +276,17 @@ MoveArgs(AckCall *call, AckItem *items, int n, Datum *values, char *nulls)
 	"  SELECT u.n::bar9.e164 AS to_number, u.ref" \
 	"    FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(n, ref)" \
 	"   WHERE u.ref IS NOT NULL)"
+/*
+ * An SMS 'sent' ($6 = 2) with a provider reference waits for its delivery
+ * receipt in sms_receipt_wait (080_senders.sql), found by the hash of the
+ * reference.
+ */
+#define RUN_WAIT \
+	", wait AS (" \
+	"  INSERT INTO bar9.sms_receipt_wait" \
+	"  SELECT pg_catalog.hashtext(r.ref), $1, $2, g.to_number" \
+	"    FROM gone g JOIN refs r ON r.to_number OPERATOR(bar9.=) g.to_number" \
+	"   WHERE $6 = 2)"
 /* Into the history with state $6; with or without provider references. */
 #define RUN_FINAL_INSERT(refs_join, ref) \
 	" INSERT INTO bar9.sms_history" \
@@ -294,9 +305,9 @@ RunFinalPlan(bool whole, bool with_refs)
 {
 	static const char *const sql[2][2] = {
 		{RUN_CLAIM RUN_GONE_NAMED RUN_FINAL_INSERT("", "NULL"),
-		RUN_CLAIM RUN_GONE_NAMED RUN_REFS RUN_FINAL_INSERT(REFS_JOIN, "r.ref")},
+		RUN_CLAIM RUN_GONE_NAMED RUN_REFS RUN_WAIT RUN_FINAL_INSERT(REFS_JOIN, "r.ref")},
 		{RUN_CLAIM RUN_GONE_WHOLE RUN_FINAL_INSERT("", "NULL"),
-		RUN_CLAIM RUN_GONE_WHOLE RUN_REFS RUN_FINAL_INSERT(REFS_JOIN, "r.ref")}
+		RUN_CLAIM RUN_GONE_WHOLE RUN_REFS RUN_WAIT RUN_FINAL_INSERT(REFS_JOIN, "r.ref")}
 	};
 
 	return bar9_plan(&plan_run_final[whole][with_refs],
@@ -475,6 +486,7 @@ AckRetried(AckCall *call, AckItem *items, int n, Broadcast *b)
 										"  SELECT u.n::bar9.e164 AS to_number, u.ref"
 										"    FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(n, ref)"
 										"   WHERE u.ref IS NOT NULL)"
+										RUN_WAIT
 										" INSERT INTO bar9.sms_history"
 										" SELECT $1, $2, g.to_number, $6,"
 										"        g.attempt, " SQL_CHANGED_S("$2") ", r.ref,"
@@ -545,7 +557,17 @@ AckReceipts(AckCall *call, AckItem *items, int n, Broadcast *b)
 	if (SPI_execute_plan(bar9_plan(&plan_receipt,
 								   "WITH refs AS ("
 								   "  SELECT u.n::bar9.e164 AS to_number, u.ref"
-								   "    FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(n, ref))"
+								   "    FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(n, ref)),"
+								   " old AS ("
+								   "  SELECT h.to_number, h.provider_ref FROM bar9.sms_history h"
+								   "    JOIN refs r ON h.to_number OPERATOR(bar9.=) r.to_number"
+								   "   WHERE h.account_no = $1 AND h.broadcast_no = $2"
+								   "     AND h.state = 2 AND h.provider_ref IS NOT NULL),"
+								   " unwait AS ("
+								   "  DELETE FROM bar9.sms_receipt_wait w USING old o"
+								   "   WHERE w.ref_hash = pg_catalog.hashtext(o.provider_ref)"
+								   "     AND w.account_no = $1 AND w.broadcast_no = $2"
+								   "     AND w.to_number OPERATOR(bar9.=) o.to_number)"
 								   " UPDATE bar9.sms_history h"
 								   "    SET state = 3, changed_s = " SQL_CHANGED_S("$2") ","
 								   "        provider_ref = coalesce(r.ref, h.provider_ref),"

@@ -32,11 +32,14 @@
 /* Most rows list_broadcasts returns in one call. */
 #define MESSAGE_SQL_MAX_LIMIT	1000
 
-/* The columns every query returns, in Message order. */
+/*
+ * The columns every query returns, in Message order; the first
+ * MESSAGE_NCOLS are those of the SQL type bar9.broadcast.
+ */
 #define MESSAGE_COLS \
 	"message_id, channel_id, body, status, recipient_count, suppressed_count," \
 	" encoding, segments, send_at, n_queued, n_sending, n_sent, n_delivered," \
-	" n_failed, n_canceled, created_at"
+	" n_failed, n_canceled, created_at, from_address"
 #define MESSAGE_NCOLS	16
 
 /* Names of the counts, in the order of Message.counts and the n_* columns. */
@@ -100,6 +103,7 @@ MessageFromRow(uint64 i, Message *out)
 													 &isnull));
 	out->created_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 16,
 														&isnull));
+	out->from_address = SPI_getvalue(tup, desc, 17);
 }
 
 /* Load a broadcast (see messages.h). */
@@ -299,17 +303,20 @@ MessageOptedOutMembers(const char *account_id, const char *channel_id)
 }
 /*
  * Create a broadcast of body (checked, measured in enc) to the audience
- * channel_id, to send now (has_send_at false) or at send_at (checked).
+ * channel_id, to send now (has_send_at false) or at send_at (checked),
+ * from from_address (a sender of the account, checked; NULL: the
+ * account's default sender, if any).
  */
 static MessageCreateResult
 MessageCreate(const char *account_id, const char *channel_id,
 			  const char *body, const SmsEncoding *enc,
-			  bool has_send_at, TimestampTz send_at, Message *out)
+			  bool has_send_at, TimestampTz send_at,
+			  const char *from_address, Message *out)
 {
-	Oid			argtypes[9] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
-	TEXTOID, TIMESTAMPTZOID, INT8OID, INT8OID};
-	Datum		args[9];
-	char		nulls[9];
+	Oid			argtypes[10] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
+	TEXTOID, TIMESTAMPTZOID, INT8OID, INT8OID, TEXTOID};
+	Datum		args[10];
+	char		nulls[10];
 	Channel		ch;
 	int			rc;
 
@@ -372,15 +379,22 @@ MessageCreate(const char *account_id, const char *channel_id,
 	args[5] = CStringGetTextDatum(has_send_at ? "scheduled" : "pending");
 	args[8] = Int64GetDatum(ch.subscriber_count -
 							MessageOptedOutMembers(account_id, channel_id));
+	args[9] = from_address ? CStringGetTextDatum(from_address) : (Datum) 0;
+	nulls[9] = from_address ? ' ' : 'n';
 	rc = SPI_execute_plan(bar9_plan(&insert_plan,
 									"INSERT INTO bar9.messages"
 									" (account_id, channel_id, body, encoding, segments,"
 									"  status, send_at, member_seq_cutoff,"
-									"  recipient_count, created_at, updated_at)"
-									" SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, t, t"
+									"  recipient_count, created_at, updated_at,"
+									"  from_address)"
+									" SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, t, t,"
+									"        coalesce($10,"
+									"          (SELECT d.address FROM bar9.senders d"
+									"             JOIN bar9.accounts a USING (account_no)"
+									"            WHERE a.account_id = $1 AND d.is_default))"
 									"   FROM (SELECT pg_catalog.clock_timestamp() AS t) s"
 									" RETURNING " MESSAGE_COLS,
-									9, argtypes),
+									10, argtypes),
 						  args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not insert broadcast: %s",
@@ -581,6 +595,8 @@ message_json(JsonOut *jo, const Message *m)
 	json_out_kv_string(jo, "encoding", m->encoding);
 	json_out_kv_int64(jo, "segments", m->segments);
 	json_out_kv_timestamptz_null(jo, "send_at", m->send_at, m->send_at_null);
+	json_out_key(jo, "from");
+	json_out_string(jo, m->from_address);
 	json_out_key(jo, "counts");
 	json_out_begin_object(jo);
 	for (c = 0; c < 6; c++)
@@ -605,7 +621,27 @@ message_json(JsonOut *jo, const Message *m)
  * ---------------------------------------------------------------------
  */
 
-static const char *const create_keys[] = {"body", "send_at", NULL};
+static const char *const create_keys[] = {"body", "send_at", "from", NULL};
+
+/* Is address one of the sender addresses of the account? */
+static bool
+MessageSenderKnown(const char *account_id, const char *address)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		args[2];
+
+	args[0] = CStringGetTextDatum(account_id);
+	args[1] = CStringGetTextDatum(address);
+	if (SPI_execute_plan(bar9_plan(&plan,
+								   "SELECT FROM bar9.senders d"
+								   "  JOIN bar9.accounts a USING (account_no)"
+								   " WHERE a.account_id = $1 AND d.address = $2",
+								   2, argtypes),
+						 args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up a sender address");
+	return SPI_processed == 1;
+}
 
 /*
  * The audience of the path, which must be a live audience of the key's
@@ -634,6 +670,7 @@ messages_create_handler(ApiRequest *req, ApiResponse *resp)
 	const char *channel_id = api_path_param(req, "channel_id");
 	char	   *body;
 	char	   *send_at_text;
+	char	   *from;
 	TimestampTz send_at = 0;
 	SmsEncoding enc;
 	const char *why;
@@ -646,7 +683,8 @@ messages_create_handler(ApiRequest *req, ApiResponse *resp)
 	}
 	if (!api_body_check_keys(req, resp, create_keys, "body") ||
 		!api_body_string(req, resp, "body", true, &body) ||
-		!api_body_string(req, resp, "send_at", false, &send_at_text))
+		!api_body_string(req, resp, "send_at", false, &send_at_text) ||
+		!api_body_string(req, resp, "from", false, &from))
 		return;
 	why = MessageCheckBody(body, &enc);
 	if (why != NULL)
@@ -672,8 +710,16 @@ messages_create_handler(ApiRequest *req, ApiResponse *resp)
 		}
 	}
 
+	if (from != NULL && !MessageSenderKnown(req->account_id, from))
+	{
+		api_error(resp, 400, "invalid_parameter",
+				  "from must be one of the account's sender addresses",
+				  "from");
+		return;
+	}
+
 	switch (MessageCreate(req->account_id, channel_id, body, &enc,
-						  send_at_text != NULL, send_at, &m))
+						  send_at_text != NULL, send_at, from, &m))
 	{
 		case MESSAGE_NO_CHANNEL:
 			api_not_found(resp, "marketing_channel", channel_id);
@@ -892,7 +938,7 @@ create_broadcast(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	switch (MessageCreate(account_id, channel_id, body, &enc, has_send_at,
-						  send_at, &m))
+						  send_at, NULL, &m))
 	{
 		case MESSAGE_NO_CHANNEL:
 			MessageChannelNotFound(channel_id);

@@ -34,6 +34,7 @@ typedef struct Message
 	int64		counts[6];		/* queued, sending, sent, delivered, failed,
 								 * canceled */
 	TimestampTz created_at;
+	char	   *from_address;	/* its sender address, or NULL */
 } Message;
 
 /*

@@ -199,6 +199,12 @@ DropPartition(DateADT day)
 	sql = psprintf("DROP TABLE bar9.%s", PartitionName(day));
 	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not drop partition %s", PartitionName(day));
+	/* receipts that never came for its SMS stop waiting (a rare scan) */
+	sql = psprintf("DELETE FROM bar9.sms_receipt_wait"
+				   " WHERE broadcast_no >= %d AND broadcast_no < %d",
+				   FirstBroadcastNo(day), FirstBroadcastNo(day + 1));
+	if (SPI_execute(sql, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not drop the receipts of %s", PartitionName(day));
 	sql = psprintf("DELETE FROM bar9.sms_days WHERE sms_day = %s",
 				   DayLiteral(day));
 	if (SPI_execute(sql, false, 0) != SPI_OK_DELETE)

@@ -70,6 +70,8 @@ GRANT EXECUTE ON FUNCTION claim_sms(integer, interval) TO bar9_sender;
 GRANT EXECUTE ON FUNCTION ack_sms(text, text, text, text) TO bar9_sender;
 GRANT EXECUTE ON FUNCTION ack_sms_batch(text[], text, text[], text) TO bar9_sender;
 GRANT EXECUTE ON FUNCTION receive_sms(text, e164, text) TO bar9_sender;
+GRANT EXECUTE ON FUNCTION report_delivery(text, text, text) TO bar9_sender;
+GRANT EXECUTE ON FUNCTION receive_sms_at(text, e164, text) TO bar9_sender;
 
 -- ---------------------------------------------------------------------------
 -- The owner of the SECURITY DEFINER functions (bar9.api and the sender
@@ -100,3 +102,5 @@ ALTER FUNCTION claim_sms(integer, interval) OWNER TO bar9_definer;
 ALTER FUNCTION ack_sms(text, text, text, text) OWNER TO bar9_definer;
 ALTER FUNCTION ack_sms_batch(text[], text, text[], text) OWNER TO bar9_definer;
 ALTER FUNCTION receive_sms(text, e164, text) OWNER TO bar9_definer;
+ALTER FUNCTION report_delivery(text, text, text) OWNER TO bar9_definer;
+ALTER FUNCTION receive_sms_at(text, e164, text) OWNER TO bar9_definer;

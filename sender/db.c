@@ -1,0 +1,324 @@
+/*
+ * db.c
+ *		The sender's side of bar9's SQL contract (docs/api.md, "Senders"):
+ *		claim_sms, ack_sms_batch, report_delivery, receive_sms_at, and
+ *		LISTEN bar9_sms to wake without polling.
+ *
+ * One blocking libpq connection; every call is one round trip.  When the
+ * database goes away the sender keeps what it has not acknowledged and
+ * reconnects with back-off (db_ready).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sender.h"
+
+/* Connected and listening, or try again once the back-off allows. */
+bool
+db_ready(Db *db, const Config *c)
+{
+	PGresult   *r;
+
+	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
+		return true;
+	if (now_s() < db->retry_at)
+		return false;
+	if (db->conn)
+		PQfinish(db->conn);
+	db->conn = PQconnectdb(c->database_url);
+	if (PQstatus(db->conn) != CONNECTION_OK)
+	{
+		db_lost(db, PQerrorMessage(db->conn));
+		return false;
+	}
+	r = PQexec(db->conn, "SET application_name = 'bar9-sender'; LISTEN bar9_sms");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+	{
+		PQclear(r);
+		db_lost(db, PQerrorMessage(db->conn));
+		return false;
+	}
+	PQclear(r);
+	db->backoff = 0;
+	logmsg("database: connected");
+	return true;
+}
+
+/* The connection failed: log it (one line) and back off. */
+void
+db_lost(Db *db, const char *what)
+{
+	char		line[256];
+
+	snprintf(line, sizeof(line), "%s", what ? what : "");
+	line[strcspn(line, "\n")] = '\0';
+	logmsg("error: database: %s", line);
+	if (db->conn && PQstatus(db->conn) != CONNECTION_OK)
+	{
+		PQfinish(db->conn);
+		db->conn = NULL;
+	}
+	db->backoff = db->backoff == 0 ? 0.5 : (db->backoff * 2 > 30 ? 30 : db->backoff * 2);
+	db->retry_at = now_s() + db->backoff;
+}
+
+/* Is r a failure?  Logs it and tells the connection apart from the call. */
+static bool
+Failed(Db *db, PGresult *r, ExecStatusType want)
+{
+	if (PQresultStatus(r) == want)
+		return false;
+	if (PQstatus(db->conn) != CONNECTION_OK)
+		db_lost(db, PQerrorMessage(db->conn));
+	else
+	{
+		char		line[256];
+
+		snprintf(line, sizeof(line), "%s", PQresultErrorMessage(r));
+		line[strcspn(line, "\n")] = '\0';
+		logmsg("error: database: %s", line);
+	}
+	return true;
+}
+
+/* Copy a number's digits ("+213..." -> "213...") into to. */
+static void
+Digits(char *to, size_t cap, const char *e164)
+{
+	snprintf(to, cap, "%s", e164[0] == '+' ? e164 + 1 : e164);
+}
+
+/*
+ * Claim up to max SMS and append them to the list at *tail (encoded, their
+ * parts pending); returns how many, -1 on a database error.
+ */
+int
+db_claim(Db *db, const Config *c, int max, Sms **tail, double now)
+{
+	static uint8_t ref;
+	char		smax[16],
+				lease[32];
+	const char *params[2] = {smax, lease};
+	PGresult   *r;
+	int			n;
+
+	snprintf(smax, sizeof(smax), "%d", max);
+	snprintf(lease, sizeof(lease), "%d seconds", c->lease_s);
+	r = PQexecParams(db->conn,
+					 "SELECT sms_id, to_number::text, body, from_address"
+					 "  FROM bar9.claim_sms($1::int, $2::interval)",
+					 2, NULL, params, NULL, NULL, 0);
+	if (Failed(db, r, PGRES_TUPLES_OK))
+	{
+		PQclear(r);
+		return -1;
+	}
+	n = PQntuples(r);
+	for (int i = 0; i < n; i++)
+	{
+		Sms		   *s = calloc(1, sizeof(Sms));
+
+		s->sms_id = strdup(PQgetvalue(r, i, 0));
+		Digits(s->to, sizeof(s->to), PQgetvalue(r, i, 1));
+		s->from = PQgetisnull(r, i, 3) ? NULL : strdup(PQgetvalue(r, i, 3));
+		encode_body(PQgetvalue(r, i, 2), ref++, &s->enc);
+		s->state = calloc(s->enc.nparts, sizeof(PartState));
+		s->claimed_at = now;
+		*tail = s;
+		tail = &s->next;
+	}
+	PQclear(r);
+	return n;
+}
+
+/* Build a text[] literal of items (quoted, escaped) into a malloc'd string. */
+static char *
+ArrayLiteral(char **items, int n)
+{
+	size_t		cap = 3;
+	char	   *out,
+			   *o;
+
+	for (int i = 0; i < n; i++)
+		cap += (items[i] ? 2 * strlen(items[i]) : 4) + 3;
+	out = o = malloc(cap);
+	*o++ = '{';
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			*o++ = ',';
+		if (items[i] == NULL)
+		{
+			memcpy(o, "NULL", 4);
+			o += 4;
+			continue;
+		}
+		*o++ = '"';
+		for (const char *p = items[i]; *p; p++)
+		{
+			if (*p == '"' || *p == '\\')
+				*o++ = '\\';
+			*o++ = *p;
+		}
+		*o++ = '"';
+	}
+	*o++ = '}';
+	*o = '\0';
+	return out;
+}
+
+/* ack_sms_batch(ids, outcome, refs, error): true when it committed. */
+static bool
+AckBatch(Db *db, char **ids, char **refs, int n, const char *outcome,
+		 const char *error)
+{
+	char	   *aids = ArrayLiteral(ids, n);
+	char	   *arefs = refs ? ArrayLiteral(refs, n) : NULL;
+	const char *params[4] = {aids, outcome, arefs, error};
+	PGresult   *r;
+	bool		ok;
+
+	r = PQexecParams(db->conn,
+					 "SELECT bar9.ack_sms_batch($1::text[], $2, $3::text[], $4)",
+					 4, NULL, params, NULL, NULL, 0);
+	ok = !Failed(db, r, PGRES_TUPLES_OK);
+	PQclear(r);
+	free(aids);
+	free(arefs);
+	return ok;
+}
+
+/*
+ * Acknowledge the finished SMS done[0..n): the sent in one batch with their
+ * provider refs, the failed one batch per error.  A batch refused whole (a
+ * claim that went stale) is retried SMS by SMS, so one stale claim does not
+ * hold back the rest.  False when the database is gone (nothing lost: the
+ * caller keeps them and tries again).
+ */
+bool
+db_ack(Db *db, Sms **done, int n, long *acked, long *failed)
+{
+	char	  **ids = malloc(sizeof(char *) * (n + 1));
+	char	  **refs = malloc(sizeof(char *) * (n + 1));
+	int			k = 0;
+	bool		ok = true;
+
+	for (int i = 0; i < n; i++)
+		if (done[i]->error == NULL)
+		{
+			ids[k] = done[i]->sms_id;
+			refs[k++] = done[i]->provider_ref;
+		}
+	if (k > 0 && !AckBatch(db, ids, refs, k, "sent", NULL))
+	{
+		if (db->conn == NULL)
+			ok = false;
+		else
+			for (int i = 0; i < k; i++)
+				(void) AckBatch(db, &ids[i], &refs[i], 1, "sent", NULL);
+	}
+	if (ok)
+		*acked += k;
+	for (int i = 0; ok && i < n; i++)
+	{
+		if (done[i]->error == NULL)
+			continue;
+		if (!AckBatch(db, &done[i]->sms_id, NULL, 1, "failed", done[i]->error) &&
+			db->conn == NULL)
+			ok = false;
+		else
+			(*failed)++;
+	}
+	free(ids);
+	free(refs);
+	return ok;
+}
+
+/*
+ * Report the receipts r[0..n) in one statement; matched[i] is whether
+ * report_delivery found an SMS for r[i].  False when it failed.
+ */
+bool
+db_report(Db *db, Receipt *r, int n, bool *matched)
+{
+	char	  **refs = malloc(sizeof(char *) * n);
+	char	  **outs = malloc(sizeof(char *) * n);
+	char	  **errs = malloc(sizeof(char *) * n);
+	char	   *a[3];
+	PGresult   *res;
+	bool		ok;
+
+	for (int i = 0; i < n; i++)
+	{
+		refs[i] = r[i].ref;
+		outs[i] = (char *) r[i].outcome;
+		errs[i] = r[i].error[0] ? r[i].error : NULL;
+	}
+	a[0] = ArrayLiteral(refs, n);
+	a[1] = ArrayLiteral(outs, n);
+	a[2] = ArrayLiteral(errs, n);
+	res = PQexecParams(db->conn,
+					   "SELECT bar9.report_delivery(u.r, u.o, u.e)"
+					   "  FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]),"
+					   "                  unnest($3::text[])) WITH ORDINALITY AS u(r, o, e, i)"
+					   " ORDER BY u.i",
+					   3, NULL, (const char *const *) a, NULL, NULL, 0);
+	ok = !Failed(db, res, PGRES_TUPLES_OK) && PQntuples(res) == n;
+	for (int i = 0; ok && i < n; i++)
+		matched[i] = PQgetvalue(res, i, 0)[0] == 't';
+	PQclear(res);
+	for (int i = 0; i < 3; i++)
+		free(a[i]);
+	free(refs);
+	free(outs);
+	free(errs);
+	return ok;
+}
+
+/*
+ * An inbound SMS to our address `to` from `from` (E.164 with +): the
+ * account's keyword handling; *reply is the text to send back or NULL.
+ * False when it could not be recorded (the database is gone).
+ */
+bool
+db_inbound(Db *db, const char *to, const char *from, const char *body,
+		   char **reply)
+{
+	const char *params[3] = {to, from, body};
+	PGresult   *r;
+
+	*reply = NULL;
+	r = PQexecParams(db->conn,
+					 "SELECT bar9.receive_sms_at($1, $2::bar9.e164, $3)",
+					 3, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+	{
+		bool		gone = PQstatus(db->conn) != CONNECTION_OK;
+
+		(void) Failed(db, r, PGRES_TUPLES_OK);
+		PQclear(r);
+		return !gone;			/* an unknown address is logged, not retried */
+	}
+	if (!PQgetisnull(r, 0, 0))
+		*reply = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return true;
+}
+
+/* Consume notifications; true when bar9_sms was raised. */
+bool
+db_wait(Db *db)
+{
+	PGnotify   *n;
+	bool		woke = false;
+
+	if (db->conn == NULL || !PQconsumeInput(db->conn))
+		return false;
+	while ((n = PQnotifies(db->conn)) != NULL)
+	{
+		woke = true;
+		PQfreemem(n);
+	}
+	return woke;
+}

@@ -1,0 +1,518 @@
+/*
+ * loop.c
+ *		The sender's loop (see main.c for its shape): binds and rebinds,
+ *		the window of submit_sm, the rate cap, throttling, acks in batches.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <stdint.h>
+
+#include <smpp34.h>
+#include <smpp34_structs.h>
+#include <smpp34_params.h>
+
+#include "sender.h"
+
+/* The 32-bit big-endian word at p. */
+static uint32_t
+Word(const uint8_t *p)
+{
+	return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16) |
+		((uint32_t) p[2] << 8) | p[3];
+}
+
+/* Is status an SMSC asking us to slow down (retry later, not a failure)? */
+static bool
+Throttling(uint32_t status)
+{
+	return status == ESME_RTHROTTLED || status == ESME_RMSGQFUL;
+}
+
+/* The submit_sm numbered seq has its answer: take it out of the window. */
+static bool
+TakeOutstanding(Sender *s, uint32_t seq, Outstanding *o)
+{
+	for (int i = 0; i < s->nout; i++)
+		if (s->out[i].seq == seq)
+		{
+			*o = s->out[i];
+			s->out[i] = s->out[--s->nout];
+			o->sms->out--;
+			return true;
+		}
+	return false;
+}
+
+/* A submit_sm_resp (or generic_nack) for a part we submitted. */
+static void
+OnSubmitResp(Sender *s, const uint8_t *pdu, uint32_t len, uint32_t status,
+			 uint32_t seq)
+{
+	Outstanding o;
+	Sms		   *m;
+
+	if (!TakeOutstanding(s, seq, &o))
+		return;					/* from before a rebind: already re-queued */
+	m = o.sms;
+	if (status == ESME_ROK)
+	{
+		m->state[o.part] = PART_OK;
+		s->throttle_backoff = 0;
+		if (o.part == 0 && len > 16)
+			m->provider_ref = strndup((const char *) pdu + 16, len - 16);
+		return;
+	}
+	if (Throttling(status))
+	{
+		/* back to the queue, and a pause that doubles while it lasts */
+		m->state[o.part] = PART_PENDING;
+		s->throttled++;
+		s->throttle_backoff = s->throttle_backoff == 0 ? 0.2 :
+			(s->throttle_backoff * 2 > 10 ? 10 : s->throttle_backoff * 2);
+		s->paused_until = now_s() + s->throttle_backoff;
+		logmsg("error: SMSC throttling: %s (0x%08x); pausing %.1f s",
+			   smpp_status_name(status), status, s->throttle_backoff);
+		return;
+	}
+	/* a permanent error: the SMS failed, its other parts are not sent */
+	m->state[o.part] = PART_DROPPED;
+	if (m->error == NULL)
+	{
+		char		err[160];
+
+		snprintf(err, sizeof(err), "%s (0x%08x)", smpp_status_name(status),
+				 status);
+		m->error = strdup(err);
+		if (m->sms_id)
+			logmsg("error: sms %s failed: %s", m->sms_id, err);
+		else
+			logmsg("error: a reply failed: %s", err);
+	}
+	for (int i = 0; i < m->enc.nparts; i++)
+		if (m->state[i] == PART_PENDING)
+			m->state[i] = PART_DROPPED;
+}
+
+/* Handle one whole PDU from the SMSC. */
+static void
+OnPdu(Sender *s, const uint8_t *pdu, uint32_t len)
+{
+	uint32_t	id = Word(pdu + 4),
+				status = Word(pdu + 8),
+				seq = Word(pdu + 12);
+
+	switch (id)
+	{
+		case SUBMIT_SM_RESP:
+		case GENERIC_NACK:
+			OnSubmitResp(s, pdu, len, status, seq);
+			break;
+		case DELIVER_SM:
+			sender_deliver_sm(s, pdu, len);
+			break;
+		case ENQUIRE_LINK:
+			smpp_respond(&s->bind, ENQUIRE_LINK_RESP, seq, ESME_ROK);
+			break;
+		case ENQUIRE_LINK_RESP:
+		case UNBIND_RESP:
+			break;
+		case UNBIND:
+			smpp_respond(&s->bind, UNBIND_RESP, seq, ESME_ROK);
+			smpp_close(&s->bind, "the SMSC unbound");
+			break;
+		default:
+			if (!(id & 0x80000000))
+				smpp_respond(&s->bind, GENERIC_NACK, seq, ESME_RINVCMDID);
+			break;
+	}
+}
+
+/* The next bind attempt after a doubling back-off (0.5 s to 30 s). */
+static void
+BackOff(Sender *s)
+{
+	s->bind.backoff = s->bind.backoff == 0 ? 0.5 :
+		(s->bind.backoff * 2 > 30 ? 30 : s->bind.backoff * 2);
+	s->bind.retry_at = now_s() + s->bind.backoff;
+}
+
+/*
+ * The bind dropped: every part in the window goes back to the queue, to be
+ * submitted again after the rebind (the SMSC may have taken some: SMPP
+ * cannot tell, so these are the duplicates the window bounds).
+ */
+static void
+Unbound(Sender *s)
+{
+	for (int i = 0; i < s->nout; i++)
+	{
+		s->out[i].sms->state[s->out[i].part] = PART_PENDING;
+		s->out[i].sms->out--;
+	}
+	s->nout = 0;
+	s->nreceipts = 0;			/* unanswered: the SMSC sends them again */
+	BackOff(s);
+}
+
+/* Read the socket and handle every whole PDU; rebind bookkeeping on loss. */
+static void
+ReadSmsc(Sender *s)
+{
+	uint8_t    *pdu;
+	uint32_t	len;
+
+	if (!s->bind.bound)
+		return;
+	if (smpp_read(&s->bind) < 0)
+		smpp_close(&s->bind, "the SMSC closed the connection");
+	while (s->bind.bound && smpp_next_pdu(&s->bind, &pdu, &len))
+	{
+		uint8_t		copy[70000];
+
+		memcpy(copy, pdu, len);
+		smpp_consume(&s->bind, len);
+		OnPdu(s, copy, len);
+	}
+}
+
+/* Keep the bind alive: enquire_link every period; no answer in 2: rebind. */
+static void
+KeepAlive(Sender *s, double now)
+{
+	enquire_link_t el;
+
+	if (!s->bind.bound)
+		return;
+	if (now - s->bind.last_rx > 2.0 * s->cfg.enquire_link_s + 5)
+	{
+		smpp_close(&s->bind, "no answer to enquire_link");
+		return;
+	}
+	for (int i = 0; i < s->nout; i++)
+		if (now - s->out[i].sent_at > SUBMIT_RESP_TIMEOUT)
+		{
+			smpp_close(&s->bind, "a submit_sm got no answer in time");
+			return;
+		}
+	if (now - s->bind.last_enquire >= s->cfg.enquire_link_s &&
+		now - s->bind.last_rx >= s->cfg.enquire_link_s)
+	{
+		memset(&el, 0, sizeof(el));
+		s->bind.last_enquire = now;
+		(void) smpp_send(&s->bind, ENQUIRE_LINK, &el, NULL);
+	}
+}
+
+/*
+ * Report the receipts collected.  One that finds no SMS may have overtaken
+ * the submit_sm_resp of its SMS (some SMSCs send the receipt first): it is
+ * tried again for a few seconds before it is dropped.  Each deliver_sm is
+ * answered once: OK when reported (or kept to retry), a temporary error
+ * when the database could not take it (the SMSC sends it again).
+ */
+static void
+ReportReceipts(Sender *s, bool acks_ok, double now)
+{
+	bool		matched[MAX_RECEIPTS];
+	bool		ok;
+	int			k = 0;
+
+	if (s->nreceipts == 0)
+		return;
+	ok = acks_ok && db_ready(&s->db, &s->cfg) &&
+		db_report(&s->db, s->receipts, s->nreceipts, matched);
+	for (int i = 0; i < s->nreceipts; i++)
+	{
+		Receipt    *r = &s->receipts[i];
+
+		if (!r->answered)
+			smpp_respond(&s->bind, DELIVER_SM_RESP, r->seq,
+						 ok ? ESME_ROK : 0x00000064 /* ESME_RX_T_APPN */ );
+		r->answered = true;
+		if (!ok)
+			continue;			/* the SMSC will send it again */
+		if (matched[i])
+			s->receipts_n++;
+		else if (now - r->first_at < 10)
+			s->receipts[k++] = *r;	/* try again: its ack may come */
+		else
+			logmsg("error: a receipt names no SMS awaiting one: provider_ref %s", r->ref);
+	}
+	s->nreceipts = k;
+}
+
+/*
+ * Acknowledge the SMS that finished, then report the receipts collected
+ * (after: a receipt must find the ack of its provider_ref committed).
+ */
+void
+sender_flush(Sender *s)
+{
+	Sms		  **done = NULL;
+	int			n = 0,
+				cap = 0;
+	bool		acks_ok = true;
+
+	for (Sms *m = s->queue; m; m = m->next)
+		if (m->sms_id && sms_finished(m))
+		{
+			if (n == cap)
+				done = realloc(done, sizeof(Sms *) * (cap = cap ? cap * 2 : 64));
+			done[n++] = m;
+		}
+	if (n > 0)
+		acks_ok = db_ready(&s->db, &s->cfg) &&
+			db_ack(&s->db, done, n, &s->acked, &s->failed);
+	if (n > 0 && acks_ok)
+	{
+		for (Sms **p = &s->queue; *p;)
+		{
+			Sms		   *m = *p;
+
+			if (m->sms_id && sms_finished(m))
+			{
+				*p = m->next;
+				if (m->started)
+					s->nstarted--;
+				sms_free(m);
+			}
+			else
+				p = &m->next;
+		}
+	}
+	free(done);
+	ReportReceipts(s, acks_ok, now_s());
+}
+
+/* Replies free themselves once answered; claimed SMS wait for their ack. */
+static void
+DropAnsweredReplies(Sender *s)
+{
+	for (Sms **p = &s->queue; *p;)
+	{
+		Sms		   *m = *p;
+
+		if (m->sms_id == NULL && sms_finished(m))
+		{
+			*p = m->next;
+			sms_free(m);
+		}
+		else
+			p = &m->next;
+	}
+}
+
+/*
+ * Claimed SMS not started whose lease is nearly over are let go: a later
+ * claim brings them back, rather than an ack refused as stale after they
+ * went out twice.
+ */
+static void
+DropStale(Sender *s, double now)
+{
+	int			n = 0;
+
+	for (Sms **p = &s->queue; *p;)
+	{
+		Sms		   *m = *p;
+
+		if (m->sms_id && !sms_started(m) &&
+			now > m->claimed_at + 0.8 * s->cfg.lease_s)
+		{
+			*p = m->next;
+			sms_free(m);
+			n++;
+		}
+		else
+			p = &m->next;
+	}
+	if (n > 0)
+		logmsg("error: %d claimed SMS were not submitted within their lease; they will be claimed again", n);
+}
+
+/* Claim more SMS when none is waiting to start and there is room. */
+static void
+Claim(Sender *s, double now)
+{
+	Sms		  **tail = &s->queue;
+	int			waiting = 0,
+				max = s->cfg.window;
+
+	for (Sms *m = s->queue; m; m = m->next)
+	{
+		if (m->sms_id && !sms_started(m))
+			waiting++;
+		tail = &m->next;
+	}
+	if (stopping || waiting > 0 || now < s->next_claim ||
+		s->nstarted >= s->cfg.window || !s->bind.bound ||
+		!db_ready(&s->db, &s->cfg))
+		return;
+	/* no more than the rate cap submits in half a lease */
+	if (s->cfg.rate > 0 && max > s->cfg.rate * s->cfg.lease_s / 2)
+		max = (int) (s->cfg.rate * s->cfg.lease_s / 2) + 1;
+	if (db_claim(&s->db, &s->cfg, max, tail, now) == 0)
+		s->next_claim = now + 1;	/* idle: NOTIFY bar9_sms wakes us sooner */
+}
+
+/* Refill the rate cap's bucket; true when a submit_sm may go now. */
+static bool
+RateAllows(Sender *s, double now)
+{
+	double		burst;
+
+	if (s->cfg.rate <= 0)
+		return true;
+	burst = s->cfg.rate / 20 < 1 ? 1 : s->cfg.rate / 20;
+	s->tokens += (now - s->tokens_at) * s->cfg.rate;
+	s->tokens_at = now;
+	if (s->tokens > burst)
+		s->tokens = burst;
+	return s->tokens >= 1;
+}
+
+/* Submit pending parts, in queue order, while the window and the cap allow. */
+static void
+Submit(Sender *s, double now)
+{
+	for (Sms *m = s->queue; m && s->bind.bound; m = m->next)
+	{
+		bool		started = sms_started(m);
+
+		if (!started && m->sms_id &&
+			(stopping || s->nstarted >= s->cfg.window))
+			continue;
+		for (int i = 0; i < m->enc.nparts; i++)
+		{
+			uint32_t	seq;
+
+			if (m->state[i] != PART_PENDING)
+				continue;
+			if (s->nout >= s->cfg.window || now < s->paused_until ||
+				!RateAllows(s, now))
+				return;
+			if (!smpp_submit(&s->bind, m, i, &seq))
+				return;			/* the bind is gone: the next turn rebinds */
+			s->tokens -= 1;
+			s->submitted++;
+			m->state[i] = PART_OUT;
+			m->out++;
+			s->out[s->nout++] = (Outstanding) {seq, m, i, now};
+			if (!started && m->sms_id)
+				s->nstarted++;
+			started = m->started = true;
+		}
+	}
+}
+
+/* How long poll() may sleep: until the next token, pause, claim or keepalive. */
+static int
+PollTimeout(Sender *s, double now)
+{
+	double		t = 1.0;
+
+	if (s->cfg.rate > 0 && s->tokens < 1)
+		t = (1 - s->tokens) / s->cfg.rate;
+	if (s->paused_until > now && s->paused_until - now < t)
+		t = s->paused_until - now;
+	if (!s->bind.bound && s->bind.retry_at - now < t)
+		t = s->bind.retry_at - now;
+	if (t < 0.001)
+		t = 0.001;
+	return (int) (t * 1000) + 1;
+}
+
+/* Is the drain after SIGTERM over (window empty, nothing started left)? */
+static bool
+Drained(Sender *s, double now)
+{
+	if (s->stop_by == 0)
+	{
+		s->stop_by = now + s->cfg.drain_s;
+		logmsg("stopping: finishing the window (%d submit_sm outstanding)",
+			   s->nout);
+	}
+	for (Sms *m = s->queue; m; m = m->next)
+		if (sms_started(m) && !sms_finished(m))
+			return now >= s->stop_by;
+	return true;
+}
+
+/*
+ * Bind when unbound and the back-off allows.  A bind that was lost (by
+ * whichever path closed it) first puts its window back in the queue.
+ */
+static void
+EnsureBound(Sender *s, double now)
+{
+	if (s->bind.bound)
+		return;
+	if (s->was_bound)
+	{
+		s->was_bound = false;
+		Unbound(s);
+		return;
+	}
+	if (now < s->bind.retry_at)
+		return;
+	if (smpp_bind(&s->bind, &s->cfg))
+	{
+		s->bind.backoff = 0;
+		s->binds++;
+		s->was_bound = true;
+	}
+	else
+		BackOff(s);
+}
+
+/* Run until SIGTERM and the drain; the exit status. */
+int
+sender_run(Sender *s)
+{
+	for (;;)
+	{
+		double		now = now_s();
+		struct pollfd p[2];
+		int			np = 0;
+
+		if (stopping && Drained(s, now))
+			break;
+		EnsureBound(s, now);
+		ReadSmsc(s);
+		KeepAlive(s, now);
+		sender_flush(s);
+		DropAnsweredReplies(s);
+		DropStale(s, now);
+		Claim(s, now);
+		Submit(s, now);
+		if (now >= s->next_stats)
+		{
+			sender_log_stats(s);
+			s->next_stats = now + s->cfg.stats_s;
+		}
+		if (s->bind.fd >= 0)
+			p[np++] = (struct pollfd) {s->bind.fd, POLLIN, 0};
+		if (s->db.conn)
+			p[np++] = (struct pollfd) {PQsocket(s->db.conn), POLLIN, 0};
+		if (poll(p, np, PollTimeout(s, now)) < 0 && errno != EINTR)
+			break;
+		if (db_wait(&s->db))
+			s->next_claim = 0;
+	}
+	sender_flush(s);
+	if (s->bind.bound)
+	{
+		unbind_t	u;
+
+		memset(&u, 0, sizeof(u));
+		smpp_send(&s->bind, UNBIND, &u, NULL);
+		smpp_close(&s->bind, "stopped");
+	}
+	sender_log_stats(s);
+	logmsg("stopped");
+	return 0;
+}

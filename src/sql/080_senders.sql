@@ -1,0 +1,259 @@
+
+-- ---------------------------------------------------------------------------
+-- Sender addresses and delivery receipts (docs/api.md, "Senders"; sender/)
+-- ---------------------------------------------------------------------------
+--
+-- senders: the addresses an account's SMS may go out from.  A few rows per
+-- account: on Citus it is a small reference table, so that an inbound SMS
+-- finds the account that owns its destination address without asking
+-- every shard.  An address belongs to one account at most (the inbound
+-- route needs that), and an account has at most one default.
+
+CREATE TABLE senders (
+	account_no		integer NOT NULL,
+	address			text NOT NULL,
+	is_default		boolean NOT NULL DEFAULT false,
+	created_at		timestamptz NOT NULL,
+	PRIMARY KEY (account_no, address),
+	UNIQUE (address)
+);
+CREATE UNIQUE INDEX senders_one_default ON senders (account_no) WHERE is_default;
+COMMENT ON TABLE senders IS
+	'the sender addresses (E.164 number, short code or alphanumeric id) of each account; at most one default each';
+
+-- The canonical form of a sender address, or a 22023 error.
+CREATE FUNCTION sender_address(address text) RETURNS text
+	LANGUAGE plpgsql IMMUTABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF address ~ '^[0-9]{3,8}$' THEN
+		RETURN address;			-- a short code
+	END IF;
+	IF address ~ '^\+' THEN
+		BEGIN
+			RETURN address::@extschema@.e164::text;
+		EXCEPTION WHEN invalid_text_representation OR invalid_parameter_value THEN
+			NULL;				-- reported below, as any other bad address
+		END;
+	ELSIF pg_catalog.length(address) BETWEEN 1 AND 11
+		AND address ~ '[A-Za-z]'
+		AND @extschema@.sms_encoding(address) = 'GSM-7' THEN
+		RETURN address;			-- an alphanumeric sender id
+	END IF;
+	RAISE EXCEPTION 'invalid sender address "%"', address
+		USING ERRCODE = 'invalid_parameter_value',
+			  HINT = 'A sender address is an E.164 number (+ and digits), a short code (3 to 8 digits) or an alphanumeric id (1 to 11 GSM 7-bit characters, at least one letter).';
+END
+$$;
+COMMENT ON FUNCTION sender_address(text) IS
+	'the canonical form of a sender address (E.164 number, short code of 3 to 8 digits, or alphanumeric id of 1 to 11 GSM 7-bit characters with a letter); 22023 otherwise';
+
+-- The number of an account, or a 42704 error.
+CREATE FUNCTION sender_account_no(account_id text) RETURNS integer
+	LANGUAGE plpgsql STABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n			integer;
+BEGIN
+	SELECT a.account_no INTO n FROM @extschema@.accounts a
+	 WHERE a.account_id = sender_account_no.account_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'account "%" does not exist', account_id
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION sender_account_no(text) IS
+	'the account_no of an account, or 42704 when there is none';
+
+-- Register a sender address for an account (again: sets is_default).
+CREATE FUNCTION add_sender(account_id text, address text,
+						   is_default boolean DEFAULT false)
+	RETURNS text
+	LANGUAGE plpgsql VOLATILE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n			integer := @extschema@.sender_account_no(account_id);
+	a			text := @extschema@.sender_address(address);
+	at			timestamptz := pg_catalog.now();
+BEGIN
+	IF EXISTS (SELECT FROM @extschema@.senders s
+				WHERE s.address = a AND s.account_no <> n) THEN
+		RAISE EXCEPTION 'sender address "%" belongs to another account', a
+			USING ERRCODE = 'unique_violation',
+				  DETAIL = 'Inbound SMS are routed by their destination address: it has one account.';
+	END IF;
+	IF is_default THEN
+		UPDATE @extschema@.senders s SET is_default = false
+		 WHERE s.account_no = n AND s.is_default AND s.address <> a;
+	END IF;
+	INSERT INTO @extschema@.senders AS s (account_no, address, is_default, created_at)
+	VALUES (n, a, add_sender.is_default, at)
+	ON CONFLICT ON CONSTRAINT senders_pkey
+	DO UPDATE SET is_default = excluded.is_default;
+	RETURN a;
+END
+$$;
+COMMENT ON FUNCTION add_sender(text, text, boolean) IS
+	'registers a sender address (E.164, short code or alphanumeric id) for the account and returns it in canonical form; is_default makes it the address of broadcasts that name none; adding it again sets is_default';
+
+-- Remove a sender address of an account; false when it had none such.
+CREATE FUNCTION remove_sender(account_id text, address text) RETURNS boolean
+	LANGUAGE plpgsql VOLATILE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n			integer := @extschema@.sender_account_no(account_id);
+BEGIN
+	DELETE FROM @extschema@.senders s
+	 WHERE s.account_no = n
+	   AND s.address = @extschema@.sender_address(remove_sender.address);
+	RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION remove_sender(text, text) IS
+	'removes a sender address of the account (broadcasts already created keep theirs); false when the account had no such address';
+
+-- The sender addresses of an account, default first.
+CREATE FUNCTION list_senders(account_id text)
+	RETURNS TABLE (address text, is_default boolean, created_at timestamptz)
+	LANGUAGE sql STABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT s.address, s.is_default, s.created_at
+	  FROM @extschema@.senders s
+	 WHERE s.account_no = @extschema@.sender_account_no(list_senders.account_id)
+	 ORDER BY s.is_default DESC, s.address
+$$;
+COMMENT ON FUNCTION list_senders(text) IS
+	'the sender addresses of an account, its default first, then by address';
+
+-- ---------------------------------------------------------------------------
+-- Receipts in waiting.  A delivery receipt names only the carrier's id of
+-- an SMS (its provider_ref), so that id must find the SMS in one index
+-- probe, on one shard.  sms_history has no index on provider_ref, and
+-- none is added: every SMS would pay for it for its whole retention, and
+-- on Citus (distributed by account_no) the lookup would ask every shard.
+--
+-- Instead, an acknowledgement 'sent' with a provider_ref also writes one
+-- narrow row here, keyed by the hash of the reference; the receipt finds
+-- it by that hash, checks the reference on the history row, and deletes it.
+-- The table holds only SMS still waiting for their receipt.  On Citus it
+-- is distributed by ref_hash (an integer, co-located with the account_no
+-- tables), so report_delivery routes to one shard from the reference
+-- alone.  A row: 52 bytes of heap (24-byte header, 20 of columns, padded)
+-- plus 20 of index; retire_sms drops those of retired days (receipts that
+-- never came).
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE sms_receipt_wait (
+	ref_hash		integer NOT NULL,	-- hashtext(provider_ref)
+	account_no		integer NOT NULL,
+	broadcast_no	integer NOT NULL,
+	to_number		e164 NOT NULL
+);
+CREATE INDEX sms_receipt_wait_ref ON sms_receipt_wait (ref_hash);
+ALTER TABLE sms_receipt_wait SET (autovacuum_vacuum_scale_factor = 0.02,
+								  autovacuum_vacuum_insert_scale_factor = 0.02);
+COMMENT ON TABLE sms_receipt_wait IS
+	'SMS sent with a provider_ref and waiting for their delivery receipt, by hash of the reference; deleted as receipts arrive';
+
+-- A delivery receipt that names only the carrier's id (report_delivery).
+CREATE FUNCTION report_delivery(provider_ref text, outcome text,
+								error text DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql VOLATILE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ref			text := report_delivery.provider_ref;
+	h			integer;
+	new_state	smallint;
+	w			record;
+	found_one	boolean := false;
+BEGIN
+	IF ref IS NULL OR outcome IS NULL THEN
+		RAISE EXCEPTION 'provider_ref and outcome must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	new_state := CASE outcome WHEN 'delivered' THEN 3 WHEN 'failed' THEN 4 END;
+	IF new_state IS NULL THEN
+		RAISE EXCEPTION 'invalid outcome "%"', outcome
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A delivery receipt reports delivered or failed.';
+	END IF;
+	h := pg_catalog.hashtext(ref);
+	-- one probe of sms_receipt_wait_ref (one shard on Citus); a hash that
+	-- other references share is told apart by the history row's own
+	-- provider_ref, read by its key (the shard of its account)
+	FOR w IN
+		SELECT x.account_no, x.broadcast_no, x.to_number
+		  FROM @extschema@.sms_receipt_wait x
+		 WHERE x.ref_hash = h
+	LOOP
+		UPDATE @extschema@.sms_history s
+		   SET state = new_state,
+			   changed_s = ((pg_catalog.extract('epoch', pg_catalog.now())
+							 - 946684800)::bigint
+							- (w.broadcast_no::bigint >> 15) * 86400)::integer,
+			   error = CASE WHEN new_state = 4
+						   THEN coalesce(report_delivery.error, 'delivery failed')
+					   END
+		 WHERE s.account_no = w.account_no AND s.broadcast_no = w.broadcast_no
+		   AND s.to_number OPERATOR(@extschema@.=) w.to_number
+		   AND s.provider_ref = ref AND s.state = 2;
+		IF FOUND THEN
+			UPDATE @extschema@.messages m
+			   SET n_sent = m.n_sent - 1,
+				   n_delivered = m.n_delivered + (new_state = 3)::int,
+				   n_failed = m.n_failed + (new_state = 4)::int,
+				   updated_at = pg_catalog.now()
+			 WHERE m.account_no = w.account_no
+			   AND m.broadcast_no = w.broadcast_no;
+			found_one := true;
+		ELSIF NOT EXISTS (SELECT FROM @extschema@.sms_history s
+						   WHERE s.account_no = w.account_no
+							 AND s.broadcast_no = w.broadcast_no
+							 AND s.to_number OPERATOR(@extschema@.=) w.to_number
+							 AND s.provider_ref = ref) THEN
+			CONTINUE;			-- another reference with the same hash
+		END IF;
+		-- its receipt came (or it was finished by its sms_id meanwhile)
+		DELETE FROM @extschema@.sms_receipt_wait x
+		 WHERE x.ref_hash = h AND x.account_no = w.account_no
+		   AND x.broadcast_no = w.broadcast_no
+		   AND x.to_number OPERATOR(@extschema@.=) w.to_number;
+	END LOOP;
+	RETURN found_one;
+END
+$$;
+COMMENT ON FUNCTION report_delivery(text, text, text) IS
+	'a delivery receipt naming only the carrier''s id: the sent SMS with that provider_ref becomes delivered or failed; false when no SMS waits for a receipt under that reference (unknown, or already delivered or failed: nothing changes)';
+
+-- An inbound SMS to one of the senders' addresses (receive_sms for the
+-- account that owns to_address).
+CREATE FUNCTION receive_sms_at(to_address text, from_number e164, body text)
+	RETURNS text
+	LANGUAGE plpgsql VOLATILE STRICT
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	acct		text;
+BEGIN
+	SELECT a.account_id INTO acct
+	  FROM @extschema@.senders s
+	  JOIN @extschema@.accounts a USING (account_no)
+	 WHERE s.address = to_address;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'no account has the sender address "%"', to_address
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN @extschema@.receive_sms(acct, from_number, body);
+END
+$$;
+COMMENT ON FUNCTION receive_sms_at(text, e164, text) IS
+	'an inbound SMS to a sender address: bar9.receive_sms for the account that owns to_address (42704 when none does); returns the reply to send back, or NULL';

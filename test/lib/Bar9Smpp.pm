@@ -1,0 +1,203 @@
+# Bar9Smpp: helpers of the sender's end-to-end tests (test/t/10x_*.pl).
+#
+# An SMSC that is not ours (test/smpp/smsc.js on npm smpp 0.5.1, installed
+# by test/run-all with `npm ci`), steered over its control port and
+# recording every PDU it receives; bar9-sender started against it and a
+# PostgreSQL::Test::Cluster node; and readers of what the SMSC recorded.
+package Bar9Smpp;
+
+use strict;
+use warnings;
+
+use Exporter qw(import);
+use HTTP::Tiny;
+use JSON::PP;
+use POSIX qw(WNOHANG);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time sleep);
+
+use Bar9Proxy qw(bar9_root);
+
+our @EXPORT = qw(start_smsc start_sender wait_for sender_node submits_of);
+
+my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
+
+# Fork and exec CMD with its output appended to LOG and ENV added; the pid.
+sub spawn
+{
+	my ($log, $env, @cmd) = @_;
+	my $pid = fork() // die "fork: $!";
+	if ($pid == 0)
+	{
+		$ENV{$_} = $env->{$_} for keys %$env;
+		open(STDIN, '<', '/dev/null');
+		open(STDOUT, '>>', $log) or die "$log: $!";
+		open(STDERR, '>&', \*STDOUT);
+		exec(@cmd) or die "exec $cmd[0]: $!";
+	}
+	return $pid;
+}
+
+# Wait until CODE returns true, at most TIMEOUT seconds; its last value.
+sub wait_for
+{
+	my ($code, $timeout) = @_;
+	my $deadline = time + ($timeout // 60);
+	my $v;
+	while (!($v = $code->()) && time < $deadline)
+	{
+		sleep 0.1;
+	}
+	return $v;
+}
+
+# A node with bar9 and a login role of bar9_sender ("sender").
+sub sender_node
+{
+	my ($name) = @_;
+	BAIL_OUT('sender/bar9-sender is not built (make)')
+	  unless -x bar9_root() . '/sender/bar9-sender';
+	BAIL_OUT('test/smpp/node_modules is missing (test/run-all runs npm ci)')
+	  unless -d bar9_root() . '/test/smpp/node_modules/smpp';
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf',
+		"shared_preload_libraries = 'bar9'\nmax_connections = 50\n");
+	$node->start;
+	$node->safe_psql('postgres',
+		'CREATE EXTENSION bar9; CREATE ROLE sender LOGIN IN ROLE bar9_sender');
+	return $node;
+}
+
+# Start the SMSC (on PORT if given: a restart keeps its port and record).
+sub start_smsc
+{
+	my ($node, %opt) = @_;
+	my $self = bless {
+		node => $node,
+		port => $opt{port} // PostgreSQL::Test::Cluster::get_free_port(),
+		record => $opt{record} // $node->basedir . '/smsc_' . time . '.jsonl',
+	}, 'Bar9Smpp::Smsc';
+	$self->{control} = $opt{control} // PostgreSQL::Test::Cluster::get_free_port();
+	$self->{log} = $node->basedir . '/smsc.log';
+	$self->{pid} = spawn($self->{log}, {}, 'node',
+		bar9_root() . '/test/smpp/smsc.js', '--port' => $self->{port},
+		'--control' => $self->{control}, '--record' => $self->{record},
+		'--system-id' => 'bar9', '--password' => 'secret');
+	die "the SMSC did not come up:\n" . slurp_file($self->{log})
+	  unless wait_for(sub { $self->stats }, 20);
+	return $self;
+}
+
+# Start bar9-sender against SMSC and NODE; ARGS more flags.
+sub start_sender
+{
+	my ($node, $smsc, @args) = @_;
+	my $self = bless { log => $node->basedir . '/sender.log' }, 'Bar9Smpp::Sender';
+	$self->{pid} = spawn(
+		$self->{log},
+		{
+			BAR9_SMPP_URL => "smpp://bar9:secret\@127.0.0.1:$smsc->{port}?system_type=bar9",
+			BAR9_DATABASE_URL => $node->connstr('postgres') . ' user=sender',
+		},
+		bar9_root() . '/sender/bar9-sender', '--stats' => 1, @args);
+	return $self;
+}
+
+# The submit_sm PDUs of the record, in the order received.
+sub submits_of
+{
+	my ($smsc) = @_;
+	return grep { $_->{command} eq 'submit_sm' } $smsc->pdus;
+}
+
+package Bar9Smpp::Smsc;
+
+use JSON::PP;
+use PostgreSQL::Test::Utils;
+
+# GET /stats, or undef while it does not answer.
+sub stats
+{
+	my ($self) = @_;
+	my $r = $http->get("http://127.0.0.1:$self->{control}/stats");
+	return $r->{success} ? decode_json($r->{content}) : undef;
+}
+
+# POST a control request; its JSON answer.
+sub control
+{
+	my ($self, $path, $body) = @_;
+	my $r = $http->post("http://127.0.0.1:$self->{control}$path",
+		{ content => encode_json($body // {}), headers => { 'content-type' => 'application/json' } });
+	die "SMSC control $path: $r->{status} $r->{content}" unless $r->{success};
+	return decode_json($r->{content});
+}
+
+# Every PDU recorded so far, decoded (read on from where the last call ended).
+sub pdus
+{
+	my ($self) = @_;
+	return () unless -e $self->{record};
+	my $json = JSON::PP->new->utf8;
+	open(my $fh, '<:raw', $self->{record}) or die "$self->{record}: $!";
+	seek($fh, $self->{offset} // 0, 0);
+	while (my $line = <$fh>)
+	{
+		last unless $line =~ /\n\z/;    # a line still being written
+		push @{ $self->{parsed} }, $json->decode($line);
+		$self->{offset} = tell($fh);
+	}
+	close($fh);
+	return @{ $self->{parsed} // [] };
+}
+
+# Stop it: SIGTERM (or SIGKILL with $kill), and wait.
+sub stop
+{
+	my ($self, $kill) = @_;
+	return unless $self->{pid};
+	kill($kill ? 'KILL' : 'TERM', $self->{pid});
+	waitpid($self->{pid}, 0);
+	$self->{pid} = undef;
+}
+
+sub DESTROY { $_[0]->stop(1) }
+
+package Bar9Smpp::Sender;
+
+use POSIX qw(WNOHANG);
+use PostgreSQL::Test::Utils;
+use Time::HiRes qw(time sleep);
+
+sub log_text { return -e $_[0]{log} ? slurp_file($_[0]{log}) : '' }
+
+# Send SIGNAL (default TERM) and wait up to TIMEOUT s; the wait status.
+sub stop
+{
+	my ($self, $signal, $timeout) = @_;
+	return $self->{status} if defined $self->{status};
+	kill($signal // 'TERM', $self->{pid});
+	my $deadline = time + ($timeout // 60);
+	while (time < $deadline)
+	{
+		if (waitpid($self->{pid}, WNOHANG) == $self->{pid})
+		{
+			return $self->{status} = $?;
+		}
+		sleep 0.05;
+	}
+	return undef;
+}
+
+sub DESTROY
+{
+	my ($self) = @_;
+	return if defined $self->{status};
+	kill 'KILL', $self->{pid};
+	waitpid($self->{pid}, 0);
+}
+
+1;
