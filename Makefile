@@ -52,7 +52,7 @@ $(EXTENSION).openapi.json: openapi.json
 
 all: proxy
 
-.PHONY: proxy test up down bench fuzz deps
+.PHONY: proxy test up down bench fuzz fuzz-api deps
 proxy:
 	@if [ -f proxy/Makefile ]; then $(MAKE) -C proxy PG_CONFIG=$(PG_CONFIG); fi
 
@@ -72,6 +72,10 @@ bench:
 
 fuzz:
 	@bash test/fuzz/run
+
+# Requests generated from openapi.json through Prism (TAP 098); FUZZ_SECONDS.
+fuzz-api:
+	@PROVE_TESTS=test/t/098_openapi_fuzz.pl bash test/run-all
 
 deps:
 	@bash scripts/install-deps
