@@ -52,7 +52,7 @@ $(EXTENSION).openapi.json: openapi.json
 
 all: proxy sender
 
-.PHONY: proxy sender test up down bench fuzz deps deb
+.PHONY: proxy sender test up down bench fuzz fuzz-api deps deb
 proxy:
 	@if [ -f proxy/Makefile ]; then $(MAKE) -C proxy PG_CONFIG=$(PG_CONFIG); fi
 
@@ -76,6 +76,10 @@ bench:
 
 fuzz:
 	@bash test/fuzz/run
+
+# Requests generated from openapi.json through Prism (TAP 098); FUZZ_SECONDS.
+fuzz-api:
+	@PROVE_TESTS=test/t/098_openapi_fuzz.pl bash test/run-all
 
 deps:
 	@bash scripts/install-deps

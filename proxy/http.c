@@ -736,6 +736,36 @@ QueueApiResult(struct MHD_Connection *con, Request *req, ApiResult *r)
 	return ret;
 }
 
+/* Queues the text of GET /metrics (db_text: bar9.metrics(), or NULL). */
+static enum MHD_Result
+QueueMetrics(struct MHD_Connection *con, Request *req, const char *db_text)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	Buf			text = {0};
+
+	if (!MetricsRender(&text, db_text))
+	{
+		BufFree(&text);
+		return QueueOwn(con, req, 500, BODY_500, false, NULL, NULL);
+	}
+	resp = MHD_create_response_from_buffer(text.len, text.data,
+										   MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL)
+	{
+		BufFree(&text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+							"text/plain; version=0.0.4; charset=utf-8");
+	AddCommonHeaders(resp, req);
+	ret = MHD_queue_response(con, 200, resp);
+	MHD_destroy_response(resp);
+	if (ret == MHD_YES)
+		req->status = 200;
+	return ret;
+}
+
 /* Called by the pool when a job is done: wake its connection. */
 static void
 JobDone(Job *job)
@@ -757,6 +787,14 @@ Respond(struct MHD_Connection *con, Request *req)
 	if (job->outcome == POOL_OK && job->kind == JOB_PING)
 		return QueueOwn(con, req, 200, "{\"status\":\"ok\"}", false,
 						NULL, NULL);
+	if (job->kind == JOB_METRICS)
+	{
+		/* the proxy's figures are served even when the database's are not */
+		ret = QueueMetrics(con, req, job->outcome == POOL_OK ?
+						   job->result.body : NULL);
+		ApiResultFree(&job->result);
+		return ret;
+	}
 	if (job->outcome == POOL_OK)
 	{
 		ret = QueueApiResult(con, req, &job->result);
@@ -787,6 +825,16 @@ Submit(struct MHD_Connection *con, Request *req, const char *method)
 							"\"message\":\"/healthz answers GET and HEAD\"}}",
 							false, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 		job->kind = JOB_PING;
+	}
+	else if (config.metrics && MetricsIsPath(req->target))
+	{
+		/* GET /metrics: no key, the database's part by bar9.metrics() */
+		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+			return QueueOwn(con, req, 405,
+							"{\"error\":{\"code\":\"method_not_allowed\","
+							"\"message\":\"/metrics answers GET and HEAD\"}}",
+							false, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+		job->kind = JOB_METRICS;
 	}
 	else
 	{
@@ -952,6 +1000,9 @@ RequestCompleted(void *cls, struct MHD_Connection *con, void **con_cls,
 	if (req == NULL)
 		return;
 	*con_cls = NULL;
+	if (config.metrics)
+		MetricsObserve(req->method, req->target, req->status,
+					   now - req->started_ms);
 	LogAccess(req->request_id, req->method, req->target, req->status,
 			  now - req->started_ms, req->job.ahead,
 			  (req->status == 413 || req->raw) ? NULL :

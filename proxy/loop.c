@@ -191,6 +191,7 @@ LoopMain(void *arg)
 			HttpRun(loop);
 		}
 		PoolDispatch(loop->pool);
+		PoolPublish(loop->pool);
 		if (loop->resumed)
 		{
 			loop->resumed = false;
@@ -203,6 +204,16 @@ LoopMain(void *arg)
 	HttpRun(loop);				/* the connections PoolClose resumed */
 	HttpDaemonStop(loop);
 	return NULL;
+}
+
+/* The pools' figures, summed over the loops (any thread). */
+void
+LoopsPoolStats(PoolStats *st)
+{
+	memset(st, 0, sizeof(PoolStats));
+	for (int i = 0; i < n_loops; i++)
+		if (loops[i].pool)
+			PoolStatsAdd(loops[i].pool, st);
 }
 
 /* Creates the loops and their daemons and pools, and starts their threads. */

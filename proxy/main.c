@@ -67,6 +67,7 @@ Usage(FILE *out)
 			"  --shutdown-grace SECONDS  on SIGTERM, wait this long for requests in flight\n"
 			"                            (BAR9_SHUTDOWN_GRACE, default 30)\n"
 			"  --access-log FILE         access log, '-' for stderr (BAR9_ACCESS_LOG, default -)\n"
+			"  --no-metrics              do not serve GET /metrics (BAR9_METRICS=off)\n"
 			"  --help, --version\n");
 }
 
@@ -125,6 +126,7 @@ ParseOptions(int argc, char **argv)
 		{"statement-timeout", required_argument, NULL, 's'},
 		{"shutdown-grace", required_argument, NULL, 'g'},
 		{"access-log", required_argument, NULL, 'a'},
+		{"no-metrics", no_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}
@@ -169,6 +171,7 @@ ParseOptions(int argc, char **argv)
 		ParseIntSetting("BAR9_SHUTDOWN_GRACE",
 						EnvOr("BAR9_SHUTDOWN_GRACE", "30"), 0, 86400);
 	config.access_log = EnvOr("BAR9_ACCESS_LOG", "-");
+	config.metrics = strcmp(EnvOr("BAR9_METRICS", "on"), "off") != 0;
 
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1)
 	{
@@ -230,6 +233,9 @@ ParseOptions(int argc, char **argv)
 				break;
 			case 'a':
 				config.access_log = optarg;
+				break;
+			case 'n':
+				config.metrics = false;
 				break;
 			case 'h':
 				Usage(stdout);

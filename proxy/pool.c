@@ -105,6 +105,7 @@ struct Pool
 	Job		   *wait_tail;
 	double		last_failure_ms;
 	bool		aborted;		/* end of the shutdown grace: 503 to all */
+	PoolStats	published;		/* for /metrics: atomic fields (PoolPublish) */
 };
 
 static pthread_mutex_t state_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -647,6 +648,9 @@ ConnSend(Pool *pool, Conn *c, Job *job)
 	job->outcome = POOL_UNAVAILABLE;
 	if (job->kind == JOB_PING)
 		ok = PQsendQueryParams(c->pg, "SELECT 1", 0, NULL, NULL, NULL, NULL, 1);
+	else if (job->kind == JOB_METRICS)
+		ok = PQsendQueryParams(c->pg, "SELECT bar9.metrics()", 0, NULL, NULL,
+							   NULL, NULL, 0);
 	else
 		ok = PQsendQueryPrepared(c->pg, API_STATEMENT, 4, params, lengths,
 								 formats, 1);
@@ -690,13 +694,22 @@ ConnTakeResult(Conn *c, PGresult *res)
 	{
 		if (job->kind == JOB_PING)
 			job->outcome = POOL_OK;
+		else if (job->kind == JOB_METRICS)
+		{
+			/* the text goes in the result's body */
+			job->result.body = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ?
+				CopyString(PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0)) : NULL;
+			job->outcome = job->result.body ? POOL_OK : POOL_FAILED;
+		}
 		else
 			job->outcome = ParseApiResult(res, &job->result) ? POOL_OK :
 				POOL_FAILED;	/* Finish frees a partial result */
 		return;
 	}
 	log_request_id = job->request_id;
-	LogResultError(job->kind == JOB_PING ? "ping" : "bar9.api call", c->pg, res);
+	LogResultError(job->kind == JOB_PING ? "ping" :
+				   job->kind == JOB_METRICS ? "bar9.metrics call" : "bar9.api call",
+				   c->pg, res);
 	log_request_id = NULL;
 	sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	if (sqlstate && job->attempts == 0 &&
@@ -960,6 +973,47 @@ PoolTimeoutMs(Pool *pool)
 	if (next < 0)
 		return -1;
 	return next <= now ? 0 : (int) (next - now) + 1;
+}
+
+/*
+ * Publishes the pool's figures for /metrics, which another loop's thread
+ * may read: the loop calls it after each dispatch.  The wait list is walked
+ * (it holds at most the loop's suspended connections).
+ */
+void
+PoolPublish(Pool *pool)
+{
+	int			open = 0;
+	int			in_use = 0;
+	int			calls = 0;
+	int			waiting = 0;
+
+	for (int i = 0; i < pool->n_conns; i++)
+	{
+		Conn	   *c = &pool->conns[i];
+
+		open += c->state == CONN_READY;
+		in_use += c->depth > 0;
+		calls += c->depth;
+	}
+	for (Job *j = pool->wait_head; j != NULL; j = j->next)
+		waiting++;
+	__atomic_store_n(&pool->published.size, pool->n_conns, __ATOMIC_RELAXED);
+	__atomic_store_n(&pool->published.open, open, __ATOMIC_RELAXED);
+	__atomic_store_n(&pool->published.in_use, in_use, __ATOMIC_RELAXED);
+	__atomic_store_n(&pool->published.calls, calls, __ATOMIC_RELAXED);
+	__atomic_store_n(&pool->published.waiting, waiting, __ATOMIC_RELAXED);
+}
+
+/* Adds the pool's last published figures to st. */
+void
+PoolStatsAdd(Pool *pool, PoolStats *st)
+{
+	st->size += __atomic_load_n(&pool->published.size, __ATOMIC_RELAXED);
+	st->open += __atomic_load_n(&pool->published.open, __ATOMIC_RELAXED);
+	st->in_use += __atomic_load_n(&pool->published.in_use, __ATOMIC_RELAXED);
+	st->calls += __atomic_load_n(&pool->published.calls, __ATOMIC_RELAXED);
+	st->waiting += __atomic_load_n(&pool->published.waiting, __ATOMIC_RELAXED);
 }
 
 /* Queues a job; PoolDispatch sends it, and done() is called later. */

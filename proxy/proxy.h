@@ -6,7 +6,8 @@
  * One file per concern: main.c (options, start, SIGTERM), loop.c (the
  * event loops, one per thread), http.c (the libmicrohttpd side), pool.c
  * (libpq connections and the bar9.api call), headers.c (request headers
- * as JSON text, UTF-8 repair), log.c (access and error log).
+ * as JSON text, UTF-8 repair), log.c (access and error log), metrics.c
+ * (GET /metrics).
  */
 #ifndef BAR9_PROXY_H
 #define BAR9_PROXY_H
@@ -43,6 +44,7 @@ typedef struct ProxyConfig
 	int			statement_timeout_ms;	/* per bar9.api call; 0 = none */
 	int			shutdown_grace; /* seconds to finish requests on SIGTERM */
 	const char *access_log;		/* file name, or "-" for stderr */
+	bool		metrics;		/* serve GET /metrics (--no-metrics: not) */
 } ProxyConfig;
 
 extern ProxyConfig config;
@@ -129,7 +131,8 @@ typedef enum PoolOutcome
 typedef enum JobKind
 {
 	JOB_API,					/* call bar9.api */
-	JOB_PING					/* SELECT 1, for /healthz */
+	JOB_PING,					/* SELECT 1, for /healthz */
+	JOB_METRICS					/* SELECT bar9.metrics(), for /metrics */
 } JobKind;
 
 /*
@@ -170,6 +173,22 @@ extern Pool *PoolCreate(Loop *loop, int n);
 
 /* Starts opening every connection of the pool. */
 extern void PoolConnectAll(Pool *pool);
+
+/* A pool's figures for /metrics, or their sum over the loops. */
+typedef struct PoolStats
+{
+	int			size;			/* connections configured */
+	int			open;			/* ready for calls */
+	int			in_use;			/* with a call in flight */
+	int			calls;			/* calls in flight */
+	int			waiting;		/* jobs waiting for a connection */
+} PoolStats;
+
+/* Publishes the pool's figures (its loop, after each dispatch). */
+extern void PoolPublish(Pool *pool);
+
+/* Adds the pool's last published figures to st (any thread). */
+extern void PoolStatsAdd(Pool *pool, PoolStats *st);
 
 /* Queues a job; done() is called later, from PoolDispatch or an event. */
 extern void PoolSubmit(Pool *pool, Job *job);
@@ -229,6 +248,9 @@ extern void LoopsAbort(void);
 /* Stops the loops and their threads. */
 extern void LoopsStop(void);
 
+/* The pools' figures, summed over the loops. */
+extern void LoopsPoolStats(PoolStats *st);
+
 /* Adds, changes or (events 0) removes a socket of the loop's epoll set. */
 extern bool LoopWatch(Loop *loop, int fd, uint32_t events, uint64_t tag,
 					  bool known);
@@ -271,5 +293,17 @@ extern int	HttpInFlight(void);
 
 /* Connections suspended while their job is in the pool. */
 extern int	HttpPendingJobs(void);
+
+/* ---- metrics.c ---- */
+
+/* True when the raw target names the proxy's /metrics. */
+extern bool MetricsIsPath(const char *target);
+
+/* Counts one finished request (status 0: no response was sent). */
+extern void MetricsObserve(const char *method, const char *target,
+						   int status, double duration_ms);
+
+/* The text of GET /metrics; db_text NULL: the database's part is missing. */
+extern bool MetricsRender(Buf *out, const char *db_text);
 
 #endif							/* BAR9_PROXY_H */

@@ -33,7 +33,7 @@ like($err, qr/permission denied/, 'bar9_proxy cannot read tables');
 is($out, '401', 'bar9_proxy can call bar9.api');
 is( $node->safe_psql(
 		'postgres', q{
-	SELECT string_agg(p.oid::regprocedure::text, ', ')
+	SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY p.oid::regprocedure::text)
 	  FROM pg_proc p
 	 WHERE p.pronamespace = 'bar9'::regnamespace
 	   AND has_function_privilege('bar9_api', p.oid, 'EXECUTE')
@@ -42,8 +42,8 @@ is( $node->safe_psql(
 			UNION SELECT amproc FROM pg_amproc
 			UNION SELECT unnest(ARRAY[typinput, typoutput, typreceive, typsend])
 			  FROM pg_type))}),
-	'bar9.api(text,text,jsonb,bytea)',
-	'bar9_api may execute bar9.api and the e164 type support only');
+	'bar9.api(text,text,jsonb,bytea), bar9.metrics()',
+	'bar9_api may execute bar9.api, bar9.metrics and the e164 type support only');
 is( $node->safe_psql(
 		'postgres', q{
 	SELECT count(*) FROM pg_proc p
