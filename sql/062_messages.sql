@@ -116,11 +116,13 @@ SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": "later", "send_at": 
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": "later", "send_at": "2030-01-01T10:00:00.Z"}');
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": "later", "send_at": "+2030-01-01T10:00:00Z"}');
 -- accepted: UTC, an offset, lower case, a fraction; shown in UTC
+BEGIN;  -- one transaction: now() is the same in the request and in the checks
 CREATE TEMP TABLE s AS SELECT * FROM bar9.api('POST', :'msgs', :'h', convert_to(jsonb_build_object('body', 'later', 'send_at', pg_temp.ahead('1 hour'))::text, 'UTF8'));
 SELECT status, pg_temp.mask(body) FROM s;
 SELECT body::jsonb->>'id' AS ms FROM s \gset
 SELECT (body::jsonb->>'send_at')::timestamptz = date_trunc('second', now() + interval '1 hour') AS send_at_echoed FROM s;
 SELECT status, member_seq_cutoff IS NULL AS cutoff_at_send_at, send_at = date_trunc('second', now() + interval '1 hour') AS send_at_stored FROM bar9.messages WHERE message_id = :'ms';
+COMMIT;
 SELECT status, body::jsonb->>'send_at' = to_char(date_trunc('second', now() + interval '2 hours') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS utc FROM bar9.api('POST', :'msgs', :'h', convert_to(jsonb_build_object('body', 'later', 'send_at', to_char((now() + interval '2 hours') AT TIME ZONE 'UTC' + interval '1 hour', 'YYYY-MM-DD"T"HH24:MI:SS"+01:00"'))::text, 'UTF8'));
 SELECT status, body::jsonb->>'send_at' = to_char(date_trunc('second', now() + interval '2 hours') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS utc FROM bar9.api('POST', :'msgs', :'h', convert_to(jsonb_build_object('body', 'later', 'send_at', to_char((now() + interval '2 hours') AT TIME ZONE 'UTC' - interval '5 hours 30 minutes', 'YYYY-MM-DD"t"HH24:MI:SS".123456789-05:30"'))::text, 'UTF8'));
 SELECT status, body::jsonb->>'status' AS message_status FROM bar9.api('POST', :'msgs', :'h', convert_to(jsonb_build_object('body', 'later', 'send_at', lower(pg_temp.ahead('34 days')))::text, 'UTF8'));
