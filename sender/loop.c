@@ -218,10 +218,14 @@ static void
 ReportReceipts(Sender *s, bool acks_ok, double now)
 {
 	bool		matched[MAX_RECEIPTS];
+	bool		fresh = false;
 	bool		ok;
 	int			k = 0;
 
-	if (s->nreceipts == 0)
+	for (int i = 0; i < s->nreceipts; i++)
+		fresh = fresh || !s->receipts[i].answered;
+	/* only kept ones: try them again once a second, not every turn */
+	if (s->nreceipts == 0 || (!fresh && now < s->receipts_retry_at))
 		return;
 	ok = acks_ok && db_ready(&s->db, &s->cfg) &&
 		db_report(&s->db, s->receipts, s->nreceipts, matched);
@@ -240,9 +244,10 @@ ReportReceipts(Sender *s, bool acks_ok, double now)
 		else if (now - r->first_at < 10)
 			s->receipts[k++] = *r;	/* try again: its ack may come */
 		else
-			logmsg("error: a receipt names no SMS awaiting one: provider_ref %s", r->ref);
+			s->receipts_unmatched++;	/* another part's, or unknown */
 	}
-	s->nreceipts = k;
+	s->nreceipts = ok ? k : 0;
+	s->receipts_retry_at = now + 1;
 }
 
 /*

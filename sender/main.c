@@ -67,9 +67,10 @@ logmsg(const char *fmt,...)
 void
 sender_log_stats(Sender *s)
 {
-	logmsg("stats: submitted=%ld acked=%ld failed=%ld receipts=%ld inbound=%ld throttled=%ld binds=%ld window=%d/%d",
-		   s->submitted, s->acked, s->failed, s->receipts_n, s->inbound,
-		   s->throttled, s->binds, s->nout, s->cfg.window);
+	logmsg("stats: submitted=%ld acked=%ld failed=%ld receipts=%ld receipts_unmatched=%ld inbound=%ld throttled=%ld binds=%ld window=%d/%d",
+		   s->submitted, s->acked, s->failed, s->receipts_n,
+		   s->receipts_unmatched, s->inbound, s->throttled, s->binds,
+		   s->nout, s->cfg.window);
 }
 
 /* Free an SMS. */

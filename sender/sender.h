@@ -185,11 +185,13 @@ typedef struct Sender
 	double		next_stats;
 	double		stop_by;		/* SIGTERM: leave at the latest then */
 	bool		was_bound;		/* bound, and its loss not yet handled */
+	double		receipts_retry_at;	/* receipts kept: next report */
 	/* counters (logged every cfg.stats_s, and at exit) */
 	long		submitted,
 				acked,
 				failed,
 				receipts_n,
+				receipts_unmatched,	/* found no SMS: another part's, or unknown */
 				inbound,
 				throttled,
 				binds;

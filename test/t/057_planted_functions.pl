@@ -2,7 +2,7 @@
 # (CVE-2018-1058's pattern) never run with bar9's rights: the worker pins
 # its search_path to pg_catalog, pg_temp, and so does every function that
 # runs with more rights than its caller (bar9.api, the sender functions,
-# receive_sms).  A role with CREATE on public plants unnest, nextval, now
+# receive_sms, report_delivery, receive_sms_at).  A role with CREATE on public plants unnest, nextval, now
 # and the like, each of which records that it ran; then a broadcast, a
 # scheduled one, claims and acks (as a sender), an opt-out (route and
 # keyword) and every route are used; none of the planted functions ran.
@@ -32,6 +32,8 @@ $node->safe_psql('postgres', q{
 	GRANT INSERT ON public.trap TO PUBLIC;
 	CREATE FUNCTION public.unnest(bar9.e164[]) RETURNS SETOF bar9.e164 LANGUAGE sql AS
 		$$ INSERT INTO public.trap VALUES ('unnest(e164[])'); SELECT pg_catalog.unnest($1) $$;
+	CREATE FUNCTION public.hashtext(text) RETURNS integer LANGUAGE sql AS
+		$$ INSERT INTO public.trap VALUES ('hashtext(text)'); SELECT pg_catalog.hashtext($1) $$;
 	CREATE FUNCTION public.unnest(text[]) RETURNS SETOF text LANGUAGE sql AS
 		$$ INSERT INTO public.trap VALUES ('unnest(text[])'); SELECT pg_catalog.unnest($1) $$;
 	CREATE FUNCTION public.unnest(integer[]) RETURNS SETOF integer LANGUAGE sql AS
@@ -113,10 +115,17 @@ my $sent = $node->safe_psql('postgres', q{
 	SET search_path = public, pg_catalog;
 	CREATE TEMP TABLE c AS SELECT * FROM bar9.claim_sms(1000);
 	SELECT bar9.ack_sms(sms_id, 'retry') FROM c WHERE to_number::text = '+213555000001';
-	SELECT bar9.ack_sms_batch(array_agg(sms_id), 'sent') FROM c
+	SELECT bar9.ack_sms_batch(array_agg(sms_id), 'sent', array_agg('ref' || to_number::text)) FROM c
 	 WHERE to_number::text <> '+213555000001'}, extra_params => [ '-U', 'sender' ]);
 $sent = (split /\n/, $sent)[-1];
 cmp_ok($sent, '>', 90, "a sender claimed and acknowledged $sent SMS");
+is($node->safe_psql('postgres', q{SET search_path = public, pg_catalog;
+	SELECT bar9.report_delivery('ref+213555000003', 'delivered')},
+	extra_params => [ '-U', 'sender' ]), 't', 'a delivery receipt, as the sender');
+$q->(qq{SELECT bar9.add_sender('$acct', '38383')});
+is($node->safe_psql('postgres', q{SET search_path = public, pg_catalog;
+	SELECT bar9.receive_sms_at('38383', '+213555000004', 'HELP') IS NOT NULL},
+	extra_params => [ '-U', 'sender' ]), 't', 'an inbound SMS by address, as the sender');
 is($node->safe_psql('postgres', qq{SET search_path = public, pg_catalog;
 	SELECT bar9.receive_sms('$acct', '+213555000002', 'STOP') IS NOT NULL},
 	extra_params => [ '-U', 'sender' ]), 't', 'an opt-out keyword, as the sender');
