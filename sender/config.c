@@ -211,6 +211,31 @@ Flags(Config *c, int argc, char **argv)
 	return true;
 }
 
+/* Prints the usage text (--help). */
+static void
+Usage(FILE *out)
+{
+	fprintf(out,
+			"bar9-sender: hands bar9's SMS queue to an SMSC over SMPP 3.4\n"
+			"\n"
+			"Usage: bar9-sender [OPTION]...\n"
+			"\n"
+			"  --smpp-url URL        the SMSC (BAR9_SMPP_URL): smpp://system_id:password@host:port\n"
+			"                        ?system_type=T&window=N&rate=R\n"
+			"  --database-url URL    libpq connection string or URI of the database with bar9\n"
+			"                        (BAR9_DATABASE_URL); the role needs only bar9_sender\n"
+			"  --window N            submit_sm in flight at once (default 10)\n"
+			"  --rate SMS/s          submit_sm per second on the bind, 0 = no cap\n"
+			"  --system-type T       bind_transceiver's system_type\n"
+			"  --lease S             seconds a claimed SMS stays ours (default 60)\n"
+			"  --enquire-link S      seconds between enquire_link (default 30)\n"
+			"  --stats S             seconds between counter lines in the log (default 60)\n"
+			"  --drain S             on SIGTERM, wait this long for the window (default 30)\n"
+			"  --help, --version\n"
+			"\n"
+			"Flags override the URL's parameters.\n");
+}
+
 /* Fill c from the environment and the flags; false (with a message) if bad. */
 bool
 config_load(Config *c, int argc, char **argv)
@@ -229,6 +254,16 @@ config_load(Config *c, int argc, char **argv)
 	{
 		const char *v;
 
+		if (strcmp(argv[i], "--help") == 0)
+		{
+			Usage(stdout);
+			exit(0);
+		}
+		if (strcmp(argv[i], "--version") == 0)
+		{
+			printf("bar9-sender %s\n", BAR9_SENDER_VERSION);
+			exit(0);
+		}
 		if ((v = FlagValue(argc, argv, &i, "--smpp-url")))
 			url = v;
 		else if ((v = FlagValue(argc, argv, &i, "--database-url")))

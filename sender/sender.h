@@ -151,6 +151,8 @@ extern bool db_wait(Db *db);
 
 /* ---- loop.c, inbound.c, main.c ----------------------------------------- */
 
+#define BAR9_SENDER_VERSION	"1.0"
+
 #define MAX_RECEIPTS	1024
 
 /* A submit_sm waiting for its response. */
