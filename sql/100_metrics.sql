@@ -78,5 +78,5 @@ SELECT bar9.metrics();
 RESET ROLE;
 DROP ROLE metrics_proxy;
 DROP ROLE metrics_nobody;
-\c regression
+\c postgres
 DROP DATABASE bar9_metrics_regress;
