@@ -30,7 +30,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
-#include "api.h"
+#include "sql_helpers.h"
 #include "e164.h"
 #include "queue.h"
 

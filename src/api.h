@@ -90,6 +90,7 @@
 
 #include "auth.h"
 #include "json_out.h"
+#include "sql_helpers.h"
 
 /* Largest request body accepted (docs/api.md): 1 MiB. */
 #define API_MAX_BODY_BYTES		(1024 * 1024)
@@ -234,15 +235,5 @@ extern void api_missing_parameter(ApiResponse *resp, const char *param,
 extern bool api_valid_id(const char *s, const char *prefix);
 
 /* --- SQL helpers ------------------------------------------------------- */
-
-/*
- * Prepare sql once per backend and keep the plan in *slot (SPI_keepplan);
- * SPI must be connected.  The SQL must schema-qualify every object.
- */
-extern SPIPlanPtr bar9_plan(SPIPlanPtr *slot, const char *sql, int nargs,
-							const Oid *argtypes);
-
-/* SHA-256 of data into out[32] (pg_cryptohash). */
-extern void bar9_sha256(const void *data, size_t len, uint8 *out);
 
 #endif							/* BAR9_API_H */

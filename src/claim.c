@@ -28,7 +28,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "api.h"
+#include "sql_helpers.h"
 #include "e164.h"
 #include "queue.h"
 

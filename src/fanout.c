@@ -49,7 +49,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
-#include "api.h"
+#include "sql_helpers.h"
 #include "e164.h"
 #include "fanout.h"
 #include "messages.h"

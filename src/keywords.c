@@ -29,6 +29,7 @@
 #include "e164.h"
 #include "keywords.h"
 #include "optouts.h"
+#include "sql_helpers.h"
 
 PG_FUNCTION_INFO_V1(match_keyword);
 PG_FUNCTION_INFO_V1(receive_sms);
@@ -280,17 +281,9 @@ AccountReplies(const char *account_id, text *out[3])
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (plan == NULL)
-	{
-		Oid			argtypes[1] = {TEXTOID};
-
-		plan = SPI_prepare("SELECT opt_out_reply, opt_in_reply, help_reply"
-						   "  FROM bar9.keyword_replies WHERE account_id = $1",
-						   1, argtypes);
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not prepare keyword reply query: %s",
-				 SPI_result_code_string(SPI_result));
-	}
+	bar9_plan(&plan, "SELECT opt_out_reply, opt_in_reply, help_reply"
+			  "  FROM bar9.keyword_replies WHERE account_id = $1",
+			  1, (Oid[]) {TEXTOID});
 
 	args[0] = CStringGetTextDatum(account_id);
 	rc = SPI_execute_plan(plan, args, NULL, true, 1);
@@ -458,24 +451,16 @@ set_keyword_replies(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (plan == NULL)
-	{
-		Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-
-		plan = SPI_prepare("INSERT INTO bar9.keyword_replies AS r"
-						   "       (account_id, opt_out_reply, opt_in_reply,"
-						   "        help_reply)"
-						   " VALUES ($1, $2, $3, $4)"
-						   " ON CONFLICT (account_id) DO UPDATE"
-						   "   SET opt_out_reply = EXCLUDED.opt_out_reply,"
-						   "       opt_in_reply = EXCLUDED.opt_in_reply,"
-						   "       help_reply = EXCLUDED.help_reply,"
-						   "       updated_at = now()",
-						   4, argtypes);
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not prepare keyword reply update: %s",
-				 SPI_result_code_string(SPI_result));
-	}
+	bar9_plan(&plan, "INSERT INTO bar9.keyword_replies AS r"
+			  "       (account_id, opt_out_reply, opt_in_reply,"
+			  "        help_reply)"
+			  " VALUES ($1, $2, $3, $4)"
+			  " ON CONFLICT (account_id) DO UPDATE"
+			  "   SET opt_out_reply = EXCLUDED.opt_out_reply,"
+			  "       opt_in_reply = EXCLUDED.opt_in_reply,"
+			  "       help_reply = EXCLUDED.help_reply,"
+			  "       updated_at = now()",
+			  4, (Oid[]) {TEXTOID, TEXTOID, TEXTOID, TEXTOID});
 	rc = SPI_execute_plan(plan, args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "keyword reply update failed: %s",

@@ -19,7 +19,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
-#include "api.h"
+#include "sql_helpers.h"
 #include "e164.h"
 #include "queue.h"
 

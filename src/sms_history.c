@@ -29,7 +29,7 @@
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
-#include "api.h"
+#include "sql_helpers.h"
 
 /* Days ahead of today (UTC) that get their partition in advance. */
 #define SMS_DAYS_AHEAD		2

@@ -54,7 +54,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "api.h"
+#include "sql_helpers.h"
 #include "fanout.h"
 #include "maintenance.h"
 #include "worker.h"
