@@ -24,9 +24,11 @@
 #include "executor/spi.h"
 #include "nodes/makefuncs.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "sql_helpers.h"
@@ -89,7 +91,27 @@ DayExists(DateADT day)
 	return SPI_processed > 0;
 }
 
-/* Create the partition of day and record it. */
+/* The name of the owner of bar9.sms_history, quoted. */
+static const char *
+HistoryOwner(void)
+{
+	Oid			relid = RangeVarGetRelid(makeRangeVar("bar9", "sms_history", -1),
+										 NoLock, false);
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return quote_identifier(GetUserNameFromId(owner, false));
+}
+
+/*
+ * Create the partition of day and record it.  The partition gets the
+ * owner of sms_history (the worker's role, 099_proxy_role.sql), whoever
+ * creates it, so that the worker can drop it when it retires the day.
+ */
 static void
 AddPartition(DateADT day)
 {
@@ -101,6 +123,11 @@ AddPartition(DateADT day)
 				   FirstBroadcastNo(day + 1));
 	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not create partition %s", PartitionName(day));
+	sql = psprintf("ALTER TABLE bar9.%s OWNER TO %s", PartitionName(day),
+				   HistoryOwner());
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not give partition %s its owner",
+			 PartitionName(day));
 
 	/*
 	 * Created by CREATE EXTENSION (the install script makes the first days),

@@ -2,8 +2,10 @@
  * worker.c
  *		The bar9 background worker: fans broadcasts out into queued SMS.
  *
- * One worker, registered from _PG_init, serves the database named by
- * bar9.database_name (the pg_cron pattern).  It sleeps on its latch until
+ * One worker serves the database named by bar9.database_name (the pg_cron
+ * pattern), connected as role bar9_worker, which is not a superuser and
+ * holds rights on bar9's objects only; the launcher (launcher.c) starts it
+ * once CREATE EXTENSION has created that role.  It sleeps on its latch until
  * one of these happens:
  *
  *	- a backend that created a broadcast commits (bar9_wake_worker);
@@ -73,6 +75,7 @@ typedef struct WorkerShmem
 {
 	slock_t		mutex;
 	int			worker_procno;	/* INVALID_PGPROCNO when not running */
+	int			launcher_procno;	/* woken instead when no worker runs */
 } WorkerShmem;
 
 static WorkerShmem *worker_shmem = NULL;
@@ -146,8 +149,6 @@ static void BatchErrorContext(void *arg);
 void
 bar9_worker_init(void)
 {
-	BackgroundWorker worker;
-
 	DefineCustomStringVariable("bar9.database_name",
 							   "Database in which the bar9 background worker fans out broadcasts.",
 							   "The bar9 extension must be created in that database.",
@@ -188,24 +189,12 @@ bar9_worker_init(void)
 							NULL, NULL, NULL);
 
 	bar9_maintenance_define_gucs();
+	bar9_launcher_register();
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = WorkerShmemRequest;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = WorkerShmemStartup;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 1;
-	strlcpy(worker.bgw_library_name, "bar9", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "bar9_worker_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "bar9 fan-out worker", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "bar9 fan-out", BGW_MAXLEN);
-	worker.bgw_main_arg = (Datum) 0;
-	worker.bgw_notify_pid = 0;
-	RegisterBackgroundWorker(&worker);
 }
 
 /*
@@ -239,11 +228,15 @@ WorkerShmemStartup(void)
 	{
 		SpinLockInit(&worker_shmem->mutex);
 		worker_shmem->worker_procno = INVALID_PGPROCNO;
+		worker_shmem->launcher_procno = INVALID_PGPROCNO;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
 
-/* Set the worker's latch now, if the worker is running. */
+/*
+ * Set the worker's latch now, if the worker is running; else the
+ * launcher's, which starts it if it can.
+ */
 static void
 SetWorkerLatch(void)
 {
@@ -253,6 +246,8 @@ SetWorkerLatch(void)
 		return;
 	SpinLockAcquire(&worker_shmem->mutex);
 	procno = worker_shmem->worker_procno;
+	if (procno == INVALID_PGPROCNO)
+		procno = worker_shmem->launcher_procno;
 	SpinLockRelease(&worker_shmem->mutex);
 	if (procno != INVALID_PGPROCNO)
 		SetLatch(&GetPGProcByNumber(procno)->procLatch);
@@ -313,6 +308,32 @@ WorkerDetachShmem(int code, Datum arg)
 	SpinLockAcquire(&worker_shmem->mutex);
 	worker_shmem->worker_procno = INVALID_PGPROCNO;
 	SpinLockRelease(&worker_shmem->mutex);
+}
+
+/* on_shmem_exit callback of the launcher: nobody should set its latch. */
+static void
+LauncherDetachShmem(int code, Datum arg)
+{
+	SpinLockAcquire(&worker_shmem->mutex);
+	worker_shmem->launcher_procno = INVALID_PGPROCNO;
+	SpinLockRelease(&worker_shmem->mutex);
+}
+
+/* The launcher's latch is set by bar9_wake_worker while no worker runs. */
+void
+bar9_worker_attach_launcher(void)
+{
+	SpinLockAcquire(&worker_shmem->mutex);
+	worker_shmem->launcher_procno = MyProc->pgprocno;
+	SpinLockRelease(&worker_shmem->mutex);
+	on_shmem_exit(LauncherDetachShmem, (Datum) 0);
+}
+
+/* bar9.poll_interval, for the launcher's look for the worker's role. */
+long
+bar9_worker_poll_interval(void)
+{
+	return bar9_poll_interval;
 }
 
 /*
@@ -383,12 +404,18 @@ bar9_worker_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	BackgroundWorkerInitializeConnection(bar9_database_name, NULL, 0);
+	/*
+	 * As bar9_worker, not a superuser: a bug, or a function planted where
+	 * the worker would call it, runs with the rights on bar9's objects that
+	 * the worker needs and no more (099_proxy_role.sql).
+	 */
+	BackgroundWorkerInitializeConnection(bar9_database_name,
+										 BAR9_WORKER_ROLE, 0);
 
 	/*
-	 * The worker runs as the bootstrap superuser: no schema a user can
-	 * create objects in may be on its search_path, or a function planted
-	 * there (public.unnest, public.now, ...) would run with its rights.
+	 * Still, no schema a user can create objects in may be on its
+	 * search_path, or a function planted there (public.unnest, public.now,
+	 * ...) would run with the worker's rights.
 	 */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
 					PGC_S_OVERRIDE);
@@ -401,7 +428,15 @@ bar9_worker_main(Datum main_arg)
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	ApplyLockTimeout();
 
+	/* one worker at a time (a launcher restarted while its worker ran) */
 	SpinLockAcquire(&worker_shmem->mutex);
+	if (worker_shmem->worker_procno != INVALID_PGPROCNO)
+	{
+		SpinLockRelease(&worker_shmem->mutex);
+		ereport(LOG,
+				(errmsg("bar9 fan-out worker is running already; this one exits")));
+		proc_exit(0);
+	}
 	worker_shmem->worker_procno = MyProc->pgprocno;
 	SpinLockRelease(&worker_shmem->mutex);
 	on_shmem_exit(WorkerDetachShmem, (Datum) 0);

@@ -104,3 +104,73 @@ ALTER FUNCTION ack_sms_batch(text[], text, text[], text) OWNER TO bar9_definer;
 ALTER FUNCTION receive_sms(text, e164, text) OWNER TO bar9_definer;
 ALTER FUNCTION report_delivery(text, text, text) OWNER TO bar9_definer;
 ALTER FUNCTION receive_sms_at(text, e164, text) OWNER TO bar9_definer;
+
+-- ---------------------------------------------------------------------------
+-- The role of the background worker (src/worker.c, src/launcher.c): not a
+-- superuser, rights on bar9's objects only, and of those exactly what
+-- fan-out, scheduling, housekeeping (partitions, retirement, purges) and
+-- the cancel of a deleted audience's broadcasts use.  No SQL it runs can
+-- read an account, a key, a claim or a keyword reply.
+--
+-- LOGIN because PostgreSQL 15 lets a background worker connect only as a
+-- role that can log in; CONNECTION LIMIT 0 because background workers are
+-- not counted against it while every client is: nobody can open a session
+-- as it, whatever pg_hba.conf says (TAP 054).  No password, no members.
+-- ---------------------------------------------------------------------------
+
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'bar9_worker') THEN
+		CREATE ROLE bar9_worker;
+	END IF;
+	ALTER ROLE bar9_worker LOGIN CONNECTION LIMIT 0 PASSWORD NULL
+		NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS;
+	-- in case an operator revoked CONNECT from PUBLIC
+	EXECUTE pg_catalog.format('GRANT CONNECT ON DATABASE %I TO bar9_worker',
+							  pg_catalog.current_database());
+END
+$$;
+
+-- CREATE: the worker creates the day partitions of sms_history in bar9.
+GRANT USAGE, CREATE ON SCHEMA @extschema@ TO bar9_worker;
+
+-- the to-do list, fan-out, scheduling (FOR NO KEY UPDATE needs UPDATE)
+GRANT SELECT, UPDATE ON messages, channels TO bar9_worker;
+GRANT SELECT ON opt_outs TO bar9_worker;
+GRANT SELECT, INSERT, DELETE ON sms_queue TO bar9_worker;
+GRANT USAGE ON SEQUENCE channel_member_seq TO bar9_worker;
+GRANT EXECUTE ON FUNCTION max(e164) TO bar9_worker;
+-- a deleted audience: its unclaimed SMS are canceled, its numbers purged
+GRANT SELECT, UPDATE, DELETE ON sms_retry TO bar9_worker;
+GRANT SELECT, DELETE ON channel_numbers TO bar9_worker;
+GRANT SELECT, UPDATE, DELETE ON channel_purges TO bar9_worker;
+GRANT EXECUTE ON FUNCTION purge_deleted_audiences(int) TO bar9_worker;
+-- housekeeping: old Idempotency-Key answers, SMS history partitions
+GRANT SELECT, UPDATE, DELETE ON idempotency_keys TO bar9_worker;
+GRANT EXECUTE ON FUNCTION purge_idempotency_keys(int) TO bar9_worker;
+GRANT SELECT, INSERT, DELETE ON sms_days TO bar9_worker;
+GRANT EXECUTE ON FUNCTION sms_add_partitions() TO bar9_worker;
+GRANT EXECUTE ON FUNCTION retire_sms(interval) TO bar9_worker;
+-- a retired day's receipts that never came stop waiting (sms_history.c)
+GRANT SELECT, DELETE ON sms_receipt_wait TO bar9_worker;
+
+-- Creating a partition takes the ownership of its parent, dropping one
+-- the ownership of the partition: the worker owns sms_history and its
+-- days (sms_history.c gives a partition the parent's owner, whoever made
+-- it).  bar9_definer writes it through its grants, as before.
+ALTER TABLE sms_history OWNER TO bar9_worker;
+DO $$
+DECLARE
+	p regclass;
+BEGIN
+	FOR p IN SELECT inhrelid::regclass FROM pg_catalog.pg_inherits
+			  WHERE inhparent = '@extschema@.sms_history'::regclass
+	LOOP
+		EXECUTE pg_catalog.format('ALTER TABLE %s OWNER TO bar9_worker', p);
+	END LOOP;
+END
+$$;
+
+-- The launcher starts the worker once this commits (rather than at its
+-- next look, bar9.poll_interval later).
+SELECT wake_worker();
