@@ -52,13 +52,20 @@ $(EXTENSION).openapi.json: openapi.json
 
 all: proxy
 
-.PHONY: proxy test up down bench fuzz deps
+.PHONY: proxy test test-citus up down bench fuzz deps
 proxy:
 	@if [ -f proxy/Makefile ]; then $(MAKE) -C proxy PG_CONFIG=$(PG_CONFIG); fi
 
 # Installs what is missing, builds, installs, runs every suite; last line "N passed, N failed".
 test:
 	@bash test/run-all
+
+# The suites against a Citus cluster (a coordinator and two workers started
+# here, bar9.distribute()) when Citus is installed in the PostgreSQL of
+# PG_CONFIG; otherwise one line says it was skipped.  Not part of `make
+# test`: CI has no Citus, and a Citus run takes minutes more.
+test-citus:
+	@bash test/citus/run
 
 # A local cluster under .bar9/ with the worker preloaded, the proxy and a demo key.
 up:

@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/unicode_norm.h"
 #include "executor/spi.h"
@@ -26,6 +27,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
+#include "auth.h"
 #include "e164.h"
 #include "keywords.h"
 #include "optouts.h"
@@ -274,7 +276,7 @@ AccountReplies(const char *account_id, text *out[3])
 		KEYWORD_DEFAULT_OPT_IN_REPLY,
 		KEYWORD_DEFAULT_HELP_REPLY
 	};
-	Datum		args[1];
+	Datum		args[2];
 	int			rc;
 	int			i;
 
@@ -282,17 +284,19 @@ AccountReplies(const char *account_id, text *out[3])
 		elog(ERROR, "SPI_connect failed");
 	if (plan == NULL)
 	{
-		Oid			argtypes[1] = {TEXTOID};
+		Oid			argtypes[2] = {TEXTOID, INT4OID};
 
 		plan = SPI_prepare("SELECT opt_out_reply, opt_in_reply, help_reply"
-						   "  FROM bar9.keyword_replies WHERE account_id = $1",
-						   1, argtypes);
+						   "  FROM bar9.keyword_replies"
+						   " WHERE account_id = $1 AND account_no = $2",
+						   2, argtypes);
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "could not prepare keyword reply query: %s",
 				 SPI_result_code_string(SPI_result));
 	}
 
 	args[0] = CStringGetTextDatum(account_id);
+	args[1] = Int32GetDatum(bar9_account_no(account_id, true));
 	rc = SPI_execute_plan(plan, args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "keyword reply query failed: %s",
@@ -428,8 +432,8 @@ set_keyword_replies(PG_FUNCTION_ARGS)
 	static SPIPlanPtr plan = NULL;
 	static const char *const params[3] = {"opt_out", "opt_in", "help"};
 	char	   *account_id;
-	Datum		args[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Datum		args[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	int			i;
 	int			rc;
 
@@ -458,20 +462,24 @@ set_keyword_replies(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* no function in the distributed write: its values come as parameters */
+	args[4] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	args[5] = Int32GetDatum(bar9_account_no(account_id, false));
 	if (plan == NULL)
 	{
-		Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+		Oid			argtypes[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		TIMESTAMPTZOID, INT4OID};
 
 		plan = SPI_prepare("INSERT INTO bar9.keyword_replies AS r"
 						   "       (account_id, opt_out_reply, opt_in_reply,"
-						   "        help_reply)"
-						   " VALUES ($1, $2, $3, $4)"
-						   " ON CONFLICT (account_id) DO UPDATE"
+						   "        help_reply, updated_at, account_no)"
+						   " VALUES ($1, $2, $3, $4, $5, $6)"
+						   " ON CONFLICT (account_id, account_no) DO UPDATE"
 						   "   SET opt_out_reply = EXCLUDED.opt_out_reply,"
 						   "       opt_in_reply = EXCLUDED.opt_in_reply,"
 						   "       help_reply = EXCLUDED.help_reply,"
-						   "       updated_at = now()",
-						   4, argtypes);
+						   "       updated_at = EXCLUDED.updated_at",
+						   6, argtypes);
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "could not prepare keyword reply update: %s",
 				 SPI_result_code_string(SPI_result));
