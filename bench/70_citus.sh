@@ -55,7 +55,7 @@ done
 on coord "SELECT citus_set_coordinator_host('127.0.0.1', $(cat "$WORK/coord/port"));
 SELECT citus_add_node('127.0.0.1', $(cat "$WORK/worker1/port"));
 SELECT citus_add_node('127.0.0.1', $(cat "$WORK/worker2/port"));
-CREATE EXTENSION bar9; SELECT bar9.distribute();" >/dev/null
+CREATE EXTENSION bar9; SET client_min_messages = warning; SELECT bar9.distribute();" >/dev/null
 
 # setup NODE: an account, its key, an audience of N numbers; prints "key audience".
 setup() {
@@ -71,9 +71,9 @@ setup() {
 	echo "$key $aud"
 }
 
-# broadcast_ms NODE KEY AUDIENCE: POST a broadcast, wait until it leaves
-# 'pending'; prints the milliseconds from the POST's commit.
-broadcast_ms() {
+# wait_proc NODE: a procedure that POSTs a broadcast and waits until it
+# leaves 'pending'; it returns the milliseconds from the POST's commit.
+wait_proc() {
 	on "$1" "CREATE OR REPLACE PROCEDURE pg_temp_bench_wait(key text, aud text, INOUT ms float8 DEFAULT NULL)
 LANGUAGE plpgsql AS \$\$
 DECLARE
@@ -95,14 +95,21 @@ BEGIN
 		PERFORM pg_sleep(0.01);
 	END LOOP;
 	ms := extract(epoch FROM clock_timestamp() - t0) * 1000;
-END \$\$;
-CALL pg_temp_bench_wait('$2', '$3');"
+END \$\$" >/dev/null
+}
+
+# broadcast_ms NODE KEY AUDIENCE: see wait_proc (a CALL of its own: the
+# procedure commits).
+broadcast_ms() {
+	on "$1" "CALL pg_temp_bench_wait('$2', '$3')"
 }
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 read -r skey saud < <(setup single)
 read -r ckey caud < <(setup coord)
+wait_proc single
+wait_proc coord
 single=()
 citus=()
 for r in $(seq 1 "$REPS"); do

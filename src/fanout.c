@@ -51,6 +51,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "cluster.h"
 #include "e164.h"
 #include "fanout.h"
 #include "messages.h"
@@ -68,6 +69,7 @@ typedef enum FanoutPlanId
 	PLAN_READ_AFTER,			/* the next ones, after the cursor */
 	PLAN_OPTED,
 	PLAN_SMS_MAX,
+	PLAN_COUNT_CHANNEL,
 	PLAN_RECORD,
 	PLAN_CANCEL_CHANNEL,
 	NUM_FANOUT_PLANS
@@ -100,6 +102,22 @@ typedef struct FanoutQuery
 #define INSERT_SQL \
 	"INSERT INTO bar9.sms_queue (account_no, broadcast_no, to_number)" \
 	" SELECT $1, $2, pg_catalog.unnest($3)"
+
+/*
+ * The same on Citus ($4 account_id, $5 channel_id): the numbers come from
+ * the audience's rows, so that the INSERT ... SELECT is between co-located
+ * tables of one account and runs on its shard (from an array, Citus would
+ * pull the rows to the coordinator and copy them out again).  The members
+ * are still there: the batch holds the audience's lock.  The numbers are
+ * in key order: the scan is the range of the audience's key they span.
+ */
+#define INSERT_CITUS_SQL \
+	"INSERT INTO bar9.sms_queue (account_no, broadcast_no, to_number)" \
+	" SELECT cn.account_no, $2, cn.phone_number FROM bar9.channel_numbers cn" \
+	" WHERE cn.account_no = $1 AND cn.account_id = $4 AND cn.channel_id = $5" \
+	"   AND cn.phone_number OPERATOR(bar9.>=) ($3)[1]" \
+	"   AND cn.phone_number OPERATOR(bar9.<=) ($3)[pg_catalog.array_upper($3, 1)]" \
+	"   AND cn.phone_number OPERATOR(bar9.=) ANY ($3)"
 
 static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 	[PLAN_CHANNEL_OF] = {
@@ -163,12 +181,16 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 		" WHERE account_no = $1 AND broadcast_no = $2",
 		2, {INT4OID, INT4OID}
 	},
+	/*
+	 * The audience's message_count: a statement of its own (on Citus a CTE
+	 * whose condition is false would prune the whole statement away).
+	 */
+	[PLAN_COUNT_CHANNEL] = {
+		"UPDATE bar9.channels SET message_count = message_count + $2"
+		" WHERE account_id = $1 AND channel_id = $3 AND account_no = $4",
+		4, {TEXTOID, INT8OID, TEXTOID, INT4OID}
+	},
 	[PLAN_RECORD] = {
-		"WITH counted AS ("
-		" UPDATE bar9.channels SET message_count = message_count + $4"
-		"  WHERE account_id = $1 AND channel_id = $3 AND account_no = $9"
-		"    AND $4 > 0"
-		")"
 		"UPDATE bar9.messages"
 		"   SET fanout_cursor = coalesce($6::bar9.e164, fanout_cursor),"
 		"       fanout_done = $7,"
@@ -248,7 +270,7 @@ ResultBool(int col)
 }
 
 /* The kept INSERT plans (plain, ON CONFLICT) and the e164 type they take. */
-static SPIPlanPtr insert_plans[2];
+static SPIPlanPtr insert_plans[4];	/* [citus * 2 + on_conflict] */
 static Oid	insert_plans_type = InvalidOid;
 
 /*
@@ -258,12 +280,13 @@ static Oid	insert_plans_type = InvalidOid;
  * number that already has its SMS is skipped.
  */
 static uint64
-InsertSms(Datum *keys, Datum *numbers, int n, Oid e164type,
-		  bool on_conflict)
+InsertSms(Datum *keys, const char *account_id, const char *channel_id,
+		  Datum *numbers, int n, Oid e164type, bool on_conflict)
 {
-	SPIPlanPtr *slot = &insert_plans[on_conflict ? 1 : 0];
-	Oid			argtypes[3];
-	Datum		args[3];
+	bool		citus = bar9_citus_distributed();
+	SPIPlanPtr *slot = &insert_plans[(citus ? 2 : 0) + (on_conflict ? 1 : 0)];
+	Oid			argtypes[5] = {INT4OID, INT4OID, InvalidOid, TEXTOID, TEXTOID};
+	Datum		args[5];
 	int16		typlen;
 	bool		typbyval;
 	char		typalign;
@@ -281,19 +304,23 @@ InsertSms(Datum *keys, Datum *numbers, int n, Oid e164type,
 		}
 		insert_plans_type = e164type;
 	}
-	argtypes[0] = INT4OID;
-	argtypes[1] = INT4OID;
 	argtypes[2] = get_array_type(e164type);
 	if (!OidIsValid(argtypes[2]))
 		elog(ERROR, "type bar9.e164 has no array type");
-	bar9_plan(slot, on_conflict ? INSERT_SQL " ON CONFLICT DO NOTHING" :
-			  INSERT_SQL, 3, argtypes);
+	if (citus)
+		bar9_plan(slot, on_conflict ? INSERT_CITUS_SQL " ON CONFLICT DO NOTHING" :
+				  INSERT_CITUS_SQL, 5, argtypes);
+	else
+		bar9_plan(slot, on_conflict ? INSERT_SQL " ON CONFLICT DO NOTHING" :
+				  INSERT_SQL, 3, argtypes);
 
 	get_typlenbyvalalign(e164type, &typlen, &typbyval, &typalign);
 	args[0] = keys[0];
 	args[1] = keys[1];
 	args[2] = PointerGetDatum(construct_array(numbers, n, e164type, typlen,
 											  typbyval, typalign));
+	args[3] = CStringGetTextDatum(account_id);
+	args[4] = CStringGetTextDatum(channel_id);
 	rc = SPI_execute_plan(*slot, args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "fan-out insert failed: %s", SPI_result_code_string(rc));
@@ -491,7 +518,8 @@ FanoutQueue(FanoutBroadcast *b, FanoutMembers *m)
 	ExecPlan(PLAN_SMS_MAX, b->keys, NULL, SPI_OK_SELECT);
 	max = ResultColumn(1, &isnull);
 	conflicts = !isnull && DatumGetE164(max) >= DatumGetE164(m->numbers[0]);
-	return (int64) InsertSms(b->keys, m->numbers, m->kept, m->e164type,
+	return (int64) InsertSms(b->keys, b->account_id, b->channel_id,
+							 m->numbers, m->kept, m->e164type,
 							 conflicts);
 }
 
@@ -520,7 +548,15 @@ FanoutRecord(FanoutBroadcast *b, const FanoutBatchResult *r, bool done)
 	values[7] = Int64GetDatum(done ? created :
 							  Max(b->recipient_count, created));
 	values[8] = Int32GetDatum(b->account_no);
+	if (r->queued > 0)
+	{
+		Datum		counted[4] = {values[0], values[3], values[2], values[8]};
+
+		ExecPlan(PLAN_COUNT_CHANNEL, counted, NULL, SPI_OK_UPDATE);
+	}
 	ExecPlan(PLAN_RECORD, values, nulls, SPI_OK_UPDATE_RETURNING);
+	if (SPI_processed != 1)
+		elog(ERROR, "could not record a fan-out batch");
 	return ResultText(1);
 }
 
@@ -726,6 +762,8 @@ fanout_statement(PG_FUNCTION_ARGS)
 		sql = fanout_queries[PLAN_OPTED].sql;
 	else if (strcmp(name, "insert") == 0)
 		sql = INSERT_SQL;
+	else if (strcmp(name, "insert_citus") == 0)
+		sql = INSERT_CITUS_SQL;
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

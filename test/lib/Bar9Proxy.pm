@@ -97,6 +97,9 @@ sub bar9_citus_cluster
 	return;
 }
 
+# The worker nodes of the Citus cluster bar9_node made (BAR9_CITUS=1).
+sub citus_workers { return @citus_workers }
+
 # A new account with a key of the given scopes (default: all three).
 sub bar9_key
 {
@@ -114,15 +117,18 @@ sub bar9_key
 }
 
 # Starts the proxy against NODE; options: pool, timeout, pool_wait, args
-# (more flags).  Returns a Bar9Proxy object; dies unless /healthz answers.
+# (more flags), db_node (the node it connects to, if not NODE).
+# Returns a Bar9Proxy object; dies unless /healthz answers.
 sub start_proxy
 {
 	my ($node, %opt) = @_;
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
 	my $log = $node->basedir . "/proxy_$port.log";
-	my $db_node = $node;
+	my $db_node = $opt{db_node} // $node;
 	$db_node = $citus_workers[0]
-	  if @citus_workers && ($ENV{BAR9_CITUS_PROXY} // '') eq 'worker';
+	  if !$opt{db_node}
+	  && @citus_workers
+	  && ($ENV{BAR9_CITUS_PROXY} // '') eq 'worker';
 	my @cmd = (
 		bar9_root() . '/proxy/bar9-proxy',
 		'--listen' => "127.0.0.1:$port",
