@@ -29,6 +29,7 @@
 #include "api.h"
 #include "auth.h"
 #include "channels.h"
+#include "cluster.h"
 #include "e164.h"
 #include "numbers.h"
 
@@ -255,6 +256,30 @@ NumbersInvalid(JsonOut *jo, int index, const NumberInput *in,
 }
 
 /*
+ * How many of the numbers $3 (text[]) are in the audience ($1 account_id,
+ * $2 channel_id, $4 account_no) already: one probe of its key each.
+ */
+static int64
+NumbersPresent(Datum *args)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTARRAYOID, INT4OID};
+	bool		isnull;
+
+	if (SPI_execute_plan(bar9_plan(&plan,
+								   "SELECT pg_catalog.count(*) FROM bar9.channel_numbers"
+								   " WHERE account_id = $1 AND channel_id = $2"
+								   "   AND account_no = $4"
+								   "   AND phone_number OPERATOR(bar9.=) ANY ($3::bar9.e164[])",
+								   4, argtypes),
+						 args, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not count the numbers already present");
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
  * Add n numbers to a locked live audience with one INSERT.  Entries that
  * are not numbers go to res->invalid (by index); duplicates in the input
  * count as already present.
@@ -296,6 +321,7 @@ NumbersAddMany(const char *account_id, const Channel *ch,
 		Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTARRAYOID, INT4OID,
 		INT8OID};
 		Datum		args[5];
+		int64		present;
 		int			rc;
 
 		/* sorted and distinct: one pass through the index, in key order */
@@ -318,6 +344,7 @@ NumbersAddMany(const char *account_id, const Channel *ch,
 												  -1, false, TYPALIGN_INT));
 		args[3] = Int32GetDatum(ch->account_no);
 		args[4] = Int64GetDatum(ch->last_member_seq);
+		present = bar9_citus_distributed() ? NumbersPresent(args) : -1;
 		rc = SPI_execute_plan(bar9_plan(&insert_many_plan,
 										"INSERT INTO bar9.channel_numbers"
 										" (account_id, channel_id, phone_number, account_no,"
@@ -330,7 +357,13 @@ NumbersAddMany(const char *account_id, const Channel *ch,
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "could not insert numbers: %s",
 				 SPI_result_code_string(rc));
-		res->added = SPI_processed;
+		/*
+		 * On Citus the row count of this INSERT ... SELECT, which it runs
+		 * through the coordinator, counts the rows ON CONFLICT skipped too:
+		 * there the members present before (counted under the audience's
+		 * lock, so exactly) tell how many were added.
+		 */
+		res->added = present >= 0 ? ndistinct - present : SPI_processed;
 		res->already_present = nvalid - res->added;
 		NumbersCount(account_id, ch, res->added, ndistinct);
 	}
