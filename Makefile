@@ -52,7 +52,7 @@ $(EXTENSION).openapi.json: openapi.json
 
 all: proxy sender
 
-.PHONY: proxy sender test up down bench fuzz fuzz-api deps deb
+.PHONY: proxy sender test test-citus up down bench fuzz fuzz-api deps deb
 proxy:
 	@if [ -f proxy/Makefile ]; then $(MAKE) -C proxy PG_CONFIG=$(PG_CONFIG); fi
 
@@ -63,6 +63,13 @@ sender:
 # Installs what is missing, builds, installs, runs every suite; last line "N passed, N failed".
 test:
 	@bash test/run-all
+
+# The suites against a Citus cluster (a coordinator and two workers started
+# here, bar9.distribute()) when Citus is installed in the PostgreSQL of
+# PG_CONFIG; otherwise one line says it was skipped.  Not part of `make
+# test`: CI has no Citus, and a Citus run takes minutes more.
+test-citus:
+	@bash test/citus/run
 
 # A local cluster under .bar9/ with the worker preloaded, the proxy and a demo key.
 up:

@@ -6,7 +6,8 @@
 CREATE FUNCTION pg_temp.req(key text, method text, path text, body text DEFAULT NULL, idem text DEFAULT NULL) RETURNS TABLE (status int, body text) LANGUAGE sql AS $$ SELECT r.status, regexp_replace(r.body, '"created_at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"', '"created_at":"<time>"', 'g') FROM bar9.api(method, path, jsonb_strip_nulls(jsonb_build_object('authorization', 'Bearer ' || key, 'content-type', CASE WHEN body IS NOT NULL THEN 'application/json' END, 'idempotency-key', idem)), convert_to(body, 'UTF8')) r $$;
 -- The SMS of a broadcast by number, and its counters.
 CREATE FUNCTION pg_temp.sms(acct text) RETURNS TABLE (message_id text, to_number text, status text) LANGUAGE sql AS $$ SELECT message_id, to_number::text, status FROM bar9.sms WHERE account_id = acct ORDER BY message_id, to_number $$;
-CREATE FUNCTION pg_temp.counts(acct text) RETURNS TABLE (message_id text, status text, n_queued bigint, n_sending bigint, n_canceled bigint, recipient_count bigint, suppressed_count bigint) LANGUAGE sql AS $$ SELECT message_id, status, n_queued, n_sending, n_canceled, recipient_count, suppressed_count FROM bar9.messages WHERE account_id = acct ORDER BY message_id $$;
+-- (PL/pgSQL: so it runs on Citus too)
+CREATE FUNCTION pg_temp.counts(acct text) RETURNS TABLE (message_id text, status text, n_queued bigint, n_sending bigint, n_canceled bigint, recipient_count bigint, suppressed_count bigint) LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY SELECT m.message_id, m.status, m.n_queued, m.n_sending, m.n_canceled, m.recipient_count, m.suppressed_count FROM bar9.messages m WHERE m.account_id = acct ORDER BY m.message_id; END $$;
 SELECT bar9.create_account('Consent A') AS acct \gset
 SELECT bar9.create_account('Consent B') AS acct_b \gset
 SELECT bar9.create_api_key(:'acct', ARRAY['marketing:channels:read', 'marketing:channels:write'], 'rw') AS rw \gset

@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
@@ -26,6 +27,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "cluster.h"
 #include "ids.h"
 
 /* Length of a whole key: "bar9_" + "key_" + 22 + "_" + secret. */
@@ -219,25 +221,37 @@ auth_check_key(const char *key, size_t len, AuthResult *out)
 
 	if (stale)
 	{
-		Oid			argtypes[1] = {TEXTOID};
-		Datum		args[1];
+		static SPIPlanPtr citus_touch_plan = NULL;
+		Oid			argtypes[2] = {TEXTOID, TIMESTAMPTZOID};
+		Datum		args[2];
 		int			rc;
 
 		/*
 		 * At most once a minute per key, and never waiting: when another
 		 * transaction holds the key's row (it is touching it too, or it is
 		 * revoking it), this request skips the touch rather than queue
-		 * behind it.
+		 * behind it.  On Citus api_keys is a reference table, which takes
+		 * no row lock clause: the touch is a plain update (it may wait for
+		 * another touch of the same key, once a minute at most).
 		 */
 		args[0] = CStringGetTextDatum(key_id);
-		rc = SPI_execute_plan(bar9_plan(&key_touch_plan,
-										"UPDATE bar9.api_keys SET last_used_at = pg_catalog.now()"
-										" WHERE key_id = (SELECT k.key_id FROM bar9.api_keys k"
-										"   WHERE k.key_id = $1 AND (k.last_used_at IS NULL OR"
-										"         k.last_used_at < pg_catalog.now() - interval '1 minute')"
-										"   FOR NO KEY UPDATE SKIP LOCKED)",
-										1, argtypes),
-							  args, NULL, false, 0);
+		args[1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		if (bar9_citus_distributed())
+			rc = SPI_execute_plan(bar9_plan(&citus_touch_plan,
+											"UPDATE bar9.api_keys SET last_used_at = $2"
+											" WHERE key_id = $1 AND (last_used_at IS NULL OR"
+											"       last_used_at < $2 - interval '1 minute')",
+											2, argtypes),
+								  args, NULL, false, 0);
+		else
+			rc = SPI_execute_plan(bar9_plan(&key_touch_plan,
+											"UPDATE bar9.api_keys SET last_used_at = pg_catalog.now()"
+											" WHERE key_id = (SELECT k.key_id FROM bar9.api_keys k"
+											"   WHERE k.key_id = $1 AND (k.last_used_at IS NULL OR"
+											"         k.last_used_at < pg_catalog.now() - interval '1 minute')"
+											"   FOR NO KEY UPDATE SKIP LOCKED)",
+											1, argtypes),
+								  args, NULL, false, 0);
 		if (rc != SPI_OK_UPDATE)
 			elog(ERROR, "API key update failed: %s", SPI_result_code_string(rc));
 	}
@@ -278,6 +292,41 @@ AuthCheckName(const char *s, const char *what)
 	return t;
 }
 
+/*
+ * The account_no of an account, the column every account's rows are
+ * distributed by (bar9.distribute()); when there is no such account, 0
+ * if missing_ok (account numbers start at 1), else error 42704.  SPI must
+ * be connected.  bar9.accounts is a reference table: the lookup is local on
+ * every node.
+ */
+int32
+bar9_account_no(const char *account_id, bool missing_ok)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	bool		isnull;
+	int			rc;
+
+	args[0] = CStringGetTextDatum(account_id);
+	rc = SPI_execute_plan(bar9_plan(&plan,
+									"SELECT account_no FROM bar9.accounts"
+									" WHERE account_id = $1",
+									1, argtypes),
+	/* a fresh snapshot (an account made earlier in this statement) if allowed */
+						  args, NULL, IsInParallelMode(), 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "account lookup failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1 && missing_ok)
+		return 0;
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("account \"%s\" does not exist", account_id)));
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
 PG_FUNCTION_INFO_V1(create_account);
 
 /* SQL: bar9.create_account(name text) -> text, the new account's id. */
@@ -287,16 +336,35 @@ create_account(PG_FUNCTION_ARGS)
 	char	   *name = AuthCheckName(text_to_cstring(PG_GETARG_TEXT_PP(0)),
 									 "account name");
 	char	   *id = bar9_new_id("acct_");
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		args[2];
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT4OID};
+	Datum		args[3];
+	bool		isnull;
 	int			rc;
 
+	SPI_connect();
+
+	/*
+	 * Its number first, then the rows: no function in a distributed write.
+	 * Accounts are created on the Citus coordinator (an operator's job):
+	 * account_no_seq is the coordinator's alone.
+	 */
+	rc = SPI_execute("SELECT pg_catalog.nextval('bar9.account_no_seq')::int4",
+					 false, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not number the account: %s",
+			 SPI_result_code_string(rc));
 	args[0] = CStringGetTextDatum(id);
 	args[1] = CStringGetTextDatum(name);
-	SPI_connect();
-	rc = SPI_execute_with_args("INSERT INTO bar9.accounts (account_id, name)"
-							   " VALUES ($1, $2)",
-							   2, argtypes, args, NULL, false, 0);
+	args[2] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+							&isnull);
+	rc = SPI_execute_with_args("INSERT INTO bar9.accounts (account_id, name, account_no)"
+							   " VALUES ($1, $2, $3)",
+							   3, argtypes, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not insert account: %s", SPI_result_code_string(rc));
+	rc = SPI_execute_with_args("INSERT INTO bar9.account_counters (account_no)"
+							   " VALUES ($3)",
+							   3, argtypes, args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not insert account: %s", SPI_result_code_string(rc));
 	SPI_finish();
@@ -433,8 +501,8 @@ revoke_api_key(PG_FUNCTION_ARGS)
 	char	   *s = text_to_cstring(arg);
 	char		key_id[AUTH_KEY_ID_LEN + 1];
 	const char *secret;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
+	Oid			argtypes[2] = {TEXTOID, TIMESTAMPTZOID};
+	Datum		args[2];
 	int			rc;
 
 	if (AuthParseKey(s, strlen(s), key_id, &secret))
@@ -484,12 +552,14 @@ revoke_api_key(PG_FUNCTION_ARGS)
 				 errmsg("the value is neither an API key nor an API key id"),
 				 errhint("Pass the whole key (bar9_key_..._...) or its id (key_...).")));
 
+	/* the time as a parameter: no function in a distributed write */
 	args[0] = CStringGetTextDatum(key_id);
+	args[1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	SPI_connect();
 	rc = SPI_execute_with_args("UPDATE bar9.api_keys"
-							   "   SET revoked_at = coalesce(revoked_at, pg_catalog.now())"
+							   "   SET revoked_at = coalesce(revoked_at, $2)"
 							   " WHERE key_id = $1",
-							   1, argtypes, args, NULL, false, 0);
+							   2, argtypes, args, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "could not revoke API key: %s", SPI_result_code_string(rc));
 	if (SPI_processed != 1)

@@ -40,4 +40,6 @@ extern const char *auth_scope_name(int scope);
 /* Constant-time equality of two buffers of n bytes. */
 extern bool auth_equal_ct(const void *a, const void *b, size_t n);
 
+extern int32 bar9_account_no(const char *account_id, bool missing_ok);
+
 #endif							/* BAR9_AUTH_H */

@@ -27,6 +27,7 @@
 #include "utils/timestamp.h"
 
 #include "api.h"
+#include "auth.h"
 #include "channels.h"
 #include "fanout.h"
 #include "ids.h"
@@ -40,7 +41,8 @@
 
 /* The columns every query returns, in Channel order. */
 #define CHANNEL_COLS \
-	"channel_id, name, subscriber_count, message_count, created_at, updated_at"
+	"channel_id, name, subscriber_count, message_count, created_at, updated_at," \
+	" account_no, last_member_seq"
 
 static SPIPlanPtr load_plan = NULL;
 static SPIPlanPtr load_lock_plan = NULL;
@@ -73,6 +75,8 @@ ChannelFromRow(uint64 i, Channel *out)
 	out->message_count = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
 	out->created_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
 	out->updated_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 6, &isnull));
+	out->account_no = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+	out->last_member_seq = DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
 }
 
 /* Load a live audience of the account (see channels.h). */
@@ -80,25 +84,28 @@ bool
 channel_load(const char *account_id, const char *channel_id, bool lock,
 			 Channel *out)
 {
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		args[2];
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT4OID};
+	Datum		args[3];
 	SPIPlanPtr	plan;
 	int			rc;
 
+	/* account_no too: on Citus, a lock on one shard, not on all */
 	if (lock)
 		plan = bar9_plan(&load_lock_plan,
 						 "SELECT " CHANNEL_COLS " FROM bar9.channels"
 						 " WHERE account_id = $1 AND channel_id = $2"
+						 "   AND account_no = $3"
 						 "   AND deleted_at IS NULL FOR NO KEY UPDATE",
-						 2, argtypes);
+						 3, argtypes);
 	else
 		plan = bar9_plan(&load_plan,
 						 "SELECT " CHANNEL_COLS " FROM bar9.channels"
 						 " WHERE account_id = $1 AND channel_id = $2"
-						 "   AND deleted_at IS NULL",
-						 2, argtypes);
+						 "   AND account_no = $3 AND deleted_at IS NULL",
+						 3, argtypes);
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = CStringGetTextDatum(channel_id);
+	args[2] = Int32GetDatum(bar9_account_no(account_id, true));
 	rc = SPI_execute_plan(plan, args, NULL, false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "audience lookup failed: %s", SPI_result_code_string(rc));
@@ -175,20 +182,23 @@ ChannelCheckName(const char *raw, const char **why)
 static void
 ChannelCreate(const char *account_id, const char *name, Channel *out)
 {
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		args[3];
+	Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID};
+	Datum		args[5];
 	int			rc;
 
+	/* values computed here: no volatile function in a distributed write */
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = CStringGetTextDatum(bar9_new_id("mkt_"));
 	args[2] = CStringGetTextDatum(name);
+	args[3] = TimestampTzGetDatum(GetCurrentTimestamp());
+	args[4] = Int32GetDatum(bar9_account_no(account_id, false));
 	rc = SPI_execute_plan(bar9_plan(&create_plan,
 									"INSERT INTO bar9.channels"
-									" (account_id, channel_id, name, created_at, updated_at)"
-									" SELECT $1, $2, $3, t, t"
-									"   FROM (SELECT pg_catalog.clock_timestamp() AS t) s"
+									" (account_id, channel_id, name, created_at, updated_at,"
+									"  account_no)"
+									" VALUES ($1, $2, $3, $4, $4, $5)"
 									" RETURNING " CHANNEL_COLS,
-									3, argtypes),
+									5, argtypes),
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not insert audience: %s", SPI_result_code_string(rc));
@@ -260,20 +270,22 @@ static bool
 ChannelRename(const char *account_id, const char *channel_id,
 			  const char *name, Channel *out)
 {
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		args[3];
+	Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID};
+	Datum		args[5];
 	int			rc;
 
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = CStringGetTextDatum(channel_id);
 	args[2] = CStringGetTextDatum(name);
+	args[3] = TimestampTzGetDatum(GetCurrentTimestamp());
+	args[4] = Int32GetDatum(bar9_account_no(account_id, false));
 	rc = SPI_execute_plan(bar9_plan(&rename_plan,
 									"UPDATE bar9.channels"
-									"   SET name = $3, updated_at = pg_catalog.clock_timestamp()"
+									"   SET name = $3, updated_at = $4"
 									" WHERE account_id = $1 AND channel_id = $2"
-									"   AND deleted_at IS NULL"
+									"   AND account_no = $5 AND deleted_at IS NULL"
 									" RETURNING " CHANNEL_COLS,
-									3, argtypes),
+									5, argtypes),
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not rename audience: %s", SPI_result_code_string(rc));
@@ -290,22 +302,23 @@ ChannelRename(const char *account_id, const char *channel_id,
 static bool
 ChannelDelete(const char *account_id, const char *channel_id)
 {
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		args[2];
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID};
+	Datum		args[4];
 	int			rc;
 
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = CStringGetTextDatum(channel_id);
+	args[2] = TimestampTzGetDatum(GetCurrentTimestamp());
+	args[3] = Int32GetDatum(bar9_account_no(account_id, false));
 
 	/* locks the audience row first, like every membership change */
 	rc = SPI_execute_plan(bar9_plan(&delete_plan,
 									"UPDATE bar9.channels"
-									"   SET deleted_at = pg_catalog.clock_timestamp(),"
-									"       updated_at = pg_catalog.clock_timestamp(),"
+									"   SET deleted_at = $3, updated_at = $3,"
 									"       subscriber_count = 0"
 									" WHERE account_id = $1 AND channel_id = $2"
-									"   AND deleted_at IS NULL",
-									2, argtypes),
+									"   AND account_no = $4 AND deleted_at IS NULL",
+									4, argtypes),
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "could not delete audience: %s", SPI_result_code_string(rc));
@@ -327,8 +340,9 @@ ChannelDelete(const char *account_id, const char *channel_id)
 	 */
 	rc = SPI_execute_plan(bar9_plan(&purge_plan,
 									"INSERT INTO bar9.channel_purges"
-									" VALUES ($1, $2)",
-									2, argtypes),
+									" (account_id, channel_id, account_no)"
+									" VALUES ($1, $2, $4)",
+									4, argtypes),
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not queue the audience's numbers for removal: %s",

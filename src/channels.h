@@ -16,6 +16,8 @@ typedef struct Channel
 	int64		message_count;
 	TimestampTz created_at;
 	TimestampTz updated_at;
+	int32		account_no;		/* the account's, its shard's (distribute()) */
+	int64		last_member_seq;	/* the added_seq of its latest member */
 } Channel;
 
 /*

@@ -29,6 +29,7 @@
 #include "utils/timestamp.h"
 
 #include "sql_helpers.h"
+#include "cluster.h"
 #include "e164.h"
 #include "queue.h"
 
@@ -52,6 +53,8 @@ typedef struct ClaimCall
 } ClaimCall;
 
 static SPIPlanPtr plan_expired;
+static SPIPlanPtr plan_expired_lock;
+static SPIPlanPtr plan_retry_accounts;
 static SPIPlanPtr plan_run_rows;
 static SPIPlanPtr plan_run_take;
 static SPIPlanPtr plan_run_split;
@@ -123,23 +126,25 @@ Take(ClaimCall *call, const SmsId *id, int32 attempt, bool was_queued)
 static int64
 RenewRun(ClaimCall *call, int32 a, int32 b, int64 claim_no)
 {
-	static const Oid types[4] = {INT4OID, INT4OID, INT8OID, TIMESTAMPTZOID};
-	Datum		values[4];
+	static const Oid types[5] = {INT4OID, INT4OID, INT8OID, TIMESTAMPTZOID,
+	INT8OID};
+	Datum		values[5];
 	bool		isnull;
 
 	values[0] = Int32GetDatum(a);
 	values[1] = Int32GetDatum(b);
 	values[2] = Int64GetDatum(claim_no);
 	values[3] = TimestampTzGetDatum(call->lease_until);
+	values[4] = Int64GetDatum(bar9_new_claim_no());
 	Exec(bar9_plan(&plan_run_take,
 				   "UPDATE bar9.sms_claims"
-				   "   SET claim_no = pg_catalog.nextval('bar9.claim_no_seq'),"
+				   "   SET claim_no = $5,"
 				   "       attempt = attempt + 1, lease_until = $4,"
 				   "       claimed_at = pg_catalog.now()"
 				   " WHERE account_no = $1 AND broadcast_no = $2"
 				   "   AND claim_no = $3"
 				   " RETURNING claim_no",
-				   4, types),
+				   5, types),
 		 values, NULL, SPI_OK_UPDATE_RETURNING);
 	if (SPI_processed != 1)
 		elog(ERROR, "could not take over an expired claim");
@@ -156,9 +161,9 @@ static int64
 SplitRun(ClaimCall *call, int32 a, int32 b, int64 claim_no, uint64 first,
 		 uint64 last, uint64 rest_first, int n)
 {
-	static const Oid types[8] = {INT4OID, INT4OID, INT8OID, TEXTOID, TEXTOID,
-	TEXTOID, INT4OID, TIMESTAMPTZOID};
-	Datum		values[8];
+	static const Oid types[9] = {INT4OID, INT4OID, INT8OID, TEXTOID, TEXTOID,
+	TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID};
+	Datum		values[9];
 	bool		isnull;
 
 	values[0] = Int32GetDatum(a);
@@ -169,6 +174,7 @@ SplitRun(ClaimCall *call, int32 a, int32 b, int64 claim_no, uint64 first,
 	values[5] = E164TextDatum(rest_first);
 	values[6] = Int32GetDatum(n);
 	values[7] = TimestampTzGetDatum(call->lease_until);
+	values[8] = Int64GetDatum(bar9_new_claim_no());
 	Exec(bar9_plan(&plan_run_split,
 				   "WITH rest AS ("
 				   "  UPDATE bar9.sms_claims"
@@ -178,12 +184,12 @@ SplitRun(ClaimCall *call, int32 a, int32 b, int64 claim_no, uint64 first,
 				   "     AND claim_no = $3"
 				   "   RETURNING attempt)"
 				   " INSERT INTO bar9.sms_claims"
-				   " SELECT $1, $2, pg_catalog.nextval('bar9.claim_no_seq'),"
+				   " SELECT $1, $2, $9,"
 				   "        $4::bar9.e164, $5::bar9.e164, $7, attempt + 1, $8,"
 				   "        pg_catalog.now()"
 				   "   FROM rest"
 				   " RETURNING claim_no",
-				   8, types),
+				   9, types),
 		 values, NULL, SPI_OK_INSERT_RETURNING);
 	if (SPI_processed != 1)
 		elog(ERROR, "could not split an expired claim");
@@ -272,26 +278,70 @@ TakeOverRun(ClaimCall *call, int32 a, int32 b, int64 claim_no,
 	}
 }
 
-/* Step 1: take over runs whose lease ran out, oldest first. */
+/* How many expired runs one call looks at, at most. */
+#define CLAIM_EXPIRED_LOOK	16
+
+/*
+ * Lock the expired run (a, b, claim_no) unless another call holds it or
+ * took it over meanwhile; its columns are then the last result.  One row
+ * of one shard: on Citus, no lock spans shards.
+ */
+static bool
+LockExpiredRun(int32 a, int32 b, int64 claim_no)
+{
+	static const Oid types[3] = {INT4OID, INT4OID, INT8OID};
+	Datum		values[3];
+
+	values[0] = Int32GetDatum(a);
+	values[1] = Int32GetDatum(b);
+	values[2] = Int64GetDatum(claim_no);
+	Exec(bar9_plan(&plan_expired_lock,
+				   "SELECT account_no, broadcast_no, claim_no,"
+				   "       first_number::text, last_number::text,"
+				   "       remaining, attempt"
+				   "  FROM bar9.sms_claims"
+				   " WHERE account_no = $1 AND broadcast_no = $2"
+				   "   AND claim_no = $3 AND lease_until <= pg_catalog.now()"
+				   "   FOR UPDATE SKIP LOCKED",
+				   3, types),
+		 values, NULL, SPI_OK_SELECT);
+	return SPI_processed == 1;
+}
+
+/*
+ * Step 1: take over runs whose lease ran out, oldest first: read the
+ * oldest few without a lock (on Citus, from every shard), then lock each
+ * by its key, skipping those another call holds.
+ */
 static void
 ClaimExpiredRuns(ClaimCall *call)
 {
-	while (call->left > 0)
-	{
-		bool		isnull;
+	int64	   *keys;
+	int			n;
+	bool		isnull;
 
-		Exec(bar9_plan(&plan_expired,
-					   "SELECT account_no, broadcast_no, claim_no,"
-					   "       first_number::text, last_number::text,"
-					   "       remaining, attempt"
-					   "  FROM bar9.sms_claims"
-					   " WHERE lease_until <= pg_catalog.now()"
-					   " ORDER BY lease_until LIMIT 1"
-					   "   FOR UPDATE SKIP LOCKED",
-					   0, NULL),
-			 NULL, NULL, SPI_OK_SELECT);
-		if (SPI_processed == 0)
-			return;
+	if (call->left <= 0)
+		return;
+	Exec(bar9_plan(&plan_expired,
+				   "SELECT account_no, broadcast_no, claim_no"
+				   "  FROM bar9.sms_claims"
+				   " WHERE lease_until <= pg_catalog.now()"
+				   " ORDER BY lease_until LIMIT " CppAsString2(CLAIM_EXPIRED_LOOK),
+				   0, NULL),
+		 NULL, NULL, SPI_OK_SELECT);
+	n = (int) SPI_processed;
+	keys = palloc(sizeof(int64) * 3 * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		for (int c = 0; c < 3; c++)
+			keys[3 * i + c] = c < 2 ? DatumGetInt32(Col(i, c + 1, &isnull)) :
+				DatumGetInt64(Col(i, c + 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+
+	for (int i = 0; i < n && call->left > 0; i++)
+	{
+		if (!LockExpiredRun((int32) keys[3 * i], (int32) keys[3 * i + 1],
+							keys[3 * i + 2]))
+			continue;
 		TakeOverRun(call,
 					DatumGetInt32(Col(0, 1, &isnull)),
 					DatumGetInt32(Col(0, 2, &isnull)),
@@ -304,36 +354,38 @@ ClaimExpiredRuns(ClaimCall *call)
 
 /* --- 2. retried SMS ------------------------------------------------------- */
 
-/* Step 2: claim due retried SMS (and retries whose lease ran out). */
+/*
+ * Claim due retried SMS of one account (and its retries whose lease ran
+ * out), under one new claim number: one statement on the account's shard.
+ */
 static void
-ClaimRetries(ClaimCall *call)
+ClaimAccountRetries(ClaimCall *call, int32 account_no)
 {
-	static const Oid types[2] = {INT4OID, TIMESTAMPTZOID};
-	Datum		values[2];
+	static const Oid types[4] = {INT4OID, TIMESTAMPTZOID, INT8OID, INT4OID};
+	Datum		values[4];
 
-	if (call->left <= 0)
-		return;
 	values[0] = Int32GetDatum(call->left);
 	values[1] = TimestampTzGetDatum(call->lease_until);
+	values[2] = Int64GetDatum(bar9_new_claim_no());
+	values[3] = Int32GetDatum(account_no);
 	Exec(bar9_plan(&plan_retries,
 				   "WITH picked AS ("
 				   "  SELECT account_no, broadcast_no, to_number,"
 				   "         claim_no IS NULL AS was_queued"
 				   "    FROM bar9.sms_retry"
-				   "   WHERE due_at <= pg_catalog.now()"
+				   "   WHERE account_no = $4 AND due_at <= pg_catalog.now()"
 				   "   ORDER BY due_at LIMIT $1"
-				   "     FOR UPDATE SKIP LOCKED),"
-				   " claim AS (SELECT pg_catalog.nextval('bar9.claim_no_seq') AS no)"
+				   "     FOR UPDATE SKIP LOCKED)"
 				   " UPDATE bar9.sms_retry r"
-				   "    SET claim_no = claim.no, attempt = r.attempt + 1,"
+				   "    SET claim_no = $3, attempt = r.attempt + 1,"
 				   "        due_at = $2"
-				   "   FROM picked p, claim"
-				   "  WHERE r.account_no = p.account_no"
+				   "   FROM picked p"
+				   "  WHERE r.account_no = $4 AND p.account_no = $4"
 				   "    AND r.broadcast_no = p.broadcast_no"
 				   "    AND r.to_number OPERATOR(bar9.=) p.to_number"
 				   " RETURNING r.account_no, r.broadcast_no, r.to_number,"
 				   "           r.claim_no, r.attempt, p.was_queued",
-				   2, types),
+				   4, types),
 		 values, NULL, SPI_OK_UPDATE_RETURNING);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -348,6 +400,35 @@ ClaimRetries(ClaimCall *call)
 		Take(call, &id, DatumGetInt16(Col(i, 5, &isnull)),
 			 DatumGetBool(Col(i, 6, &isnull)));
 	}
+}
+
+/*
+ * Step 2: claim due retried SMS, account by account, the accounts with
+ * the longest-due ones first (an unlocked read; on Citus, of every shard).
+ */
+static void
+ClaimRetries(ClaimCall *call)
+{
+	int32	   *accounts;
+	int			n;
+	bool		isnull;
+
+	if (call->left <= 0)
+		return;
+	Exec(bar9_plan(&plan_retry_accounts,
+				   "SELECT account_no FROM bar9.sms_retry"
+				   " WHERE due_at <= pg_catalog.now()"
+				   " GROUP BY account_no ORDER BY pg_catalog.min(due_at)"
+				   " LIMIT " CppAsString2(CLAIM_EXPIRED_LOOK),
+				   0, NULL),
+		 NULL, NULL, SPI_OK_SELECT);
+	n = (int) SPI_processed;
+	accounts = palloc(sizeof(int32) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		accounts[i] = DatumGetInt32(Col(i, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	for (int i = 0; i < n && call->left > 0; i++)
+		ClaimAccountRetries(call, accounts[i]);
 }
 
 /*
@@ -500,10 +581,10 @@ static int
 ClaimRun(ClaimCall *call, Broadcast *b, bool have_cursor, Datum cursor)
 {
 	static const Oid row_types[4] = {INT4OID, INT4OID, INT4OID, TEXTOID};
-	static const Oid claim_types[6] = {INT4OID, INT4OID, TEXTOID, TEXTOID,
-	INT4OID, TIMESTAMPTZOID};
+	static const Oid claim_types[7] = {INT4OID, INT4OID, TEXTOID, TEXTOID,
+	INT4OID, TIMESTAMPTZOID, INT8OID};
 	static const Oid cursor_types[4] = {INT4OID, INT4OID, TEXTOID, INT4OID};
-	Datum		values[6];
+	Datum		values[7];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	uint64	   *numbers;
 	int			n;
@@ -555,12 +636,13 @@ ClaimRun(ClaimCall *call, Broadcast *b, bool have_cursor, Datum cursor)
 	values[3] = E164TextDatum(numbers[n - 1]);
 	values[4] = Int32GetDatum(n);
 	values[5] = TimestampTzGetDatum(call->lease_until);
+	values[6] = Int64GetDatum(bar9_new_claim_no());
 	Exec(bar9_plan(&plan_new_claim,
 				   "INSERT INTO bar9.sms_claims VALUES"
-				   " ($1, $2, pg_catalog.nextval('bar9.claim_no_seq'),"
+				   " ($1, $2, $7,"
 				   "  $3::bar9.e164, $4::bar9.e164, $5, 1, $6, pg_catalog.now())"
 				   " RETURNING claim_no",
-				   6, claim_types),
+				   7, claim_types),
 		 values, NULL, SPI_OK_INSERT_RETURNING);
 	id.account_no = b->account_no;
 	id.broadcast_no = b->broadcast_no;

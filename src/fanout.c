@@ -18,7 +18,7 @@
  *	   cancel commits.
  *	3. a scheduled broadcast whose send_at has come becomes 'pending' here:
  *	   its recipients are the audience as it is now (member_seq_cutoff is
- *	   taken from bar9.channel_member_seq), and recipient_count is set to
+ *	   the audience's last_member_seq), and recipient_count is set to
  *	   the audience's current size less its opted-out members.
  *	4. reads the next bar9.fanout_batch_size members after fanout_cursor, in
  *	   phone-number order (a range scan of the audience's primary key),
@@ -50,6 +50,8 @@
 #include "utils/lsyscache.h"
 
 #include "sql_helpers.h"
+#include "auth.h"
+#include "cluster.h"
 #include "e164.h"
 #include "fanout.h"
 #include "messages.h"
@@ -67,6 +69,7 @@ typedef enum FanoutPlanId
 	PLAN_READ_AFTER,			/* the next ones, after the cursor */
 	PLAN_OPTED,
 	PLAN_SMS_MAX,
+	PLAN_COUNT_CHANNEL,
 	PLAN_RECORD,
 	PLAN_CANCEL_CHANNEL,
 	NUM_FANOUT_PLANS
@@ -81,11 +84,14 @@ typedef struct FanoutQuery
 
 /*
  * The members of a batch: $1 account, $2 channel, $3 member cutoff, $4
- * batch size, $5 cursor (text; the _AFTER form only).
+ * batch size, $5 cursor (text; the _AFTER form only), $6 account_no.
+ * Every statement names account_no: on Citus each runs on the account's
+ * shard alone (a router query), locks included.
  */
 #define READ_SQL(cursor_condition) \
 	"SELECT phone_number FROM bar9.channel_numbers" \
 	" WHERE account_id = $1 AND channel_id = $2 AND added_seq <= $3" \
+	"   AND account_no = $6" \
 	cursor_condition \
 	" ORDER BY phone_number LIMIT $4"
 
@@ -97,17 +103,34 @@ typedef struct FanoutQuery
 	"INSERT INTO bar9.sms_queue (account_no, broadcast_no, to_number)" \
 	" SELECT $1, $2, pg_catalog.unnest($3)"
 
+/*
+ * The same on Citus ($4 account_id, $5 channel_id): the numbers come from
+ * the audience's rows, so that the INSERT ... SELECT is between co-located
+ * tables of one account and runs on its shard (from an array, Citus would
+ * pull the rows to the coordinator and copy them out again).  The members
+ * are still there: the batch holds the audience's lock.  The numbers are
+ * in key order: the scan is the range of the audience's key they span.
+ */
+#define INSERT_CITUS_SQL \
+	"INSERT INTO bar9.sms_queue (account_no, broadcast_no, to_number)" \
+	" SELECT cn.account_no, $2, cn.phone_number FROM bar9.channel_numbers cn" \
+	" WHERE cn.account_no = $1 AND cn.account_id = $4 AND cn.channel_id = $5" \
+	"   AND cn.phone_number OPERATOR(bar9.>=) ($3)[1]" \
+	"   AND cn.phone_number OPERATOR(bar9.<=) ($3)[pg_catalog.array_upper($3, 1)]" \
+	"   AND cn.phone_number OPERATOR(bar9.=) ANY ($3)"
+
 static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 	[PLAN_CHANNEL_OF] = {
 		"SELECT channel_id FROM bar9.messages"
-		" WHERE account_id = $1 AND message_id = $2",
-		2, {TEXTOID, TEXTOID}
+		" WHERE account_id = $1 AND message_id = $2 AND account_no = $3",
+		3, {TEXTOID, TEXTOID, INT4OID}
 	},
 	[PLAN_LOCK_CHANNEL] = {
-		"SELECT deleted_at IS NOT NULL, subscriber_count FROM bar9.channels"
-		" WHERE account_id = $1 AND channel_id = $2"
+		"SELECT deleted_at IS NOT NULL, subscriber_count, last_member_seq"
+		"  FROM bar9.channels"
+		" WHERE account_id = $1 AND channel_id = $2 AND account_no = $3"
 		" FOR NO KEY UPDATE",
-		2, {TEXTOID, TEXTOID}
+		3, {TEXTOID, TEXTOID, INT4OID}
 	},
 	[PLAN_LOCK_MESSAGE] = {
 		"SELECT status, status = 'pending' OR send_at <= pg_catalog.now(),"
@@ -115,31 +138,32 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 		"       n_queued + n_sending + n_sent + n_delivered + n_failed"
 		"       + n_canceled, account_no, broadcast_no"
 		"  FROM bar9.messages"
-		" WHERE account_id = $1 AND message_id = $2"
+		" WHERE account_id = $1 AND message_id = $2 AND account_no = $3"
 		" FOR NO KEY UPDATE",
-		2, {TEXTOID, TEXTOID}
+		3, {TEXTOID, TEXTOID, INT4OID}
 	},
 	[PLAN_START] = {
 		"UPDATE bar9.messages"
 		"   SET status = 'pending',"
-		"       member_seq_cutoff = pg_catalog.nextval('bar9.channel_member_seq'),"
+		"       member_seq_cutoff = $4,"
 		"       recipient_count = $3 - (SELECT pg_catalog.count(*) FROM bar9.opt_outs o"
 		"          JOIN bar9.channel_numbers cn"
 		"            ON cn.account_id = o.account_id"
+		"           AND cn.account_no = o.account_no"
 		"           AND cn.channel_id = bar9.messages.channel_id"
 		"           AND cn.phone_number OPERATOR(bar9.=) o.phone_number"
-		"         WHERE o.account_id = $1),"
+		"         WHERE o.account_id = $1 AND o.account_no = $5),"
 		"       updated_at = pg_catalog.now()"
-		" WHERE account_id = $1 AND message_id = $2"
+		" WHERE account_id = $1 AND message_id = $2 AND account_no = $5"
 		" RETURNING member_seq_cutoff, recipient_count",
-		3, {TEXTOID, TEXTOID, INT8OID}
+		5, {TEXTOID, TEXTOID, INT8OID, INT8OID, INT4OID}
 	},
 	[PLAN_READ] = {
-		READ_SQL(""), 4, {TEXTOID, TEXTOID, INT8OID, INT8OID}
+		READ_SQL(""), 6, {TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID, INT4OID}
 	},
 	[PLAN_READ_AFTER] = {
 		READ_SQL(" AND phone_number OPERATOR(bar9.>) $5::bar9.e164"),
-		5, {TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID}
+		6, {TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID, INT4OID}
 	},
 	/* the opt-outs in [$2, $3]: one range scan of the primary key */
 	[PLAN_OPTED] = {
@@ -147,8 +171,9 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 		" WHERE account_id = $1"
 		"   AND phone_number OPERATOR(bar9.>=) $2::bar9.e164"
 		"   AND phone_number OPERATOR(bar9.<=) $3::bar9.e164"
+		"   AND account_no = $4"
 		" ORDER BY phone_number",
-		3, {TEXTOID, TEXTOID, TEXTOID}
+		4, {TEXTOID, TEXTOID, TEXTOID, INT4OID}
 	},
 	/* one probe of the primary key (min/max aggregate) */
 	[PLAN_SMS_MAX] = {
@@ -156,11 +181,16 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 		" WHERE account_no = $1 AND broadcast_no = $2",
 		2, {INT4OID, INT4OID}
 	},
+	/*
+	 * The audience's message_count: a statement of its own (on Citus a CTE
+	 * whose condition is false would prune the whole statement away).
+	 */
+	[PLAN_COUNT_CHANNEL] = {
+		"UPDATE bar9.channels SET message_count = message_count + $2"
+		" WHERE account_id = $1 AND channel_id = $3 AND account_no = $4",
+		4, {TEXTOID, INT8OID, TEXTOID, INT4OID}
+	},
 	[PLAN_RECORD] = {
-		"WITH counted AS ("
-		" UPDATE bar9.channels SET message_count = message_count + $4"
-		"  WHERE account_id = $1 AND channel_id = $3 AND $4 > 0"
-		")"
 		"UPDATE bar9.messages"
 		"   SET fanout_cursor = coalesce($6::bar9.e164, fanout_cursor),"
 		"       fanout_done = $7,"
@@ -169,19 +199,19 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 		"       recipient_count = $8,"
 		"       status = CASE WHEN $7 THEN 'queued' ELSE status END,"
 		"       updated_at = pg_catalog.now()"
-		" WHERE account_id = $1 AND message_id = $2"
+		" WHERE account_id = $1 AND message_id = $2 AND account_no = $9"
 		" RETURNING status",
-		8, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID, BOOLOID,
-		INT8OID}
+		9, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID, BOOLOID,
+		INT8OID, INT4OID}
 	},
 	/* the audience delete: its unfinished broadcasts, in lock order */
 	[PLAN_CANCEL_CHANNEL] = {
 		"SELECT message_id FROM bar9.messages"
-		" WHERE account_id = $1 AND channel_id = $2"
+		" WHERE account_id = $1 AND channel_id = $2 AND account_no = $3"
 		"   AND status IN ('scheduled', 'pending', 'queued', 'sending')"
 		" ORDER BY account_no, broadcast_no"
 		"   FOR NO KEY UPDATE",
-		2, {TEXTOID, TEXTOID}
+		3, {TEXTOID, TEXTOID, INT4OID}
 	},
 };
 
@@ -240,7 +270,7 @@ ResultBool(int col)
 }
 
 /* The kept INSERT plans (plain, ON CONFLICT) and the e164 type they take. */
-static SPIPlanPtr insert_plans[2];
+static SPIPlanPtr insert_plans[4];	/* [citus * 2 + on_conflict] */
 static Oid	insert_plans_type = InvalidOid;
 
 /*
@@ -250,12 +280,13 @@ static Oid	insert_plans_type = InvalidOid;
  * number that already has its SMS is skipped.
  */
 static uint64
-InsertSms(Datum *keys, Datum *numbers, int n, Oid e164type,
-		  bool on_conflict)
+InsertSms(Datum *keys, const char *account_id, const char *channel_id,
+		  Datum *numbers, int n, Oid e164type, bool on_conflict)
 {
-	SPIPlanPtr *slot = &insert_plans[on_conflict ? 1 : 0];
-	Oid			argtypes[3];
-	Datum		args[3];
+	bool		citus = bar9_citus_distributed();
+	SPIPlanPtr *slot = &insert_plans[(citus ? 2 : 0) + (on_conflict ? 1 : 0)];
+	Oid			argtypes[5] = {INT4OID, INT4OID, InvalidOid, TEXTOID, TEXTOID};
+	Datum		args[5];
 	int16		typlen;
 	bool		typbyval;
 	char		typalign;
@@ -273,19 +304,23 @@ InsertSms(Datum *keys, Datum *numbers, int n, Oid e164type,
 		}
 		insert_plans_type = e164type;
 	}
-	argtypes[0] = INT4OID;
-	argtypes[1] = INT4OID;
 	argtypes[2] = get_array_type(e164type);
 	if (!OidIsValid(argtypes[2]))
 		elog(ERROR, "type bar9.e164 has no array type");
-	bar9_plan(slot, on_conflict ? INSERT_SQL " ON CONFLICT DO NOTHING" :
-			  INSERT_SQL, 3, argtypes);
+	if (citus)
+		bar9_plan(slot, on_conflict ? INSERT_CITUS_SQL " ON CONFLICT DO NOTHING" :
+				  INSERT_CITUS_SQL, 5, argtypes);
+	else
+		bar9_plan(slot, on_conflict ? INSERT_SQL " ON CONFLICT DO NOTHING" :
+				  INSERT_SQL, 3, argtypes);
 
 	get_typlenbyvalalign(e164type, &typlen, &typbyval, &typalign);
 	args[0] = keys[0];
 	args[1] = keys[1];
 	args[2] = PointerGetDatum(construct_array(numbers, n, e164type, typlen,
 											  typbyval, typalign));
+	args[3] = CStringGetTextDatum(account_id);
+	args[4] = CStringGetTextDatum(channel_id);
 	rc = SPI_execute_plan(*slot, args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "fan-out insert failed: %s", SPI_result_code_string(rc));
@@ -298,10 +333,12 @@ typedef struct FanoutBroadcast
 	const char *account_id;
 	const char *message_id;
 	const char *channel_id;
+	int32		account_no;		/* the account's shard */
 	char	   *status;
 	bool		due;			/* pending, or send_at has come */
 	bool		have_cutoff;
 	int64		cutoff;			/* member_seq_cutoff */
+	int64		last_member_seq;	/* the audience's (locked) */
 	bool		have_cursor;
 	uint64		cursor;			/* fanout_cursor */
 	int64		recipient_count;
@@ -320,12 +357,14 @@ typedef struct FanoutMembers
 
 /* The audience of message_id (an unlocked read); NULL when it is gone. */
 static const char *
-FanoutChannelOf(const char *account_id, const char *message_id)
+FanoutChannelOf(const char *account_id, int32 account_no,
+				const char *message_id)
 {
-	Datum		values[2];
+	Datum		values[3];
 
 	values[0] = CStringGetTextDatum(account_id);
 	values[1] = CStringGetTextDatum(message_id);
+	values[2] = Int32GetDatum(account_no);
 	ExecPlan(PLAN_CHANNEL_OF, values, NULL, SPI_OK_SELECT);
 	return SPI_processed == 0 ? NULL : ResultText(1);
 }
@@ -339,14 +378,16 @@ static bool
 FanoutLock(FanoutBroadcast *b, bool *channel_deleted,
 		   int64 *subscriber_count)
 {
-	Datum		values[2];
+	Datum		values[3];
 	bool		isnull;
 
 	values[0] = CStringGetTextDatum(b->account_id);
 	values[1] = CStringGetTextDatum(b->channel_id);
+	values[2] = Int32GetDatum(b->account_no);
 	ExecPlan(PLAN_LOCK_CHANNEL, values, NULL, SPI_OK_SELECT);
 	*channel_deleted = (SPI_processed == 0 || ResultBool(1));
 	*subscriber_count = SPI_processed > 0 ? ResultInt64(2) : 0;
+	b->last_member_seq = SPI_processed > 0 ? ResultInt64(3) : 0;
 
 	values[1] = CStringGetTextDatum(b->message_id);
 	ExecPlan(PLAN_LOCK_MESSAGE, values, NULL, SPI_OK_SELECT);
@@ -374,11 +415,14 @@ FanoutLock(FanoutBroadcast *b, bool *channel_deleted,
 static void
 FanoutStart(FanoutBroadcast *b, int64 subscriber_count)
 {
-	Datum		values[3];
+	Datum		values[5];
 
+	/* the audience's members now: those its counter has numbered so far */
 	values[0] = CStringGetTextDatum(b->account_id);
 	values[1] = CStringGetTextDatum(b->message_id);
 	values[2] = Int64GetDatum(subscriber_count);
+	values[3] = Int64GetDatum(b->last_member_seq);
+	values[4] = Int32GetDatum(b->account_no);
 	ExecPlan(PLAN_START, values, NULL, SPI_OK_UPDATE_RETURNING);
 	b->have_cutoff = true;
 	b->cutoff = ResultInt64(1);
@@ -389,7 +433,7 @@ FanoutStart(FanoutBroadcast *b, int64 subscriber_count)
 static void
 FanoutReadMembers(const FanoutBroadcast *b, int batch_size, FanoutMembers *m)
 {
-	Datum		values[5];
+	Datum		values[6];
 	bool		isnull;
 
 	values[0] = CStringGetTextDatum(b->account_id);
@@ -397,8 +441,10 @@ FanoutReadMembers(const FanoutBroadcast *b, int batch_size, FanoutMembers *m)
 	values[2] = Int64GetDatum(b->cutoff);
 	values[3] = Int64GetDatum((int64) batch_size);
 	values[4] = b->have_cursor ? E164TextDatum(b->cursor) : (Datum) 0;
-	ExecPlan(b->have_cursor ? PLAN_READ_AFTER : PLAN_READ, values, NULL,
-			 SPI_OK_SELECT);
+	values[5] = Int32GetDatum(b->account_no);
+	/* $5 is NULL, not an unset Datum, where unused: Citus copies it */
+	ExecPlan(b->have_cursor ? PLAN_READ_AFTER : PLAN_READ, values,
+			 b->have_cursor ? NULL : "    n ", SPI_OK_SELECT);
 	m->n = (int) SPI_processed;
 	m->kept = 0;
 	m->numbers = palloc(sizeof(Datum) * Max(m->n, 1));
@@ -416,9 +462,9 @@ FanoutReadMembers(const FanoutBroadcast *b, int batch_size, FanoutMembers *m)
  * both are in number order); returns how many were left out.
  */
 static int64
-FanoutSuppress(const char *account_id, FanoutMembers *m)
+FanoutSuppress(const char *account_id, int32 account_no, FanoutMembers *m)
 {
-	Datum		values[3];
+	Datum		values[4];
 	uint64	   *opted;
 	int			nopted;
 	int			j = 0;
@@ -428,6 +474,7 @@ FanoutSuppress(const char *account_id, FanoutMembers *m)
 	values[0] = CStringGetTextDatum(account_id);
 	values[1] = E164TextDatum(DatumGetE164(m->numbers[0]));
 	values[2] = E164TextDatum(DatumGetE164(m->numbers[m->n - 1]));
+	values[3] = Int32GetDatum(account_no);
 	ExecPlan(PLAN_OPTED, values, NULL, SPI_OK_SELECT);
 	nopted = (int) SPI_processed;
 	opted = palloc(sizeof(uint64) * Max(nopted, 1));
@@ -471,7 +518,8 @@ FanoutQueue(FanoutBroadcast *b, FanoutMembers *m)
 	ExecPlan(PLAN_SMS_MAX, b->keys, NULL, SPI_OK_SELECT);
 	max = ResultColumn(1, &isnull);
 	conflicts = !isnull && DatumGetE164(max) >= DatumGetE164(m->numbers[0]);
-	return (int64) InsertSms(b->keys, m->numbers, m->kept, m->e164type,
+	return (int64) InsertSms(b->keys, b->account_id, b->channel_id,
+							 m->numbers, m->kept, m->e164type,
 							 conflicts);
 }
 
@@ -485,8 +533,8 @@ FanoutQueue(FanoutBroadcast *b, FanoutMembers *m)
 static char *
 FanoutRecord(FanoutBroadcast *b, const FanoutBatchResult *r, bool done)
 {
-	Datum		values[8];
-	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	int64		created = b->created + r->queued;
 
 	values[0] = CStringGetTextDatum(b->account_id);
@@ -499,7 +547,16 @@ FanoutRecord(FanoutBroadcast *b, const FanoutBatchResult *r, bool done)
 	values[6] = BoolGetDatum(done);
 	values[7] = Int64GetDatum(done ? created :
 							  Max(b->recipient_count, created));
+	values[8] = Int32GetDatum(b->account_no);
+	if (r->queued > 0)
+	{
+		Datum		counted[4] = {values[0], values[3], values[2], values[8]};
+
+		ExecPlan(PLAN_COUNT_CHANNEL, counted, NULL, SPI_OK_UPDATE);
+	}
 	ExecPlan(PLAN_RECORD, values, nulls, SPI_OK_UPDATE_RETURNING);
+	if (SPI_processed != 1)
+		elog(ERROR, "could not record a fan-out batch");
 	return ResultText(1);
 }
 
@@ -526,7 +583,7 @@ FanoutBatchLocked(FanoutBroadcast *b, int64 subscriber_count, int batch_size,
 		/* the cursor goes past every member read, left out or not */
 		b->cursor = DatumGetE164(m.numbers[m.n - 1]);
 		b->have_cursor = true;
-		result->suppressed = FanoutSuppress(b->account_id, &m);
+		result->suppressed = FanoutSuppress(b->account_id, b->account_no, &m);
 	}
 	result->recipients = m.n;
 	result->queued = FanoutQueue(b, &m);
@@ -565,8 +622,9 @@ bar9_fanout_batch(const char *account_id, const char *message_id,
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	b.account_no = bar9_account_no(account_id, true);
 	b.channel_id = channel_id ? channel_id :
-		FanoutChannelOf(account_id, message_id);
+		FanoutChannelOf(account_id, b.account_no, message_id);
 
 	/* 2. The audience row, then the broadcast row. */
 	if (b.channel_id == NULL ||
@@ -603,7 +661,7 @@ bar9_fanout_batch(const char *account_id, const char *message_id,
 void
 bar9_fanout_cancel_channel(const char *account_id, const char *channel_id)
 {
-	Datum		values[2];
+	Datum		values[3];
 	char	  **message_ids;
 	int			n;
 
@@ -611,6 +669,7 @@ bar9_fanout_cancel_channel(const char *account_id, const char *channel_id)
 		elog(ERROR, "SPI_connect failed");
 	values[0] = CStringGetTextDatum(account_id);
 	values[1] = CStringGetTextDatum(channel_id);
+	values[2] = Int32GetDatum(bar9_account_no(account_id, true));
 	ExecPlan(PLAN_CANCEL_CHANNEL, values, NULL, SPI_OK_SELECT);
 	n = (int) SPI_processed;
 	message_ids = palloc(sizeof(char *) * Max(n, 1));
@@ -703,6 +762,8 @@ fanout_statement(PG_FUNCTION_ARGS)
 		sql = fanout_queries[PLAN_OPTED].sql;
 	else if (strcmp(name, "insert") == 0)
 		sql = INSERT_SQL;
+	else if (strcmp(name, "insert_citus") == 0)
+		sql = INSERT_CITUS_SQL;
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

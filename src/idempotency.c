@@ -14,6 +14,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "mb/pg_wchar.h"
@@ -21,6 +22,7 @@
 #include "utils/fmgrprotos.h"
 
 #include "api.h"
+#include "auth.h"
 #include "idempotency.h"
 
 /* Seed of the advisory lock hash: "bar9" and "idem" in ASCII. */
@@ -39,8 +41,8 @@ idempotency_begin(ApiRequest *req, ApiResponse *resp, const char *body,
 	int			nchars = pg_mbstrlen_with_len(key, klen);
 	StringInfoData lockkey;
 	uint64		h;
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		args[2];
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT4OID};
+	Datum		args[3];
 	int			rc;
 
 	st->active = false;
@@ -72,12 +74,14 @@ idempotency_begin(ApiRequest *req, ApiResponse *resp, const char *body,
 
 	args[0] = CStringGetTextDatum(req->account_id);
 	args[1] = CStringGetTextDatum(key);
+	args[2] = Int32GetDatum(bar9_account_no(req->account_id, false));
 	rc = SPI_execute_plan(bar9_plan(&lookup_plan,
 									"SELECT method, path, body_sha256, status, response_body"
 									"  FROM bar9.idempotency_keys"
 									" WHERE account_id = $1 AND idem_key = $2"
+									"   AND account_no = $3"
 									"   AND created_at > pg_catalog.now() - interval '24 hours'",
-									2, argtypes),
+									3, argtypes),
 						  args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "idempotency lookup failed: %s", SPI_result_code_string(rc));
@@ -125,10 +129,11 @@ idempotency_begin(ApiRequest *req, ApiResponse *resp, const char *body,
 void
 idempotency_finish(ApiRequest *req, ApiResponse *resp, IdempotencyState *st)
 {
-	Oid			argtypes[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID,
-	INT4OID, TEXTOID};
-	Datum		args[7];
-	char		nulls[7] = "       ";
+	Oid			argtypes[10] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID,
+	INT4OID, TEXTOID, TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID};
+	Datum		args[10];
+	char		nulls[10] = "          ";
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	bytea	   *hash;
 	int			rc;
 
@@ -148,19 +153,24 @@ idempotency_finish(ApiRequest *req, ApiResponse *resp, IdempotencyState *st)
 	args[6] = PointerGetDatum(cstring_to_text_with_len(resp->body.data,
 														 resp->body.len));
 	nulls[6] = resp->body.len > IDEMPOTENCY_ANSWER_MAX_BYTES ? 'n' : ' ';
+	/* no function in the distributed write: its values come as parameters */
+	args[7] = TimestampTzGetDatum(now);
+	args[8] = Int32GetDatum(bar9_account_no(req->account_id, false));
+	/* forgotten after 24 hours: the older answer may be replaced */
+	args[9] = TimestampTzGetDatum(now - 24 * USECS_PER_HOUR);
 	rc = SPI_execute_plan(bar9_plan(&store_plan,
 									"INSERT INTO bar9.idempotency_keys AS k"
 									" (account_id, idem_key, method, path, body_sha256,"
-									"  status, response_body)"
-									" VALUES ($1, $2, $3, $4, $5, $6, $7)"
-									" ON CONFLICT (account_id, idem_key) DO UPDATE"
+									"  status, response_body, created_at, account_no)"
+									" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+									" ON CONFLICT (account_id, idem_key, account_no) DO UPDATE"
 									" SET method = excluded.method, path = excluded.path,"
 									"     body_sha256 = excluded.body_sha256,"
 									"     status = excluded.status,"
 									"     response_body = excluded.response_body,"
 									"     created_at = excluded.created_at"
-									" WHERE k.created_at <= pg_catalog.now() - interval '24 hours'",
-									7, argtypes),
+									" WHERE k.created_at <= $10",
+									10, argtypes),
 						  args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "idempotency store failed: %s", SPI_result_code_string(rc));

@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/unicode_norm.h"
 #include "executor/spi.h"
@@ -26,6 +27,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
+#include "auth.h"
 #include "e164.h"
 #include "keywords.h"
 #include "optouts.h"
@@ -275,17 +277,19 @@ AccountReplies(const char *account_id, text *out[3])
 		KEYWORD_DEFAULT_OPT_IN_REPLY,
 		KEYWORD_DEFAULT_HELP_REPLY
 	};
-	Datum		args[1];
+	Datum		args[2];
 	int			rc;
 	int			i;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	bar9_plan(&plan, "SELECT opt_out_reply, opt_in_reply, help_reply"
-			  "  FROM bar9.keyword_replies WHERE account_id = $1",
-			  1, (Oid[]) {TEXTOID});
+			  "  FROM bar9.keyword_replies"
+			  " WHERE account_id = $1 AND account_no = $2",
+			  2, (Oid[]) {TEXTOID, INT4OID});
 
 	args[0] = CStringGetTextDatum(account_id);
+	args[1] = Int32GetDatum(bar9_account_no(account_id, true));
 	rc = SPI_execute_plan(plan, args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "keyword reply query failed: %s",
@@ -421,8 +425,8 @@ set_keyword_replies(PG_FUNCTION_ARGS)
 	static SPIPlanPtr plan = NULL;
 	static const char *const params[3] = {"opt_out", "opt_in", "help"};
 	char	   *account_id;
-	Datum		args[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Datum		args[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	int			i;
 	int			rc;
 
@@ -451,16 +455,20 @@ set_keyword_replies(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* no function in the distributed write: its values come as parameters */
+	args[4] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	args[5] = Int32GetDatum(bar9_account_no(account_id, false));
 	bar9_plan(&plan, "INSERT INTO bar9.keyword_replies AS r"
 			  "       (account_id, opt_out_reply, opt_in_reply,"
-			  "        help_reply)"
-			  " VALUES ($1, $2, $3, $4)"
-			  " ON CONFLICT (account_id) DO UPDATE"
+			  "        help_reply, updated_at, account_no)"
+			  " VALUES ($1, $2, $3, $4, $5, $6)"
+			  " ON CONFLICT (account_id, account_no) DO UPDATE"
 			  "   SET opt_out_reply = EXCLUDED.opt_out_reply,"
 			  "       opt_in_reply = EXCLUDED.opt_in_reply,"
 			  "       help_reply = EXCLUDED.help_reply,"
-			  "       updated_at = now()",
-			  4, (Oid[]) {TEXTOID, TEXTOID, TEXTOID, TEXTOID});
+			  "       updated_at = EXCLUDED.updated_at",
+			  6, (Oid[]) {TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+			  TIMESTAMPTZOID, INT4OID});
 	rc = SPI_execute_plan(plan, args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "keyword reply update failed: %s",

@@ -22,8 +22,10 @@
 #include "utils/timestamp.h"
 
 #include "api.h"
+#include "auth.h"
 #include "channels.h"
 #include "e164.h"
+#include "ids.h"
 #include "messages.h"
 #include "queue.h"
 #include "segments.h"
@@ -65,7 +67,6 @@ typedef enum MessageCancelResult
 
 static SPIPlanPtr load_plan = NULL;
 static SPIPlanPtr load_any_channel_plan = NULL;
-static SPIPlanPtr seq_plan = NULL;
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr cursor_plan = NULL;
 static SPIPlanPtr list_plan = NULL;
@@ -111,28 +112,34 @@ bool
 message_load(const char *account_id, const char *channel_id,
 			 const char *message_id, Message *out)
 {
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		args[3];
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	SPIPlanPtr	plan;
 	int			rc;
 
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = CStringGetTextDatum(message_id);
+	args[2] = (Datum) 0;
+	args[3] = Int32GetDatum(bar9_account_no(account_id, true));
+	/* unused parameters go NULL, not unset: Citus copies every one */
+	nulls[2] = channel_id == NULL ? 'n' : ' ';
 	if (channel_id != NULL)
 	{
 		args[2] = CStringGetTextDatum(channel_id);
 		plan = bar9_plan(&load_plan,
 						 "SELECT " MESSAGE_COLS " FROM bar9.messages"
 						 " WHERE account_id = $1 AND message_id = $2"
-						 "   AND channel_id = $3",
-						 3, argtypes);
+						 "   AND channel_id = $3 AND account_no = $4",
+						 4, argtypes);
 	}
 	else
 		plan = bar9_plan(&load_any_channel_plan,
 						 "SELECT " MESSAGE_COLS " FROM bar9.messages"
-						 " WHERE account_id = $1 AND message_id = $2",
-						 2, argtypes);
-	rc = SPI_execute_plan(plan, args, NULL, false, 1);
+						 " WHERE account_id = $1 AND message_id = $2"
+						 "   AND account_no = $4",
+						 4, argtypes);
+	rc = SPI_execute_plan(plan, args, nulls, false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "broadcast lookup failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed != 1)
@@ -279,21 +286,23 @@ static int64
 MessageOptedOutMembers(const char *account_id, const char *channel_id)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		args[2];
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT4OID};
+	Datum		args[3];
 	bool		isnull;
 	int			rc;
 
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = CStringGetTextDatum(channel_id);
+	args[2] = Int32GetDatum(bar9_account_no(account_id, true));
 	rc = SPI_execute_plan(bar9_plan(&plan,
 									"SELECT pg_catalog.count(*) FROM bar9.opt_outs o"
 									"  JOIN bar9.channel_numbers cn"
 									"    ON cn.account_id = o.account_id"
+									"   AND cn.account_no = o.account_no"
 									"   AND cn.channel_id = $2"
 									"   AND cn.phone_number OPERATOR(bar9.=) o.phone_number"
-									" WHERE o.account_id = $1",
-									2, argtypes),
+									" WHERE o.account_id = $1 AND o.account_no = $3",
+									3, argtypes),
 						  args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not count opted-out members: %s",
@@ -301,6 +310,70 @@ MessageOptedOutMembers(const char *account_id, const char *channel_id)
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
+/*
+ * The account's next broadcast number for the SMS tables (the rule of
+ * bar9.next_broadcast_no): its counters row, on the account's shard, stays
+ * locked until commit.
+ */
+static int32
+MessageNextNo(int32 account_no, TimestampTz created_at)
+{
+	static SPIPlanPtr floor_plan = NULL;
+	static SPIPlanPtr next_plan = NULL;
+	Oid			argtypes[2] = {INT4OID, TIMESTAMPTZOID};
+	Datum		args[2];
+	bool		isnull;
+	int			rc;
+
+	/* the day's first number (sms_days: a reference table), then the row */
+	args[0] = Int32GetDatum(account_no);
+	args[1] = TimestampTzGetDatum(created_at);
+	rc = SPI_execute_plan(bar9_plan(&floor_plan,
+									"SELECT bar9.broadcast_no_floor($2)",
+									2, argtypes),
+						  args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the day's first broadcast number: %s",
+			 SPI_result_code_string(rc));
+	args[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+							1, &isnull);
+	argtypes[1] = INT4OID;
+	rc = SPI_execute_plan(bar9_plan(&next_plan,
+									"UPDATE bar9.account_counters"
+									"   SET last_broadcast_no"
+									"       = GREATEST(last_broadcast_no + 1, $2)"
+									" WHERE account_no = $1"
+									" RETURNING last_broadcast_no",
+									2, argtypes),
+						  args, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE_RETURNING || SPI_processed != 1)
+		elog(ERROR, "could not number the broadcast: %s",
+			 SPI_result_code_string(rc));
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* The account's default sender address (palloc'd), or NULL if it has none. */
+static char *
+MessageDefaultSender(int32 account_no)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum		arg = Int32GetDatum(account_no);
+	int			rc;
+
+	rc = SPI_execute_plan(bar9_plan(&plan,
+									"SELECT address FROM bar9.senders"
+									" WHERE account_no = $1 AND is_default",
+									1, (Oid[]) {INT4OID}),
+						  &arg, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read the default sender: %s",
+			 SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		return NULL;
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
 /*
  * Create a broadcast of body (checked, measured in enc) to the audience
  * channel_id, to send now (has_send_at false) or at send_at (checked),
@@ -313,11 +386,13 @@ MessageCreate(const char *account_id, const char *channel_id,
 			  bool has_send_at, TimestampTz send_at,
 			  const char *from_address, Message *out)
 {
-	Oid			argtypes[10] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
-	TEXTOID, TIMESTAMPTZOID, INT8OID, INT8OID, TEXTOID};
-	Datum		args[10];
-	char		nulls[10];
+	Oid			argtypes[14] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
+		TEXTOID, TIMESTAMPTZOID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID,
+	INT4OID, INT4OID, TEXTOID};
+	Datum		args[14];
+	char		nulls[14];
 	Channel		ch;
+	TimestampTz now;
 	int			rc;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -334,33 +409,16 @@ MessageCreate(const char *account_id, const char *channel_id,
 
 	if (!has_send_at)
 	{
-		bool		isnull;
-
 		/*
 		 * The recipients are the members whose added_seq is at most the
-		 * sequence's current value.  Every member now in the audience drew
-		 * its added_seq from bar9.channel_member_seq before its add
-		 * committed, and that add finished before we got the audience lock,
-		 * so its value is at most last_value; any add after this request
-		 * waits for our lock and draws a larger value.  Reading the sequence
-		 * is O(1) and non-transactional (it sees values drawn by
-		 * transactions still running for other audiences too, which only
-		 * matter to those audiences).  Before the first nextval, last_value
-		 * is 1 with is_called false: no value was handed out, so the cutoff
-		 * is 0.  A scheduled broadcast gets its cutoff at send_at, when the
-		 * worker starts it (the audience as it is then).
+		 * audience's last_member_seq: every add draws its added_seq from
+		 * that counter under the audience lock we hold, so the members now
+		 * in the audience are exactly those, and any later add draws a
+		 * larger value (whichever Citus node takes it: the counter is a
+		 * row of the audience).  A scheduled broadcast gets its cutoff at
+		 * send_at, when the worker starts it (the audience as it is then).
 		 */
-		rc = SPI_execute_plan(bar9_plan(&seq_plan,
-										"SELECT CASE WHEN is_called THEN last_value"
-										"            ELSE last_value - 1 END"
-										"  FROM bar9.channel_member_seq",
-										0, NULL),
-							  NULL, NULL, false, 1);
-		if (rc != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "could not read bar9.channel_member_seq: %s",
-				 SPI_result_code_string(rc));
-		args[7] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								1, &isnull);
+		args[7] = Int64GetDatum(ch.last_member_seq);
 		nulls[6] = 'n';
 		args[6] = (Datum) 0;
 	}
@@ -371,6 +429,8 @@ MessageCreate(const char *account_id, const char *channel_id,
 		args[6] = TimestampTzGetDatum(send_at);
 	}
 
+	/* values computed here: no volatile function in a distributed write */
+	now = GetCurrentTimestamp();
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = CStringGetTextDatum(channel_id);
 	args[2] = CStringGetTextDatum(body);
@@ -379,22 +439,24 @@ MessageCreate(const char *account_id, const char *channel_id,
 	args[5] = CStringGetTextDatum(has_send_at ? "scheduled" : "pending");
 	args[8] = Int64GetDatum(ch.subscriber_count -
 							MessageOptedOutMembers(account_id, channel_id));
-	args[9] = from_address ? CStringGetTextDatum(from_address) : (Datum) 0;
-	nulls[9] = from_address ? ' ' : 'n';
+	args[9] = CStringGetTextDatum(bar9_new_id("msg_"));
+	args[10] = TimestampTzGetDatum(now);
+	args[11] = Int32GetDatum(ch.account_no);
+	args[12] = Int32GetDatum(MessageNextNo(ch.account_no, now));
+	if (from_address == NULL)
+		from_address = MessageDefaultSender(ch.account_no);
+	args[13] = from_address ? CStringGetTextDatum(from_address) : (Datum) 0;
+	nulls[13] = from_address ? ' ' : 'n';
 	rc = SPI_execute_plan(bar9_plan(&insert_plan,
 									"INSERT INTO bar9.messages"
 									" (account_id, channel_id, body, encoding, segments,"
 									"  status, send_at, member_seq_cutoff,"
-									"  recipient_count, created_at, updated_at,"
-									"  from_address)"
-									" SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, t, t,"
-									"        coalesce($10,"
-									"          (SELECT d.address FROM bar9.senders d"
-									"             JOIN bar9.accounts a USING (account_no)"
-									"            WHERE a.account_id = $1 AND d.is_default))"
-									"   FROM (SELECT pg_catalog.clock_timestamp() AS t) s"
+									"  recipient_count, message_id, created_at, updated_at,"
+									"  account_no, broadcast_no, from_address)"
+									" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+									"         $11, $11, $12, $13, $14)"
 									" RETURNING " MESSAGE_COLS,
-									10, argtypes),
+									14, argtypes),
 						  args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not insert broadcast: %s",
@@ -479,8 +541,8 @@ static MessageCancelResult
 MessageCancel(const char *account_id, const char *channel_id,
 			  const char *message_id, Message *out)
 {
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		args[2];
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT4OID};
+	Datum		args[3];
 	char	   *status;
 	int			rc;
 
@@ -495,11 +557,13 @@ MessageCancel(const char *account_id, const char *channel_id,
 	 */
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = CStringGetTextDatum(message_id);
+	args[2] = Int32GetDatum(bar9_account_no(account_id, true));
 	rc = SPI_execute_plan(bar9_plan(&lock_plan,
 									"SELECT status FROM bar9.messages"
 									" WHERE account_id = $1 AND message_id = $2"
+									"   AND account_no = $3"
 									"   FOR NO KEY UPDATE",
-									2, argtypes),
+									3, argtypes),
 						  args, NULL, false, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not lock broadcast: %s", SPI_result_code_string(rc));
@@ -526,8 +590,8 @@ void
 message_cancel_locked(const char *account_id, const char *message_id,
 					  Message *out)
 {
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT8OID};
-	Datum		args[3];
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT8OID, INT4OID};
+	Datum		args[4];
 	int64		canceled;
 	int			rc;
 	bool		isnull;
@@ -536,6 +600,8 @@ message_cancel_locked(const char *account_id, const char *message_id,
 
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = CStringGetTextDatum(message_id);
+	args[2] = (Datum) 0;
+	args[3] = Int32GetDatum(bar9_account_no(account_id, true));
 
 	/*
 	 * Its SMS that no claim covers (queue.h): those after its claim cursor
@@ -545,8 +611,9 @@ message_cancel_locked(const char *account_id, const char *message_id,
 	rc = SPI_execute_plan(bar9_plan(&cancel_sms_plan,
 									"SELECT account_no, broadcast_no, claim_cursor"
 									"  FROM bar9.messages"
-									" WHERE account_id = $1 AND message_id = $2",
-									2, argtypes),
+									" WHERE account_id = $1 AND message_id = $2"
+									"   AND account_no = $4",
+									4, argtypes),
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read broadcast: %s", SPI_result_code_string(rc));
@@ -568,8 +635,9 @@ message_cancel_locked(const char *account_id, const char *message_id,
 									"       n_canceled = n_canceled + $3,"
 									"       updated_at = pg_catalog.now()"
 									" WHERE account_id = $1 AND message_id = $2"
+									"   AND account_no = $4"
 									" RETURNING " MESSAGE_COLS,
-									3, argtypes),
+									4, argtypes),
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not cancel broadcast: %s",

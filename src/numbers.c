@@ -27,7 +27,9 @@
 #include "utils/timestamp.h"
 
 #include "api.h"
+#include "auth.h"
 #include "channels.h"
+#include "cluster.h"
 #include "e164.h"
 #include "numbers.h"
 
@@ -141,24 +143,32 @@ numbers_parse_phone(ApiResponse *resp, const char *s, const char *param,
  * ---------------------------------------------------------------------
  */
 
-/* Move the audience's subscriber_count by delta (its row is locked). */
+/*
+ * Move the audience's subscriber_count by delta and its last_member_seq by
+ * drawn, the added_seq values the adds took from it (its row is locked).
+ */
 static void
-NumbersCount(const char *account_id, const char *channel_id, int64 delta)
+NumbersCount(const char *account_id, const Channel *ch, int64 delta,
+			 int64 drawn)
 {
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT8OID};
-	Datum		args[3];
+	Oid			argtypes[5] = {TEXTOID, TEXTOID, INT8OID, INT4OID, INT8OID};
+	Datum		args[5];
 	int			rc;
 
 	if (delta == 0)
 		return;
 	args[0] = CStringGetTextDatum(account_id);
-	args[1] = CStringGetTextDatum(channel_id);
+	args[1] = CStringGetTextDatum(ch->channel_id);
 	args[2] = Int64GetDatum(delta);
+	args[3] = Int32GetDatum(ch->account_no);
+	args[4] = Int64GetDatum(drawn);
 	rc = SPI_execute_plan(bar9_plan(&count_plan,
 									"UPDATE bar9.channels"
-									"   SET subscriber_count = subscriber_count + $3"
-									" WHERE account_id = $1 AND channel_id = $2",
-									3, argtypes),
+									"   SET subscriber_count = subscriber_count + $3,"
+									"       last_member_seq = last_member_seq + $5"
+									" WHERE account_id = $1 AND channel_id = $2"
+									"   AND account_no = $4",
+									5, argtypes),
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE || SPI_processed != 1)
 		elog(ERROR, "could not update subscriber_count: %s",
@@ -170,11 +180,11 @@ NumbersCount(const char *account_id, const char *channel_id, int64 delta)
  * (false: already there); *created_at is when it was added.
  */
 static bool
-NumbersAddOne(const char *account_id, const char *channel_id, uint64 number,
+NumbersAddOne(const char *account_id, const Channel *ch, uint64 number,
 			  TimestampTz *created_at)
 {
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		args[3];
+	Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, INT8OID};
+	Datum		args[5];
 	char		buf[E164_BUFSIZE];
 	bool		isnull;
 	bool		added;
@@ -182,14 +192,17 @@ NumbersAddOne(const char *account_id, const char *channel_id, uint64 number,
 
 	e164_format(number, buf);
 	args[0] = CStringGetTextDatum(account_id);
-	args[1] = CStringGetTextDatum(channel_id);
+	args[1] = CStringGetTextDatum(ch->channel_id);
 	args[2] = CStringGetTextDatum(buf);
+	args[3] = Int32GetDatum(ch->account_no);
+	args[4] = Int64GetDatum(ch->last_member_seq + 1);
 	rc = SPI_execute_plan(bar9_plan(&insert_one_plan,
 									"INSERT INTO bar9.channel_numbers"
-									" (account_id, channel_id, phone_number)"
-									" VALUES ($1, $2, $3::bar9.e164)"
+									" (account_id, channel_id, phone_number, account_no,"
+									"  added_seq)"
+									" VALUES ($1, $2, $3::bar9.e164, $4, $5)"
 									" ON CONFLICT DO NOTHING RETURNING created_at",
-									3, argtypes),
+									5, argtypes),
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not insert number: %s", SPI_result_code_string(rc));
@@ -199,8 +212,9 @@ NumbersAddOne(const char *account_id, const char *channel_id, uint64 number,
 		rc = SPI_execute_plan(bar9_plan(&select_one_plan,
 										"SELECT created_at FROM bar9.channel_numbers"
 										" WHERE account_id = $1 AND channel_id = $2"
-										"   AND phone_number OPERATOR(bar9.=) $3::bar9.e164",
-										3, argtypes),
+										"   AND phone_number OPERATOR(bar9.=) $3::bar9.e164"
+										"   AND account_no = $4",
+										4, argtypes),
 							  args, NULL, false, 1);
 		if (rc != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "number vanished from a locked audience");
@@ -209,7 +223,7 @@ NumbersAddOne(const char *account_id, const char *channel_id, uint64 number,
 													SPI_tuptable->tupdesc,
 													1, &isnull));
 	if (added)
-		NumbersCount(account_id, channel_id, 1);
+		NumbersCount(account_id, ch, 1, 1);
 	return added;
 }
 
@@ -242,12 +256,36 @@ NumbersInvalid(JsonOut *jo, int index, const NumberInput *in,
 }
 
 /*
+ * How many of the numbers $3 (text[]) are in the audience ($1 account_id,
+ * $2 channel_id, $4 account_no) already: one probe of its key each.
+ */
+static int64
+NumbersPresent(Datum *args)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTARRAYOID, INT4OID};
+	bool		isnull;
+
+	if (SPI_execute_plan(bar9_plan(&plan,
+								   "SELECT pg_catalog.count(*) FROM bar9.channel_numbers"
+								   " WHERE account_id = $1 AND channel_id = $2"
+								   "   AND account_no = $4"
+								   "   AND phone_number OPERATOR(bar9.=) ANY ($3::bar9.e164[])",
+								   4, argtypes),
+						 args, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not count the numbers already present");
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
  * Add n numbers to a locked live audience with one INSERT.  Entries that
  * are not numbers go to res->invalid (by index); duplicates in the input
  * count as already present.
  */
 static void
-NumbersAddMany(const char *account_id, const char *channel_id,
+NumbersAddMany(const char *account_id, const Channel *ch,
 			   const NumberInput *in, int n, NumbersAddResult *res)
 {
 	uint64	   *vals = palloc(sizeof(uint64) * Max(n, 1));
@@ -280,8 +318,10 @@ NumbersAddMany(const char *account_id, const char *channel_id,
 	if (nvalid > 0)
 	{
 		Datum	   *texts;
-		Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTARRAYOID};
-		Datum		args[3];
+		Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTARRAYOID, INT4OID,
+		INT8OID};
+		Datum		args[5];
+		int64		present;
 		int			rc;
 
 		/* sorted and distinct: one pass through the index, in key order */
@@ -297,24 +337,35 @@ NumbersAddMany(const char *account_id, const char *channel_id,
 			texts[ndistinct++] = CStringGetTextDatum(buf);
 		}
 
+		/* added_seq: the audience's next ndistinct values, in input order */
 		args[0] = CStringGetTextDatum(account_id);
-		args[1] = CStringGetTextDatum(channel_id);
+		args[1] = CStringGetTextDatum(ch->channel_id);
 		args[2] = PointerGetDatum(construct_array(texts, ndistinct, TEXTOID,
 												  -1, false, TYPALIGN_INT));
+		args[3] = Int32GetDatum(ch->account_no);
+		args[4] = Int64GetDatum(ch->last_member_seq);
+		present = bar9_citus_distributed() ? NumbersPresent(args) : -1;
 		rc = SPI_execute_plan(bar9_plan(&insert_many_plan,
 										"INSERT INTO bar9.channel_numbers"
-										" (account_id, channel_id, phone_number)"
-										" SELECT $1, $2, u::bar9.e164"
-										"   FROM pg_catalog.unnest($3) AS u"
+										" (account_id, channel_id, phone_number, account_no,"
+										"  added_seq)"
+										" SELECT $1, $2, u.n::bar9.e164, $4, $5 + u.i"
+										"   FROM pg_catalog.unnest($3) WITH ORDINALITY AS u(n, i)"
 										" ON CONFLICT DO NOTHING",
-										3, argtypes),
+										5, argtypes),
 							  args, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "could not insert numbers: %s",
 				 SPI_result_code_string(rc));
-		res->added = SPI_processed;
+		/*
+		 * On Citus the row count of this INSERT ... SELECT, which it runs
+		 * through the coordinator, counts the rows ON CONFLICT skipped too:
+		 * there the members present before (counted under the audience's
+		 * lock, so exactly) tell how many were added.
+		 */
+		res->added = present >= 0 ? ndistinct - present : SPI_processed;
 		res->already_present = nvalid - res->added;
-		NumbersCount(account_id, channel_id, res->added);
+		NumbersCount(account_id, ch, res->added, ndistinct);
 	}
 }
 
@@ -362,28 +413,30 @@ NumbersList(const char *account_id, const char *channel_id, int limit,
 
 /* Remove a number from a locked live audience; false when not there. */
 static bool
-NumbersRemove(const char *account_id, const char *channel_id, uint64 number)
+NumbersRemove(const char *account_id, const Channel *ch, uint64 number)
 {
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		args[3];
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		args[4];
 	char		buf[E164_BUFSIZE];
 	int			rc;
 
 	e164_format(number, buf);
 	args[0] = CStringGetTextDatum(account_id);
-	args[1] = CStringGetTextDatum(channel_id);
+	args[1] = CStringGetTextDatum(ch->channel_id);
 	args[2] = CStringGetTextDatum(buf);
+	args[3] = Int32GetDatum(ch->account_no);
 	rc = SPI_execute_plan(bar9_plan(&delete_plan,
 									"DELETE FROM bar9.channel_numbers"
 									" WHERE account_id = $1 AND channel_id = $2"
-									"   AND phone_number OPERATOR(bar9.=) $3::bar9.e164",
-									3, argtypes),
+									"   AND phone_number OPERATOR(bar9.=) $3::bar9.e164"
+									"   AND account_no = $4",
+									4, argtypes),
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "could not delete number: %s", SPI_result_code_string(rc));
 	if (SPI_processed != 1)
 		return false;
-	NumbersCount(account_id, channel_id, -1);
+	NumbersCount(account_id, ch, -1, 0);
 	return true;
 }
 
@@ -469,7 +522,7 @@ NumbersAddManyHandler(ApiRequest *req, ApiResponse *resp, const Channel *ch,
 		i++;
 	}
 
-	NumbersAddMany(req->account_id, ch->channel_id, in, n, &res);
+	NumbersAddMany(req->account_id, ch, in, n, &res);
 
 	resp->status = 200;
 	json_out_begin_object(&resp->json);
@@ -531,7 +584,7 @@ numbers_add_handler(ApiRequest *req, ApiResponse *resp)
 							 "phone_number", &number))
 		return;
 
-	added = NumbersAddOne(req->account_id, ch.channel_id, number, &created_at);
+	added = NumbersAddOne(req->account_id, &ch, number, &created_at);
 	resp->status = added ? 201 : 200;
 	NumbersJson(&resp->json, number, ch.channel_id, created_at);
 }
@@ -629,7 +682,7 @@ numbers_remove_handler(ApiRequest *req, ApiResponse *resp)
 		return;
 
 	e164_format(number, buf);
-	if (!NumbersRemove(req->account_id, ch.channel_id, number))
+	if (!NumbersRemove(req->account_id, &ch, number))
 	{
 		api_error(resp, 404, "not_found",
 				  psprintf("No such phone_number in this audience: '%s'", buf),
@@ -682,7 +735,7 @@ add_number(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	NumbersSqlChannel(account_id, channel_id, true, &ch);
-	added = NumbersAddOne(account_id, channel_id, number, &created_at);
+	added = NumbersAddOne(account_id, &ch, number, &created_at);
 	SPI_finish();
 
 	values[0] = E164GetDatum(number);
@@ -743,7 +796,7 @@ add_numbers(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	NumbersSqlChannel(account_id, channel_id, true, &ch);
-	NumbersAddMany(account_id, channel_id, in, n, &res);
+	NumbersAddMany(account_id, &ch, in, n, &res);
 	SPI_finish();
 
 	values[0] = Int64GetDatum(res.added);
@@ -821,7 +874,7 @@ remove_number(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	NumbersSqlChannel(account_id, channel_id, true, &ch);
-	removed = NumbersRemove(account_id, channel_id, number);
+	removed = NumbersRemove(account_id, &ch, number);
 	SPI_finish();
 	PG_RETURN_BOOL(removed);
 }

@@ -27,6 +27,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "auth.h"
 #include "e164.h"
 #include "numbers.h"
 #include "optouts.h"
@@ -126,8 +127,8 @@ static int64
 CancelQueuedSms(const char *account_id, uint64 number)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Datum		args[2];
 	BroadcastSet set;
 	int64		canceled = 0;
 	uint64		n;
@@ -136,13 +137,14 @@ CancelQueuedSms(const char *account_id, uint64 number)
 	bar9_plan(&plan,
 			  "SELECT account_no, broadcast_no, claim_cursor"
 			  "  FROM bar9.messages"
-			  " WHERE account_id = $1"
+			  " WHERE account_id = $1 AND account_no = $2"
 			  "   AND status IN ('pending', 'queued', 'sending')"
 			  "   AND n_queued > 0"
 			  " ORDER BY account_no, broadcast_no"
 			  "   FOR NO KEY UPDATE",
-			  1, argtypes);
+			  2, argtypes);
 	args[0] = CStringGetTextDatum(account_id);
+	args[1] = Int32GetDatum(bar9_account_no(account_id, true));
 	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock the broadcasts of an opt-out");
 	rows = SPI_tuptable;
@@ -182,8 +184,8 @@ bar9_opt_out_add(const char *account_id, uint64 number, const char *source,
 {
 	static SPIPlanPtr insert_plan = NULL;
 	static SPIPlanPtr select_plan = NULL;
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		args[3];
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		args[4];
 	MemoryContext caller_cxt = CurrentMemoryContext;
 	OptOut		row;
 	bool		created = false;
@@ -196,20 +198,23 @@ bar9_opt_out_add(const char *account_id, uint64 number, const char *source,
 
 	ConnectSPI();
 	bar9_plan(&insert_plan,
-			  "INSERT INTO bar9.opt_outs (account_id, phone_number, source)"
-			  " VALUES ($1, $2::bar9.e164, $3)"
-			  " ON CONFLICT (account_id, phone_number) DO NOTHING"
+			  "INSERT INTO bar9.opt_outs"
+			  "  (account_id, phone_number, source, created_at, account_no)"
+			  " VALUES ($1, $2::bar9.e164, $3, pg_catalog.now(), $4)"
+			  " ON CONFLICT (account_id, phone_number, account_no) DO NOTHING"
 			  " RETURNING phone_number, source, created_at",
-			  3, argtypes);
+			  4, argtypes);
 	bar9_plan(&select_plan,
 			  "SELECT phone_number, source, created_at FROM bar9.opt_outs"
 			  " WHERE account_id = $1"
-			  "   AND phone_number OPERATOR(bar9.=) $2::bar9.e164",
-			  2, argtypes);
+			  "   AND phone_number OPERATOR(bar9.=) $2::bar9.e164"
+			  "   AND account_no = $4",
+			  4, argtypes);
 
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = E164TextDatum(number);
 	args[2] = CStringGetTextDatum(source);
+	args[3] = Int32GetDatum(bar9_account_no(account_id, false));
 
 	/*
 	 * Insert, or read the entry that is there.  It can vanish in between (a
@@ -263,8 +268,8 @@ OptOutRemoved
 bar9_opt_out_remove(const char *account_id, uint64 number, bool by_recipient)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, BOOLOID};
-	Datum		args[3];
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, BOOLOID, INT4OID};
+	Datum		args[4];
 	int			rc;
 	OptOutRemoved result = OPT_OUT_ABSENT;
 	bool		isnull;
@@ -275,20 +280,21 @@ bar9_opt_out_remove(const char *account_id, uint64 number, bool by_recipient)
 	bar9_plan(&plan,
 			  "WITH entry AS ("
 			  "  SELECT source FROM bar9.opt_outs"
-			  "   WHERE account_id = $1"
+			  "   WHERE account_id = $1 AND account_no = $4"
 			  "     AND phone_number OPERATOR(bar9.=) $2::bar9.e164"
 			  "     FOR UPDATE),"
 			  " gone AS ("
 			  "  DELETE FROM bar9.opt_outs"
-			  "   WHERE account_id = $1"
+			  "   WHERE account_id = $1 AND account_no = $4"
 			  "     AND phone_number OPERATOR(bar9.=) $2::bar9.e164"
 			  "     AND ($3 OR source = 'api')"
 			  "  RETURNING 1)"
 			  " SELECT EXISTS (SELECT FROM gone), EXISTS (SELECT FROM entry)",
-			  3, argtypes);
+			  4, argtypes);
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = E164TextDatum(number);
 	args[2] = BoolGetDatum(by_recipient);
+	args[3] = Int32GetDatum(bar9_account_no(account_id, true));
 	rc = SPI_execute_plan(plan, args, NULL, false, 0);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "opt-out delete failed: %s", SPI_result_code_string(rc));
@@ -311,19 +317,20 @@ bool
 bar9_is_opted_out(const char *account_id, uint64 number)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		args[2];
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT4OID};
+	Datum		args[3];
 	int			rc;
 	bool		result;
 
 	ConnectSPI();
 	bar9_plan(&plan,
 			  "SELECT 1 FROM bar9.opt_outs"
-			  " WHERE account_id = $1"
+			  " WHERE account_id = $1 AND account_no = $3"
 			  "   AND phone_number OPERATOR(bar9.=) $2::bar9.e164",
-			  2, argtypes);
+			  3, argtypes);
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = E164TextDatum(number);
+	args[2] = Int32GetDatum(bar9_account_no(account_id, true));
 	rc = SPI_execute_plan(plan, args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "opt-out lookup failed: %s", SPI_result_code_string(rc));
@@ -342,30 +349,33 @@ FetchPage(const char *account_id, int nrows, const uint64 *starting_after)
 {
 	static SPIPlanPtr first_plan = NULL;
 	static SPIPlanPtr next_plan = NULL;
-	Oid			argtypes[3] = {TEXTOID, INT4OID, TEXTOID};
-	Datum		args[3];
+	Oid			argtypes[4] = {TEXTOID, INT4OID, TEXTOID, INT4OID};
+	Datum		args[4];
 	int			rc;
 
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = Int32GetDatum(nrows);
+	args[2] = (Datum) 0;
+	args[3] = Int32GetDatum(bar9_account_no(account_id, true));
 	if (starting_after == NULL)
 	{
+		/* $3 unused: NULL, not an unset Datum (Citus copies every one) */
 		bar9_plan(&first_plan,
 				  "SELECT phone_number, source, created_at FROM bar9.opt_outs"
-				  " WHERE account_id = $1"
+				  " WHERE account_id = $1 AND account_no = $4"
 				  " ORDER BY phone_number LIMIT $2",
-				  2, argtypes);
-		rc = SPI_execute_plan(first_plan, args, NULL, true, 0);
+				  4, argtypes);
+		rc = SPI_execute_plan(first_plan, args, "  n ", true, 0);
 	}
 	else
 	{
 		args[2] = E164TextDatum(*starting_after);
 		bar9_plan(&next_plan,
 				  "SELECT phone_number, source, created_at FROM bar9.opt_outs"
-				  " WHERE account_id = $1"
+				  " WHERE account_id = $1 AND account_no = $4"
 				  "   AND phone_number OPERATOR(bar9.>) $3::bar9.e164"
 				  " ORDER BY phone_number LIMIT $2",
-				  3, argtypes);
+				  4, argtypes);
 		rc = SPI_execute_plan(next_plan, args, NULL, true, 0);
 	}
 	if (rc != SPI_OK_SELECT)

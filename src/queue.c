@@ -257,13 +257,36 @@ BroadcastKeys(BroadcastSet *set, int col)
 										   TYPALIGN_INT));
 }
 
+/*
+ * The account_no of the next account in set (sorted) at or after *i, whose
+ * broadcasts are items [*i, returned end); false at the end.  The counters
+ * and locks of a set are written account by account: on Citus each
+ * statement runs on one shard (a lock never spans shards).
+ */
+static bool
+BroadcastNextAccount(BroadcastSet *set, int *i, int *end, Datum *account)
+{
+	if (*i >= set->n)
+		return false;
+	*end = *i;
+	while (*end < set->n &&
+		   set->items[*end].account_no == set->items[*i].account_no)
+		(*end)++;
+	*account = Int32GetDatum(set->items[*i].account_no);
+	return true;
+}
+
+static void BroadcastsLocked(BroadcastSet *set);
+
 /* Lock the bar9.messages rows of set in key order (see queue.h). */
 void
 bar9_broadcasts_lock(BroadcastSet *set)
 {
-	static const Oid types[2] = {INT4ARRAYOID, INT4ARRAYOID};
-	Datum		values[2];
+	static const Oid types[3] = {INT4ARRAYOID, INT4ARRAYOID, INT4OID};
+	Datum		values[3];
 	SPIPlanPtr	plan;
+	int			next = 0;
+	int			end;
 
 	if (set->n == 0)
 		return;
@@ -276,11 +299,23 @@ bar9_broadcasts_lock(BroadcastSet *set)
 					 " WHERE (m.account_no, m.broadcast_no) IN"
 					 "       (SELECT a, b FROM ROWS FROM (pg_catalog.unnest($1),"
 					 "                                    pg_catalog.unnest($2)) AS u(a, b))"
+					 "   AND m.account_no = $3"
 					 " ORDER BY m.account_no, m.broadcast_no"
 					 "   FOR NO KEY UPDATE OF m",
-					 2, types);
-	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not lock the broadcasts of a batch of SMS");
+					 3, types);
+	while (BroadcastNextAccount(set, &next, &end, &values[2]))
+	{
+		next = end;
+		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not lock the broadcasts of a batch of SMS");
+		BroadcastsLocked(set);
+	}
+}
+
+/* Note in set what the lock statement returned about its broadcasts. */
+static void
+BroadcastsLocked(BroadcastSet *set)
+{
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -309,13 +344,15 @@ bar9_broadcasts_lock(BroadcastSet *set)
 void
 bar9_broadcasts_count(BroadcastSet *set)
 {
-	static const Oid types[8] = {INT4ARRAYOID, INT4ARRAYOID,
+	static const Oid types[9] = {INT4ARRAYOID, INT4ARRAYOID,
 		INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
-	INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
-	Datum		values[8];
+	INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT4OID};
+	Datum		values[9];
 	Datum	   *deltas[SMS_NSTATES];
 	BroadcastSet moved;
 	SPIPlanPtr	plan;
+	int			next = 0;
+	int			end;
 
 	bar9_broadcasts_init(&moved);
 	for (int i = 0; i < set->n; i++)
@@ -353,10 +390,15 @@ bar9_broadcasts_count(BroadcastSet *set)
 					 "       updated_at = pg_catalog.now()"
 					 "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8))"
 					 "       AS d(a, b, q, s, se, de, f, c)"
-					 " WHERE m.account_no = d.a AND m.broadcast_no = d.b",
-					 8, types);
-	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update the counters of a batch of SMS");
+					 " WHERE m.account_no = d.a AND m.broadcast_no = d.b"
+					 "   AND m.account_no = $9",
+					 9, types);
+	while (BroadcastNextAccount(&moved, &next, &end, &values[8]))
+	{
+		next = end;
+		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update the counters of a batch of SMS");
+	}
 }
 
 /* --- cancel -------------------------------------------------------------- */

@@ -20,6 +20,7 @@
 #include "utils/builtins.h"
 
 #include "api.h"
+#include "auth.h"
 #include "channels.h"
 #include "e164.h"
 #include "numbers.h"
@@ -85,18 +86,19 @@ RecipientsBroadcast(const char *account_id, const char *channel_id,
 					const char *message_id, Datum *account_no,
 					Datum *broadcast_no)
 {
-	static const Oid types[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[3];
+	static const Oid types[4] = {TEXTOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		values[4];
 	bool		isnull;
 
 	values[0] = CStringGetTextDatum(account_id);
 	values[1] = CStringGetTextDatum(channel_id);
 	values[2] = CStringGetTextDatum(message_id);
+	values[3] = Int32GetDatum(bar9_account_no(account_id, true));
 	if (SPI_execute_plan(bar9_plan(&broadcast_plan,
 								   "SELECT account_no, broadcast_no FROM bar9.messages"
 								   " WHERE account_id = $1 AND channel_id = $2"
-								   "   AND message_id = $3",
-								   3, types),
+								   "   AND message_id = $3 AND account_no = $4",
+								   4, types),
 						 values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up a broadcast");
 	if (SPI_processed == 0)

@@ -197,25 +197,43 @@ sms_add_partitions(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(created);
 }
 
+/* The days of SMS history that ended before cutoff ($1). */
+#define OLD_DAYS_SQL \
+	"SELECT sms_day FROM bar9.sms_days WHERE sms_day < $1 ORDER BY sms_day"
+
 /*
- * The days whose partition may go: ended before cutoff, every broadcast
- * of the day finished.  With each, the SMS it holds by the counts of its
- * broadcasts.
+ * The broadcasts of one day (broadcast_no in [$1, $2)): how many are not
+ * finished, and the SMS the finished ones hold by their counts.  A query
+ * of its own per day, not joined to bar9.sms_days: on Citus that is a
+ * reference table, bar9.messages a distributed one.
  */
-#define RETIRABLE_DAYS_SQL \
-	"SELECT d.sms_day," \
-	"       (SELECT coalesce(sum(m.n_sent + m.n_delivered + m.n_failed" \
-	"                            + m.n_canceled), 0)::bigint" \
-	"          FROM bar9.messages m" \
-	"         WHERE m.broadcast_no >= (d.sms_day - date '2000-01-01') << 15" \
-	"           AND m.broadcast_no < (d.sms_day + 1 - date '2000-01-01') << 15)" \
-	"  FROM bar9.sms_days d" \
-	" WHERE d.sms_day < $1" \
-	"   AND NOT EXISTS (SELECT 1 FROM bar9.messages m" \
-	"         WHERE m.broadcast_no >= (d.sms_day - date '2000-01-01') << 15" \
-	"           AND m.broadcast_no < (d.sms_day + 1 - date '2000-01-01') << 15" \
-	"           AND m.status NOT IN ('completed', 'canceled'))" \
-	" ORDER BY d.sms_day"
+#define DAY_BROADCASTS_SQL \
+	"SELECT pg_catalog.count(*) FILTER (WHERE status NOT IN ('completed', 'canceled'))," \
+	"       coalesce(pg_catalog.sum(n_sent + n_delivered + n_failed + n_canceled), 0)::bigint" \
+	"  FROM bar9.messages WHERE broadcast_no >= $1 AND broadcast_no < $2"
+
+/*
+ * Whether the partition of day may go (every broadcast of the day
+ * finished); *count is the SMS it holds.
+ */
+static bool
+DayRetirable(DateADT day, int64 *count)
+{
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+
+	/* a day's broadcast numbers: day << 15 up to the next day's (060_queue.sql) */
+	values[0] = Int32GetDatum((int32) day << 15);
+	values[1] = Int32GetDatum((int32) (day + 1) << 15);
+	if (SPI_execute_with_args(DAY_BROADCASTS_SQL, 2, types, values, NULL,
+							  false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count the broadcasts of a day of SMS history");
+	*count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 2, &isnull));
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull)) == 0;
+}
 
 /* Drop the partition of day and forget it. */
 static void
@@ -254,7 +272,6 @@ retire_sms(PG_FUNCTION_ARGS)
 	Datum		values[1];
 	int64		retired = 0;
 	DateADT    *days;
-	int64	   *counts;
 	int			ndays;
 
 	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
@@ -269,12 +286,11 @@ retire_sms(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	/* a day ends at the next midnight: it is old once that is before cutoff */
 	values[0] = DateADTGetDatum(UtcDate(cutoff));
-	if (SPI_execute_with_args(RETIRABLE_DAYS_SQL, 1, types, values, NULL,
+	if (SPI_execute_with_args(OLD_DAYS_SQL, 1, types, values, NULL,
 							  false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list the days of SMS history");
 	ndays = (int) SPI_processed;
 	days = palloc(sizeof(DateADT) * Max(ndays, 1));
-	counts = palloc(sizeof(int64) * Max(ndays, 1));
 	for (int i = 0; i < ndays; i++)
 	{
 		bool		isnull;
@@ -282,14 +298,15 @@ retire_sms(PG_FUNCTION_ARGS)
 		days[i] = DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[i],
 												SPI_tuptable->tupdesc, 1,
 												&isnull));
-		counts[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-												SPI_tuptable->tupdesc, 2,
-												&isnull));
 	}
 	for (int i = 0; i < ndays; i++)
 	{
+		int64		count;
+
+		if (!DayRetirable(days[i], &count))
+			continue;
 		DropPartition(days[i]);
-		retired += counts[i];
+		retired += count;
 	}
 	SPI_finish();
 	PG_RETURN_INT64(retired);

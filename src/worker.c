@@ -57,6 +57,7 @@
 #include "utils/timestamp.h"
 
 #include "sql_helpers.h"
+#include "cluster.h"
 #include "fanout.h"
 #include "maintenance.h"
 #include "worker.h"
@@ -140,6 +141,9 @@ static void ApplyLockTimeout(void);
 static void ReloadConfigIfPending(void);
 static void NoteLockWait(DueMessage *m, bool waiting);
 static long WorkerPass(void);
+
+/* this node is a Citus worker node: its bar9 worker does nothing */
+static bool on_citus_worker = false;
 static List *FetchDue(List *failed, bool *extension_missing,
 					  TimestampTz *next_due);
 static bool RunBatch(DueMessage *m, bool *more);
@@ -457,7 +461,9 @@ bar9_worker_main(Datum main_arg)
 		ReloadConfigIfPending();
 
 		timeout = WorkerPass();
-		timeout = Min(timeout, bar9_maintenance(GetCurrentTimestamp()));
+		/* on a Citus worker node the coordinator's worker does it all */
+		if (!on_citus_worker)
+			timeout = Min(timeout, bar9_maintenance(GetCurrentTimestamp()));
 
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -567,6 +573,21 @@ FetchDue(List *failed, bool *extension_missing, TimestampTz *next_due)
 
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
+
+	/*
+	 * On Citus, the coordinator's worker fans out every broadcast and does
+	 * the housekeeping (README, "Scale-out with Citus"): the worker of a
+	 * worker node only waits, as if bar9 were not installed there.
+	 */
+	on_citus_worker = bar9_node_group() > 0;
+	if (on_citus_worker)
+	{
+		*extension_missing = true;
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		return NIL;
+	}
 	pgstat_report_activity(STATE_RUNNING, "bar9 fan-out: reading to-do list");
 
 	bar9_plan(&due_plan, due_sql, 1, due_argtypes);

@@ -12,13 +12,20 @@ CREATE TABLE accounts (
 	name			text NOT NULL,
 	created_at		timestamptz NOT NULL DEFAULT now(),
 	account_no		integer NOT NULL DEFAULT nextval('account_no_seq'),
-	last_broadcast_no integer NOT NULL DEFAULT 0,	-- numbers the account's broadcasts
 	-- its request budget (ratelimit.c): a token bucket of burst tokens
 	-- refilled at requests_per_second
 	requests_per_second integer NOT NULL DEFAULT 100 CHECK (requests_per_second > 0),
 	burst			integer NOT NULL DEFAULT 200 CHECK (burst > 0),
 	PRIMARY KEY (account_id),
 	UNIQUE (account_no)
+);
+
+-- What an account counts, in a row of its own: under Citus it lives on the
+-- account's shard (bar9.accounts is a reference table, copied to every
+-- node, not to be written per request).
+CREATE TABLE account_counters (
+	account_no		integer PRIMARY KEY,
+	last_broadcast_no integer NOT NULL DEFAULT 0	-- numbers the account's broadcasts
 );
 
 -- A key is bar9_<key_id>_<secret>; only the SHA-256 of the secret is kept.

@@ -14,7 +14,8 @@ CREATE TABLE idempotency_keys (
 	status			int NOT NULL,
 	response_body	text,						-- NULL: over 64 kB, not kept
 	created_at		timestamptz NOT NULL DEFAULT now(),
-	PRIMARY KEY (account_id, idem_key)
+	account_no		integer NOT NULL,			-- the account's shard (distribute())
+	PRIMARY KEY (account_id, idem_key, account_no)
 );
 CREATE INDEX idempotency_keys_created_at ON idempotency_keys (created_at);
 
@@ -40,22 +41,40 @@ COMMENT ON FUNCTION api_routes() IS
 -- hours, oldest first: the worker calls it in a loop, one short transaction
 -- per batch, until a batch comes back short.
 CREATE FUNCTION purge_idempotency_keys(max_rows int DEFAULT 10000) RETURNS bigint
-	LANGUAGE sql VOLATILE
+	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-	WITH old AS (
-		SELECT account_id, idem_key
-		  FROM @extschema@.idempotency_keys
-		 WHERE created_at <= now() - interval '24 hours'
-		 ORDER BY created_at
-		 LIMIT greatest(max_rows, 0)
-		   FOR UPDATE SKIP LOCKED),
-	gone AS (
-		DELETE FROM @extschema@.idempotency_keys k
-		 USING old
-		 WHERE k.account_id = old.account_id AND k.idem_key = old.idem_key
-		RETURNING 1)
-	SELECT count(*) FROM gone
+DECLARE
+	cutoff	timestamptz := now() - interval '24 hours';
+	a		integer;
+	done	bigint := 0;
+	n		bigint;
+BEGIN
+	-- account by account, those with the oldest first: each DELETE runs on
+	-- one account's rows (on Citus, one shard: no lock spans shards)
+	FOR a IN SELECT k.account_no FROM @extschema@.idempotency_keys k
+			  WHERE k.created_at <= cutoff
+			  GROUP BY k.account_no ORDER BY min(k.created_at)
+	LOOP
+		EXIT WHEN done >= max_rows;
+		WITH old AS (
+			SELECT account_id, idem_key
+			  FROM @extschema@.idempotency_keys
+			 WHERE account_no = a AND created_at <= cutoff
+			 ORDER BY created_at
+			 LIMIT max_rows - done
+			   FOR UPDATE SKIP LOCKED),
+		gone AS (
+			DELETE FROM @extschema@.idempotency_keys k
+			 USING old
+			 WHERE k.account_no = a
+			   AND k.account_id = old.account_id AND k.idem_key = old.idem_key
+			RETURNING 1)
+		SELECT count(*) INTO n FROM gone;
+		done := done + n;
+	END LOOP;
+	RETURN done;
+END
 $$;
 COMMENT ON FUNCTION purge_idempotency_keys(int) IS
 	'deletes at most max_rows stored Idempotency-Key responses older than 24 hours, oldest first; returns how many';

@@ -3,7 +3,10 @@
 -- Audiences ("marketing channels") and their numbers
 -- ---------------------------------------------------------------------------
 
--- Every table keys on account_id first, so it can later be distributed by account.
+-- Every table keys on account_id first and carries account_no, the number
+-- Citus distributes every account's rows by (bar9.distribute()): it closes
+-- each key, so that a unique key holds on one shard and queries by
+-- account_id keep using the index on a single node.
 CREATE TABLE channels (
 	account_id		text NOT NULL,
 	channel_id		text NOT NULL DEFAULT new_id('mkt_'),
@@ -13,20 +16,25 @@ CREATE TABLE channels (
 	created_at		timestamptz NOT NULL DEFAULT now(),
 	updated_at		timestamptz NOT NULL DEFAULT now(),
 	deleted_at		timestamptz,				-- deleted: invisible to the API
-	PRIMARY KEY (account_id, channel_id)
+	account_no		integer NOT NULL,
+	-- numbers its members in the order they were added (their added_seq)
+	last_member_seq bigint NOT NULL DEFAULT 0,
+	PRIMARY KEY (account_id, channel_id, account_no)
 );
 
 -- Orders membership for broadcast snapshots: a broadcast takes the members
--- whose added_seq is at most the sequence value read when it was requested.
-CREATE SEQUENCE channel_member_seq;
-
+-- whose added_seq is at most its audience's last_member_seq when it was
+-- requested.  An add locks the audience row and draws its values from that
+-- counter (numbers.c): no sequence, so the order holds whichever Citus
+-- node took the add.  A number inserted by hand (0) is in every broadcast.
 CREATE TABLE channel_numbers (
 	account_id		text NOT NULL,
 	channel_id		text NOT NULL,
 	phone_number	e164 NOT NULL,
-	added_seq		bigint NOT NULL DEFAULT nextval('channel_member_seq'),
+	added_seq		bigint NOT NULL DEFAULT 0,
 	created_at		timestamptz NOT NULL DEFAULT now(),
-	PRIMARY KEY (account_id, channel_id, phone_number)
+	account_no		integer NOT NULL,
+	PRIMARY KEY (account_id, channel_id, phone_number, account_no)
 );
 
 -- Deleted audiences whose numbers are still to be removed.  A DELETE of an
@@ -37,7 +45,8 @@ CREATE TABLE channel_numbers (
 CREATE TABLE channel_purges (
 	account_id		text NOT NULL,
 	channel_id		text NOT NULL,
-	PRIMARY KEY (account_id, channel_id)
+	account_no		integer NOT NULL,
+	PRIMARY KEY (account_id, channel_id, account_no)
 );
 
 -- Remove at most max_rows numbers of deleted audiences; an audience leaves
@@ -50,25 +59,42 @@ DECLARE
 	p		record;
 	done	bigint := 0;
 	n		bigint;
+	last	@extschema@.e164;
 BEGIN
-	FOR p IN SELECT account_id, channel_id FROM @extschema@.channel_purges
-			  ORDER BY account_id, channel_id FOR UPDATE SKIP LOCKED
+	-- read unlocked, then each locked by its key, skipping those another
+	-- purge holds: every statement names account_no (on Citus, one shard)
+	FOR p IN SELECT account_no, account_id, channel_id
+			   FROM @extschema@.channel_purges
+			  ORDER BY account_id, channel_id
 	LOOP
 		EXIT WHEN done >= max_rows;
-		WITH batch AS (
-			SELECT phone_number FROM @extschema@.channel_numbers
-			 WHERE account_id = p.account_id AND channel_id = p.channel_id
-			 ORDER BY phone_number LIMIT max_rows - done),
-		gone AS (
-			DELETE FROM @extschema@.channel_numbers c USING batch b
-			 WHERE c.account_id = p.account_id AND c.channel_id = p.channel_id
-			   AND c.phone_number OPERATOR(@extschema@.=) b.phone_number
-			RETURNING 1)
-		SELECT count(*) INTO n FROM gone;
+		PERFORM FROM @extschema@.channel_purges
+		  WHERE account_no = p.account_no AND account_id = p.account_id
+			AND channel_id = p.channel_id
+		  FOR UPDATE SKIP LOCKED;
+		CONTINUE WHEN NOT FOUND;
+		-- the batch is a range of the audience's primary key: the last
+		-- number of the batch, then one range delete (planned with its
+		-- values: an index range scan, whatever the audience's size)
+		SELECT @extschema@.max(b.phone_number) INTO last
+		  FROM (SELECT phone_number FROM @extschema@.channel_numbers
+				 WHERE account_no = p.account_no
+				   AND account_id = p.account_id AND channel_id = p.channel_id
+				 ORDER BY phone_number LIMIT max_rows - done) b;
+		n := 0;
+		IF last IS NOT NULL THEN
+			EXECUTE pg_catalog.format(
+				'DELETE FROM %I.channel_numbers'
+				' WHERE account_no = $1 AND account_id = $2 AND channel_id = $3'
+				'   AND phone_number OPERATOR(%I.<=) $4', '@extschema@', '@extschema@')
+			  USING p.account_no, p.account_id, p.channel_id, last;
+			GET DIAGNOSTICS n = ROW_COUNT;
+		END IF;
 		done := done + n;
 		IF done < max_rows THEN
 			DELETE FROM @extschema@.channel_purges
-			 WHERE account_id = p.account_id AND channel_id = p.channel_id;
+			 WHERE account_no = p.account_no
+			   AND account_id = p.account_id AND channel_id = p.channel_id;
 		END IF;
 	END LOOP;
 	RETURN done;

@@ -43,7 +43,7 @@ CREATE TABLE messages (
 	claim_cursor	e164,				-- SMS up to this number have been claimed
 	claimed_at		timestamptz,		-- latest claim of new SMS: claims take turns
 	from_address	text,				-- the sender address its SMS go out from
-	PRIMARY KEY (account_id, message_id),
+	PRIMARY KEY (account_id, message_id, account_no),
 	UNIQUE (account_no, broadcast_no)
 );
 
@@ -63,34 +63,48 @@ CREATE INDEX messages_unfinished ON messages (account_id)
 -- its retirement.
 CREATE INDEX messages_by_broadcast_no ON messages (broadcast_no);
 
--- A new broadcast's numbers in the SMS tables: the account's number, and
--- the account's next broadcast number, at least the first number of the
+-- The account's next broadcast number: at least the first number of the
 -- day its SMS history is filed under (bar9.broadcast_no_floor).  The
--- account row stays locked until commit: an account's broadcasts are
--- numbered in turn.  Whoever inserts a broadcast (messages.c, operators,
--- tests) gets them without naming them.
+-- account's counters row stays locked until commit: an account's
+-- broadcasts are numbered in turn.  messages.c calls it before its INSERT;
+-- the trigger below calls it for the rows inserted by hand.
+CREATE FUNCTION next_broadcast_no(account_no integer, floor integer)
+	RETURNS integer
+	LANGUAGE sql VOLATILE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	UPDATE @extschema@.account_counters c
+	   SET last_broadcast_no = greatest(c.last_broadcast_no + 1, floor)
+	 WHERE c.account_no = next_broadcast_no.account_no
+	RETURNING c.last_broadcast_no
+$$;
+COMMENT ON FUNCTION next_broadcast_no(integer, integer) IS
+	'numbers an account''s next broadcast (at least floor) and keeps its counters row locked until commit';
+
+-- A broadcast inserted by hand (operators, tests) gets its account_no and
+-- broadcast_no without naming them.  Single node only: bar9.distribute()
+-- drops this trigger (Citus routes a row by account_no before any trigger
+-- runs), and messages.c always names both.
 CREATE FUNCTION messages_number() RETURNS trigger
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
 	IF NEW.account_no IS NULL OR NEW.broadcast_no IS NULL THEN
-		UPDATE @extschema@.accounts
-		   SET last_broadcast_no = greatest(last_broadcast_no + 1,
-				@extschema@.broadcast_no_floor(NEW.created_at))
-		 WHERE account_id = NEW.account_id
-		RETURNING account_no, last_broadcast_no
-		  INTO NEW.account_no, NEW.broadcast_no;
+		SELECT a.account_no INTO NEW.account_no
+		  FROM @extschema@.accounts a WHERE a.account_id = NEW.account_id;
 		IF NOT FOUND THEN
 			RAISE EXCEPTION 'account "%" does not exist', NEW.account_id
 				USING ERRCODE = 'foreign_key_violation';
 		END IF;
+		NEW.broadcast_no := @extschema@.next_broadcast_no(NEW.account_no,
+			@extschema@.broadcast_no_floor(NEW.created_at));
 	END IF;
 	RETURN NEW;
 END
 $$;
 COMMENT ON FUNCTION messages_number() IS
-	'trigger: numbers a new broadcast for the SMS tables (account_no, broadcast_no) unless given';
+	'trigger (single node): numbers a broadcast inserted by hand for the SMS tables (account_no, broadcast_no) unless given';
 
 CREATE TRIGGER messages_number
 	BEFORE INSERT ON messages

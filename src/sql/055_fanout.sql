@@ -37,4 +37,4 @@ CREATE FUNCTION fanout_statement(name text) RETURNS text
 	AS 'MODULE_PATHNAME', 'fanout_statement'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION fanout_statement(text) IS
-	'a statement of a fan-out batch, for EXPLAIN: read ($1 account_id, $2 channel_id, $3 member_seq_cutoff, $4 batch size, $5 cursor), opt_outs ($1 account_id, $2 first and $3 last number of the batch) or insert ($1 account_no, $2 broadcast_no, $3 numbers)';
+	'a statement of a fan-out batch, for EXPLAIN: read ($1 account_id, $2 channel_id, $3 member_seq_cutoff, $4 batch size, $5 cursor), opt_outs ($1 account_id, $2 first and $3 last number of the batch) or insert ($1 account_no, $2 broadcast_no, $3 numbers; insert_citus: the same from the audience''s rows, $4 account_id, $5 channel_id)';

@@ -132,7 +132,20 @@ CREATE FUNCTION sms_add_partitions() RETURNS integer
 COMMENT ON FUNCTION sms_add_partitions() IS
 	'creates the partitions of bar9.sms_history for today and the next two days (UTC) that are missing; returns how many it created';
 
-SELECT sms_add_partitions();
+-- Not on a Citus worker node (the coordinator created the extension there):
+-- its days of history are the coordinator's partitions, which Citus makes.
+DO $$
+DECLARE
+	on_worker boolean := false;
+BEGIN
+	IF pg_catalog.to_regclass('pg_catalog.pg_dist_local_group') IS NOT NULL THEN
+		EXECUTE 'SELECT groupid > 0 FROM pg_catalog.pg_dist_local_group' INTO on_worker;
+	END IF;
+	IF NOT coalesce(on_worker, false) THEN
+		PERFORM @extschema@.sms_add_partitions();
+	END IF;
+END
+$$;
 
 -- Create the partition of one day of sms_history, if missing.
 CREATE FUNCTION sms_add_partition(day date) RETURNS boolean

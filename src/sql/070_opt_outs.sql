@@ -8,7 +8,8 @@ CREATE TABLE opt_outs (
 	phone_number	e164 NOT NULL,
 	source			text NOT NULL CHECK (source IN ('api', 'keyword')),
 	created_at		timestamptz NOT NULL DEFAULT now(),
-	PRIMARY KEY (account_id, phone_number)
+	account_no		integer NOT NULL,			-- the account's shard (distribute())
+	PRIMARY KEY (account_id, phone_number, account_no)
 );
 
 -- The SMS an opt-out cancels are found by one probe of the primary key of

@@ -5,11 +5,13 @@
 
 -- An account's own reply texts; NULL (or no row): the default reply.
 CREATE TABLE keyword_replies (
-	account_id		text PRIMARY KEY,
+	account_id		text NOT NULL,
 	opt_out_reply	text,
 	opt_in_reply	text,
 	help_reply		text,
-	updated_at		timestamptz NOT NULL DEFAULT now()
+	updated_at		timestamptz NOT NULL DEFAULT now(),
+	account_no		integer NOT NULL,			-- the account's shard (distribute())
+	PRIMARY KEY (account_id, account_no)
 );
 
 -- Which keyword list the whole body (trimmed, NFC, case-folded) is on.

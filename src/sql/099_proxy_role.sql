@@ -138,7 +138,6 @@ GRANT USAGE, CREATE ON SCHEMA @extschema@ TO bar9_worker;
 GRANT SELECT, UPDATE ON messages, channels TO bar9_worker;
 GRANT SELECT ON opt_outs TO bar9_worker;
 GRANT SELECT, INSERT, DELETE ON sms_queue TO bar9_worker;
-GRANT USAGE ON SEQUENCE channel_member_seq TO bar9_worker;
 GRANT EXECUTE ON FUNCTION max(e164) TO bar9_worker;
 -- a deleted audience: its unclaimed SMS are canceled, its numbers purged
 GRANT SELECT, UPDATE, DELETE ON sms_retry TO bar9_worker;

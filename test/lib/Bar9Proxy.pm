@@ -48,8 +48,15 @@ sub bar9_node
 	$node->init;
 	$node->append_conf('postgresql.conf',
 		"shared_preload_libraries = 'bar9'\nmax_connections = 50\n");
-	$node->start;
-	$node->safe_psql('postgres', 'CREATE EXTENSION bar9');
+	if ($ENV{BAR9_CITUS})
+	{
+		bar9_citus_cluster($node, $name);
+	}
+	else
+	{
+		$node->start;
+		$node->safe_psql('postgres', 'CREATE EXTENSION bar9');
+	}
 	my $has_api = $node->safe_psql('postgres',
 		"SELECT to_regprocedure('bar9.api(text,text,jsonb,bytea)') IS NOT NULL");
 	BAIL_OUT('bar9.api is missing from the extension') unless $has_api eq 't';
@@ -57,6 +64,41 @@ sub bar9_node
 		'CREATE ROLE bar9_proxy LOGIN; GRANT bar9_api TO bar9_proxy');
 	return $node;
 }
+
+# make test-citus (BAR9_CITUS=1): NODE, not started yet, becomes the
+# coordinator of a Citus cluster with two worker nodes of its own, bar9
+# distributed (bar9.distribute()).  With BAR9_CITUS_PROXY=worker, the proxy
+# of start_proxy connects to the first worker node instead.
+my @citus_workers;
+
+sub bar9_citus_cluster
+{
+	my ($coord, $name) = @_;
+	my $conf = "shared_preload_libraries = 'citus,bar9'\n"
+	  . "max_connections = 100\nmax_prepared_transactions = 100\n"
+	  . "citus.shard_count = 8\n";
+	@citus_workers = map {
+		my $w = PostgreSQL::Test::Cluster->new("${name}_w$_");
+		$w->init;
+		$w->append_conf('postgresql.conf', $conf);
+		$w->start;
+		$w->safe_psql('postgres', 'CREATE EXTENSION citus');
+		$w
+	} (1, 2);
+	$coord->append_conf('postgresql.conf', $conf);
+	$coord->start;
+	$coord->safe_psql('postgres', 'CREATE EXTENSION citus');
+	my $host = $coord->host;
+	$coord->safe_psql('postgres',
+		"SELECT citus_set_coordinator_host('$host', " . $coord->port . ');'
+		  . join('', map { "SELECT citus_add_node('$host', " . $_->port . ');' }
+			  @citus_workers)
+		  . 'CREATE EXTENSION bar9; SELECT bar9.distribute();');
+	return;
+}
+
+# The worker nodes of the Citus cluster bar9_node made (BAR9_CITUS=1).
+sub citus_workers { return @citus_workers }
 
 # A new account with a key of the given scopes (default: all three).
 sub bar9_key
@@ -75,16 +117,22 @@ sub bar9_key
 }
 
 # Starts the proxy against NODE; options: pool, timeout, pool_wait, args
-# (more flags).  Returns a Bar9Proxy object; dies unless /healthz answers.
+# (more flags), db_node (the node it connects to, if not NODE).
+# Returns a Bar9Proxy object; dies unless /healthz answers.
 sub start_proxy
 {
 	my ($node, %opt) = @_;
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
 	my $log = $node->basedir . "/proxy_$port.log";
+	my $db_node = $opt{db_node} // $node;
+	$db_node = $citus_workers[0]
+	  if !$opt{db_node}
+	  && @citus_workers
+	  && ($ENV{BAR9_CITUS_PROXY} // '') eq 'worker';
 	my @cmd = (
 		bar9_root() . '/proxy/bar9-proxy',
 		'--listen' => "127.0.0.1:$port",
-		'--database-url' => $node->connstr('postgres') . ' user=bar9_proxy',
+		'--database-url' => $db_node->connstr('postgres') . ' user=bar9_proxy',
 		'--pool-size' => $opt{pool} // 4,
 		'--client-timeout' => $opt{timeout} // 30,
 		'--pool-wait' => $opt{pool_wait} // 5000,

@@ -96,7 +96,7 @@ is( $q->(q{
 					THEN has_sequence_privilege('bar9_worker', c.oid, 'USAGE')
 					ELSE has_table_privilege('bar9_worker', c.oid,
 											 'SELECT, INSERT, UPDATE, DELETE') END}),
-	'channel_member_seq,channel_numbers,channel_purges,channels,idempotency_keys,messages,opt_outs,sms_days,sms_queue,sms_retry',
+	'channel_numbers,channel_purges,channels,idempotency_keys,messages,opt_outs,sms_days,sms_queue,sms_receipt_wait,sms_retry',
 	'the tables and sequences it may use: those of fan-out, cancel, purges and partitions');
 
 # As bar9_worker: no secret, no other table, no role, no API.
