@@ -312,9 +312,11 @@ DropAnsweredReplies(Sender *s)
 }
 
 /*
- * Claimed SMS not started whose lease is nearly over are let go: a later
- * claim brings them back, rather than an ack refused as stale after they
- * went out twice.
+ * Claimed SMS whose lease is nearly over and that have no part in the
+ * window and parts still to submit are let go: a later claim brings them
+ * back (submitted once more at most), rather than being submitted by us
+ * and, once the lease ended, by the claim that took them over too.  After
+ * a long rebind this keeps the duplicates within the window.
  */
 static void
 DropStale(Sender *s, double now)
@@ -325,10 +327,12 @@ DropStale(Sender *s, double now)
 	{
 		Sms		   *m = *p;
 
-		if (m->sms_id && !sms_started(m) &&
+		if (m->sms_id && m->out == 0 && !sms_finished(m) &&
 			now > m->claimed_at + 0.8 * s->cfg.lease_s)
 		{
 			*p = m->next;
+			if (m->started)
+				s->nstarted--;
 			sms_free(m);
 			n++;
 		}
@@ -339,7 +343,10 @@ DropStale(Sender *s, double now)
 		logmsg("error: %d claimed SMS were not submitted within their lease; they will be claimed again", n);
 }
 
-/* Claim more SMS when none is waiting to start and there is room. */
+/*
+ * Claim more SMS when fewer than half a window wait to start: claimed ahead,
+ * so that a slot freed by an ack is filled at once, not after a claim.
+ */
 static void
 Claim(Sender *s, double now)
 {
@@ -353,9 +360,8 @@ Claim(Sender *s, double now)
 			waiting++;
 		tail = &m->next;
 	}
-	if (stopping || waiting > 0 || now < s->next_claim ||
-		s->nstarted >= s->cfg.window || !s->bind.bound ||
-		!db_ready(&s->db, &s->cfg))
+	if (stopping || waiting * 2 >= s->cfg.window || now < s->next_claim ||
+		!s->bind.bound || !db_ready(&s->db, &s->cfg))
 		return;
 	/* no more than the rate cap submits in half a lease */
 	if (s->cfg.rate > 0 && max > s->cfg.rate * s->cfg.lease_s / 2)
