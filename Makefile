@@ -22,6 +22,10 @@ REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 PG_CFLAGS += -std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
 PG_CPPFLAGS += -I$(srcdir)/src
+# Only what PostgreSQL looks up is exported, and all of it carries the bar9_
+# prefix (SQL functions, the worker's entry point) or is PostgreSQL's own
+# (_PG_init, Pg_magic_func, pg_finfo_*): src/exports.map hides the rest.
+SHLIB_LINK += -Wl,--version-script=$(srcdir)/src/exports.map
 
 EXTRA_CLEAN = $(DATA_built) results regression.diffs regression.out
 

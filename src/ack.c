@@ -70,8 +70,8 @@ static SPIPlanPtr plan_retry_again;
 static SPIPlanPtr plan_receipt;
 static SPIPlanPtr plan_where;
 
-PG_FUNCTION_INFO_V1(ack_sms);
-PG_FUNCTION_INFO_V1(ack_sms_batch);
+PG_FUNCTION_INFO_V1(bar9_ack_sms);
+PG_FUNCTION_INFO_V1(bar9_ack_sms_batch);
 
 /* The AckOutcome named outcome, or a 22023 error. */
 static AckOutcome
@@ -760,7 +760,7 @@ AckItemParse(text *t, AckItem *item)
  * NULL, error text DEFAULT NULL) -> text, the SMS's new status.
  */
 Datum
-ack_sms(PG_FUNCTION_ARGS)
+bar9_ack_sms(PG_FUNCTION_ARGS)
 {
 	AckItem		item;
 	SmsState	to;
@@ -808,7 +808,7 @@ AckBatchRefs(ArrayType *refs_arr, AckItem *items, int n)
  * SMS acknowledged: all of them, or an error and none.
  */
 Datum
-ack_sms_batch(PG_FUNCTION_ARGS)
+bar9_ack_sms_batch(PG_FUNCTION_ARGS)
 {
 	ArrayType  *ids_arr;
 	Datum	   *id_datums;

@@ -1100,14 +1100,14 @@ ApiHeadersJsonb(const ApiResponse *resp)
 	return JsonbPGetDatum(JsonbValueToJsonb(obj));
 }
 
-PG_FUNCTION_INFO_V1(api);
+PG_FUNCTION_INFO_V1(bar9_api);
 
 /*
  * SQL: bar9.api(method text, path text, headers jsonb, body bytea)
  *		RETURNS TABLE(status int, headers jsonb, body text)
  */
 Datum
-api(PG_FUNCTION_ARGS)
+bar9_api(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ApiRequest	req;

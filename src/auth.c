@@ -327,11 +327,11 @@ bar9_account_no(const char *account_id, bool missing_ok)
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-PG_FUNCTION_INFO_V1(create_account);
+PG_FUNCTION_INFO_V1(bar9_create_account);
 
 /* SQL: bar9.create_account(name text) -> text, the new account's id. */
 Datum
-create_account(PG_FUNCTION_ARGS)
+bar9_create_account(PG_FUNCTION_ARGS)
 {
 	char	   *name = AuthCheckName(text_to_cstring(PG_GETARG_TEXT_PP(0)),
 									 "account name");
@@ -371,14 +371,14 @@ create_account(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(id));
 }
 
-PG_FUNCTION_INFO_V1(create_api_key);
+PG_FUNCTION_INFO_V1(bar9_create_api_key);
 
 /*
  * SQL: bar9.create_api_key(account_id text, scopes text[], label text
  * DEFAULT NULL) -> text, the whole key (shown once; only its hash is kept).
  */
 Datum
-create_api_key(PG_FUNCTION_ARGS)
+bar9_create_api_key(PG_FUNCTION_ARGS)
 {
 	char	   *account_id;
 	ArrayType  *arr;
@@ -488,14 +488,14 @@ create_api_key(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("bar9_%s_%s", key_id, secret)));
 }
 
-PG_FUNCTION_INFO_V1(revoke_api_key);
+PG_FUNCTION_INFO_V1(bar9_revoke_api_key);
 
 /*
  * SQL: bar9.revoke_api_key(api_key text) -> void.  Takes the whole key or
  * its public id ("key_..."); revoking a revoked key changes nothing.
  */
 Datum
-revoke_api_key(PG_FUNCTION_ARGS)
+bar9_revoke_api_key(PG_FUNCTION_ARGS)
 {
 	text	   *arg = PG_GETARG_TEXT_PP(0);
 	char	   *s = text_to_cstring(arg);

@@ -595,11 +595,11 @@ ChannelDatum(FunctionCallInfo fcinfo, const Channel *ch, MemoryContext cxt)
 	return HeapTupleGetDatum(tup);
 }
 
-PG_FUNCTION_INFO_V1(create_audience);
+PG_FUNCTION_INFO_V1(bar9_create_audience);
 
 /* SQL: bar9.create_audience(account_id text, name text) -> bar9.audience */
 Datum
-create_audience(PG_FUNCTION_ARGS)
+bar9_create_audience(PG_FUNCTION_ARGS)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -615,11 +615,11 @@ create_audience(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(result);
 }
 
-PG_FUNCTION_INFO_V1(get_audience);
+PG_FUNCTION_INFO_V1(bar9_get_audience);
 
 /* SQL: bar9.get_audience(account_id text, audience_id text) -> bar9.audience */
 Datum
-get_audience(PG_FUNCTION_ARGS)
+bar9_get_audience(PG_FUNCTION_ARGS)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -635,14 +635,14 @@ get_audience(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(result);
 }
 
-PG_FUNCTION_INFO_V1(list_audiences);
+PG_FUNCTION_INFO_V1(bar9_list_audiences);
 
 /*
  * SQL: bar9.list_audiences(account_id text, limit int DEFAULT 20,
  * starting_after text DEFAULT NULL) -> SETOF bar9.audience
  */
 Datum
-list_audiences(PG_FUNCTION_ARGS)
+bar9_list_audiences(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *account_id;
@@ -681,14 +681,14 @@ list_audiences(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-PG_FUNCTION_INFO_V1(rename_audience);
+PG_FUNCTION_INFO_V1(bar9_rename_audience);
 
 /*
  * SQL: bar9.rename_audience(account_id text, audience_id text, name text)
  * -> bar9.audience
  */
 Datum
-rename_audience(PG_FUNCTION_ARGS)
+bar9_rename_audience(PG_FUNCTION_ARGS)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -705,11 +705,11 @@ rename_audience(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(result);
 }
 
-PG_FUNCTION_INFO_V1(delete_audience);
+PG_FUNCTION_INFO_V1(bar9_delete_audience);
 
 /* SQL: bar9.delete_audience(account_id text, audience_id text) -> void */
 Datum
-delete_audience(PG_FUNCTION_ARGS)
+bar9_delete_audience(PG_FUNCTION_ARGS)
 {
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *channel_id = text_to_cstring(PG_GETARG_TEXT_PP(1));

@@ -68,7 +68,7 @@ static SPIPlanPtr plan_new_rows[2];
 static SPIPlanPtr plan_new_claim;
 static SPIPlanPtr plan_cursor;
 
-PG_FUNCTION_INFO_V1(claim_sms);
+PG_FUNCTION_INFO_V1(bar9_claim_sms);
 
 /* Run a kept plan; elog unless SPI answers expected. */
 static void
@@ -717,7 +717,7 @@ ClaimNew(ClaimCall *call)
  * from_address).
  */
 Datum
-claim_sms(PG_FUNCTION_ARGS)
+bar9_claim_sms(PG_FUNCTION_ARGS)
 {
 	int32		max_count = PG_GETARG_INT32(0);
 	Interval   *lease = PG_GETARG_INTERVAL_P(1);

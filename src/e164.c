@@ -23,26 +23,26 @@
 static void ReportInvalidE164(const char *str, E164Error err,
 							  const char *hint) pg_attribute_noreturn();
 
-PG_FUNCTION_INFO_V1(e164_in);
-PG_FUNCTION_INFO_V1(e164_out);
-PG_FUNCTION_INFO_V1(e164_recv);
-PG_FUNCTION_INFO_V1(e164_send);
-PG_FUNCTION_INFO_V1(e164_from_text);
-PG_FUNCTION_INFO_V1(e164_to_text);
-PG_FUNCTION_INFO_V1(e164_valid);
-PG_FUNCTION_INFO_V1(e164_country_code);
-PG_FUNCTION_INFO_V1(e164_eq);
-PG_FUNCTION_INFO_V1(e164_ne);
-PG_FUNCTION_INFO_V1(e164_lt);
-PG_FUNCTION_INFO_V1(e164_le);
-PG_FUNCTION_INFO_V1(e164_gt);
-PG_FUNCTION_INFO_V1(e164_ge);
-PG_FUNCTION_INFO_V1(e164_cmp);
-PG_FUNCTION_INFO_V1(e164_smaller);
-PG_FUNCTION_INFO_V1(e164_larger);
-PG_FUNCTION_INFO_V1(e164_sortsupport);
-PG_FUNCTION_INFO_V1(e164_hash);
-PG_FUNCTION_INFO_V1(e164_hash_extended);
+PG_FUNCTION_INFO_V1(bar9_e164_in);
+PG_FUNCTION_INFO_V1(bar9_e164_out);
+PG_FUNCTION_INFO_V1(bar9_e164_recv);
+PG_FUNCTION_INFO_V1(bar9_e164_send);
+PG_FUNCTION_INFO_V1(bar9_e164_from_text);
+PG_FUNCTION_INFO_V1(bar9_e164_to_text);
+PG_FUNCTION_INFO_V1(bar9_e164_valid);
+PG_FUNCTION_INFO_V1(bar9_e164_country_code);
+PG_FUNCTION_INFO_V1(bar9_e164_eq);
+PG_FUNCTION_INFO_V1(bar9_e164_ne);
+PG_FUNCTION_INFO_V1(bar9_e164_lt);
+PG_FUNCTION_INFO_V1(bar9_e164_le);
+PG_FUNCTION_INFO_V1(bar9_e164_gt);
+PG_FUNCTION_INFO_V1(bar9_e164_ge);
+PG_FUNCTION_INFO_V1(bar9_e164_cmp);
+PG_FUNCTION_INFO_V1(bar9_e164_smaller);
+PG_FUNCTION_INFO_V1(bar9_e164_larger);
+PG_FUNCTION_INFO_V1(bar9_e164_sortsupport);
+PG_FUNCTION_INFO_V1(bar9_e164_hash);
+PG_FUNCTION_INFO_V1(bar9_e164_hash_extended);
 
 /* Raise 22P02 for str, with a detail naming the rule broken and a hint. */
 static void
@@ -134,7 +134,7 @@ E164FromString(const char *s, size_t len)
 
 /* Type input: "+213555123456" -> e164. */
 Datum
-e164_in(PG_FUNCTION_ARGS)
+bar9_e164_in(PG_FUNCTION_ARGS)
 {
 	const char *str = PG_GETARG_CSTRING(0);
 
@@ -143,7 +143,7 @@ e164_in(PG_FUNCTION_ARGS)
 
 /* Type output: e164 -> "+213555123456". */
 Datum
-e164_out(PG_FUNCTION_ARGS)
+bar9_e164_out(PG_FUNCTION_ARGS)
 {
 	uint64		v = PG_GETARG_E164(0);
 	char	   *buf = palloc(E164_BUFSIZE);
@@ -154,7 +154,7 @@ e164_out(PG_FUNCTION_ARGS)
 
 /* Binary input: the 8-byte encoding, network order, checked before use. */
 Datum
-e164_recv(PG_FUNCTION_ARGS)
+bar9_e164_recv(PG_FUNCTION_ARGS)
 {
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
 	uint64		v = (uint64) pq_getmsgint64(buf);
@@ -170,7 +170,7 @@ e164_recv(PG_FUNCTION_ARGS)
 
 /* Binary output: the 8-byte encoding, network order. */
 Datum
-e164_send(PG_FUNCTION_ARGS)
+bar9_e164_send(PG_FUNCTION_ARGS)
 {
 	uint64		v = PG_GETARG_E164(0);
 	StringInfoData buf;
@@ -182,7 +182,7 @@ e164_send(PG_FUNCTION_ARGS)
 
 /* Cast text -> e164, parsing the text in place (no cstring copy). */
 Datum
-e164_from_text(PG_FUNCTION_ARGS)
+bar9_e164_from_text(PG_FUNCTION_ARGS)
 {
 	text	   *t = PG_GETARG_TEXT_PP(0);
 
@@ -191,7 +191,7 @@ e164_from_text(PG_FUNCTION_ARGS)
 
 /* Cast e164 -> text. */
 Datum
-e164_to_text(PG_FUNCTION_ARGS)
+bar9_e164_to_text(PG_FUNCTION_ARGS)
 {
 	uint64		v = PG_GETARG_E164(0);
 	char		buf[E164_BUFSIZE];
@@ -203,7 +203,7 @@ e164_to_text(PG_FUNCTION_ARGS)
 
 /* Is the text a valid E.164 number?  Never raises: for filtering imports. */
 Datum
-e164_valid(PG_FUNCTION_ARGS)
+bar9_e164_valid(PG_FUNCTION_ARGS)
 {
 	text	   *t = PG_GETARG_TEXT_PP(0);
 	uint64_t	v;
@@ -215,56 +215,56 @@ e164_valid(PG_FUNCTION_ARGS)
 
 /* The country calling code of a number, e.g. 213 for +213555123456. */
 Datum
-e164_country_code(PG_FUNCTION_ARGS)
+bar9_e164_country_code(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_INT32(e164_encoded_country_code(PG_GETARG_E164(0)));
 }
 
 /* Operator =. */
 Datum
-e164_eq(PG_FUNCTION_ARGS)
+bar9_e164_eq(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(PG_GETARG_E164(0) == PG_GETARG_E164(1));
 }
 
 /* Operator <>. */
 Datum
-e164_ne(PG_FUNCTION_ARGS)
+bar9_e164_ne(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(PG_GETARG_E164(0) != PG_GETARG_E164(1));
 }
 
 /* Operator <: digit strings compared character by character. */
 Datum
-e164_lt(PG_FUNCTION_ARGS)
+bar9_e164_lt(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(PG_GETARG_E164(0) < PG_GETARG_E164(1));
 }
 
 /* Operator <=. */
 Datum
-e164_le(PG_FUNCTION_ARGS)
+bar9_e164_le(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(PG_GETARG_E164(0) <= PG_GETARG_E164(1));
 }
 
 /* Operator >. */
 Datum
-e164_gt(PG_FUNCTION_ARGS)
+bar9_e164_gt(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(PG_GETARG_E164(0) > PG_GETARG_E164(1));
 }
 
 /* Operator >=. */
 Datum
-e164_ge(PG_FUNCTION_ARGS)
+bar9_e164_ge(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(PG_GETARG_E164(0) >= PG_GETARG_E164(1));
 }
 
 /* Btree support function 1: -1, 0 or 1. */
 Datum
-e164_cmp(PG_FUNCTION_ARGS)
+bar9_e164_cmp(PG_FUNCTION_ARGS)
 {
 	uint64		a = PG_GETARG_E164(0);
 	uint64		b = PG_GETARG_E164(1);
@@ -274,7 +274,7 @@ e164_cmp(PG_FUNCTION_ARGS)
 
 /* Transition function of min(e164): the lesser of two numbers. */
 Datum
-e164_smaller(PG_FUNCTION_ARGS)
+bar9_e164_smaller(PG_FUNCTION_ARGS)
 {
 	uint64		a = PG_GETARG_E164(0);
 	uint64		b = PG_GETARG_E164(1);
@@ -284,7 +284,7 @@ e164_smaller(PG_FUNCTION_ARGS)
 
 /* Transition function of max(e164): the greater of two numbers. */
 Datum
-e164_larger(PG_FUNCTION_ARGS)
+bar9_e164_larger(PG_FUNCTION_ARGS)
 {
 	uint64		a = PG_GETARG_E164(0);
 	uint64		b = PG_GETARG_E164(1);
@@ -297,7 +297,7 @@ e164_larger(PG_FUNCTION_ARGS)
  * this comparator also lets tuplesort pick its qsort specialised for it.
  */
 Datum
-e164_sortsupport(PG_FUNCTION_ARGS)
+bar9_e164_sortsupport(PG_FUNCTION_ARGS)
 {
 	SortSupport ssup = (SortSupport) PG_GETARG_POINTER(0);
 
@@ -307,7 +307,7 @@ e164_sortsupport(PG_FUNCTION_ARGS)
 
 /* Hash support function 1: the 32-bit halves folded, as hashint8 does. */
 Datum
-e164_hash(PG_FUNCTION_ARGS)
+bar9_e164_hash(PG_FUNCTION_ARGS)
 {
 	uint64		v = PG_GETARG_E164(0);
 
@@ -316,7 +316,7 @@ e164_hash(PG_FUNCTION_ARGS)
 
 /* Hash support function 2: seeded; with seed 0 its low half is e164_hash. */
 Datum
-e164_hash_extended(PG_FUNCTION_ARGS)
+bar9_e164_hash_extended(PG_FUNCTION_ARGS)
 {
 	uint64		v = PG_GETARG_E164(0);
 	uint64		seed = (uint64) PG_GETARG_INT64(1);

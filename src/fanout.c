@@ -713,11 +713,11 @@ SqlFanoutBatch(FunctionCallInfo fcinfo, int batch_size,
 						message_id, account_id)));
 }
 
-PG_FUNCTION_INFO_V1(fanout_step);
+PG_FUNCTION_INFO_V1(bar9_fanout_step);
 
 /* SQL: bar9.fanout_step(account_id, message_id, batch_size) -> status. */
 Datum
-fanout_step(PG_FUNCTION_ARGS)
+bar9_fanout_step(PG_FUNCTION_ARGS)
 {
 	FanoutBatchResult result;
 
@@ -727,11 +727,11 @@ fanout_step(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(result.status));
 }
 
-PG_FUNCTION_INFO_V1(fanout_run);
+PG_FUNCTION_INFO_V1(bar9_fanout_run);
 
 /* SQL: bar9.fanout_run(account_id, message_id, batch_size) -> status. */
 Datum
-fanout_run(PG_FUNCTION_ARGS)
+bar9_fanout_run(PG_FUNCTION_ARGS)
 {
 	FanoutBatchResult result;
 	int			batch_size;
@@ -747,11 +747,11 @@ fanout_run(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(result.status));
 }
 
-PG_FUNCTION_INFO_V1(fanout_statement);
+PG_FUNCTION_INFO_V1(bar9_fanout_statement);
 
 /* SQL: bar9.fanout_statement(name) -> text: a statement of a batch. */
 Datum
-fanout_statement(PG_FUNCTION_ARGS)
+bar9_fanout_statement(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	const char *sql;

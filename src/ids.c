@@ -54,11 +54,11 @@ bar9_new_id(const char *prefix)
 	return id;
 }
 
-PG_FUNCTION_INFO_V1(new_id);
+PG_FUNCTION_INFO_V1(bar9_new_id_sql);
 
 /* SQL: bar9.new_id(prefix text) -> text, used by DEFAULTs of id columns. */
 Datum
-new_id(PG_FUNCTION_ARGS)
+bar9_new_id_sql(PG_FUNCTION_ARGS)
 {
 	char	   *prefix = text_to_cstring(PG_GETARG_TEXT_PP(0));
 

@@ -33,10 +33,10 @@
 #include "optouts.h"
 #include "sql_helpers.h"
 
-PG_FUNCTION_INFO_V1(match_keyword);
-PG_FUNCTION_INFO_V1(receive_sms);
-PG_FUNCTION_INFO_V1(set_keyword_replies);
-PG_FUNCTION_INFO_V1(keyword_replies);
+PG_FUNCTION_INFO_V1(bar9_match_keyword_sql);
+PG_FUNCTION_INFO_V1(bar9_receive_sms);
+PG_FUNCTION_INFO_V1(bar9_set_keyword_replies);
+PG_FUNCTION_INFO_V1(bar9_keyword_replies);
 
 /*
  * The keyword lists of docs/api.md, each already in folded form (NFC, ASCII upper
@@ -251,7 +251,7 @@ bar9_keyword_kind_name(KeywordKind kind)
  * NULL.  Changes nothing; for tests and for programs that want to know.
  */
 Datum
-match_keyword(PG_FUNCTION_ARGS)
+bar9_match_keyword_sql(PG_FUNCTION_ARGS)
 {
 	text	   *body = PG_GETARG_TEXT_PP(0);
 	const char *name;
@@ -348,7 +348,7 @@ ReplyIndex(KeywordKind kind)
  * An unknown account is an error (22023), whatever the body.
  */
 Datum
-receive_sms(PG_FUNCTION_ARGS)
+bar9_receive_sms(PG_FUNCTION_ARGS)
 {
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	uint64		from_number = PG_GETARG_E164(1);
@@ -420,7 +420,7 @@ CheckReply(const char *param, text *reply)
  * means the default reply (so NULL, NULL, NULL returns to all defaults).
  */
 Datum
-set_keyword_replies(PG_FUNCTION_ARGS)
+bar9_set_keyword_replies(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *const params[3] = {"opt_out", "opt_in", "help"};
@@ -484,7 +484,7 @@ set_keyword_replies(PG_FUNCTION_ARGS)
  * (its own texts where set, else the defaults).
  */
 Datum
-keyword_replies(PG_FUNCTION_ARGS)
+bar9_keyword_replies(PG_FUNCTION_ARGS)
 {
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	TupleDesc	tupdesc;

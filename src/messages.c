@@ -972,14 +972,14 @@ MessageDatum(FunctionCallInfo fcinfo, const Message *m, MemoryContext cxt)
 	return HeapTupleGetDatum(tup);
 }
 
-PG_FUNCTION_INFO_V1(create_broadcast);
+PG_FUNCTION_INFO_V1(bar9_create_broadcast);
 
 /*
  * SQL: bar9.create_broadcast(account_id text, audience_id text, body text,
  * send_at timestamptz DEFAULT NULL) -> bar9.broadcast
  */
 Datum
-create_broadcast(PG_FUNCTION_ARGS)
+bar9_create_broadcast(PG_FUNCTION_ARGS)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	char	   *account_id = MessageArgString(fcinfo, 0, "account_id");
@@ -1025,11 +1025,11 @@ create_broadcast(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(result);
 }
 
-PG_FUNCTION_INFO_V1(get_broadcast);
+PG_FUNCTION_INFO_V1(bar9_get_broadcast);
 
 /* SQL: bar9.get_broadcast(account_id text, broadcast_id text) -> bar9.broadcast */
 Datum
-get_broadcast(PG_FUNCTION_ARGS)
+bar9_get_broadcast(PG_FUNCTION_ARGS)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -1045,14 +1045,14 @@ get_broadcast(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(result);
 }
 
-PG_FUNCTION_INFO_V1(list_broadcasts);
+PG_FUNCTION_INFO_V1(bar9_list_broadcasts);
 
 /*
  * SQL: bar9.list_broadcasts(account_id text, audience_id text, limit int
  * DEFAULT 20, starting_after text DEFAULT NULL) -> SETOF bar9.broadcast
  */
 Datum
-list_broadcasts(PG_FUNCTION_ARGS)
+bar9_list_broadcasts(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *account_id = MessageArgString(fcinfo, 0, "account_id");
@@ -1090,14 +1090,14 @@ list_broadcasts(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-PG_FUNCTION_INFO_V1(cancel_broadcast);
+PG_FUNCTION_INFO_V1(bar9_cancel_broadcast);
 
 /*
  * SQL: bar9.cancel_broadcast(account_id text, broadcast_id text)
  * -> bar9.broadcast
  */
 Datum
-cancel_broadcast(PG_FUNCTION_ARGS)
+bar9_cancel_broadcast(PG_FUNCTION_ARGS)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));

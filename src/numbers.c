@@ -712,7 +712,7 @@ NumbersSqlChannel(const char *account_id, const char *channel_id, bool lock,
 				 errmsg("audience \"%s\" does not exist", channel_id)));
 }
 
-PG_FUNCTION_INFO_V1(add_number);
+PG_FUNCTION_INFO_V1(bar9_add_number);
 
 /*
  * SQL: bar9.add_number(account_id text, audience_id text, phone_number e164)
@@ -720,7 +720,7 @@ PG_FUNCTION_INFO_V1(add_number);
  * added boolean)
  */
 Datum
-add_number(PG_FUNCTION_ARGS)
+bar9_add_number(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -746,14 +746,14 @@ add_number(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-PG_FUNCTION_INFO_V1(add_numbers);
+PG_FUNCTION_INFO_V1(bar9_add_numbers);
 
 /*
  * SQL: bar9.add_numbers(account_id text, audience_id text, phone_numbers
  * text[]) -> TABLE(added bigint, already_present bigint, invalid jsonb)
  */
 Datum
-add_numbers(PG_FUNCTION_ARGS)
+bar9_add_numbers(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -806,7 +806,7 @@ add_numbers(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-PG_FUNCTION_INFO_V1(list_numbers);
+PG_FUNCTION_INFO_V1(bar9_list_numbers);
 
 /*
  * SQL: bar9.list_numbers(account_id text, audience_id text, limit int
@@ -814,7 +814,7 @@ PG_FUNCTION_INFO_V1(list_numbers);
  * audience_id text, created_at timestamptz)
  */
 Datum
-list_numbers(PG_FUNCTION_ARGS)
+bar9_list_numbers(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *account_id;
@@ -857,14 +857,14 @@ list_numbers(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-PG_FUNCTION_INFO_V1(remove_number);
+PG_FUNCTION_INFO_V1(bar9_remove_number);
 
 /*
  * SQL: bar9.remove_number(account_id text, audience_id text, phone_number
  * e164) -> boolean (false when it was not in the audience)
  */
 Datum
-remove_number(PG_FUNCTION_ARGS)
+bar9_remove_number(PG_FUNCTION_ARGS)
 {
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *channel_id = text_to_cstring(PG_GETARG_TEXT_PP(1));

@@ -58,7 +58,7 @@ openapi_handler(ApiRequest *req, ApiResponse *resp)
 	json_out_raw(&resp->json, openapi_document);
 }
 
-PG_FUNCTION_INFO_V1(api_routes);
+PG_FUNCTION_INFO_V1(bar9_api_routes);
 
 /*
  * SQL: bar9.api_routes() -> TABLE(method, path, scope): the route table of
@@ -66,7 +66,7 @@ PG_FUNCTION_INFO_V1(api_routes);
  * public route; the tests hold openapi.json to it.
  */
 Datum
-api_routes(PG_FUNCTION_ARGS)
+bar9_api_routes(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo;
 

@@ -33,10 +33,10 @@
 #include "optouts.h"
 #include "queue.h"
 
-PG_FUNCTION_INFO_V1(add_opt_out);
-PG_FUNCTION_INFO_V1(remove_opt_out);
-PG_FUNCTION_INFO_V1(is_opted_out);
-PG_FUNCTION_INFO_V1(list_opt_outs);
+PG_FUNCTION_INFO_V1(bar9_add_opt_out);
+PG_FUNCTION_INFO_V1(bar9_remove_opt_out);
+PG_FUNCTION_INFO_V1(bar9_is_opted_out_sql);
+PG_FUNCTION_INFO_V1(bar9_list_opt_outs);
 
 /* Connect SPI or fail. */
 static void
@@ -409,7 +409,7 @@ opt_out_json(JsonOut *jo, const OptOut *o)
  * canceled_sms): put a number on the list, cancel its queued SMS.
  */
 Datum
-add_opt_out(PG_FUNCTION_ARGS)
+bar9_add_opt_out(PG_FUNCTION_ARGS)
 {
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	uint64		number = PG_GETARG_E164(1);
@@ -444,7 +444,7 @@ add_opt_out(PG_FUNCTION_ARGS)
  * on; 55000 if the recipient opted out by keyword.
  */
 Datum
-remove_opt_out(PG_FUNCTION_ARGS)
+bar9_remove_opt_out(PG_FUNCTION_ARGS)
 {
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	uint64		number = PG_GETARG_E164(1);
@@ -472,7 +472,7 @@ remove_opt_out(PG_FUNCTION_ARGS)
  * boolean.
  */
 Datum
-is_opted_out(PG_FUNCTION_ARGS)
+bar9_is_opted_out_sql(PG_FUNCTION_ARGS)
 {
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	uint64		number = PG_GETARG_E164(1);
@@ -487,7 +487,7 @@ is_opted_out(PG_FUNCTION_ARGS)
  * created_at): one page of the list in bar9.e164 order.
  */
 Datum
-list_opt_outs(PG_FUNCTION_ARGS)
+bar9_list_opt_outs(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *account_id;

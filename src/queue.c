@@ -35,7 +35,7 @@ static SPIPlanPtr plan_lock;
 static SPIPlanPtr plan_count;
 static SPIPlanPtr plan_cancel[2];
 
-PG_FUNCTION_INFO_V1(messages_settle_status);
+PG_FUNCTION_INFO_V1(bar9_messages_settle_status);
 
 /* Define bar9.max_attempts, bar9.retry_delay and bar9.retry_delay_max. */
 void
@@ -484,7 +484,7 @@ TupleInt8(HeapTuple tuple, TupleDesc desc, const char *name)
  * sending, else 'sending' once any SMS was claimed.
  */
 Datum
-messages_settle_status(PG_FUNCTION_ARGS)
+bar9_messages_settle_status(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	HeapTuple	newtuple;

@@ -268,9 +268,9 @@ DropBucketsAtEnd(XactEvent event, void *arg)
  * burst int): set an account's request budget; its bucket starts again,
  * full, with them once the transaction ends.
  */
-PG_FUNCTION_INFO_V1(set_account_limits);
+PG_FUNCTION_INFO_V1(bar9_set_account_limits);
 Datum
-set_account_limits(PG_FUNCTION_ARGS)
+bar9_set_account_limits(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));

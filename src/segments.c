@@ -276,13 +276,13 @@ MeasureText(text *body, SmsEncoding *enc)
 	sms_measure(str, len, enc);
 }
 
-PG_FUNCTION_INFO_V1(sms_encoding);
-PG_FUNCTION_INFO_V1(sms_segments);
-PG_FUNCTION_INFO_V1(sms_measure_row);
+PG_FUNCTION_INFO_V1(bar9_sms_encoding);
+PG_FUNCTION_INFO_V1(bar9_sms_segments);
+PG_FUNCTION_INFO_V1(bar9_sms_measure_row);
 
 /* SQL bar9.sms_encoding(body text) -> 'GSM-7' or 'UCS-2'. */
 Datum
-sms_encoding(PG_FUNCTION_ARGS)
+bar9_sms_encoding(PG_FUNCTION_ARGS)
 {
 	SmsEncoding enc;
 
@@ -292,7 +292,7 @@ sms_encoding(PG_FUNCTION_ARGS)
 
 /* SQL bar9.sms_segments(body text) -> number of SMS parts. */
 Datum
-sms_segments(PG_FUNCTION_ARGS)
+bar9_sms_segments(PG_FUNCTION_ARGS)
 {
 	SmsEncoding enc;
 
@@ -305,7 +305,7 @@ sms_segments(PG_FUNCTION_ARGS)
  * name differs from the SQL one because sms_measure is the C API.
  */
 Datum
-sms_measure_row(PG_FUNCTION_ARGS)
+bar9_sms_measure_row(PG_FUNCTION_ARGS)
 {
 	SmsEncoding enc;
 	TupleDesc	tupdesc;

@@ -36,9 +36,9 @@
 /* Days ahead of today (UTC) that get their partition in advance. */
 #define SMS_DAYS_AHEAD		2
 
-PG_FUNCTION_INFO_V1(sms_add_partitions);
-PG_FUNCTION_INFO_V1(sms_add_partition);
-PG_FUNCTION_INFO_V1(retire_sms);
+PG_FUNCTION_INFO_V1(bar9_sms_add_partitions);
+PG_FUNCTION_INFO_V1(bar9_sms_add_partition);
+PG_FUNCTION_INFO_V1(bar9_retire_sms);
 
 /* The UTC date of a timestamp. */
 static DateADT
@@ -157,7 +157,7 @@ AddPartition(DateADT day)
  * does not make ahead (a backfill, a test).
  */
 Datum
-sms_add_partition(PG_FUNCTION_ARGS)
+bar9_sms_add_partition(PG_FUNCTION_ARGS)
 {
 	DateADT		day = PG_GETARG_DATEADT(0);
 	bool		created = false;
@@ -179,7 +179,7 @@ sms_add_partition(PG_FUNCTION_ARGS)
  * today and the next SMS_DAYS_AHEAD days; returns how many were created.
  */
 Datum
-sms_add_partitions(PG_FUNCTION_ARGS)
+bar9_sms_add_partitions(PG_FUNCTION_ARGS)
 {
 	DateADT		today = UtcDate(GetCurrentTransactionStartTimestamp());
 	int			created = 0;
@@ -263,7 +263,7 @@ DropPartition(DateADT day)
  * SMS that retired (by the broadcasts' counts).
  */
 Datum
-retire_sms(PG_FUNCTION_ARGS)
+bar9_retire_sms(PG_FUNCTION_ARGS)
 {
 	Interval   *older_than = PG_GETARG_INTERVAL_P(0);
 	TimestampTz now = GetCurrentTransactionStartTimestamp();

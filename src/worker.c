@@ -295,11 +295,11 @@ WakeXactCallback(XactEvent event, void *arg)
 	}
 }
 
-PG_FUNCTION_INFO_V1(wake_worker);
+PG_FUNCTION_INFO_V1(bar9_wake_worker_sql);
 
 /* SQL: bar9.wake_worker() -> void; wakes the worker when the caller commits. */
 Datum
-wake_worker(PG_FUNCTION_ARGS)
+bar9_wake_worker_sql(PG_FUNCTION_ARGS)
 {
 	bar9_wake_worker();
 	PG_RETURN_VOID();

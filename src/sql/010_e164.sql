@@ -7,22 +7,22 @@ CREATE TYPE e164;
 
 -- Type input: strict E.164 text ("+213555123456") to the 8-byte encoding.
 CREATE FUNCTION e164_in(cstring) RETURNS e164
-	AS 'MODULE_PATHNAME', 'e164_in'
+	AS 'MODULE_PATHNAME', 'bar9_e164_in'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 -- Type output: "+" and the digits.
 CREATE FUNCTION e164_out(e164) RETURNS cstring
-	AS 'MODULE_PATHNAME', 'e164_out'
+	AS 'MODULE_PATHNAME', 'bar9_e164_out'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 -- Binary input: the 8-byte encoding in network order, validated.
 CREATE FUNCTION e164_recv(internal) RETURNS e164
-	AS 'MODULE_PATHNAME', 'e164_recv'
+	AS 'MODULE_PATHNAME', 'bar9_e164_recv'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 -- Binary output: the 8-byte encoding in network order.
 CREATE FUNCTION e164_send(e164) RETURNS bytea
-	AS 'MODULE_PATHNAME', 'e164_send'
+	AS 'MODULE_PATHNAME', 'bar9_e164_send'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE TYPE e164 (
@@ -45,13 +45,13 @@ COMMENT ON FUNCTION e164_send(e164) IS 'binary output function of type bar9.e164
 
 -- Casts to and from text.
 CREATE FUNCTION e164_from_text(text) RETURNS e164
-	AS 'MODULE_PATHNAME', 'e164_from_text'
+	AS 'MODULE_PATHNAME', 'bar9_e164_from_text'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION e164_from_text(text) IS
 	'parse text as an E.164 phone number, strictly (cast text to bar9.e164)';
 
 CREATE FUNCTION e164_to_text(e164) RETURNS text
-	AS 'MODULE_PATHNAME', 'e164_to_text'
+	AS 'MODULE_PATHNAME', 'bar9_e164_to_text'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION e164_to_text(e164) IS
 	'E.164 phone number as text, e.g. +213555123456 (cast bar9.e164 to text)';
@@ -61,75 +61,75 @@ CREATE CAST (e164 AS text) WITH FUNCTION e164_to_text(e164) AS ASSIGNMENT;
 
 -- Helpers.
 CREATE FUNCTION e164_valid(text) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'e164_valid'
+	AS 'MODULE_PATHNAME', 'bar9_e164_valid'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION e164_valid(text) IS
 	'true if the text is a valid E.164 phone number, false otherwise; never raises an error';
 
 CREATE FUNCTION e164_country_code(e164) RETURNS integer
-	AS 'MODULE_PATHNAME', 'e164_country_code'
+	AS 'MODULE_PATHNAME', 'bar9_e164_country_code'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION e164_country_code(e164) IS
 	'ITU-T country calling code of an E.164 phone number, e.g. 213';
 
 -- Comparison.
 CREATE FUNCTION e164_eq(e164, e164) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'e164_eq'
+	AS 'MODULE_PATHNAME', 'bar9_e164_eq'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 COMMENT ON FUNCTION e164_eq(e164, e164) IS 'implementation of = for bar9.e164';
 
 CREATE FUNCTION e164_ne(e164, e164) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'e164_ne'
+	AS 'MODULE_PATHNAME', 'bar9_e164_ne'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 COMMENT ON FUNCTION e164_ne(e164, e164) IS 'implementation of <> for bar9.e164';
 
 CREATE FUNCTION e164_lt(e164, e164) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'e164_lt'
+	AS 'MODULE_PATHNAME', 'bar9_e164_lt'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 COMMENT ON FUNCTION e164_lt(e164, e164) IS 'implementation of < for bar9.e164';
 
 CREATE FUNCTION e164_le(e164, e164) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'e164_le'
+	AS 'MODULE_PATHNAME', 'bar9_e164_le'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 COMMENT ON FUNCTION e164_le(e164, e164) IS 'implementation of <= for bar9.e164';
 
 CREATE FUNCTION e164_gt(e164, e164) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'e164_gt'
+	AS 'MODULE_PATHNAME', 'bar9_e164_gt'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 COMMENT ON FUNCTION e164_gt(e164, e164) IS 'implementation of > for bar9.e164';
 
 CREATE FUNCTION e164_ge(e164, e164) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'e164_ge'
+	AS 'MODULE_PATHNAME', 'bar9_e164_ge'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 COMMENT ON FUNCTION e164_ge(e164, e164) IS 'implementation of >= for bar9.e164';
 
 CREATE FUNCTION e164_cmp(e164, e164) RETURNS integer
-	AS 'MODULE_PATHNAME', 'e164_cmp'
+	AS 'MODULE_PATHNAME', 'bar9_e164_cmp'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 COMMENT ON FUNCTION e164_cmp(e164, e164) IS 'btree comparison function of bar9.e164';
 
 CREATE FUNCTION e164_smaller(e164, e164) RETURNS e164
-	AS 'MODULE_PATHNAME', 'e164_smaller'
+	AS 'MODULE_PATHNAME', 'bar9_e164_smaller'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION e164_smaller(e164, e164) IS 'the lesser of two bar9.e164 values';
 
 CREATE FUNCTION e164_larger(e164, e164) RETURNS e164
-	AS 'MODULE_PATHNAME', 'e164_larger'
+	AS 'MODULE_PATHNAME', 'bar9_e164_larger'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION e164_larger(e164, e164) IS 'the greater of two bar9.e164 values';
 
 CREATE FUNCTION e164_sortsupport(internal) RETURNS void
-	AS 'MODULE_PATHNAME', 'e164_sortsupport'
+	AS 'MODULE_PATHNAME', 'bar9_e164_sortsupport'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION e164_sortsupport(internal) IS 'btree sort support function of bar9.e164';
 
 CREATE FUNCTION e164_hash(e164) RETURNS integer
-	AS 'MODULE_PATHNAME', 'e164_hash'
+	AS 'MODULE_PATHNAME', 'bar9_e164_hash'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 COMMENT ON FUNCTION e164_hash(e164) IS 'hash function of bar9.e164';
 
 CREATE FUNCTION e164_hash_extended(e164, bigint) RETURNS bigint
-	AS 'MODULE_PATHNAME', 'e164_hash_extended'
+	AS 'MODULE_PATHNAME', 'bar9_e164_hash_extended'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 COMMENT ON FUNCTION e164_hash_extended(e164, bigint) IS 'seeded 64-bit hash function of bar9.e164';
 

@@ -44,7 +44,7 @@ CREATE TABLE api_keys (
 
 -- A new account; returns its id ('acct_...').
 CREATE FUNCTION create_account(name text) RETURNS text
-	AS 'MODULE_PATHNAME', 'create_account'
+	AS 'MODULE_PATHNAME', 'bar9_create_account'
 	LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION create_account(text) IS
 	'creates an account (name: 1 to 200 characters after trimming) and returns its id';
@@ -52,7 +52,7 @@ COMMENT ON FUNCTION create_account(text) IS
 -- Set an account's request budget (docs/api.md, "Rate limits").
 CREATE FUNCTION set_account_limits(account_id text, requests_per_second int, burst int)
 	RETURNS void
-	AS 'MODULE_PATHNAME', 'set_account_limits'
+	AS 'MODULE_PATHNAME', 'bar9_set_account_limits'
 	LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION set_account_limits(text, int, int) IS
 	'sets an account''s request budget: a token bucket of burst requests refilled at requests_per_second (both 1 to 1000000; defaults 100 and 200); takes effect when the transaction ends';
@@ -60,14 +60,14 @@ COMMENT ON FUNCTION set_account_limits(text, int, int) IS
 -- A new API key with the given scopes; returns the whole key, shown only once.
 CREATE FUNCTION create_api_key(account_id text, scopes text[], label text DEFAULT NULL)
 	RETURNS text
-	AS 'MODULE_PATHNAME', 'create_api_key'
+	AS 'MODULE_PATHNAME', 'bar9_create_api_key'
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION create_api_key(text, text[], text) IS
 	'creates an API key (scopes: marketing:channels:read, :write, :send) and returns it; only its hash is stored';
 
 -- Revoke a key, given whole or by its public id ('key_...').
 CREATE FUNCTION revoke_api_key(api_key text) RETURNS void
-	AS 'MODULE_PATHNAME', 'revoke_api_key'
+	AS 'MODULE_PATHNAME', 'bar9_revoke_api_key'
 	LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION revoke_api_key(text) IS
 	'revokes an API key, given whole or by its public id; revoking twice is harmless';

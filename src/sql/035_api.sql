@@ -22,7 +22,7 @@ CREATE INDEX idempotency_keys_created_at ON idempotency_keys (created_at);
 -- Serve one HTTP request: the proxy's only entry point (docs/api.md).
 CREATE FUNCTION api(method text, path text, headers jsonb, body bytea)
 	RETURNS TABLE (status int, headers jsonb, body text)
-	AS 'MODULE_PATHNAME', 'api'
+	AS 'MODULE_PATHNAME', 'bar9_api'
 	LANGUAGE C VOLATILE
 	SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp;
@@ -32,7 +32,7 @@ COMMENT ON FUNCTION api(text, text, jsonb, bytea) IS
 -- The route table of bar9.api, as openapi.json names it (src/openapi.c).
 CREATE FUNCTION api_routes()
 	RETURNS TABLE (method text, path text, scope text)
-	AS 'MODULE_PATHNAME', 'api_routes'
+	AS 'MODULE_PATHNAME', 'bar9_api_routes'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION api_routes() IS
 	'the routes bar9.api serves: method, path ({param} for a path parameter) and the scope a key needs (NULL: public)';

@@ -127,13 +127,13 @@ COMMENT ON TYPE audience IS
 -- the account first; another account's or a deleted audience does not exist.
 
 CREATE FUNCTION create_audience(account_id text, name text) RETURNS audience
-	AS 'MODULE_PATHNAME', 'create_audience'
+	AS 'MODULE_PATHNAME', 'bar9_create_audience'
 	LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION create_audience(text, text) IS
 	'creates an audience (name: 1 to 200 characters after trimming white space)';
 
 CREATE FUNCTION get_audience(account_id text, audience_id text) RETURNS audience
-	AS 'MODULE_PATHNAME', 'get_audience'
+	AS 'MODULE_PATHNAME', 'bar9_get_audience'
 	LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION get_audience(text, text) IS
 	'one audience of the account; error 42704 if it does not exist';
@@ -141,20 +141,20 @@ COMMENT ON FUNCTION get_audience(text, text) IS
 CREATE FUNCTION list_audiences(account_id text, "limit" int DEFAULT 20,
 							   starting_after text DEFAULT NULL)
 	RETURNS SETOF audience
-	AS 'MODULE_PATHNAME', 'list_audiences'
+	AS 'MODULE_PATHNAME', 'bar9_list_audiences'
 	LANGUAGE C STABLE;
 COMMENT ON FUNCTION list_audiences(text, int, text) IS
 	'audiences of the account, newest first, at most "limit" (1 to 1000: every SQL list; HTTP pages hold at most 100), after the audience starting_after';
 
 CREATE FUNCTION rename_audience(account_id text, audience_id text, name text)
 	RETURNS audience
-	AS 'MODULE_PATHNAME', 'rename_audience'
+	AS 'MODULE_PATHNAME', 'bar9_rename_audience'
 	LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION rename_audience(text, text, text) IS
 	'renames an audience and sets its updated_at';
 
 CREATE FUNCTION delete_audience(account_id text, audience_id text) RETURNS void
-	AS 'MODULE_PATHNAME', 'delete_audience'
+	AS 'MODULE_PATHNAME', 'bar9_delete_audience'
 	LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION delete_audience(text, text) IS
 	'deletes an audience: it and its numbers disappear from the API; its messages are kept';

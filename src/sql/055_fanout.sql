@@ -6,7 +6,7 @@
 
 -- Wake the background worker when the calling transaction commits.
 CREATE FUNCTION wake_worker() RETURNS void
-	AS 'MODULE_PATHNAME', 'wake_worker'
+	AS 'MODULE_PATHNAME', 'bar9_wake_worker_sql'
 	LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION wake_worker() IS
 	'wakes the bar9 background worker when the calling transaction commits';
@@ -15,7 +15,7 @@ COMMENT ON FUNCTION wake_worker() IS
 -- background worker does, made callable for tests and operators.
 CREATE FUNCTION fanout_step(account_id text, message_id text,
 							batch_size int DEFAULT NULL) RETURNS text
-	AS 'MODULE_PATHNAME', 'fanout_step'
+	AS 'MODULE_PATHNAME', 'bar9_fanout_step'
 	LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION fanout_step(text, text, int) IS
 	'fans out the next batch of a broadcast (batch_size NULL: bar9.fanout_batch_size) in the calling transaction and returns its status';
@@ -23,7 +23,7 @@ COMMENT ON FUNCTION fanout_step(text, text, int) IS
 -- The whole fan-out of a broadcast, in the caller's transaction.
 CREATE FUNCTION fanout_run(account_id text, message_id text,
 						   batch_size int DEFAULT NULL) RETURNS text
-	AS 'MODULE_PATHNAME', 'fanout_run'
+	AS 'MODULE_PATHNAME', 'bar9_fanout_run'
 	LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION fanout_run(text, text, int) IS
 	'fans out a due broadcast to the end, batch after batch, in the calling transaction and returns its status';
@@ -34,7 +34,7 @@ REVOKE ALL ON FUNCTION fanout_run(text, text, int) FROM PUBLIC;
 
 -- The statements of a fan-out batch, to show their plans (regression tests).
 CREATE FUNCTION fanout_statement(name text) RETURNS text
-	AS 'MODULE_PATHNAME', 'fanout_statement'
+	AS 'MODULE_PATHNAME', 'bar9_fanout_statement'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION fanout_statement(text) IS
 	'a statement of a fan-out batch, for EXPLAIN: read ($1 account_id, $2 channel_id, $3 member_seq_cutoff, $4 batch size, $5 cursor), opt_outs ($1 account_id, $2 first and $3 last number of the batch) or insert ($1 account_no, $2 broadcast_no, $3 numbers; insert_citus: the same from the audience''s rows, $4 account_id, $5 channel_id)';

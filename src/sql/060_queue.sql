@@ -126,7 +126,7 @@ CREATE TABLE sms_days (
 
 -- Create the partitions of sms_history for today and the next two days.
 CREATE FUNCTION sms_add_partitions() RETURNS integer
-	AS 'MODULE_PATHNAME', 'sms_add_partitions'
+	AS 'MODULE_PATHNAME', 'bar9_sms_add_partitions'
 	LANGUAGE C VOLATILE
 	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION sms_add_partitions() IS
@@ -149,7 +149,7 @@ $$;
 
 -- Create the partition of one day of sms_history, if missing.
 CREATE FUNCTION sms_add_partition(day date) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'sms_add_partition'
+	AS 'MODULE_PATHNAME', 'bar9_sms_add_partition'
 	LANGUAGE C VOLATILE STRICT
 	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION sms_add_partition(date) IS
@@ -232,7 +232,7 @@ CREATE FUNCTION claim_sms(max_count integer DEFAULT 100,
 						  lease interval DEFAULT '1 minute')
 	RETURNS TABLE (sms_id text, to_number e164, body text,
 				   message_id text, attempt integer, from_address text)
-	AS 'MODULE_PATHNAME', 'claim_sms'
+	AS 'MODULE_PATHNAME', 'bar9_claim_sms'
 	LANGUAGE C VOLATILE STRICT ROWS 100
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION claim_sms(integer, interval) IS
@@ -242,7 +242,7 @@ COMMENT ON FUNCTION claim_sms(integer, interval) IS
 CREATE FUNCTION ack_sms(sms_id text, outcome text,
 						provider_ref text DEFAULT NULL, error text DEFAULT NULL)
 	RETURNS text
-	AS 'MODULE_PATHNAME', 'ack_sms'
+	AS 'MODULE_PATHNAME', 'bar9_ack_sms'
 	LANGUAGE C VOLATILE
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ack_sms(text, text, text, text) IS
@@ -253,7 +253,7 @@ CREATE FUNCTION ack_sms_batch(sms_ids text[], outcome text,
 							  provider_refs text[] DEFAULT NULL,
 							  error text DEFAULT NULL)
 	RETURNS bigint
-	AS 'MODULE_PATHNAME', 'ack_sms_batch'
+	AS 'MODULE_PATHNAME', 'bar9_ack_sms_batch'
 	LANGUAGE C VOLATILE
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ack_sms_batch(text[], text, text[], text) IS
@@ -262,7 +262,7 @@ COMMENT ON FUNCTION ack_sms_batch(text[], text, text[], text) IS
 -- Drop the days of SMS history that are old enough and finished.
 CREATE FUNCTION retire_sms(older_than interval DEFAULT '30 days')
 	RETURNS bigint
-	AS 'MODULE_PATHNAME', 'retire_sms'
+	AS 'MODULE_PATHNAME', 'bar9_retire_sms'
 	LANGUAGE C VOLATILE STRICT
 	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION retire_sms(interval) IS
@@ -270,7 +270,7 @@ COMMENT ON FUNCTION retire_sms(interval) IS
 
 -- Broadcast status follows its counters (see queue.h).
 CREATE FUNCTION messages_settle_status() RETURNS trigger
-	AS 'MODULE_PATHNAME', 'messages_settle_status'
+	AS 'MODULE_PATHNAME', 'bar9_messages_settle_status'
 	LANGUAGE C;
 COMMENT ON FUNCTION messages_settle_status() IS
 	'trigger: a fanned-out queued broadcast becomes sending once an SMS was claimed, and a queued or sending one completed once none is queued or sending';

@@ -33,14 +33,14 @@ COMMENT ON TYPE broadcast IS
 CREATE FUNCTION create_broadcast(account_id text, audience_id text, body text,
 								 send_at timestamptz DEFAULT NULL)
 	RETURNS broadcast
-	AS 'MODULE_PATHNAME', 'create_broadcast'
+	AS 'MODULE_PATHNAME', 'bar9_create_broadcast'
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION create_broadcast(text, text, text, timestamptz) IS
 	'creates a broadcast of body (1 to 1600 characters) to the audience''s numbers, now or at send_at (1 minute to 35 days ahead); returns at once, the background worker creates the SMS';
 
 CREATE FUNCTION get_broadcast(account_id text, broadcast_id text)
 	RETURNS broadcast
-	AS 'MODULE_PATHNAME', 'get_broadcast'
+	AS 'MODULE_PATHNAME', 'bar9_get_broadcast'
 	LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION get_broadcast(text, text) IS
 	'one broadcast of the account, with its status and counts';
@@ -49,14 +49,14 @@ CREATE FUNCTION list_broadcasts(account_id text, audience_id text,
 								"limit" integer DEFAULT 20,
 								starting_after text DEFAULT NULL)
 	RETURNS SETOF broadcast
-	AS 'MODULE_PATHNAME', 'list_broadcasts'
+	AS 'MODULE_PATHNAME', 'bar9_list_broadcasts'
 	LANGUAGE C STABLE;
 COMMENT ON FUNCTION list_broadcasts(text, text, integer, text) IS
 	'broadcasts of an audience, newest first, at most "limit" (1 to 1000: every SQL list; HTTP pages hold at most 100), after the broadcast starting_after';
 
 CREATE FUNCTION cancel_broadcast(account_id text, broadcast_id text)
 	RETURNS broadcast
-	AS 'MODULE_PATHNAME', 'cancel_broadcast'
+	AS 'MODULE_PATHNAME', 'bar9_cancel_broadcast'
 	LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION cancel_broadcast(text, text) IS
 	'cancels a scheduled, pending, queued or sending broadcast: its SMS not yet claimed by a sender are canceled, claimed ones finish as reported; 55000 if it is completed or canceled';

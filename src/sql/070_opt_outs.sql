@@ -24,7 +24,7 @@ CREATE FUNCTION add_opt_out(account_id text, phone_number e164,
 							OUT phone_number e164, OUT source text,
 							OUT created_at timestamptz, OUT created boolean,
 							OUT canceled_sms bigint)
-	AS 'MODULE_PATHNAME', 'add_opt_out'
+	AS 'MODULE_PATHNAME', 'bar9_add_opt_out'
 	LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION add_opt_out(text, e164, text) IS
 	'opt a number out of every audience of the account: adds it to the opt-out list (created = false when it was already there) and cancels its queued SMS not yet claimed by a sender';
@@ -32,7 +32,7 @@ COMMENT ON FUNCTION add_opt_out(text, e164, text) IS
 -- Take a number off the list: it receives the account's broadcasts again.
 CREATE FUNCTION remove_opt_out(account_id text, phone_number e164)
 	RETURNS boolean
-	AS 'MODULE_PATHNAME', 'remove_opt_out'
+	AS 'MODULE_PATHNAME', 'bar9_remove_opt_out'
 	LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION remove_opt_out(text, e164) IS
 	're-subscribe a number: removes it from the account''s opt-out list; false when it was not on it';
@@ -40,7 +40,7 @@ COMMENT ON FUNCTION remove_opt_out(text, e164) IS
 -- Is the number on the account's opt-out list?
 CREATE FUNCTION is_opted_out(account_id text, phone_number e164)
 	RETURNS boolean
-	AS 'MODULE_PATHNAME', 'is_opted_out'
+	AS 'MODULE_PATHNAME', 'bar9_is_opted_out_sql'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION is_opted_out(text, e164) IS
 	'true when the number is on the account''s opt-out list';
@@ -50,7 +50,7 @@ COMMENT ON FUNCTION is_opted_out(text, e164) IS
 CREATE FUNCTION list_opt_outs(account_id text, "limit" integer DEFAULT 20,
 							  starting_after e164 DEFAULT NULL)
 	RETURNS TABLE (phone_number e164, source text, created_at timestamptz)
-	AS 'MODULE_PATHNAME', 'list_opt_outs'
+	AS 'MODULE_PATHNAME', 'bar9_list_opt_outs'
 	LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION list_opt_outs(text, integer, e164) IS
 	'one page of the account''s opt-out list in bar9.e164 order: at most "limit" (1 to 1000: every SQL list; HTTP pages hold at most 100) entries after starting_after (NULL: from the start)';

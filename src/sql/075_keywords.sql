@@ -16,7 +16,7 @@ CREATE TABLE keyword_replies (
 
 -- Which keyword list the whole body (trimmed, NFC, case-folded) is on.
 CREATE FUNCTION match_keyword(body text) RETURNS text
-	AS 'MODULE_PATHNAME', 'match_keyword'
+	AS 'MODULE_PATHNAME', 'bar9_match_keyword_sql'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION match_keyword(text) IS
 	'''opt_out'', ''opt_in'' or ''help'' when the whole body, trimmed and case-folded, is one of the keywords of that list, else NULL; changes nothing';
@@ -24,7 +24,7 @@ COMMENT ON FUNCTION match_keyword(text) IS
 -- Act on an inbound SMS and return the reply to send back (NULL: none).
 CREATE FUNCTION receive_sms(account_id text, from_number e164, body text)
 	RETURNS text
-	AS 'MODULE_PATHNAME', 'receive_sms'
+	AS 'MODULE_PATHNAME', 'bar9_receive_sms'
 	LANGUAGE C VOLATILE STRICT
 	SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION receive_sms(text, e164, text) IS
@@ -34,7 +34,7 @@ COMMENT ON FUNCTION receive_sms(text, e164, text) IS
 CREATE FUNCTION set_keyword_replies(account_id text, opt_out text,
 									opt_in text, help text)
 	RETURNS void
-	AS 'MODULE_PATHNAME', 'set_keyword_replies'
+	AS 'MODULE_PATHNAME', 'bar9_set_keyword_replies'
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION set_keyword_replies(text, text, text, text) IS
 	'set the replies receive_sms sends for the account (1 to 1600 characters each); a NULL argument means the default reply';
@@ -42,7 +42,7 @@ COMMENT ON FUNCTION set_keyword_replies(text, text, text, text) IS
 -- The replies receive_sms sends for the account now.
 CREATE FUNCTION keyword_replies(account_id text, OUT opt_out text,
 								OUT opt_in text, OUT help text)
-	AS 'MODULE_PATHNAME', 'keyword_replies'
+	AS 'MODULE_PATHNAME', 'bar9_keyword_replies'
 	LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION keyword_replies(text) IS
 	'the replies receive_sms sends for the account: its own texts where set, else the defaults';
