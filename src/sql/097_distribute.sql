@@ -81,6 +81,11 @@ BEGIN
 	-- user that queries distributed tables).  It stays without a password,
 	-- a superuser's rights and members.
 	ALTER ROLE bar9_definer LOGIN;
+	-- The fan-out worker's statements reach the workers' shards as
+	-- bar9_worker too: the nodes must let it connect (its CONNECTION LIMIT 0
+	-- keeps clients out of a single node only; on Citus the nodes'
+	-- pg_hba.conf must admit it from the cluster's nodes alone).
+	ALTER ROLE bar9_worker CONNECTION LIMIT -1;
 
 	-- the single-node conveniences Citus cannot run (see above)
 	DROP TRIGGER messages_number ON @extschema@.messages;
