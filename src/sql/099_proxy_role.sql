@@ -137,6 +137,9 @@ GRANT USAGE, CREATE ON SCHEMA @extschema@ TO bar9_worker;
 -- the to-do list, fan-out, scheduling (FOR NO KEY UPDATE needs UPDATE)
 GRANT SELECT, UPDATE ON messages, channels TO bar9_worker;
 GRANT SELECT ON opt_outs TO bar9_worker;
+-- an account's number from its public id (fan-out names it in every
+-- statement): those two columns only, no name, no limits
+GRANT SELECT (account_id, account_no) ON accounts TO bar9_worker;
 GRANT SELECT, INSERT, DELETE ON sms_queue TO bar9_worker;
 GRANT EXECUTE ON FUNCTION max(e164) TO bar9_worker;
 -- a deleted audience: its unclaimed SMS are canceled, its numbers purged
