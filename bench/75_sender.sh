@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/70_sender.sh - bar9-sender end to end: SMS/s from the queue to an
+# bench/75_sender.sh - bar9-sender end to end: SMS/s from the queue to an
 # SMSC and back as delivery receipts, against claim + ack alone.
 #
 # Connection from PGHOST/PGPORT/PGUSER; a database of its own (created and
