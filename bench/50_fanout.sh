@@ -72,7 +72,7 @@ LANGUAGE sql AS $$
 							   segments, status, member_seq_cutoff,
 							   recipient_count)
 	SELECT acct, ch, 'Big discount this weekend!', 'GSM-7', 1, 'pending',
-		   (SELECT last_value FROM bar9.channel_member_seq), subscriber_count
+		   last_member_seq, subscriber_count
 	  FROM bar9.channels WHERE account_id = acct AND channel_id = ch
 	RETURNING message_id;
 $$;
