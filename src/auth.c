@@ -309,11 +309,11 @@ bar9_account_no(const char *account_id, bool missing_ok)
 	int			rc;
 
 	args[0] = CStringGetTextDatum(account_id);
+	/* a fresh snapshot (an account made earlier in this statement) if allowed */
 	rc = SPI_execute_plan(bar9_plan(&plan,
 									"SELECT account_no FROM bar9.accounts"
 									" WHERE account_id = $1",
 									1, argtypes),
-	/* a fresh snapshot (an account made earlier in this statement) if allowed */
 						  args, NULL, IsInParallelMode(), 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "account lookup failed: %s", SPI_result_code_string(rc));
