@@ -106,6 +106,22 @@ ParseIntSetting(const char *name, const char *value, int min, int max)
 	return (int) ParseLongSetting(name, value, min, max);
 }
 
+/* The 64-bit integer environment setting name, def when unset or empty. */
+static long long
+EnvLong(const char *name, long long def, long long min, long long max)
+{
+	const char *v = EnvOr(name, NULL);
+
+	return v ? ParseLongSetting(name, v, min, max) : def;
+}
+
+/* The integer environment setting name, def when unset or empty. */
+static int
+EnvInt(const char *name, int def, int min, int max)
+{
+	return (int) EnvLong(name, def, min, max);
+}
+
 /* Fills config from the environment, then from the command line. */
 static void
 ParseOptions(int argc, char **argv)
@@ -136,40 +152,20 @@ ParseOptions(int argc, char **argv)
 
 	config.listen_addr = EnvOr("BAR9_HTTP_ADDR", "127.0.0.1:8080");
 	config.database_url = EnvOr("BAR9_DATABASE_URL", "");
-	config.pool_size = ParseIntSetting("BAR9_POOL_SIZE",
-									   EnvOr("BAR9_POOL_SIZE", "8"), 1, 1000);
-	config.pipeline_depth =
-		ParseIntSetting("BAR9_PIPELINE_DEPTH",
-						EnvOr("BAR9_PIPELINE_DEPTH", "8"), 1, 1000);
-	config.max_connections =
-		ParseIntSetting("BAR9_HTTP_MAX_CONNECTIONS",
-						EnvOr("BAR9_HTTP_MAX_CONNECTIONS", "4096"), 1, 1000000);
-	config.client_timeout = ParseIntSetting("BAR9_HTTP_TIMEOUT",
-											EnvOr("BAR9_HTTP_TIMEOUT", "30"),
-											1, 86400);
+	config.pool_size = EnvInt("BAR9_POOL_SIZE", 8, 1, 1000);
+	config.pipeline_depth = EnvInt("BAR9_PIPELINE_DEPTH", 8, 1, 1000);
+	config.max_connections = EnvInt("BAR9_HTTP_MAX_CONNECTIONS", 4096, 1, 1000000);
+	config.client_timeout = EnvInt("BAR9_HTTP_TIMEOUT", 30, 1, 86400);
 	config.max_connections_per_ip =
-		ParseIntSetting("BAR9_HTTP_MAX_CONNECTIONS_PER_IP",
-						EnvOr("BAR9_HTTP_MAX_CONNECTIONS_PER_IP", "1024"),
-						0, 1000000);
-	config.request_deadline =
-		ParseIntSetting("BAR9_HTTP_REQUEST_DEADLINE",
-						EnvOr("BAR9_HTTP_REQUEST_DEADLINE", "30"), 0, 86400);
-	config.max_body_memory =
-		ParseLongSetting("BAR9_HTTP_MAX_BODY_MEMORY",
-						 EnvOr("BAR9_HTTP_MAX_BODY_MEMORY", "268435456"),
-						 0, MAX_BODY_MEMORY);
-	config.pool_wait_ms = ParseIntSetting("BAR9_POOL_WAIT_MS",
-										  EnvOr("BAR9_POOL_WAIT_MS", "5000"),
-										  1, 3600000);
-	config.connect_timeout =
-		ParseIntSetting("BAR9_CONNECT_TIMEOUT",
-						EnvOr("BAR9_CONNECT_TIMEOUT", "5"), 1, 3600);
-	config.statement_timeout_ms =
-		ParseIntSetting("BAR9_STATEMENT_TIMEOUT_MS",
-						EnvOr("BAR9_STATEMENT_TIMEOUT_MS", "30000"), 0, INT_MAX);
-	config.shutdown_grace =
-		ParseIntSetting("BAR9_SHUTDOWN_GRACE",
-						EnvOr("BAR9_SHUTDOWN_GRACE", "30"), 0, 86400);
+		EnvInt("BAR9_HTTP_MAX_CONNECTIONS_PER_IP", 1024, 0, 1000000);
+	config.request_deadline = EnvInt("BAR9_HTTP_REQUEST_DEADLINE", 30, 0, 86400);
+	config.max_body_memory = EnvLong("BAR9_HTTP_MAX_BODY_MEMORY", 268435456,
+									  0, MAX_BODY_MEMORY);
+	config.pool_wait_ms = EnvInt("BAR9_POOL_WAIT_MS", 5000, 1, 3600000);
+	config.connect_timeout = EnvInt("BAR9_CONNECT_TIMEOUT", 5, 1, 3600);
+	config.statement_timeout_ms = EnvInt("BAR9_STATEMENT_TIMEOUT_MS", 30000,
+										  0, INT_MAX);
+	config.shutdown_grace = EnvInt("BAR9_SHUTDOWN_GRACE", 30, 0, 86400);
 	config.access_log = EnvOr("BAR9_ACCESS_LOG", "-");
 	config.metrics = strcmp(EnvOr("BAR9_METRICS", "on"), "off") != 0;
 
