@@ -56,22 +56,34 @@ static BackgroundWorkerHandle *worker_handle = NULL;
 /* What the launcher last said about the role, so as to say it once. */
 static WorkerRoleState told_state = ROLE_READY;
 
+/*
+ * Fill w to run bar9's function (in a database connection), named name and
+ * of type type in pg_stat_activity; restart_time as BackgroundWorker says.
+ */
+static void
+FillWorker(BackgroundWorker *w, const char *function, const char *name,
+		   const char *type, int restart_time)
+{
+	memset(w, 0, sizeof(*w));
+	w->bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w->bgw_restart_time = restart_time;
+	strlcpy(w->bgw_library_name, "bar9", BGW_MAXLEN);
+	strlcpy(w->bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(w->bgw_name, name, BGW_MAXLEN);
+	strlcpy(w->bgw_type, type, BGW_MAXLEN);
+	w->bgw_main_arg = (Datum) 0;
+}
+
 /* Register the launcher (at postmaster start, from bar9_worker_init). */
 void
 bar9_launcher_register(void)
 {
 	BackgroundWorker launcher;
 
-	memset(&launcher, 0, sizeof(launcher));
-	launcher.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	launcher.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	launcher.bgw_restart_time = 1;
-	strlcpy(launcher.bgw_library_name, "bar9", BGW_MAXLEN);
-	strlcpy(launcher.bgw_function_name, "bar9_launcher_main", BGW_MAXLEN);
-	strlcpy(launcher.bgw_name, "bar9 launcher", BGW_MAXLEN);
-	strlcpy(launcher.bgw_type, "bar9 launcher", BGW_MAXLEN);
-	launcher.bgw_main_arg = (Datum) 0;
+	FillWorker(&launcher, "bar9_launcher_main", "bar9 launcher",
+			   "bar9 launcher", 1);
 	launcher.bgw_notify_pid = 0;
 	RegisterBackgroundWorker(&launcher);
 }
@@ -125,16 +137,8 @@ StartFanoutWorker(void)
 {
 	BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(worker.bgw_library_name, "bar9", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "bar9_worker_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "bar9 fan-out worker", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "bar9 fan-out", BGW_MAXLEN);
-	worker.bgw_main_arg = (Datum) 0;
+	FillWorker(&worker, "bar9_worker_main", "bar9 fan-out worker",
+			   "bar9 fan-out", BGW_NEVER_RESTART);
 	worker.bgw_notify_pid = MyProcPid;
 	if (!RegisterDynamicBackgroundWorker(&worker, &worker_handle))
 	{
