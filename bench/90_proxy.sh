@@ -32,61 +32,28 @@
 set -euo pipefail
 
 ROOT=${BAR9_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+. "$ROOT/bench/lib/proxy.sh"
 DUR=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_PROXY_CONNS:-8 64}
 IDLE=${BENCH_PROXY_IDLE:-1000}
-BIN=$ROOT/proxy/bar9-proxy
-
 command -v wrk >/dev/null || bash "$ROOT/scripts/install-deps" --bench
 [ -x "$BIN" ] || make -s -C "$ROOT/proxy"
 ulimit -n "$((IDLE + 1024))" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 WORK=$(mktemp -d /tmp/bar9-bench-proxy.XXXXXX)
 chmod 777 "$WORK"
-PROXY_PID=
-cleanup() {
-	[ -n "$PROXY_PID" ] && kill -TERM "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID" 2>/dev/null
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+trap 'bench_proxy_stop; rm -rf "$WORK"' EXIT
 HZ=$(getconf CLK_TCK)
 
-# the proxy's role (may only EXECUTE bar9.api), an account, a key, an audience
-q <<'SQL'
-SET client_min_messages = warning;
-SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bar9_bench_proxy') AS missing \gset
-\if :missing
-CREATE ROLE bar9_bench_proxy LOGIN IN ROLE bar9_api;
-\endif
-SQL
-ACCOUNT=$(q -c "SELECT bar9.create_account('proxy bench')")
-# a request budget the bench never spends: it measures speed, not the limit
-q -c "SELECT bar9.set_account_limits('$ACCOUNT', 1000000, 1000000)" >/dev/null
-KEY=$(q -c "SELECT bar9.create_api_key('$ACCOUNT', ARRAY['marketing:channels:read','marketing:channels:write','marketing:channels:send'], 'bench')")
-PORT=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => 0)->sockport')
-URL=http://127.0.0.1:$PORT
-HDRS="{\"host\": \"127.0.0.1:$PORT\", \"authorization\": \"Bearer $KEY\", \"user-agent\": \"bench\""
+bench_proxy_setup 'proxy bench' marketing:channels:read marketing:channels:write marketing:channels:send
 CHANNEL=$(q -c "SELECT body::json->>'id' FROM bar9.api('POST', '/v1/marketing/channels', '$HDRS, \"content-type\": \"application/json\"}', convert_to('{\"name\": \"proxy bench\"}', 'UTF8'))")
 # a few members, so that the list and the audience look like real ones
 q -c "SELECT count(*) FROM bar9.api('POST', '/v1/marketing/channels/$CHANNEL/numbers', '$HDRS, \"content-type\": \"application/json\"}', convert_to('{\"phone_numbers\": [\"+213555000001\", \"+213555000002\", \"+33612345678\"]}', 'UTF8'))" >/dev/null
-
-"$BIN" --listen "127.0.0.1:$PORT" --access-log "$WORK/access.log" \
-	--database-url "host=${PGHOST:-/tmp} port=${PGPORT:-5432} dbname=${PGDATABASE:-postgres} user=bar9_bench_proxy" \
-	2>"$WORK/proxy.log" &
-PROXY_PID=$!
-for _ in $(seq 1 100); do
-	[ "$(perl -MHTTP::Tiny -e 'print HTTP::Tiny->new->get($ARGV[0])->{status}' "$URL/healthz")" = 200 ] && break
-	sleep 0.1
-done
+bench_proxy_start --access-log "$WORK/access.log"
 
 # the same calls for pgbench, in the statement the proxy prepares (proxy/pool.c)
-HEADERS_AGG="(SELECT array_agg(ARRAY[h.key, h.value]) FROM pg_catalog.jsonb_each_text(a.headers) AS h)"
-cat >"$WORK/get.sql" <<SQL
-SELECT a.status, $HEADERS_AGG, a.body FROM bar9.api('GET', '/v1/marketing/channels', '$HDRS}', NULL) AS a;
-SQL
+bench_get_sql "$WORK/get.sql"
 cat >"$WORK/post.sql" <<SQL
 \set n random(0, 99999999)
 SELECT a.status, $HEADERS_AGG, a.body FROM bar9.api('POST', '/v1/marketing/channels/$CHANNEL/numbers', '$HDRS, "content-type": "application/json"}', convert_to('{"phone_number": "+336' || lpad(:n::text, 8, '0') || '"}', 'UTF8')) AS a;
@@ -170,9 +137,6 @@ wrk_run() {
 	bad=$(echo "$out" | sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p')
 	echo "$rps $p99 ${bad:-0} $cpu $machine"
 }
-
-# median: the median of the numbers on stdin
-median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 for c in $CONNS; do
 	for route in get post; do

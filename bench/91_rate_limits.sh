@@ -22,55 +22,27 @@
 set -euo pipefail
 
 ROOT=${BAR9_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+. "$ROOT/bench/lib/proxy.sh"
 DUR=${BENCH_SECONDS:-4}
 ROUNDS=${BENCH_ROUNDS:-15}
 CONNS=${BENCH_CLIENTS:-8}
-BIN=$ROOT/proxy/bar9-proxy
-
 command -v wrk >/dev/null || bash "$ROOT/scripts/install-deps" --bench
 [ -x "$BIN" ] || make -s -C "$ROOT/proxy"
 
 WORK=$(mktemp -d /tmp/bar9-bench91.XXXXXX)
 chmod 777 "$WORK"
-PROXY_PID=
-q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 cleanup() {
-	[ -n "$PROXY_PID" ] && kill -TERM "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID" 2>/dev/null
+	bench_proxy_stop
 	q -c 'ALTER SYSTEM RESET bar9.rate_limits' -c 'SELECT pg_reload_conf()' >/dev/null || true
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-# the proxy's role (may only EXECUTE bar9.api), an account, a read key, an audience
-q <<'SQL'
-SET client_min_messages = warning;
-SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bar9_bench_proxy') AS missing \gset
-\if :missing
-CREATE ROLE bar9_bench_proxy LOGIN IN ROLE bar9_api;
-\endif
-SQL
-ACCOUNT=$(q -c "SELECT bar9.create_account('rate limit bench')")
-q -c "SELECT bar9.set_account_limits('$ACCOUNT', 1000000, 1000000)" >/dev/null
-KEY=$(q -c "SELECT bar9.create_api_key('$ACCOUNT', ARRAY['marketing:channels:read','marketing:channels:write'], 'bench')")
-PORT=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => 0)->sockport')
-URL=http://127.0.0.1:$PORT
-HDRS="{\"host\": \"127.0.0.1:$PORT\", \"authorization\": \"Bearer $KEY\", \"user-agent\": \"bench\""
+# an account with a read key, an audience, the proxy, the statement it prepares
+bench_proxy_setup 'rate limit bench' marketing:channels:read marketing:channels:write
 q -c "SELECT count(*) FROM bar9.api('POST', '/v1/marketing/channels', '$HDRS, \"content-type\": \"application/json\"}', convert_to('{\"name\": \"rate limit bench\"}', 'UTF8'))" >/dev/null
-
-"$BIN" --listen "127.0.0.1:$PORT" \
-	--database-url "host=${PGHOST:-/tmp} port=${PGPORT:-5432} dbname=${PGDATABASE:-postgres} user=bar9_bench_proxy" \
-	2>"$WORK/proxy.log" &
-PROXY_PID=$!
-for _ in $(seq 1 100); do
-	[ "$(perl -MHTTP::Tiny -e 'print HTTP::Tiny->new->get($ARGV[0])->{status}' "$URL/healthz")" = 200 ] && break
-	sleep 0.1
-done
-
-# the statement the proxy prepares (proxy/pool.c), for pgbench
-HEADERS_AGG="(SELECT array_agg(ARRAY[h.key, h.value]) FROM pg_catalog.jsonb_each_text(a.headers) AS h)"
-cat >"$WORK/get.sql" <<SQL
-SELECT a.status, $HEADERS_AGG, a.body FROM bar9.api('GET', '/v1/marketing/channels', '$HDRS}', NULL) AS a;
-SQL
+bench_proxy_start
+bench_get_sql "$WORK/get.sql"
 
 # limiter VALUE: switch bar9.rate_limits, then check it through the proxy
 limiter() {
@@ -123,7 +95,6 @@ pgbench_run() {
 	n=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
 	echo "$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | tail -n 1) $(us_per "${n:-0}" "$t0" "$(reaped_ticks)")"
 }
-median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 limiter off
 wrk -t2 -c"$CONNS" -d2s -H "Authorization: Bearer $KEY" "$URL/v1/marketing/channels" >/dev/null 2>&1 # warm-up
