@@ -99,78 +99,120 @@ ParseLongSetting(const char *name, const char *value, long long min,
 	return v;
 }
 
-/* Parses an integer setting within [min, max]; exits on error. */
-static int
-ParseIntSetting(const char *name, const char *value, int min, int max)
+/*
+ * A numeric setting: its option (--name), its environment variable, its
+ * default and range, and the field of config it fills (an int, or for the
+ * one 64-bit setting a long long).
+ */
+typedef struct NumberSetting
 {
-	return (int) ParseLongSetting(name, value, min, max);
+	const char *option;
+	const char *env;
+	long long	def;
+	long long	min;
+	long long	max;
+	int		   *ivalue;
+	long long  *lvalue;
+} NumberSetting;
+
+static const NumberSetting number_settings[] = {
+	{"pool-size", "BAR9_POOL_SIZE", 8, 1, 1000, &config.pool_size, NULL},
+	{"threads", "BAR9_HTTP_THREADS", 1, 1, 1024, &config.threads, NULL},
+	{"pipeline-depth", "BAR9_PIPELINE_DEPTH", 8, 1, 1000,
+	&config.pipeline_depth, NULL},
+	{"max-connections", "BAR9_HTTP_MAX_CONNECTIONS", 4096, 1, 1000000,
+	&config.max_connections, NULL},
+	{"client-timeout", "BAR9_HTTP_TIMEOUT", 30, 1, 86400,
+	&config.client_timeout, NULL},
+	{"max-connections-per-ip", "BAR9_HTTP_MAX_CONNECTIONS_PER_IP", 1024,
+	0, 1000000, &config.max_connections_per_ip, NULL},
+	{"request-deadline", "BAR9_HTTP_REQUEST_DEADLINE", 30, 0, 86400,
+	&config.request_deadline, NULL},
+	{"max-body-memory", "BAR9_HTTP_MAX_BODY_MEMORY", 268435456, 0,
+	MAX_BODY_MEMORY, NULL, &config.max_body_memory},
+	{"pool-wait", "BAR9_POOL_WAIT_MS", 5000, 1, 3600000,
+	&config.pool_wait_ms, NULL},
+	{"connect-timeout", "BAR9_CONNECT_TIMEOUT", 5, 1, 3600,
+	&config.connect_timeout, NULL},
+	{"statement-timeout", "BAR9_STATEMENT_TIMEOUT_MS", 30000, 0, INT_MAX,
+	&config.statement_timeout_ms, NULL},
+	{"shutdown-grace", "BAR9_SHUTDOWN_GRACE", 30, 0, 86400,
+	&config.shutdown_grace, NULL},
+};
+
+#define NUM_NUMBER_SETTINGS (sizeof(number_settings) / sizeof(number_settings[0]))
+
+/* getopt_long's value for number_settings[i] (above every letter). */
+#define NUMBER_OPTION(i) (1000 + (int) (i))
+
+/* Stores value (from name: an option or variable) in s's field; exits on error. */
+static void
+SetNumber(const NumberSetting *s, const char *name, const char *value)
+{
+	long long	v = ParseLongSetting(name, value, s->min, s->max);
+
+	if (s->ivalue)
+		*s->ivalue = (int) v;
+	else
+		*s->lvalue = v;
 }
 
-/* The 64-bit integer environment setting name, def when unset or empty. */
-static long long
-EnvLong(const char *name, long long def, long long min, long long max)
+/* Fills config from the environment: each setting's variable, or its default. */
+static void
+ReadEnvironment(void)
 {
-	const char *v = EnvOr(name, NULL);
+	char		def[32];
+	size_t		i;
 
-	return v ? ParseLongSetting(name, v, min, max) : def;
-}
+	for (i = 0; i < NUM_NUMBER_SETTINGS; i++)
+	{
+		const NumberSetting *s = &number_settings[i];
 
-/* The integer environment setting name, def when unset or empty. */
-static int
-EnvInt(const char *name, int def, int min, int max)
-{
-	return (int) EnvLong(name, def, min, max);
+		snprintf(def, sizeof(def), "%lld", s->def);
+		SetNumber(s, s->env, EnvOr(s->env, def));
+	}
+	config.listen_addr = EnvOr("BAR9_HTTP_ADDR", "127.0.0.1:8080");
+	config.database_url = EnvOr("BAR9_DATABASE_URL", "");
+	config.access_log = EnvOr("BAR9_ACCESS_LOG", "-");
+	config.metrics = strcmp(EnvOr("BAR9_METRICS", "on"), "off") != 0;
 }
 
 /* Fills config from the environment, then from the command line. */
 static void
 ParseOptions(int argc, char **argv)
 {
-	static const struct option options[] = {
+	static const struct option others[] = {
 		{"listen", required_argument, NULL, 'l'},
 		{"database-url", required_argument, NULL, 'd'},
-		{"pool-size", required_argument, NULL, 'p'},
-		{"threads", required_argument, NULL, 't'},
-		{"pipeline-depth", required_argument, NULL, 'P'},
-		{"max-connections", required_argument, NULL, 'm'},
-		{"client-timeout", required_argument, NULL, 'c'},
-		{"max-connections-per-ip", required_argument, NULL, 'i'},
-		{"request-deadline", required_argument, NULL, 'D'},
-		{"max-body-memory", required_argument, NULL, 'M'},
-		{"pool-wait", required_argument, NULL, 'w'},
-		{"connect-timeout", required_argument, NULL, 'C'},
-		{"statement-timeout", required_argument, NULL, 's'},
-		{"shutdown-grace", required_argument, NULL, 'g'},
 		{"access-log", required_argument, NULL, 'a'},
 		{"no-metrics", no_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}
 	};
-	const char *threads = EnvOr("BAR9_HTTP_THREADS", NULL);
+	struct option options[NUM_NUMBER_SETTINGS + sizeof(others) / sizeof(others[0])];
+	char		name[64];
+	size_t		i;
 	int			opt;
 
-	config.listen_addr = EnvOr("BAR9_HTTP_ADDR", "127.0.0.1:8080");
-	config.database_url = EnvOr("BAR9_DATABASE_URL", "");
-	config.pool_size = EnvInt("BAR9_POOL_SIZE", 8, 1, 1000);
-	config.pipeline_depth = EnvInt("BAR9_PIPELINE_DEPTH", 8, 1, 1000);
-	config.max_connections = EnvInt("BAR9_HTTP_MAX_CONNECTIONS", 4096, 1, 1000000);
-	config.client_timeout = EnvInt("BAR9_HTTP_TIMEOUT", 30, 1, 86400);
-	config.max_connections_per_ip =
-		EnvInt("BAR9_HTTP_MAX_CONNECTIONS_PER_IP", 1024, 0, 1000000);
-	config.request_deadline = EnvInt("BAR9_HTTP_REQUEST_DEADLINE", 30, 0, 86400);
-	config.max_body_memory = EnvLong("BAR9_HTTP_MAX_BODY_MEMORY", 268435456,
-									  0, MAX_BODY_MEMORY);
-	config.pool_wait_ms = EnvInt("BAR9_POOL_WAIT_MS", 5000, 1, 3600000);
-	config.connect_timeout = EnvInt("BAR9_CONNECT_TIMEOUT", 5, 1, 3600);
-	config.statement_timeout_ms = EnvInt("BAR9_STATEMENT_TIMEOUT_MS", 30000,
-										  0, INT_MAX);
-	config.shutdown_grace = EnvInt("BAR9_SHUTDOWN_GRACE", 30, 0, 86400);
-	config.access_log = EnvOr("BAR9_ACCESS_LOG", "-");
-	config.metrics = strcmp(EnvOr("BAR9_METRICS", "on"), "off") != 0;
+	for (i = 0; i < NUM_NUMBER_SETTINGS; i++)
+		options[i] = (struct option) {
+			number_settings[i].option, required_argument, NULL,
+			NUMBER_OPTION(i)
+		};
+	memcpy(&options[NUM_NUMBER_SETTINGS], others, sizeof(others));
 
+	ReadEnvironment();
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1)
 	{
+		if (opt >= NUMBER_OPTION(0) && opt < NUMBER_OPTION(NUM_NUMBER_SETTINGS))
+		{
+			const NumberSetting *s = &number_settings[opt - NUMBER_OPTION(0)];
+
+			snprintf(name, sizeof(name), "--%s", s->option);
+			SetNumber(s, name, optarg);
+			continue;
+		}
 		switch (opt)
 		{
 			case 'l':
@@ -178,54 +220,6 @@ ParseOptions(int argc, char **argv)
 				break;
 			case 'd':
 				config.database_url = optarg;
-				break;
-			case 'p':
-				config.pool_size = ParseIntSetting("--pool-size", optarg, 1, 1000);
-				break;
-			case 't':
-				threads = optarg;
-				break;
-			case 'P':
-				config.pipeline_depth = ParseIntSetting("--pipeline-depth",
-														optarg, 1, 1000);
-				break;
-			case 'm':
-				config.max_connections = ParseIntSetting("--max-connections",
-														 optarg, 1, 1000000);
-				break;
-			case 'c':
-				config.client_timeout = ParseIntSetting("--client-timeout",
-														optarg, 1, 86400);
-				break;
-			case 'i':
-				config.max_connections_per_ip =
-					ParseIntSetting("--max-connections-per-ip", optarg,
-									0, 1000000);
-				break;
-			case 'D':
-				config.request_deadline =
-					ParseIntSetting("--request-deadline", optarg, 0, 86400);
-				break;
-			case 'M':
-				config.max_body_memory =
-					ParseLongSetting("--max-body-memory", optarg,
-									 0, MAX_BODY_MEMORY);
-				break;
-			case 'w':
-				config.pool_wait_ms = ParseIntSetting("--pool-wait", optarg,
-													  1, 3600000);
-				break;
-			case 'C':
-				config.connect_timeout = ParseIntSetting("--connect-timeout",
-														 optarg, 1, 3600);
-				break;
-			case 's':
-				config.statement_timeout_ms =
-					ParseIntSetting("--statement-timeout", optarg, 0, INT_MAX);
-				break;
-			case 'g':
-				config.shutdown_grace = ParseIntSetting("--shutdown-grace",
-														optarg, 0, 86400);
 				break;
 			case 'a':
 				config.access_log = optarg;
@@ -258,8 +252,6 @@ ParseOptions(int argc, char **argv)
 	 * has the figures).  Each loop needs a connection of its own, so there
 	 * are never more loops than connections.
 	 */
-	config.threads = threads ? ParseIntSetting("--threads", threads, 1, 1024)
-		: 1;
 	if (config.threads > config.pool_size)
 		config.threads = config.pool_size;
 }
