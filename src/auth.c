@@ -374,15 +374,12 @@ bar9_create_account(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(bar9_create_api_key);
 
 /*
- * SQL: bar9.create_api_key(account_id text, scopes text[], label text
- * DEFAULT NULL) -> text, the whole key (shown once; only its hash is kept).
+ * The scopes of a new key as stored: the known names of arr (text[], one
+ * dimension, no null, at least one), each once, in canonical order.
  */
-Datum
-bar9_create_api_key(PG_FUNCTION_ARGS)
+static ArrayType *
+AuthCanonicalScopes(ArrayType *arr)
 {
-	char	   *account_id;
-	ArrayType  *arr;
-	char	   *label = NULL;
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
@@ -391,25 +388,7 @@ bar9_create_api_key(PG_FUNCTION_ARGS)
 	int			bits = 0;
 	Datum		scope_datums[lengthof(auth_scopes)];
 	int			nscopes = 0;
-	char	   *key_id;
-	char		secret[BAR9_KEY_SECRET_CHARS + 1];
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	bytea	   *hash;
-	Oid			argtypes[5] = {TEXTOID, TEXTOID, BYTEAOID, TEXTARRAYOID, TEXTOID};
-	Datum		args[5];
-	char		nullflags[5] = {' ', ' ', ' ', ' ', ' '};
-	int			rc;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("account_id and scopes must not be null")));
-	account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	arr = PG_GETARG_ARRAYTYPE_P(1);
-	if (!PG_ARGISNULL(2))
-		label = AuthCheckName(text_to_cstring(PG_GETARG_TEXT_PP(2)), "label");
-
-	/* scopes: known names only, at least one; stored in canonical order */
 	if (ARR_NDIM(arr) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -449,20 +428,55 @@ bar9_create_api_key(PG_FUNCTION_ARGS)
 		if (bits & auth_scopes[j].bit)
 			scope_datums[nscopes++] = CStringGetTextDatum(auth_scopes[j].name);
 	}
+	return construct_array(scope_datums, nscopes, TEXTOID, -1, false,
+						   TYPALIGN_INT);
+}
+
+/* The SHA-256 of a key's secret part, as the bytea api_keys keeps. */
+static bytea *
+AuthSecretHash(const char *secret)
+{
+	bytea	   *hash = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+
+	SET_VARSIZE(hash, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	bar9_sha256(secret, strlen(secret), (uint8 *) VARDATA(hash));
+	return hash;
+}
+
+/*
+ * SQL: bar9.create_api_key(account_id text, scopes text[], label text
+ * DEFAULT NULL) -> text, the whole key (shown once; only its hash is kept).
+ */
+Datum
+bar9_create_api_key(PG_FUNCTION_ARGS)
+{
+	char	   *account_id;
+	ArrayType  *scopes;
+	char	   *label = NULL;
+	char	   *key_id;
+	char		secret[BAR9_KEY_SECRET_CHARS + 1];
+	Oid			argtypes[5] = {TEXTOID, TEXTOID, BYTEAOID, TEXTARRAYOID, TEXTOID};
+	Datum		args[5];
+	char		nullflags[5] = {' ', ' ', ' ', ' ', ' '};
+	int			rc;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("account_id and scopes must not be null")));
+	account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (!PG_ARGISNULL(2))
+		label = AuthCheckName(text_to_cstring(PG_GETARG_TEXT_PP(2)), "label");
+	scopes = AuthCanonicalScopes(PG_GETARG_ARRAYTYPE_P(1));
 
 	key_id = bar9_new_id("key_");
 	bar9_random_base62(secret, BAR9_KEY_SECRET_CHARS);
 	secret[BAR9_KEY_SECRET_CHARS] = '\0';
-	bar9_sha256(secret, BAR9_KEY_SECRET_CHARS, digest);
-	hash = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
-	SET_VARSIZE(hash, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
-	memcpy(VARDATA(hash), digest, PG_SHA256_DIGEST_LENGTH);
 
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = CStringGetTextDatum(key_id);
-	args[2] = PointerGetDatum(hash);
-	args[3] = PointerGetDatum(construct_array(scope_datums, nscopes, TEXTOID,
-											  -1, false, TYPALIGN_INT));
+	args[2] = PointerGetDatum(AuthSecretHash(secret));
+	args[3] = PointerGetDatum(scopes);
 	args[4] = label ? CStringGetTextDatum(label) : (Datum) 0;
 	if (label == NULL)
 		nullflags[4] = 'n';
