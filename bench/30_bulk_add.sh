@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # bench/30_bulk_add.sh - bulk add of 1M numbers to an audience, 100 calls of
 # 10,000, through bar9's SQL API, against a raw INSERT ... SELECT of the same
-# batches into the same table (bar9.channel_numbers), in the same run.
+# batches into the same table (bar9.audience_numbers), in the same run.
 #
-#   rawu: INSERT INTO bar9.channel_numbers SELECT acct, aud, unnest(batch)::bar9.e164
+#   rawu: INSERT INTO bar9.audience_numbers SELECT acct, aud, unnest(batch)::bar9.e164
 #   raw:  the same ... ORDER BY 3  (sorted first, as bar9 does: fewer page
 #         visits and full-page writes)
 #   sql:  SELECT * FROM bar9.add_numbers(acct, aud, batch)      (typed SQL function)
@@ -55,17 +55,17 @@ SQL
 # the three scripts: one statement (one transaction) per batch
 : > "$WORK/raw.sql"; : > "$WORK/rawu.sql"; : > "$WORK/sql.sql"; : > "$WORK/api.sql"
 for ((b = 0; b < BATCHES; b++)); do
-	echo "INSERT INTO bar9.channel_numbers (account_id, channel_id, phone_number) SELECT c.acct, c.raw_id, u::bar9.e164 FROM public.bench30 c, public.bench30_batches s, unnest(s.arr) u WHERE s.b = $b ORDER BY 3;" >> "$WORK/raw.sql"
-	echo "INSERT INTO bar9.channel_numbers (account_id, channel_id, phone_number) SELECT c.acct, c.rawu_id, u::bar9.e164 FROM public.bench30 c, public.bench30_batches s, unnest(s.arr) u WHERE s.b = $b;" >> "$WORK/rawu.sql"
+	echo "INSERT INTO bar9.audience_numbers (account_id, channel_id, phone_number) SELECT c.acct, c.raw_id, u::bar9.e164 FROM public.bench30 c, public.bench30_batches s, unnest(s.arr) u WHERE s.b = $b ORDER BY 3;" >> "$WORK/raw.sql"
+	echo "INSERT INTO bar9.audience_numbers (account_id, channel_id, phone_number) SELECT c.acct, c.rawu_id, u::bar9.e164 FROM public.bench30 c, public.bench30_batches s, unnest(s.arr) u WHERE s.b = $b;" >> "$WORK/rawu.sql"
 	echo "SELECT n.added FROM public.bench30 c, public.bench30_batches s, bar9.add_numbers(c.acct, c.sql_id, s.arr) n WHERE s.b = $b;" >> "$WORK/sql.sql"
 	echo "SELECT a.status FROM public.bench30 c, public.bench30_batches s, bar9.api('POST', '/v1/marketing/channels/' || c.api_id || '/numbers', jsonb_build_object('authorization', 'Bearer ' || c.api_key, 'content-type', 'application/json'), s.body) a WHERE s.b = $b;" >> "$WORK/api.sql"
 done
 
 # reset the table to the same state before each side
 reset_table() {
-	psql -c "DELETE FROM bar9.channel_numbers n USING public.bench30 c WHERE n.account_id = c.acct" \
-		-c "UPDATE bar9.channels ch SET subscriber_count = 0 FROM public.bench30 c WHERE ch.account_id = c.acct" \
-		-c "VACUUM FULL bar9.channel_numbers" -c "CHECKPOINT"
+	psql -c "DELETE FROM bar9.audience_numbers n USING public.bench30 c WHERE n.account_id = c.acct" \
+		-c "UPDATE bar9.audiences ch SET subscriber_count = 0 FROM public.bench30 c WHERE ch.account_id = c.acct" \
+		-c "VACUUM FULL bar9.audience_numbers" -c "CHECKPOINT"
 }
 
 # run one side; print its wall time in seconds; check what it did
@@ -85,10 +85,10 @@ for ((r = 0; r < REPS; r++)); do
 	for side in $order; do
 		t=$(run_side $side)
 		case $side in
-			raw) n=$(psql -c "SELECT count(*) FROM bar9.channel_numbers n, public.bench30 c WHERE n.account_id = c.acct AND n.channel_id = c.raw_id") ;;
-			rawu) n=$(psql -c "SELECT count(*) FROM bar9.channel_numbers n, public.bench30 c WHERE n.account_id = c.acct AND n.channel_id = c.rawu_id") ;;
+			raw) n=$(psql -c "SELECT count(*) FROM bar9.audience_numbers n, public.bench30 c WHERE n.account_id = c.acct AND n.channel_id = c.raw_id") ;;
+			rawu) n=$(psql -c "SELECT count(*) FROM bar9.audience_numbers n, public.bench30 c WHERE n.account_id = c.acct AND n.channel_id = c.rawu_id") ;;
 			sql) n=$(paste -sd+ "$WORK/sql.out" | bc) ;;
-			api) n=$(psql -c "SELECT subscriber_count FROM bar9.channels ch, public.bench30 c WHERE ch.channel_id = c.api_id")
+			api) n=$(psql -c "SELECT subscriber_count FROM bar9.audiences ch, public.bench30 c WHERE ch.channel_id = c.api_id")
 				 bad=$(grep -vc '^200$' "$WORK/api.out" || true)
 				 [ "$bad" = 0 ] || { echo "bulk_add: $bad API calls did not answer 200"; exit 1; } ;;
 		esac

@@ -33,14 +33,14 @@ SELECT count(*) FROM (
 	SELECT bar9.add_numbers(:'acct', (bar9.create_audience(:'acct', 'audience ' || i)).id,
 		(SELECT array_agg('+1202555' || lpad((i * 100 + j)::text, 4, '0')) FROM generate_series(1, i) j))
 	  FROM generate_series(1, 20) i) s \g /dev/null
-VACUUM ANALYZE bar9.channels;
+VACUUM ANALYZE bar9.audiences;
 SQL
 
 cat > "$WORK/api.sql" <<EOF2
 SELECT status, headers, body FROM bar9.api('GET', '/v1/marketing/channels', '{"authorization": "Bearer $key"}', NULL);
 EOF2
 cat > "$WORK/bare.sql" <<EOF2
-SELECT channel_id, name, subscriber_count, message_count, created_at, updated_at FROM bar9.channels WHERE account_id = '$acct' AND deleted_at IS NULL ORDER BY created_at DESC, channel_id DESC LIMIT 21;
+SELECT channel_id, name, subscriber_count, message_count, created_at, updated_at FROM bar9.audiences WHERE account_id = '$acct' AND deleted_at IS NULL ORDER BY created_at DESC, channel_id DESC LIMIT 21;
 EOF2
 
 # the API answers 200 with the 20 audiences

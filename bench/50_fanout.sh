@@ -6,7 +6,7 @@
 # Two audiences of BENCH_FANOUT_ROWS (default 1,000,000) numbers in two
 # accounts, one with none of its numbers opted out, one with 10%.  Then, in
 # the same session, alternately, BENCH_REPS (default 3) times each:
-#   raw    a raw INSERT INTO scratch ... SELECT ... FROM bar9.channel_numbers
+#   raw    a raw INSERT INTO scratch ... SELECT ... FROM bar9.audience_numbers
 #          of the first audience, in one statement, into a minimal scratch
 #          table (bigint broadcast, bar9.e164 number, primary key on both):
 #          the baseline;
@@ -37,9 +37,9 @@ DECLARE
 	acct text := bar9.create_account('bench fan-out');
 	ch text;
 BEGIN
-	INSERT INTO bar9.channels (account_id, name, subscriber_count)
+	INSERT INTO bar9.audiences (account_id, name, subscriber_count)
 		VALUES (acct, 'bench fan-out', n) RETURNING channel_id INTO ch;
-	INSERT INTO bar9.channel_numbers (account_id, channel_id, phone_number)
+	INSERT INTO bar9.audience_numbers (account_id, channel_id, phone_number)
 		SELECT acct, ch, ('+1202' || lpad(i::text, 7, '0'))::bar9.e164
 		  FROM generate_series(1, n) i;
 	INSERT INTO bar9.opt_outs (account_id, phone_number, source)
@@ -60,7 +60,7 @@ DECLARE
 BEGIN
 	INSERT INTO scratch (broadcast, number)
 	SELECT 1, phone_number
-	  FROM bar9.channel_numbers
+	  FROM bar9.audience_numbers
 	 WHERE account_id = acct AND channel_id = ch;
 	RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
 END $$;
@@ -68,12 +68,12 @@ END $$;
 -- a broadcast to the whole audience, as the message route makes it
 CREATE FUNCTION pg_temp.broadcast(acct text, ch text) RETURNS text
 LANGUAGE sql AS $$
-	INSERT INTO bar9.messages (account_id, channel_id, body, encoding,
+	INSERT INTO bar9.broadcasts (account_id, channel_id, body, encoding,
 							   segments, status, member_seq_cutoff,
 							   recipient_count)
 	SELECT acct, ch, 'Big discount this weekend!', 'GSM-7', 1, 'pending',
 		   last_member_seq, subscriber_count
-	  FROM bar9.channels WHERE account_id = acct AND channel_id = ch
+	  FROM bar9.audiences WHERE account_id = acct AND channel_id = ch
 	RETURNING message_id;
 $$;
 
@@ -81,7 +81,7 @@ $$;
 CREATE FUNCTION pg_temp.wait_ms(acct text, msg text, t0 timestamptz)
 RETURNS float8 LANGUAGE plpgsql AS $$
 BEGIN
-	WHILE (SELECT status FROM bar9.messages
+	WHILE (SELECT status FROM bar9.broadcasts
 			WHERE account_id = acct AND message_id = msg) = 'pending'
 	LOOP
 		PERFORM pg_sleep(0.002);
@@ -95,7 +95,7 @@ SELECT split_part(a, ' ', 1) AS acct0, split_part(a, ' ', 2) AS ch0
   FROM pg_temp.audience(0, :n) a \gset
 SELECT split_part(a, ' ', 1) AS acct10, split_part(a, ' ', 2) AS ch10
   FROM pg_temp.audience(10, :n) a \gset
-VACUUM ANALYZE bar9.channel_numbers;
+VACUUM ANALYZE bar9.audience_numbers;
 VACUUM ANALYZE bar9.opt_outs;
 SQL
 	for ((r = 0; r < REPS; r++)); do
@@ -124,10 +124,10 @@ SQL
 -- leave the database as we found it, for the benchmarks that follow
 TRUNCATE bar9.sms_queue;
 DROP TABLE scratch;
-DELETE FROM bar9.messages WHERE account_id IN (:'acct0', :'acct10');
+DELETE FROM bar9.broadcasts WHERE account_id IN (:'acct0', :'acct10');
 DELETE FROM bar9.opt_outs WHERE account_id IN (:'acct0', :'acct10');
-DELETE FROM bar9.channel_numbers WHERE account_id IN (:'acct0', :'acct10');
-DELETE FROM bar9.channels WHERE account_id IN (:'acct0', :'acct10');
+DELETE FROM bar9.audience_numbers WHERE account_id IN (:'acct0', :'acct10');
+DELETE FROM bar9.audiences WHERE account_id IN (:'acct0', :'acct10');
 WITH m AS (
 	SELECT kind, percentile_disc(0.5) WITHIN GROUP (ORDER BY ms) AS ms,
 		   max(sms) AS sms, max(bytes) AS bytes

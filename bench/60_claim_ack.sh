@@ -69,11 +69,11 @@ CREATE FUNCTION load_bar9(n int) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
 	a text := (SELECT acct FROM bench_ids);
 	c text := (SELECT ch FROM bench_ids);
-	m bar9.messages;
+	m bar9.broadcasts;
 BEGIN
 	TRUNCATE bar9.sms_queue, bar9.sms_claims, bar9.sms_retry, bar9.sms_history;
-	DELETE FROM bar9.messages;
-	INSERT INTO bar9.messages (account_id, channel_id, body, encoding, segments,
+	DELETE FROM bar9.broadcasts;
+	INSERT INTO bar9.broadcasts (account_id, channel_id, body, encoding, segments,
 							   status, fanout_done, recipient_count, n_queued)
 		VALUES (a, c, 'Big discount this weekend!', 'GSM-7', 1, 'queued', true,
 				n, n)
@@ -128,7 +128,7 @@ run() {
 	local kind=$1 t0 t1 done dead qbytes=0 dbytes=0
 	q -c "SELECT load_$kind($N)" >/dev/null
 	if [ "$kind" = bar9 ]; then
-		q -c 'VACUUM ANALYZE bar9.sms_queue' -c 'VACUUM ANALYZE bar9.messages'
+		q -c 'VACUUM ANALYZE bar9.sms_queue' -c 'VACUUM ANALYZE bar9.broadcasts'
 		qbytes=$(q -c 'SELECT bar9_sms_bytes()')
 	else
 		q -c 'VACUUM ANALYZE naive_sms'
@@ -159,7 +159,7 @@ for ((r = 0; r < REPS; r++)); do
 done
 
 # a sanity check of the last bar9 run: counters exact, broadcast completed
-q -c "SELECT CASE WHEN status = 'completed' AND n_sent = $N AND n_queued + n_sending = 0 AND (SELECT count(*) FROM bar9.sms_history) = $N THEN 'ok' ELSE 'counters wrong: ' || status || ' ' || n_sent END FROM bar9.messages" |
+q -c "SELECT CASE WHEN status = 'completed' AND n_sent = $N AND n_queued + n_sending = 0 AND (SELECT count(*) FROM bar9.sms_history) = $N THEN 'ok' ELSE 'counters wrong: ' || status || ' ' || n_sent END FROM bar9.broadcasts" |
 	grep -qx ok || { echo "claim_ack: bar9 run left wrong counters" >&2; exit 1; }
 
 q -v clients="$CLIENTS" -v batch="$BATCH" <<'SQL'

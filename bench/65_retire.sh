@@ -31,7 +31,7 @@ SELECT (bar9.create_audience(:'acct', 'bench retire')).id AS ch \gset
 -- a completed broadcast of n SMS, filed under a day long past (its number
 -- says which)
 SELECT bar9.sms_add_partition('2026-01-05') AS created \gset
-INSERT INTO bar9.messages (account_id, channel_id, body, encoding, segments,
+INSERT INTO bar9.broadcasts (account_id, channel_id, body, encoding, segments,
 						   status, fanout_done, recipient_count, n_sent,
 						   account_no, broadcast_no)
 	SELECT :'acct', :'ch', 'old news', 'GSM-7', 1, 'completed', true, :n, :n,
@@ -41,7 +41,7 @@ INSERT INTO bar9.sms_history
 	SELECT m.account_no, m.broadcast_no,
 		   ('+1202' || lpad(i::text, 7, '0'))::bar9.e164, 2, 1,
 		   12 * 3600, NULL, NULL
-	  FROM bar9.messages m, generate_series(1, :n) i;
+	  FROM bar9.broadcasts m, generate_series(1, :n) i;
 -- the baseline: the same rows in a plain table
 CREATE TABLE naive_history AS SELECT * FROM bar9.sms_history_20260105;
 CREATE INDEX ON naive_history (account_no, broadcast_no, to_number);

@@ -54,21 +54,21 @@ load() {
 	q -v n="$1" <<'SQL'
 DELETE FROM bar9.sms_queue; DELETE FROM bar9.sms_claims; DELETE FROM bar9.sms_retry;
 DELETE FROM bar9.sms_receipt_wait;
-INSERT INTO bar9.messages (account_id, channel_id, body, encoding, segments, status,
+INSERT INTO bar9.broadcasts (account_id, channel_id, body, encoding, segments, status,
 						   fanout_done, recipient_count, n_queued, from_address)
 SELECT account_id, 'mkt_bench', 'Bench: big discount this weekend!', 'GSM-7', 1,
 	   'queued', true, :n, :n, 'BENCH' FROM bar9.accounts;
 INSERT INTO bar9.sms_queue
 SELECT m.account_no, m.broadcast_no, ('+2135' || lpad(g::text, 8, '0'))::bar9.e164
-  FROM bar9.messages m, generate_series(1, :n) g
- WHERE m.broadcast_no = (SELECT max(broadcast_no) FROM bar9.messages);
+  FROM bar9.broadcasts m, generate_series(1, :n) g
+ WHERE m.broadcast_no = (SELECT max(broadcast_no) FROM bar9.broadcasts);
 VACUUM ANALYZE;
 SQL
 }
 
 # delivered: SMS of the newest broadcast delivered
 delivered() {
-	q -c "SELECT n_delivered FROM bar9.messages ORDER BY broadcast_no DESC LIMIT 1"
+	q -c "SELECT n_delivered FROM bar9.broadcasts ORDER BY broadcast_no DESC LIMIT 1"
 }
 
 port=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0")->sockport')

@@ -63,11 +63,11 @@ SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels/' || :'cid' || '/numb
 SELECT * FROM pg_temp.call('DELETE', '/v1/marketing/channels/' || :'cid' || '/numbers/00213555123456', :'h');
 -- 500: a bug (here, a column renamed under bar9's feet) gives a body that says nothing
 BEGIN;
-ALTER TABLE bar9.channels RENAME COLUMN name TO label;
+ALTER TABLE bar9.audiences RENAME COLUMN name TO label;
 SELECT * FROM pg_temp.call('GET', '/v1/marketing/channels', :'h');
 SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels', :'h', '{"name": "x"}');
 ROLLBACK;
 -- the 500 rolled back only the handler's work; the same session goes on
 SELECT status FROM bar9.api('GET', '/v1/marketing/channels', :'h', NULL);
 -- only the five successful POSTs created audiences
-SELECT count(*) AS audiences FROM bar9.channels WHERE account_id = :'acct';
+SELECT count(*) AS audiences FROM bar9.audiences WHERE account_id = :'acct';

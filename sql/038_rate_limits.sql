@@ -13,7 +13,7 @@ SELECT bar9.set_account_limits(:'acct', 1, 3);
 SELECT requests_per_second, burst FROM bar9.accounts WHERE account_id = :'acct';
 SELECT i, a.status, a.headers->>'ratelimit-limit' AS "limit", a.headers->>'ratelimit-remaining' AS remaining, a.headers->>'ratelimit-reset' AS reset, a.headers->>'retry-after' AS retry_after, CASE WHEN a.status = 429 THEN a.body END AS body
   FROM generate_series(1, 4) i, LATERAL bar9.api('POST', '/v1/marketing/channels', :'h', convert_to('{"name": "call ' || i || '"}', 'UTF8')) a ORDER BY i;
-SELECT string_agg(name, ', ' ORDER BY name) AS created FROM bar9.channels WHERE account_id = :'acct';
+SELECT string_agg(name, ', ' ORDER BY name) AS created FROM bar9.audiences WHERE account_id = :'acct';
 -- another account is not affected
 SELECT status, headers->>'ratelimit-limit' AS "limit" FROM bar9.api('GET', '/v1/marketing/channels', :'h2', NULL);
 -- a request without a valid key is not counted and carries no RateLimit headers

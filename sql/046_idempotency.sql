@@ -12,7 +12,7 @@ SELECT status, headers - '{ratelimit-limit,ratelimit-remaining,ratelimit-reset}'
 SELECT :status AS status, :'headers' AS headers;
 SELECT status, headers - '{ratelimit-limit,ratelimit-remaining,ratelimit-reset}'::text[] AS headers, body::jsonb->>'id' = :'first_id' AS same_audience FROM bar9.api('POST', '/v1/marketing/channels', :'hk', convert_to('{"name": "Once"}', 'UTF8'));
 SELECT status, headers - '{ratelimit-limit,ratelimit-remaining,ratelimit-reset}'::text[] AS headers, body::jsonb->>'id' = :'first_id' AS same_audience FROM bar9.api('POST', '/v1/marketing/channels', :'hk', convert_to('{"name": "Once"}', 'UTF8'));
-SELECT count(*) AS audiences_named_once FROM bar9.channels WHERE account_id = :'acct' AND name = 'Once';
+SELECT count(*) AS audiences_named_once FROM bar9.audiences WHERE account_id = :'acct' AND name = 'Once';
 -- the same key with another body, path or method: 422
 SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels', :'hk', '{"name": "Twice"}');
 SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels', :'hk', '{"name":"Once"}');
@@ -41,7 +41,7 @@ SELECT status, headers - '{ratelimit-limit,ratelimit-remaining,ratelimit-reset}'
 UPDATE bar9.idempotency_keys SET created_at = created_at - interval '25 hours' WHERE account_id = :'acct' AND idem_key = 'order-1';
 SELECT status, headers - '{ratelimit-limit,ratelimit-remaining,ratelimit-reset}'::text[] AS headers, body::jsonb->>'id' <> :'first_id' AS new_audience FROM bar9.api('POST', '/v1/marketing/channels', :'hk', convert_to('{"name": "Once"}', 'UTF8'));
 SELECT status, headers - '{ratelimit-limit,ratelimit-remaining,ratelimit-reset}'::text[] AS headers FROM bar9.api('POST', '/v1/marketing/channels', :'hk', convert_to('{"name": "Once"}', 'UTF8'));
-SELECT count(*) AS audiences_named_once FROM bar9.channels WHERE account_id = :'acct' AND name = 'Once';
+SELECT count(*) AS audiences_named_once FROM bar9.audiences WHERE account_id = :'acct' AND name = 'Once';
 -- a transaction that rolls back stores nothing
 BEGIN;
 SELECT status FROM bar9.api('POST', '/v1/marketing/channels', :'h'::jsonb || '{"idempotency-key": "rolled-back"}', convert_to('{"name": "Gone"}', 'UTF8'));

@@ -22,7 +22,7 @@ BEGIN
 	RETURN QUERY
 	SELECT m.status, m.recipient_count, m.suppressed_count, m.n_queued,
 		   m.n_canceled, m.fanout_cursor, m.fanout_done, n
-	  FROM bar9.messages m WHERE m.account_id = acct AND m.message_id = msg;
+	  FROM bar9.broadcasts m WHERE m.account_id = acct AND m.message_id = msg;
 END
 $$;
 -- An account and an audience of ten numbers, two of them opted out.
@@ -76,11 +76,11 @@ SELECT * FROM pg_temp.state(:'acct', :'m3');
 SELECT id AS m4 FROM bar9.create_broadcast(:'acct', :'aud', 'Later', now() + interval '1 hour') \gset
 -- not due: nothing happens
 SELECT bar9.fanout_step(:'acct', :'m4');
-SELECT *, (SELECT member_seq_cutoff IS NULL FROM bar9.messages WHERE message_id = :'m4') AS no_cutoff FROM pg_temp.state(:'acct', :'m4');
+SELECT *, (SELECT member_seq_cutoff IS NULL FROM bar9.broadcasts WHERE message_id = :'m4') AS no_cutoff FROM pg_temp.state(:'acct', :'m4');
 -- added after the request, before send_at: a recipient
 SELECT added FROM bar9.add_number(:'acct', :'aud', '+12025550150');
 -- (test only: the API refuses a send_at less than a minute ahead)
-UPDATE bar9.messages SET send_at = now() - interval '1 second' WHERE message_id = :'m4';
+UPDATE bar9.broadcasts SET send_at = now() - interval '1 second' WHERE message_id = :'m4';
 SELECT bar9.fanout_run(:'acct', :'m4');
 SELECT * FROM pg_temp.state(:'acct', :'m4');
 SELECT count(*) FROM bar9.sms WHERE message_id = :'m4' AND to_number = '+12025550150';
@@ -113,7 +113,7 @@ SELECT id AS gone2 FROM bar9.create_audience(:'acct', 'marked deleted') \gset
 SELECT added FROM bar9.add_numbers(:'acct', :'gone2', ARRAY['+12025550401', '+12025550402', '+12025550403']);
 SELECT id AS m8 FROM bar9.create_broadcast(:'acct', :'gone2', 'Cut short') \gset
 SELECT bar9.fanout_step(:'acct', :'m8', 2);
-UPDATE bar9.channels SET deleted_at = now() WHERE channel_id = :'gone2';
+UPDATE bar9.audiences SET deleted_at = now() WHERE channel_id = :'gone2';
 SELECT bar9.fanout_step(:'acct', :'m8', 2);
 SELECT * FROM pg_temp.state(:'acct', :'m8');
 --
@@ -122,17 +122,17 @@ SELECT * FROM pg_temp.state(:'acct', :'m8');
 -- has eleven numbers now, two of them opted out).
 --
 SELECT id AS m9 FROM bar9.create_broadcast(:'acct', :'aud', 'Later', now() + interval '1 day') \gset
-SELECT status, recipient_count FROM bar9.messages WHERE message_id = :'m9';
-UPDATE bar9.messages SET send_at = now() - interval '1 second' WHERE message_id = :'m9';
+SELECT status, recipient_count FROM bar9.broadcasts WHERE message_id = :'m9';
+UPDATE bar9.broadcasts SET send_at = now() - interval '1 second' WHERE message_id = :'m9';
 SELECT bar9.fanout_step(:'acct', :'m9', 2);
-SELECT status, recipient_count, n_queued, suppressed_count FROM bar9.messages WHERE message_id = :'m9';
+SELECT status, recipient_count, n_queued, suppressed_count FROM bar9.broadcasts WHERE message_id = :'m9';
 SELECT bar9.fanout_run(:'acct', :'m9', 2);
-SELECT status, recipient_count, n_queued, suppressed_count FROM bar9.messages WHERE message_id = :'m9';
+SELECT status, recipient_count, n_queued, suppressed_count FROM bar9.broadcasts WHERE message_id = :'m9';
 --
 -- A fan-out run again over SMS that exist (cursor reset by hand): no SMS
 -- is created twice.
 --
-UPDATE bar9.messages SET status = 'pending', fanout_cursor = NULL, fanout_done = false, suppressed_count = 0 WHERE message_id = :'m2';
+UPDATE bar9.broadcasts SET status = 'pending', fanout_cursor = NULL, fanout_done = false, suppressed_count = 0 WHERE message_id = :'m2';
 SELECT bar9.fanout_run(:'acct', :'m2', 3);
 SELECT * FROM pg_temp.state(:'acct', :'m2');
 SELECT count(*), count(DISTINCT to_number) FROM bar9.sms WHERE message_id = :'m2';
@@ -160,8 +160,8 @@ SELECT bar9.wake_worker();
 SELECT id AS big FROM bar9.create_audience(:'acct', 'twenty thousand') \gset
 SELECT added FROM bar9.add_numbers(:'acct', :'big', ARRAY(SELECT '+1303555' || lpad(i::text, 4, '0') FROM generate_series(0, 9999) i));
 SELECT added FROM bar9.add_numbers(:'acct', :'big', ARRAY(SELECT '+1303556' || lpad(i::text, 4, '0') FROM generate_series(0, 9999) i));
-INSERT INTO bar9.opt_outs (account_id, phone_number, source) SELECT account_id, phone_number, 'api' FROM bar9.channel_numbers WHERE channel_id = :'big' AND phone_number::text LIKE '%7';
-ANALYZE bar9.channel_numbers, bar9.opt_outs;
+INSERT INTO bar9.opt_outs (account_id, phone_number, source) SELECT account_id, phone_number, 'api' FROM bar9.audience_numbers WHERE channel_id = :'big' AND phone_number::text LIKE '%7';
+ANALYZE bar9.audience_numbers, bar9.opt_outs;
 SET plan_cache_mode = force_generic_plan;
 -- every statement names the account's account_no too (its Citus shard)
 SELECT account_no AS acct_no FROM bar9.accounts WHERE account_id = :'acct' \gset
@@ -175,4 +175,4 @@ RESET plan_cache_mode;
 -- leave the tables as small as other tests expect them
 SELECT bar9.delete_audience(:'acct', :'big');
 DELETE FROM bar9.opt_outs WHERE account_id = :'acct' AND phone_number::text LIKE '+1303%';
-ANALYZE bar9.channel_numbers, bar9.opt_outs;
+ANALYZE bar9.audience_numbers, bar9.opt_outs;

@@ -19,11 +19,11 @@ SELECT id AS chan FROM bar9.create_audience(:'acct', 'queue test') \gset
 -- day far ahead, whose numbers (and so the sms_ids below) do not depend on
 -- the day the test runs, and which no retirement reaches.
 SELECT bar9.sms_add_partition('2060-01-01');
-CREATE FUNCTION mk(label text, n int, status text DEFAULT 'queued', done boolean DEFAULT true, day date DEFAULT '2060-01-01') RETURNS void LANGUAGE sql AS $$ INSERT INTO bar9.messages (account_id, message_id, channel_id, body, encoding, segments, status, fanout_done, recipient_count, n_queued, account_no, broadcast_no) SELECT c.account_id, 'msg_' || label, c.channel_id, 'Hello ' || label, 'GSM-7', 1, status, done, n, n, a.account_no, ((day - date '2000-01-01') << 15) + 1 + (SELECT count(*) FROM bar9.messages)::int FROM bar9.channels c JOIN bar9.accounts a USING (account_id); INSERT INTO bar9.sms_queue SELECT m.account_no, m.broadcast_no, ('+2135550000' || lpad(g::text, 2, '0'))::bar9.e164 FROM bar9.messages m, generate_series(1, n) g WHERE m.message_id = 'msg_' || label; $$;
+CREATE FUNCTION mk(label text, n int, status text DEFAULT 'queued', done boolean DEFAULT true, day date DEFAULT '2060-01-01') RETURNS void LANGUAGE sql AS $$ INSERT INTO bar9.broadcasts (account_id, message_id, channel_id, body, encoding, segments, status, fanout_done, recipient_count, n_queued, account_no, broadcast_no) SELECT c.account_id, 'msg_' || label, c.channel_id, 'Hello ' || label, 'GSM-7', 1, status, done, n, n, a.account_no, ((day - date '2000-01-01') << 15) + 1 + (SELECT count(*) FROM bar9.broadcasts)::int FROM bar9.audiences c JOIN bar9.accounts a USING (account_id); INSERT INTO bar9.sms_queue SELECT m.account_no, m.broadcast_no, ('+2135550000' || lpad(g::text, 2, '0'))::bar9.e164 FROM bar9.broadcasts m, generate_series(1, n) g WHERE m.message_id = 'msg_' || label; $$;
 -- The sms_id of the current claim of the SMS of msg_<label> to +2135550000NN; for one no claim holds, an id with a claim that never was (claim 0).
-CREATE FUNCTION sid(label text, nn int) RETURNS text LANGUAGE sql AS $$ SELECT coalesce((SELECT s.sms_id FROM bar9.sms s WHERE s.message_id = m.message_id AND s.to_number::text = '+2135550000' || lpad(nn::text, 2, '0')), m.account_no || '.' || m.broadcast_no || '.2135550000' || lpad(nn::text, 2, '0') || '.c0') FROM bar9.messages m WHERE m.message_id = 'msg_' || label $$;
+CREATE FUNCTION sid(label text, nn int) RETURNS text LANGUAGE sql AS $$ SELECT coalesce((SELECT s.sms_id FROM bar9.sms s WHERE s.message_id = m.message_id AND s.to_number::text = '+2135550000' || lpad(nn::text, 2, '0')), m.account_no || '.' || m.broadcast_no || '.2135550000' || lpad(nn::text, 2, '0') || '.c0') FROM bar9.broadcasts m WHERE m.message_id = 'msg_' || label $$;
 -- Status and counters of every broadcast, and whether the counters match the SMS.
-CREATE VIEW counts AS SELECT m.message_id, m.status, m.n_queued AS queued, m.n_sending AS sending, m.n_sent AS sent, m.n_delivered AS delivered, m.n_failed AS failed, m.n_canceled AS canceled, (m.n_queued, m.n_sending, m.n_sent, m.n_delivered, m.n_failed, m.n_canceled) = (SELECT count(*) FILTER (WHERE s.status = 'queued'), count(*) FILTER (WHERE s.status = 'sending'), count(*) FILTER (WHERE s.status = 'sent'), count(*) FILTER (WHERE s.status = 'delivered'), count(*) FILTER (WHERE s.status = 'failed'), count(*) FILTER (WHERE s.status = 'canceled') FROM bar9.sms s WHERE s.message_id = m.message_id) AS exact FROM bar9.messages m ORDER BY m.message_id;
+CREATE VIEW counts AS SELECT m.message_id, m.status, m.n_queued AS queued, m.n_sending AS sending, m.n_sent AS sent, m.n_delivered AS delivered, m.n_failed AS failed, m.n_canceled AS canceled, (m.n_queued, m.n_sending, m.n_sent, m.n_delivered, m.n_failed, m.n_canceled) = (SELECT count(*) FILTER (WHERE s.status = 'queued'), count(*) FILTER (WHERE s.status = 'sending'), count(*) FILTER (WHERE s.status = 'sent'), count(*) FILTER (WHERE s.status = 'delivered'), count(*) FILTER (WHERE s.status = 'failed'), count(*) FILTER (WHERE s.status = 'canceled') FROM bar9.sms s WHERE s.message_id = m.message_id) AS exact FROM bar9.broadcasts m ORDER BY m.message_id;
 --
 -- Arguments of claim_sms
 --
@@ -214,14 +214,14 @@ SELECT mk('F', 2, 'pending', false);
 SELECT to_number, attempt FROM bar9.claim_sms(1);
 SELECT bar9.ack_sms(sid('F', 1), 'sent');
 SELECT * FROM counts WHERE message_id = 'msg_F';
-UPDATE bar9.messages SET status = 'queued', fanout_done = true WHERE message_id = 'msg_F';
+UPDATE bar9.broadcasts SET status = 'queued', fanout_done = true WHERE message_id = 'msg_F';
 SELECT * FROM counts WHERE message_id = 'msg_F';
 SELECT to_number, attempt FROM bar9.claim_sms(1);
 SELECT bar9.ack_sms(sid('F', 2), 'delivered');
 SELECT * FROM counts WHERE message_id = 'msg_F';
 -- a fan-out that created no SMS at all completes at once
 SELECT mk('G', 0, 'pending', false);
-UPDATE bar9.messages SET status = 'queued', fanout_done = true WHERE message_id = 'msg_G';
+UPDATE bar9.broadcasts SET status = 'queued', fanout_done = true WHERE message_id = 'msg_G';
 SELECT * FROM counts WHERE message_id = 'msg_G';
 --
 -- Batch acknowledgement: all or none
@@ -270,7 +270,7 @@ SELECT bar9.sms_add_partitions();
 SELECT bar9.add_number(:'acct', :'chan', '+213555009999') \g /dev/null
 SELECT id AS today_msg FROM bar9.create_broadcast(:'acct', :'chan', 'today') \gset
 SELECT (bar9.cancel_broadcast(:'acct', :'today_msg')).status;
-SELECT bar9.broadcast_day(broadcast_no) = (now() AT TIME ZONE 'UTC')::date AS today, broadcast_no & 32767 AS nth_today FROM bar9.messages WHERE message_id = :'today_msg';
+SELECT bar9.broadcast_day(broadcast_no) = (now() AT TIME ZONE 'UTC')::date AS today, broadcast_no & 32767 AS nth_today FROM bar9.broadcasts WHERE message_id = :'today_msg';
 SELECT bar9.broadcast_day(0), bar9.broadcast_day(32767), bar9.broadcast_day(32768);
 SELECT bar9.sms_add_partition('1999-12-31');
 SELECT bar9.sms_add_partition('2180-01-01');
@@ -300,7 +300,7 @@ SELECT sms_day FROM bar9.sms_days WHERE sms_day < '2026-02-01' ORDER BY 1;
 SELECT mk('L', 2);
 -- (statistics are not flushed inside a transaction: differences are exact)
 BEGIN;
-CREATE TEMP VIEW writes_now AS SELECT CASE WHEN c.relname LIKE 'sms_history_%' THEN 'sms_history (its day)' ELSE c.relname::text END AS relname, pg_stat_get_xact_tuples_inserted(c.oid) AS ins, pg_stat_get_xact_tuples_updated(c.oid) AS upd, pg_stat_get_xact_tuples_deleted(c.oid) AS del FROM pg_class c WHERE c.relnamespace = 'bar9'::regnamespace AND c.relname IN ('sms_queue', 'sms_claims', 'sms_retry') OR c.oid = (SELECT p.oid FROM pg_class p JOIN bar9.messages m ON p.relname = 'sms_history_' || to_char(bar9.broadcast_day(m.broadcast_no), 'YYYYMMDD') WHERE m.message_id = 'msg_L');
+CREATE TEMP VIEW writes_now AS SELECT CASE WHEN c.relname LIKE 'sms_history_%' THEN 'sms_history (its day)' ELSE c.relname::text END AS relname, pg_stat_get_xact_tuples_inserted(c.oid) AS ins, pg_stat_get_xact_tuples_updated(c.oid) AS upd, pg_stat_get_xact_tuples_deleted(c.oid) AS del FROM pg_class c WHERE c.relnamespace = 'bar9'::regnamespace AND c.relname IN ('sms_queue', 'sms_claims', 'sms_retry') OR c.oid = (SELECT p.oid FROM pg_class p JOIN bar9.broadcasts m ON p.relname = 'sms_history_' || to_char(bar9.broadcast_day(m.broadcast_no), 'YYYYMMDD') WHERE m.message_id = 'msg_L');
 CREATE TEMP TABLE writes_before AS SELECT * FROM writes_now;
 CREATE TEMP VIEW writes AS SELECT n.relname, n.ins - b.ins AS inserted, n.upd - b.upd AS updated, n.del - b.del AS deleted FROM writes_now n JOIN writes_before b USING (relname) ORDER BY 1;
 SELECT count(*) FROM bar9.claim_sms(10);
@@ -345,7 +345,7 @@ SELECT status FROM bar9.api('POST', :'rec', jsonb_build_object('authorization', 
 SET enable_seqscan = off;
 SET enable_bitmapscan = off;
 -- the broadcasts in turn, then the run after a broadcast's cursor
-EXPLAIN (COSTS OFF) SELECT account_no, broadcast_no FROM bar9.messages WHERE status IN ('pending', 'queued', 'sending') AND n_queued > 0 ORDER BY claimed_at NULLS FIRST LIMIT 16;
+EXPLAIN (COSTS OFF) SELECT account_no, broadcast_no FROM bar9.broadcasts WHERE status IN ('pending', 'queued', 'sending') AND n_queued > 0 ORDER BY claimed_at NULLS FIRST LIMIT 16;
 EXPLAIN (COSTS OFF) SELECT to_number FROM bar9.sms_queue WHERE account_no = 1 AND broadcast_no = 1 AND to_number OPERATOR(bar9.>) '+213555000001' ORDER BY to_number LIMIT 500;
 -- an acknowledgement probes the key of its broadcast's day, one partition
 SELECT bar9.sms_add_partition('2025-01-01');
@@ -354,7 +354,7 @@ RESET enable_seqscan;
 RESET enable_bitmapscan;
 -- an expired claim with no SMS left in the queue (acks drop a run with its
 -- last SMS, so only a bug could leave one) is dropped, not renewed for ever
-INSERT INTO bar9.sms_claims SELECT account_no, broadcast_no, -1, '+213555999998', '+213555999999', 2, 1, now() - interval '1 year', now() - interval '1 year' FROM bar9.messages ORDER BY broadcast_no LIMIT 1;
+INSERT INTO bar9.sms_claims SELECT account_no, broadcast_no, -1, '+213555999998', '+213555999999', 2, 1, now() - interval '1 year', now() - interval '1 year' FROM bar9.broadcasts ORDER BY broadcast_no LIMIT 1;
 SET client_min_messages = error;
 SELECT count(*) <= 1 AS at_most_one FROM bar9.claim_sms(1);
 RESET client_min_messages;
@@ -376,7 +376,7 @@ SELECT bar9.add_sender(:'acct', 'MINE');
 SELECT * FROM bar9.sms_receipt_wait;
 SELECT count(*) FROM bar9.sms_queue;
 SELECT * FROM bar9.sms LIMIT 1;
-UPDATE bar9.messages SET n_sent = 0;
+UPDATE bar9.broadcasts SET n_sent = 0;
 SELECT bar9.create_account('not a sender''s business');
 SELECT bar9.retire_sms();
 SELECT status FROM bar9.api('GET', '/v1/marketing/channels', '{}', NULL);

@@ -61,7 +61,7 @@ SELECT bar9.list_senders('acct_nosuch');
 SELECT status, body FROM bar9.api('POST', :'msgs', :'h', convert_to('{"body": "Hi", "from": "OTHER"}', 'UTF8'));
 SELECT status, body FROM bar9.api('POST', :'msgs', :'h', convert_to('{"body": "Hi", "from": "NOPE"}', 'UTF8'));
 SELECT status, body FROM bar9.api('POST', :'msgs', :'h', convert_to('{"body": "Hi", "from": 38383}', 'UTF8'));
-SELECT count(*) AS no_broadcast_made FROM bar9.messages;
+SELECT count(*) AS no_broadcast_made FROM bar9.broadcasts;
 -- a registered one
 CREATE TEMP TABLE r AS SELECT * FROM bar9.api('POST', :'msgs', :'h', convert_to('{"body": "From the short code", "from": "38383"}', 'UTF8'));
 SELECT status, body::jsonb->'from' AS "from" FROM r;
@@ -100,14 +100,14 @@ SELECT bar9.report_delivery(:'ref1', 'delivered');
 SELECT bar9.report_delivery(:'ref2', 'failed', 'DELIVRD? no: UNDELIV err 001');
 SELECT bar9.report_delivery(:'ref3', 'failed');
 SELECT to_number, status, error FROM bar9.sms WHERE message_id = :'m1' ORDER BY to_number;
-SELECT status, n_sent, n_delivered, n_failed FROM bar9.messages WHERE message_id = :'m1';
+SELECT status, n_sent, n_delivered, n_failed FROM bar9.broadcasts WHERE message_id = :'m1';
 SELECT count(*) AS waiting FROM bar9.sms_receipt_wait;
 -- a repeated receipt, or one for an SMS already failed, changes nothing: false
 SELECT bar9.report_delivery(:'ref1', 'delivered');
 SELECT bar9.report_delivery(:'ref1', 'failed');
 SELECT bar9.report_delivery(:'ref2', 'delivered');
 SELECT to_number, status FROM bar9.sms WHERE message_id = :'m1' ORDER BY to_number;
-SELECT n_sent, n_delivered, n_failed FROM bar9.messages WHERE message_id = :'m1';
+SELECT n_sent, n_delivered, n_failed FROM bar9.broadcasts WHERE message_id = :'m1';
 -- an unknown reference: false
 SELECT bar9.report_delivery('no-such-ref', 'delivered');
 -- bad arguments: 22023, 22004
@@ -115,7 +115,7 @@ SELECT bar9.report_delivery(:'ref1', 'sent');
 SELECT bar9.report_delivery(NULL, 'delivered');
 SELECT bar9.report_delivery(:'ref1', NULL);
 -- a reference whose hash another SMS's reference shares is told apart
-INSERT INTO bar9.sms_receipt_wait SELECT hashtext('collide'), account_no, broadcast_no, to_number FROM bar9.sms_history h JOIN bar9.messages m USING (account_no, broadcast_no) WHERE m.message_id = :'m2' AND h.to_number::text = '+213555123456';
+INSERT INTO bar9.sms_receipt_wait SELECT hashtext('collide'), account_no, broadcast_no, to_number FROM bar9.sms_history h JOIN bar9.broadcasts m USING (account_no, broadcast_no) WHERE m.message_id = :'m2' AND h.to_number::text = '+213555123456';
 SELECT bar9.report_delivery('collide', 'delivered');
 SELECT status FROM bar9.sms WHERE message_id = :'m2' AND to_number::text = '+213555123456';
 SELECT count(*) AS collision_row_kept FROM bar9.sms_receipt_wait WHERE ref_hash = hashtext('collide');
@@ -131,7 +131,7 @@ SELECT count(*) AS waiting FROM bar9.sms_receipt_wait;
 SELECT bar9.report_delivery('ref-m3-+213555123456', 'failed');
 SELECT to_number, status FROM bar9.sms WHERE message_id = :'m3' ORDER BY to_number;
 SELECT bar9.report_delivery('ref-m3-+33612345678', 'delivered');
-SELECT n_sent, n_delivered, n_failed, status FROM bar9.messages WHERE message_id = :'m3';
+SELECT n_sent, n_delivered, n_failed, status FROM bar9.broadcasts WHERE message_id = :'m3';
 -- one SMS still waits for its receipt
 SELECT count(*) AS waiting FROM bar9.sms_receipt_wait;
 -- the receipt lookup is one probe of the index on ref_hash
@@ -158,7 +158,7 @@ SELECT * FROM bar9.list_senders(:'acct');
 SELECT * FROM bar9.senders;
 DELETE FROM bar9.sms_receipt_wait;
 \c - postgres
-SELECT status, n_sent, n_delivered FROM bar9.messages WHERE message_id = :'m3';
+SELECT status, n_sent, n_delivered FROM bar9.broadcasts WHERE message_id = :'m3';
 SELECT count(*) AS waiting FROM bar9.sms_receipt_wait;
 \c postgres
 DROP DATABASE bar9_senders_regress;

@@ -71,7 +71,7 @@ CREATE ROLE metrics_nobody LOGIN;
 SET ROLE metrics_proxy;
 SELECT bar9.metrics() LIKE '%bar9_sms{status="queued"}%' AS proxy_reads;
 -- the role still reads no table
-SELECT count(*) FROM bar9.messages;
+SELECT count(*) FROM bar9.broadcasts;
 RESET ROLE;
 SET ROLE metrics_nobody;
 SELECT bar9.metrics();

@@ -611,7 +611,7 @@ AckExplain(AckCall *call, AckItem *item)
 								   "        AND q.to_number OPERATOR(bar9.<=) m.claim_cursor)"
 								   "        ::int::smallint"
 								   "  FROM bar9.sms_queue q"
-								   "  JOIN bar9.messages m USING (account_no, broadcast_no)"
+								   "  JOIN bar9.broadcasts m USING (account_no, broadcast_no)"
 								   " WHERE q.account_no = $1 AND q.broadcast_no = $2"
 								   "   AND q.to_number OPERATOR(bar9.=) $3::bar9.e164"
 								   " UNION ALL"

@@ -12,7 +12,7 @@
  *
  * subscriber_count and message_count are columns kept exact by the writers:
  * every change of membership first locks the audience row (channel_load
- * with lock = true), then changes channel_numbers and the count in the same
+ * with lock = true), then changes audience_numbers and the count in the same
  * transaction, counting only the rows really inserted or deleted.  A list
  * reads them in O(1) per audience.
  */
@@ -92,14 +92,14 @@ channel_load(const char *account_id, const char *channel_id, bool lock,
 	/* account_no too: on Citus, a lock on one shard, not on all */
 	if (lock)
 		plan = bar9_plan(&load_lock_plan,
-						 "SELECT " CHANNEL_COLS " FROM bar9.channels"
+						 "SELECT " CHANNEL_COLS " FROM bar9.audiences"
 						 " WHERE account_id = $1 AND channel_id = $2"
 						 "   AND account_no = $3"
 						 "   AND deleted_at IS NULL FOR NO KEY UPDATE",
 						 3, argtypes);
 	else
 		plan = bar9_plan(&load_plan,
-						 "SELECT " CHANNEL_COLS " FROM bar9.channels"
+						 "SELECT " CHANNEL_COLS " FROM bar9.audiences"
 						 " WHERE account_id = $1 AND channel_id = $2"
 						 "   AND account_no = $3 AND deleted_at IS NULL",
 						 3, argtypes);
@@ -193,7 +193,7 @@ ChannelCreate(const char *account_id, const char *name, Channel *out)
 	args[3] = TimestampTzGetDatum(GetCurrentTimestamp());
 	args[4] = Int32GetDatum(bar9_account_no(account_id, false));
 	rc = SPI_execute_plan(bar9_plan(&create_plan,
-									"INSERT INTO bar9.channels"
+									"INSERT INTO bar9.audiences"
 									" (account_id, channel_id, name, created_at, updated_at,"
 									"  account_no)"
 									" VALUES ($1, $2, $3, $4, $4, $5)"
@@ -224,7 +224,7 @@ ChannelList(const char *account_id, int limit, const char *after_id)
 	if (after_id == NULL)
 	{
 		rc = SPI_execute_plan(bar9_plan(&list_plan,
-										"SELECT " CHANNEL_COLS " FROM bar9.channels"
+										"SELECT " CHANNEL_COLS " FROM bar9.audiences"
 										" WHERE account_id = $1 AND deleted_at IS NULL"
 										" ORDER BY created_at DESC, channel_id DESC"
 										" LIMIT $2",
@@ -240,7 +240,7 @@ ChannelList(const char *account_id, int limit, const char *after_id)
 		cargs[0] = args[0];
 		cargs[1] = CStringGetTextDatum(after_id);
 		rc = SPI_execute_plan(bar9_plan(&cursor_plan,
-										"SELECT created_at FROM bar9.channels"
+										"SELECT created_at FROM bar9.audiences"
 										" WHERE account_id = $1 AND channel_id = $2",
 										2, ctypes),
 							  cargs, NULL, false, 1);
@@ -252,7 +252,7 @@ ChannelList(const char *account_id, int limit, const char *after_id)
 								1, &isnull);
 		args[3] = cargs[1];
 		rc = SPI_execute_plan(bar9_plan(&list_after_plan,
-										"SELECT " CHANNEL_COLS " FROM bar9.channels"
+										"SELECT " CHANNEL_COLS " FROM bar9.audiences"
 										" WHERE account_id = $1 AND deleted_at IS NULL"
 										"   AND (created_at, channel_id) < ($3, $4)"
 										" ORDER BY created_at DESC, channel_id DESC"
@@ -280,7 +280,7 @@ ChannelRename(const char *account_id, const char *channel_id,
 	args[3] = TimestampTzGetDatum(GetCurrentTimestamp());
 	args[4] = Int32GetDatum(bar9_account_no(account_id, false));
 	rc = SPI_execute_plan(bar9_plan(&rename_plan,
-									"UPDATE bar9.channels"
+									"UPDATE bar9.audiences"
 									"   SET name = $3, updated_at = $4"
 									" WHERE account_id = $1 AND channel_id = $2"
 									"   AND account_no = $5 AND deleted_at IS NULL"
@@ -297,7 +297,7 @@ ChannelRename(const char *account_id, const char *channel_id,
 
 /*
  * Delete a live audience: mark it deleted, zero its count and leave its
- * numbers to the worker (channel_purges).  False when there is none.
+ * numbers to the worker (audience_purges).  False when there is none.
  */
 static bool
 ChannelDelete(const char *account_id, const char *channel_id)
@@ -313,7 +313,7 @@ ChannelDelete(const char *account_id, const char *channel_id)
 
 	/* locks the audience row first, like every membership change */
 	rc = SPI_execute_plan(bar9_plan(&delete_plan,
-									"UPDATE bar9.channels"
+									"UPDATE bar9.audiences"
 									"   SET deleted_at = $3, updated_at = $3,"
 									"       subscriber_count = 0"
 									" WHERE account_id = $1 AND channel_id = $2"
@@ -329,7 +329,7 @@ ChannelDelete(const char *account_id, const char *channel_id)
 	 * Its unfinished broadcasts become 'canceled' and their unclaimed SMS
 	 * too (fanout.c), in this transaction: holding the audience row, we
 	 * wait for a fan-out batch of it to commit, and every later batch sees
-	 * 'canceled' and stops.  The messages rows are kept as history.
+	 * 'canceled' and stops.  The broadcasts rows are kept as history.
 	 */
 	bar9_fanout_cancel_channel(account_id, channel_id);
 
@@ -339,7 +339,7 @@ ChannelDelete(const char *account_id, const char *channel_id)
 	 * checks the audience first, so they are gone from the API already.
 	 */
 	rc = SPI_execute_plan(bar9_plan(&purge_plan,
-									"INSERT INTO bar9.channel_purges"
+									"INSERT INTO bar9.audience_purges"
 									" (account_id, channel_id, account_no)"
 									" VALUES ($1, $2, $4)",
 									4, argtypes),

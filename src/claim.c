@@ -548,12 +548,12 @@ LockTurn(int32 a, int32 b, bool skip_locked, Broadcast *out,
 	Exec(bar9_plan(&plan_lock_turn[skip_locked ? 1 : 0],
 				   skip_locked ?
 				   "SELECT message_id, body, from_address, claim_cursor::text"
-				   "  FROM bar9.messages"
+				   "  FROM bar9.broadcasts"
 				   " WHERE account_no = $1 AND broadcast_no = $2"
 				   "   AND status IN ('pending', 'queued', 'sending')"
 				   "   FOR NO KEY UPDATE SKIP LOCKED" :
 				   "SELECT message_id, body, from_address, claim_cursor::text"
-				   "  FROM bar9.messages"
+				   "  FROM bar9.broadcasts"
 				   " WHERE account_no = $1 AND broadcast_no = $2"
 				   "   AND status IN ('pending', 'queued', 'sending')"
 				   "   FOR NO KEY UPDATE",
@@ -622,7 +622,7 @@ ClaimRun(ClaimCall *call, Broadcast *b, bool have_cursor, Datum cursor)
 	nulls[2] = n > 0 ? ' ' : 'n';
 	values[3] = Int32GetDatum(n);
 	Exec(bar9_plan(&plan_cursor,
-				   "UPDATE bar9.messages"
+				   "UPDATE bar9.broadcasts"
 				   "   SET claim_cursor = coalesce($3::bar9.e164, claim_cursor),"
 				   "       claimed_at = pg_catalog.now(),"
 				   "       n_queued = n_queued - $4, n_sending = n_sending + $4"
@@ -674,7 +674,7 @@ ClaimNew(ClaimCall *call)
 		return;
 	values[0] = Int32GetDatum(CLAIM_TURNS);
 	Exec(bar9_plan(&plan_turns,
-				   "SELECT account_no, broadcast_no FROM bar9.messages"
+				   "SELECT account_no, broadcast_no FROM bar9.broadcasts"
 				   " WHERE status IN ('pending', 'queued', 'sending')"
 				   "   AND n_queued > 0"
 				   " ORDER BY claimed_at NULLS FIRST LIMIT $1",

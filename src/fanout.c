@@ -2,7 +2,7 @@
  * fanout.c
  *		Fan-out of one broadcast into one queued SMS per recipient.
  *
- * A broadcast (a bar9.messages row) is fanned out in batches of
+ * A broadcast (a bar9.broadcasts row) is fanned out in batches of
  * bar9.fanout_batch_size recipients, each batch in its own transaction
  * (the background worker's, see worker.c, or the caller's for the test
  * functions bar9.fanout_step and bar9.fanout_run).  One batch:
@@ -89,7 +89,7 @@ typedef struct FanoutQuery
  * shard alone (a router query), locks included.
  */
 #define READ_SQL(cursor_condition) \
-	"SELECT phone_number FROM bar9.channel_numbers" \
+	"SELECT phone_number FROM bar9.audience_numbers" \
 	" WHERE account_id = $1 AND channel_id = $2 AND added_seq <= $3" \
 	"   AND account_no = $6" \
 	cursor_condition \
@@ -113,7 +113,7 @@ typedef struct FanoutQuery
  */
 #define INSERT_CITUS_SQL \
 	"INSERT INTO bar9.sms_queue (account_no, broadcast_no, to_number)" \
-	" SELECT cn.account_no, $2, cn.phone_number FROM bar9.channel_numbers cn" \
+	" SELECT cn.account_no, $2, cn.phone_number FROM bar9.audience_numbers cn" \
 	" WHERE cn.account_no = $1 AND cn.account_id = $4 AND cn.channel_id = $5" \
 	"   AND cn.phone_number OPERATOR(bar9.>=) ($3)[1]" \
 	"   AND cn.phone_number OPERATOR(bar9.<=) ($3)[pg_catalog.array_upper($3, 1)]" \
@@ -121,13 +121,13 @@ typedef struct FanoutQuery
 
 static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 	[PLAN_CHANNEL_OF] = {
-		"SELECT channel_id FROM bar9.messages"
+		"SELECT channel_id FROM bar9.broadcasts"
 		" WHERE account_id = $1 AND message_id = $2 AND account_no = $3",
 		3, {TEXTOID, TEXTOID, INT4OID}
 	},
 	[PLAN_LOCK_CHANNEL] = {
 		"SELECT deleted_at IS NOT NULL, subscriber_count, last_member_seq"
-		"  FROM bar9.channels"
+		"  FROM bar9.audiences"
 		" WHERE account_id = $1 AND channel_id = $2 AND account_no = $3"
 		" FOR NO KEY UPDATE",
 		3, {TEXTOID, TEXTOID, INT4OID}
@@ -137,20 +137,20 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 		"       member_seq_cutoff, fanout_cursor, recipient_count,"
 		"       n_queued + n_sending + n_sent + n_delivered + n_failed"
 		"       + n_canceled, account_no, broadcast_no"
-		"  FROM bar9.messages"
+		"  FROM bar9.broadcasts"
 		" WHERE account_id = $1 AND message_id = $2 AND account_no = $3"
 		" FOR NO KEY UPDATE",
 		3, {TEXTOID, TEXTOID, INT4OID}
 	},
 	[PLAN_START] = {
-		"UPDATE bar9.messages"
+		"UPDATE bar9.broadcasts"
 		"   SET status = 'pending',"
 		"       member_seq_cutoff = $4,"
 		"       recipient_count = $3 - (SELECT pg_catalog.count(*) FROM bar9.opt_outs o"
-		"          JOIN bar9.channel_numbers cn"
+		"          JOIN bar9.audience_numbers cn"
 		"            ON cn.account_id = o.account_id"
 		"           AND cn.account_no = o.account_no"
-		"           AND cn.channel_id = bar9.messages.channel_id"
+		"           AND cn.channel_id = bar9.broadcasts.channel_id"
 		"           AND cn.phone_number OPERATOR(bar9.=) o.phone_number"
 		"         WHERE o.account_id = $1 AND o.account_no = $5),"
 		"       updated_at = pg_catalog.now()"
@@ -186,12 +186,12 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 	 * whose condition is false would prune the whole statement away).
 	 */
 	[PLAN_COUNT_CHANNEL] = {
-		"UPDATE bar9.channels SET message_count = message_count + $2"
+		"UPDATE bar9.audiences SET message_count = message_count + $2"
 		" WHERE account_id = $1 AND channel_id = $3 AND account_no = $4",
 		4, {TEXTOID, INT8OID, TEXTOID, INT4OID}
 	},
 	[PLAN_RECORD] = {
-		"UPDATE bar9.messages"
+		"UPDATE bar9.broadcasts"
 		"   SET fanout_cursor = coalesce($6::bar9.e164, fanout_cursor),"
 		"       fanout_done = $7,"
 		"       n_queued = n_queued + $4,"
@@ -206,7 +206,7 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 	},
 	/* the audience delete: its unfinished broadcasts, in lock order */
 	[PLAN_CANCEL_CHANNEL] = {
-		"SELECT message_id FROM bar9.messages"
+		"SELECT message_id FROM bar9.broadcasts"
 		" WHERE account_id = $1 AND channel_id = $2 AND account_no = $3"
 		"   AND status IN ('scheduled', 'pending', 'queued', 'sending')"
 		" ORDER BY account_no, broadcast_no"

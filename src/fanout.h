@@ -3,7 +3,7 @@
  *		Fan-out of one broadcast into queued SMS, one batch per call.
  *
  * A batch locks, in this order: the account's consent lock, shared
- * (optouts.h); the bar9.channels row; the bar9.messages row (both FOR NO
+ * (optouts.h); the bar9.audiences row; the bar9.broadcasts row (both FOR NO
  * KEY UPDATE).  It then only inserts new bar9.sms rows, and waits for no
  * SMS row lock while it holds the message row (queue.h).
  */

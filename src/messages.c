@@ -5,7 +5,7 @@
  *		GET .../messages/:message_id and POST .../messages/:message_id/cancel.
  *
  * Creating a broadcast is O(1) whatever the audience size: it reads the
- * audience row and a sequence, inserts one bar9.messages row and wakes the
+ * audience row and a sequence, inserts one bar9.broadcasts row and wakes the
  * background worker, which creates the SMS (fanout.c).  The counts shown
  * are the n_* counters of that row, kept exact by fan-out, claim, ack and
  * cancel, so reading a broadcast never counts SMS.
@@ -128,14 +128,14 @@ message_load(const char *account_id, const char *channel_id,
 	{
 		args[2] = CStringGetTextDatum(channel_id);
 		plan = bar9_plan(&load_plan,
-						 "SELECT " MESSAGE_COLS " FROM bar9.messages"
+						 "SELECT " MESSAGE_COLS " FROM bar9.broadcasts"
 						 " WHERE account_id = $1 AND message_id = $2"
 						 "   AND channel_id = $3 AND account_no = $4",
 						 4, argtypes);
 	}
 	else
 		plan = bar9_plan(&load_any_channel_plan,
-						 "SELECT " MESSAGE_COLS " FROM bar9.messages"
+						 "SELECT " MESSAGE_COLS " FROM bar9.broadcasts"
 						 " WHERE account_id = $1 AND message_id = $2"
 						 "   AND account_no = $4",
 						 4, argtypes);
@@ -296,7 +296,7 @@ MessageOptedOutMembers(const char *account_id, const char *channel_id)
 	args[2] = Int32GetDatum(bar9_account_no(account_id, true));
 	rc = SPI_execute_plan(bar9_plan(&plan,
 									"SELECT pg_catalog.count(*) FROM bar9.opt_outs o"
-									"  JOIN bar9.channel_numbers cn"
+									"  JOIN bar9.audience_numbers cn"
 									"    ON cn.account_id = o.account_id"
 									"   AND cn.account_no = o.account_no"
 									"   AND cn.channel_id = $2"
@@ -448,7 +448,7 @@ MessageCreate(const char *account_id, const char *channel_id,
 	args[13] = from_address ? CStringGetTextDatum(from_address) : (Datum) 0;
 	nulls[13] = from_address ? ' ' : 'n';
 	rc = SPI_execute_plan(bar9_plan(&insert_plan,
-									"INSERT INTO bar9.messages"
+									"INSERT INTO bar9.broadcasts"
 									" (account_id, channel_id, body, encoding, segments,"
 									"  status, send_at, member_seq_cutoff,"
 									"  recipient_count, message_id, created_at, updated_at,"
@@ -488,7 +488,7 @@ MessageList(const char *account_id, const char *channel_id, int limit,
 
 	if (after_id == NULL)
 		rc = SPI_execute_plan(bar9_plan(&list_plan,
-										"SELECT " MESSAGE_COLS " FROM bar9.messages"
+										"SELECT " MESSAGE_COLS " FROM bar9.broadcasts"
 										" WHERE account_id = $1 AND channel_id = $2"
 										" ORDER BY created_at DESC, message_id DESC"
 										" LIMIT $3",
@@ -504,7 +504,7 @@ MessageList(const char *account_id, const char *channel_id, int limit,
 		cargs[1] = args[1];
 		cargs[2] = CStringGetTextDatum(after_id);
 		rc = SPI_execute_plan(bar9_plan(&cursor_plan,
-										"SELECT created_at FROM bar9.messages"
+										"SELECT created_at FROM bar9.broadcasts"
 										" WHERE account_id = $1 AND channel_id = $2"
 										"   AND message_id = $3",
 										3, ctypes),
@@ -518,7 +518,7 @@ MessageList(const char *account_id, const char *channel_id, int limit,
 								1, &isnull);
 		args[4] = cargs[2];
 		rc = SPI_execute_plan(bar9_plan(&list_after_plan,
-										"SELECT " MESSAGE_COLS " FROM bar9.messages"
+										"SELECT " MESSAGE_COLS " FROM bar9.broadcasts"
 										" WHERE account_id = $1 AND channel_id = $2"
 										"   AND (created_at, message_id) < ($4, $5)"
 										" ORDER BY created_at DESC, message_id DESC"
@@ -559,7 +559,7 @@ MessageCancel(const char *account_id, const char *channel_id,
 	args[1] = CStringGetTextDatum(message_id);
 	args[2] = Int32GetDatum(bar9_account_no(account_id, true));
 	rc = SPI_execute_plan(bar9_plan(&lock_plan,
-									"SELECT status FROM bar9.messages"
+									"SELECT status FROM bar9.broadcasts"
 									" WHERE account_id = $1 AND message_id = $2"
 									"   AND account_no = $3"
 									"   FOR NO KEY UPDATE",
@@ -610,7 +610,7 @@ message_cancel_locked(const char *account_id, const char *message_id,
 	 */
 	rc = SPI_execute_plan(bar9_plan(&cancel_sms_plan,
 									"SELECT account_no, broadcast_no, claim_cursor"
-									"  FROM bar9.messages"
+									"  FROM bar9.broadcasts"
 									" WHERE account_id = $1 AND message_id = $2"
 									"   AND account_no = $4",
 									4, argtypes),
@@ -629,7 +629,7 @@ message_cancel_locked(const char *account_id, const char *message_id,
 
 	args[2] = Int64GetDatum(canceled);
 	rc = SPI_execute_plan(bar9_plan(&cancel_plan,
-									"UPDATE bar9.messages"
+									"UPDATE bar9.broadcasts"
 									"   SET status = 'canceled',"
 									"       n_queued = n_queued - $3,"
 									"       n_canceled = n_canceled + $3,"

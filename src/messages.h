@@ -3,7 +3,7 @@
  *		Broadcasts ("marketing messages"): typed SQL functions and the routes
  *		under /v1/marketing/channels/:channel_id/messages.
  *
- * Creating a broadcast only inserts its bar9.messages row (status 'pending',
+ * Creating a broadcast only inserts its bar9.broadcasts row (status 'pending',
  * or 'scheduled' with send_at) and wakes the background worker, whatever the
  * audience size; the worker fans it out into SMS (fanout.c), senders claim
  * and acknowledge them (queue.c).  The counts of a broadcast are the n_*

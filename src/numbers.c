@@ -5,7 +5,7 @@
  *		DELETE /v1/marketing/channels/:channel_id/numbers/:phone_number.
  *
  * Every change first locks the audience row (channel_load with lock), then
- * inserts or deletes channel_numbers rows and moves subscriber_count by the
+ * inserts or deletes audience_numbers rows and moves subscriber_count by the
  * number of rows really inserted or deleted, in one transaction: the count
  * stays exact under any concurrency, and writers of one audience never
  * deadlock with each other.
@@ -163,7 +163,7 @@ NumbersCount(const char *account_id, const Channel *ch, int64 delta,
 	args[3] = Int32GetDatum(ch->account_no);
 	args[4] = Int64GetDatum(drawn);
 	rc = SPI_execute_plan(bar9_plan(&count_plan,
-									"UPDATE bar9.channels"
+									"UPDATE bar9.audiences"
 									"   SET subscriber_count = subscriber_count + $3,"
 									"       last_member_seq = last_member_seq + $5"
 									" WHERE account_id = $1 AND channel_id = $2"
@@ -197,7 +197,7 @@ NumbersAddOne(const char *account_id, const Channel *ch, uint64 number,
 	args[3] = Int32GetDatum(ch->account_no);
 	args[4] = Int64GetDatum(ch->last_member_seq + 1);
 	rc = SPI_execute_plan(bar9_plan(&insert_one_plan,
-									"INSERT INTO bar9.channel_numbers"
+									"INSERT INTO bar9.audience_numbers"
 									" (account_id, channel_id, phone_number, account_no,"
 									"  added_seq)"
 									" VALUES ($1, $2, $3::bar9.e164, $4, $5)"
@@ -210,7 +210,7 @@ NumbersAddOne(const char *account_id, const Channel *ch, uint64 number,
 	if (!added)
 	{
 		rc = SPI_execute_plan(bar9_plan(&select_one_plan,
-										"SELECT created_at FROM bar9.channel_numbers"
+										"SELECT created_at FROM bar9.audience_numbers"
 										" WHERE account_id = $1 AND channel_id = $2"
 										"   AND phone_number OPERATOR(bar9.=) $3::bar9.e164"
 										"   AND account_no = $4",
@@ -267,7 +267,7 @@ NumbersPresent(Datum *args)
 	bool		isnull;
 
 	if (SPI_execute_plan(bar9_plan(&plan,
-								   "SELECT pg_catalog.count(*) FROM bar9.channel_numbers"
+								   "SELECT pg_catalog.count(*) FROM bar9.audience_numbers"
 								   " WHERE account_id = $1 AND channel_id = $2"
 								   "   AND account_no = $4"
 								   "   AND phone_number OPERATOR(bar9.=) ANY ($3::bar9.e164[])",
@@ -346,7 +346,7 @@ NumbersAddMany(const char *account_id, const Channel *ch,
 		args[4] = Int64GetDatum(ch->last_member_seq);
 		present = bar9_citus_distributed() ? NumbersPresent(args) : -1;
 		rc = SPI_execute_plan(bar9_plan(&insert_many_plan,
-										"INSERT INTO bar9.channel_numbers"
+										"INSERT INTO bar9.audience_numbers"
 										" (account_id, channel_id, phone_number, account_no,"
 										"  added_seq)"
 										" SELECT $1, $2, u.n::bar9.e164, $4, $5 + u.i"
@@ -387,7 +387,7 @@ NumbersList(const char *account_id, const char *channel_id, int limit,
 	if (!has_after)
 		rc = SPI_execute_plan(bar9_plan(&list_plan,
 										"SELECT phone_number, created_at"
-										"  FROM bar9.channel_numbers"
+										"  FROM bar9.audience_numbers"
 										" WHERE account_id = $1 AND channel_id = $2"
 										" ORDER BY phone_number LIMIT $3",
 										3, argtypes),
@@ -400,7 +400,7 @@ NumbersList(const char *account_id, const char *channel_id, int limit,
 		args[3] = CStringGetTextDatum(buf);
 		rc = SPI_execute_plan(bar9_plan(&list_after_plan,
 										"SELECT phone_number, created_at"
-										"  FROM bar9.channel_numbers"
+										"  FROM bar9.audience_numbers"
 										" WHERE account_id = $1 AND channel_id = $2"
 										"   AND phone_number OPERATOR(bar9.>) $4::bar9.e164"
 										" ORDER BY phone_number LIMIT $3",
@@ -426,7 +426,7 @@ NumbersRemove(const char *account_id, const Channel *ch, uint64 number)
 	args[2] = CStringGetTextDatum(buf);
 	args[3] = Int32GetDatum(ch->account_no);
 	rc = SPI_execute_plan(bar9_plan(&delete_plan,
-									"DELETE FROM bar9.channel_numbers"
+									"DELETE FROM bar9.audience_numbers"
 									" WHERE account_id = $1 AND channel_id = $2"
 									"   AND phone_number OPERATOR(bar9.=) $3::bar9.e164"
 									"   AND account_no = $4",
@@ -645,7 +645,7 @@ numbers_get_handler(ApiRequest *req, ApiResponse *resp)
 	args[1] = CStringGetTextDatum(ch.channel_id);
 	args[2] = E164TextDatum(number);
 	if (SPI_execute_plan(bar9_plan(&plan,
-								   "SELECT created_at FROM bar9.channel_numbers"
+								   "SELECT created_at FROM bar9.audience_numbers"
 								   " WHERE account_id = $1 AND channel_id = $2"
 								   "   AND phone_number OPERATOR(bar9.=) $3::bar9.e164",
 								   3, argtypes),

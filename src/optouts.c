@@ -136,7 +136,7 @@ CancelQueuedSms(const char *account_id, uint64 number)
 
 	bar9_plan(&plan,
 			  "SELECT account_no, broadcast_no, claim_cursor"
-			  "  FROM bar9.messages"
+			  "  FROM bar9.broadcasts"
 			  " WHERE account_id = $1 AND account_no = $2"
 			  "   AND status IN ('pending', 'queued', 'sending')"
 			  "   AND n_queued > 0"

@@ -35,7 +35,7 @@ static SPIPlanPtr plan_lock;
 static SPIPlanPtr plan_count;
 static SPIPlanPtr plan_cancel[2];
 
-PG_FUNCTION_INFO_V1(bar9_messages_settle_status);
+PG_FUNCTION_INFO_V1(bar9_broadcasts_settle_status);
 
 /* Define bar9.max_attempts, bar9.retry_delay and bar9.retry_delay_max. */
 void
@@ -278,7 +278,7 @@ BroadcastNextAccount(BroadcastSet *set, int *i, int *end, Datum *account)
 
 static void BroadcastsLocked(BroadcastSet *set);
 
-/* Lock the bar9.messages rows of set in key order (see queue.h). */
+/* Lock the bar9.broadcasts rows of set in key order (see queue.h). */
 void
 bar9_broadcasts_lock(BroadcastSet *set)
 {
@@ -295,7 +295,7 @@ bar9_broadcasts_lock(BroadcastSet *set)
 	plan = bar9_plan(&plan_lock,
 					 "SELECT m.account_no, m.broadcast_no, m.status, m.message_id,"
 					 "       m.body, m.from_address, m.claim_cursor"
-					 "  FROM bar9.messages m"
+					 "  FROM bar9.broadcasts m"
 					 " WHERE (m.account_no, m.broadcast_no) IN"
 					 "       (SELECT a, b FROM ROWS FROM (pg_catalog.unnest($1),"
 					 "                                    pg_catalog.unnest($2)) AS u(a, b))"
@@ -380,7 +380,7 @@ bar9_broadcasts_count(BroadcastSet *set)
 	values[0] = BroadcastKeys(&moved, 0);
 	values[1] = BroadcastKeys(&moved, 1);
 	plan = bar9_plan(&plan_count,
-					 "UPDATE bar9.messages m"
+					 "UPDATE bar9.broadcasts m"
 					 "   SET n_queued = m.n_queued + d.q,"
 					 "       n_sending = m.n_sending + d.s,"
 					 "       n_sent = m.n_sent + d.se,"
@@ -473,18 +473,18 @@ TupleInt8(HeapTuple tuple, TupleDesc desc, const char *name)
 	Datum		d;
 
 	if (attnum <= 0)
-		elog(ERROR, "bar9.messages has no column \"%s\"", name);
+		elog(ERROR, "bar9.broadcasts has no column \"%s\"", name);
 	d = SPI_getbinval(tuple, desc, attnum, &isnull);
 	return isnull ? 0 : DatumGetInt64(d);
 }
 
 /*
- * Trigger bar9.messages_settle_status(), BEFORE UPDATE of a fanned-out
+ * Trigger bar9.broadcasts_settle_status(), BEFORE UPDATE of a fanned-out
  * 'queued' or 'sending' broadcast: 'completed' once no SMS is queued or
  * sending, else 'sending' once any SMS was claimed.
  */
 Datum
-bar9_messages_settle_status(PG_FUNCTION_ARGS)
+bar9_broadcasts_settle_status(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	HeapTuple	newtuple;
@@ -502,13 +502,13 @@ bar9_messages_settle_status(PG_FUNCTION_ARGS)
 		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
 		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
-		elog(ERROR, "messages_settle_status must be a BEFORE UPDATE row trigger");
+		elog(ERROR, "broadcasts_settle_status must be a BEFORE UPDATE row trigger");
 
 	newtuple = trigdata->tg_newtuple;
 	desc = trigdata->tg_relation->rd_att;
 	status_attnum = SPI_fnumber(desc, "status");
 	if (status_attnum <= 0)
-		elog(ERROR, "bar9.messages has no column \"status\"");
+		elog(ERROR, "bar9.broadcasts has no column \"status\"");
 	status = SPI_getvalue(newtuple, desc, status_attnum);
 	if (status == NULL)
 		return PointerGetDatum(newtuple);

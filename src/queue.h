@@ -7,9 +7,9 @@
  * Lock order, for everything that writes SMS:
  *
  *	- SMS-level rows first (sms_claims, sms_retry, sms_queue), then the
- *	  bar9.messages rows of their broadcasts, in (account_no, broadcast_no)
+ *	  bar9.broadcasts rows of their broadcasts, in (account_no, broadcast_no)
  *	  order, to move their counters once per broadcast per batch;
- *	- a transaction that holds a bar9.messages row lock waits for no
+ *	- a transaction that holds a bar9.broadcasts row lock waits for no
  *	  SMS-level row lock (SKIP LOCKED), and a claim waits for a broadcast
  *	  lock only while it holds none (further ones it skips when locked).
  *	  The fan-out, cancel and opt-out lock the broadcast first: they touch
@@ -17,8 +17,8 @@
  *	  retried SMS a claimer holds; that claimer then sees the broadcast
  *	  'canceled' under its lock and cancels them itself.
  *
- * Broadcast status follows the counters: a trigger on bar9.messages
- * (bar9.messages_settle_status) turns a fanned-out 'queued' broadcast into
+ * Broadcast status follows the counters: a trigger on bar9.broadcasts
+ * (bar9.broadcasts_settle_status) turns a fanned-out 'queued' broadcast into
  * 'sending' once any of its SMS was claimed, and a fanned-out 'queued' or
  * 'sending' one into 'completed' once none is queued or sending.
  */
@@ -99,7 +99,7 @@ extern Broadcast *bar9_broadcasts_find(BroadcastSet *set, int32 account_no,
 									   int32 broadcast_no);
 
 /*
- * Lock the bar9.messages rows of set FOR NO KEY UPDATE, in key order, and
+ * Lock the bar9.broadcasts rows of set FOR NO KEY UPDATE, in key order, and
  * fill in what they are (found stays false for one that is gone).
  */
 extern void bar9_broadcasts_lock(BroadcastSet *set);

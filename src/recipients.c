@@ -42,7 +42,7 @@
 	"         coalesce(c.attempt, 0)::int AS attempt, NULL::text AS error," \
 	"         coalesce(c.claimed_at, m.created_at) AS updated_at" \
 	"    FROM bar9.sms_queue q" \
-	"   CROSS JOIN (SELECT claim_cursor, created_at FROM bar9.messages" \
+	"   CROSS JOIN (SELECT claim_cursor, created_at FROM bar9.broadcasts" \
 	"                WHERE account_no = $1 AND broadcast_no = $2) m" \
 	"    LEFT JOIN LATERAL (" \
 	"         SELECT attempt, claimed_at FROM bar9.sms_claims" \
@@ -95,7 +95,7 @@ RecipientsBroadcast(const char *account_id, const char *channel_id,
 	values[2] = CStringGetTextDatum(message_id);
 	values[3] = Int32GetDatum(bar9_account_no(account_id, true));
 	if (SPI_execute_plan(bar9_plan(&broadcast_plan,
-								   "SELECT account_no, broadcast_no FROM bar9.messages"
+								   "SELECT account_no, broadcast_no FROM bar9.broadcasts"
 								   " WHERE account_id = $1 AND channel_id = $2"
 								   "   AND message_id = $3 AND account_no = $4",
 								   4, types),

@@ -205,12 +205,12 @@ bar9_sms_add_partitions(PG_FUNCTION_ARGS)
  * The broadcasts of one day (broadcast_no in [$1, $2)): how many are not
  * finished, and the SMS the finished ones hold by their counts.  A query
  * of its own per day, not joined to bar9.sms_days: on Citus that is a
- * reference table, bar9.messages a distributed one.
+ * reference table, bar9.broadcasts a distributed one.
  */
 #define DAY_BROADCASTS_SQL \
 	"SELECT pg_catalog.count(*) FILTER (WHERE status NOT IN ('completed', 'canceled'))," \
 	"       coalesce(pg_catalog.sum(n_sent + n_delivered + n_failed + n_canceled), 0)::bigint" \
-	"  FROM bar9.messages WHERE broadcast_no >= $1 AND broadcast_no < $2"
+	"  FROM bar9.broadcasts WHERE broadcast_no >= $1 AND broadcast_no < $2"
 
 /*
  * Whether the partition of day may go (every broadcast of the day

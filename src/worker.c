@@ -114,7 +114,7 @@ static bool told_extension_missing = false;
  */
 static const char *due_sql =
 "SELECT account_id, message_id, channel_id"
-"  FROM bar9.messages"
+"  FROM bar9.broadcasts"
 " WHERE status IN ('scheduled', 'pending')"
 "   AND (status = 'pending' OR send_at <= pg_catalog.now())"
 "   AND message_id <> ALL ($1)"
@@ -125,7 +125,7 @@ static const char *due_sql =
 
 /* When the next scheduled broadcast is due, if any. */
 static const char *next_due_sql =
-"SELECT min(send_at) FROM bar9.messages"
+"SELECT min(send_at) FROM bar9.broadcasts"
 " WHERE status = 'scheduled' AND send_at > pg_catalog.now()";
 
 static const Oid due_argtypes[1] = {TEXTARRAYOID};

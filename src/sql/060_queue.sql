@@ -16,7 +16,7 @@
 --                partitioned by day, retired by dropping whole partitions.
 --
 -- Claims.  The SMS of a broadcast are claimed in phone-number order: its
--- claim_cursor (bar9.messages) is the last number claimed so far, and each
+-- claim_cursor (bar9.broadcasts) is the last number claimed so far, and each
 -- claim of new SMS takes the next run after it and records that run as one
 -- sms_claims row (first and last number, lease, attempt, a claim number).
 -- An SMS in sms_queue is 'sending' when it is at or before the cursor (a
@@ -31,7 +31,7 @@
 -- claim took the SMS over, the old id is refused.
 --
 -- Lock order (src/queue.h): SMS-level rows (sms_claims, sms_retry,
--- sms_queue) before bar9.messages rows, and bar9.messages rows in
+-- sms_queue) before bar9.broadcasts rows, and bar9.broadcasts rows in
 -- (account_no, broadcast_no) order; a claim waits for a broadcast lock only
 -- while it holds none.
 
@@ -202,7 +202,7 @@ SELECT m.account_id, m.message_id, q.to_number,
 	   END AS sms_id,
 	   NULL::timestamptz AS updated_at
   FROM sms_queue q
-  JOIN messages m USING (account_no, broadcast_no)
+  JOIN broadcasts m USING (account_no, broadcast_no)
   LEFT JOIN sms_claims c
 	ON c.account_no = q.account_no AND c.broadcast_no = q.broadcast_no
    AND q.to_number >= c.first_number AND q.to_number <= c.last_number
@@ -217,13 +217,13 @@ SELECT m.account_id, m.message_id, r.to_number,
 	   END,
 	   NULL
   FROM sms_retry r
-  JOIN messages m USING (account_no, broadcast_no)
+  JOIN broadcasts m USING (account_no, broadcast_no)
 UNION ALL
 SELECT m.account_id, m.message_id, h.to_number, sms_state_name(h.state),
 	   h.attempt, NULL, h.provider_ref, h.error, NULL,
 	   sms_changed_at(h.broadcast_no, h.changed_s)
   FROM sms_history h
-  JOIN messages m USING (account_no, broadcast_no);
+  JOIN broadcasts m USING (account_no, broadcast_no);
 COMMENT ON VIEW sms IS
 	'every SMS with its status (queued, sending, sent, delivered, failed, canceled), attempt, lease and, while claimed, its sms_id';
 
@@ -269,14 +269,14 @@ COMMENT ON FUNCTION retire_sms(interval) IS
 	'drops each partition of bar9.sms_history whose day ended more than older_than ago and whose broadcasts are all completed or canceled; returns how many SMS that retired (from the broadcasts'' counts: no SMS row is read)';
 
 -- Broadcast status follows its counters (see queue.h).
-CREATE FUNCTION messages_settle_status() RETURNS trigger
-	AS 'MODULE_PATHNAME', 'bar9_messages_settle_status'
+CREATE FUNCTION broadcasts_settle_status() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'bar9_broadcasts_settle_status'
 	LANGUAGE C;
-COMMENT ON FUNCTION messages_settle_status() IS
+COMMENT ON FUNCTION broadcasts_settle_status() IS
 	'trigger: a fanned-out queued broadcast becomes sending once an SMS was claimed, and a queued or sending one completed once none is queued or sending';
 
-CREATE TRIGGER messages_settle_status
-	BEFORE UPDATE OF status, fanout_done, n_queued, n_sending ON messages
+CREATE TRIGGER broadcasts_settle_status
+	BEFORE UPDATE OF status, fanout_done, n_queued, n_sending ON broadcasts
 	FOR EACH ROW
 	WHEN (NEW.fanout_done AND NEW.status IN ('queued', 'sending'))
-	EXECUTE FUNCTION messages_settle_status();
+	EXECUTE FUNCTION broadcasts_settle_status();

@@ -208,7 +208,7 @@ BEGIN
 		   AND s.to_number OPERATOR(@extschema@.=) w.to_number
 		   AND s.provider_ref = ref AND s.state = 2;
 		IF FOUND THEN
-			UPDATE @extschema@.messages m
+			UPDATE @extschema@.broadcasts m
 			   SET n_sent = m.n_sent - 1,
 				   n_delivered = m.n_delivered + (new_state = 3)::int,
 				   n_failed = m.n_failed + (new_state = 4)::int,

@@ -37,7 +37,7 @@ DO $$
 DECLARE
 	t text;
 BEGIN
-	FOREACH t IN ARRAY ARRAY['channels', 'channel_numbers', 'channel_purges',
+	FOREACH t IN ARRAY ARRAY['audiences', 'audience_numbers', 'audience_purges',
 							 'idempotency_keys', 'opt_outs', 'keyword_replies']
 	LOOP
 		-- WHEN in C: the rows the code inserts (account_no named) pay no call
@@ -57,7 +57,7 @@ CREATE FUNCTION distribute() RETURNS void
 	-- FKs to reference tables and many tables in one transaction: one
 	-- connection per node, or Citus refuses the later tables
 	SET citus.multi_shard_modify_mode = 'sequential'
-	-- messages_settle_status reads and writes only the row it fires for
+	-- broadcasts_settle_status reads and writes only the row it fires for
 	SET citus.enable_unsafe_triggers = 'on'
 	AS $$
 DECLARE
@@ -70,7 +70,7 @@ BEGIN
 				  HINT = 'Install Citus, add citus to shared_preload_libraries, CREATE EXTENSION citus, add the worker nodes, then call bar9.distribute() again.';
 	END IF;
 	IF EXISTS (SELECT FROM pg_catalog.pg_dist_partition
-				WHERE logicalrelid = '@extschema@.messages'::regclass) THEN
+				WHERE logicalrelid = '@extschema@.broadcasts'::regclass) THEN
 		RAISE EXCEPTION 'bar9 is distributed already'
 			USING ERRCODE = 'object_not_in_prerequisite_state';
 	END IF;
@@ -88,15 +88,15 @@ BEGIN
 	ALTER ROLE bar9_worker CONNECTION LIMIT -1;
 
 	-- the single-node conveniences Citus cannot run (see above)
-	DROP TRIGGER messages_number ON @extschema@.messages;
-	FOREACH t IN ARRAY ARRAY['channels', 'channel_numbers', 'channel_purges',
+	DROP TRIGGER broadcasts_number ON @extschema@.broadcasts;
+	FOREACH t IN ARRAY ARRAY['audiences', 'audience_numbers', 'audience_purges',
 							 'idempotency_keys', 'opt_outs', 'keyword_replies']
 	LOOP
 		EXECUTE pg_catalog.format('DROP TRIGGER fill_account_no ON %I.%I',
 								  '@extschema@', t);
 	END LOOP;
 
-	-- The foreign keys to bar9.accounts (from api_keys and channels) go:
+	-- The foreign keys to bar9.accounts (from api_keys and audiences) go:
 	-- Citus would convert the tables they link, which the extension made on
 	-- every node already, and could not put them back on the workers'
 	-- copies.  Nothing relies on them: every function checks the account
@@ -120,9 +120,9 @@ BEGIN
 	-- an account's rows: all on its shard
 	PERFORM pg_catalog.create_distributed_table('@extschema@.account_counters',
 											'account_no', colocate_with => 'none');
-	FOREACH t IN ARRAY ARRAY['channels', 'channel_numbers', 'channel_purges',
+	FOREACH t IN ARRAY ARRAY['audiences', 'audience_numbers', 'audience_purges',
 							 'idempotency_keys', 'opt_outs', 'keyword_replies',
-							 'messages', 'sms_queue', 'sms_claims', 'sms_retry',
+							 'broadcasts', 'sms_queue', 'sms_claims', 'sms_retry',
 							 'sms_history']
 	LOOP
 		PERFORM pg_catalog.create_distributed_table(

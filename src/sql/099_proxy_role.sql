@@ -135,7 +135,7 @@ $$;
 GRANT USAGE, CREATE ON SCHEMA @extschema@ TO bar9_worker;
 
 -- the to-do list, fan-out, scheduling (FOR NO KEY UPDATE needs UPDATE)
-GRANT SELECT, UPDATE ON messages, channels TO bar9_worker;
+GRANT SELECT, UPDATE ON broadcasts, audiences TO bar9_worker;
 GRANT SELECT ON opt_outs TO bar9_worker;
 -- an account's number from its public id (fan-out names it in every
 -- statement): those two columns only, no name, no limits
@@ -144,8 +144,8 @@ GRANT SELECT, INSERT, DELETE ON sms_queue TO bar9_worker;
 GRANT EXECUTE ON FUNCTION max(e164) TO bar9_worker;
 -- a deleted audience: its unclaimed SMS are canceled, its numbers purged
 GRANT SELECT, UPDATE, DELETE ON sms_retry TO bar9_worker;
-GRANT SELECT, DELETE ON channel_numbers TO bar9_worker;
-GRANT SELECT, UPDATE, DELETE ON channel_purges TO bar9_worker;
+GRANT SELECT, DELETE ON audience_numbers TO bar9_worker;
+GRANT SELECT, UPDATE, DELETE ON audience_purges TO bar9_worker;
 GRANT EXECUTE ON FUNCTION purge_deleted_audiences(int) TO bar9_worker;
 -- housekeeping: old Idempotency-Key answers, SMS history partitions
 GRANT SELECT, UPDATE, DELETE ON idempotency_keys TO bar9_worker;

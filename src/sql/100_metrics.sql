@@ -6,8 +6,8 @@
 -- Read cheaply, whatever the number of SMS: no SMS table is scanned.  The
 -- SMS by state come from the counters every broadcast keeps (n_queued …
 -- n_canceled, kept exact by fan-out, claim and ack) of the unfinished
--- broadcasts only, found by the partial index messages_unfinished; the
--- broadcasts to fan out by messages_fanout_todo; the oldest SMS put back
+-- broadcasts only, found by the partial index broadcasts_unfinished; the
+-- broadcasts to fan out by broadcasts_fanout_todo; the oldest SMS put back
 -- for retry by sms_retry_due.  A finished broadcast's SMS leave these
 -- gauges: their totals are in the broadcast's counts (GET …/messages/:id).
 --
@@ -23,11 +23,11 @@ CREATE FUNCTION metrics() RETURNS text
 WITH unfinished AS (
 	SELECT m.status, m.n_queued, m.n_sending, m.n_sent, m.n_delivered,
 		   m.n_failed, m.n_canceled, m.created_at, m.send_at
-	  FROM @extschema@.messages m
+	  FROM @extschema@.broadcasts m
 	 WHERE m.status IN ('pending', 'queued', 'sending')
 ), todo AS (
 	SELECT m.status, coalesce(m.send_at, m.created_at) AS due
-	  FROM @extschema@.messages m
+	  FROM @extschema@.broadcasts m
 	 WHERE m.status IN ('scheduled', 'pending')
 ), sms AS (
 	SELECT coalesce(sum(n_queued), 0) AS queued,

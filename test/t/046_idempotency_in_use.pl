@@ -73,7 +73,7 @@ is($node->safe_psql('postgres', q{SELECT public.post(0, 'rollback-key', 'four')}
 $first->quit;
 
 is($node->safe_psql('postgres',
-		q{SELECT count(*) FROM bar9.channels WHERE name IN ('one', 'four')}),
+		q{SELECT count(*) FROM bar9.audiences WHERE name IN ('one', 'four')}),
 	'2', 'one audience per key was created');
 
 $node->stop;

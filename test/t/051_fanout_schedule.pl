@@ -38,13 +38,13 @@ $node->safe_psql('postgres', qq{
 my $msg = $node->safe_psql('postgres',
 	"SELECT id FROM bar9.create_broadcast('$acct', '$aud', 'now')");
 $node->poll_query_until('postgres', qq{
-	SELECT status <> 'pending' FROM bar9.messages WHERE message_id = '$msg'})
+	SELECT status <> 'pending' FROM bar9.broadcasts WHERE message_id = '$msg'})
   or die 'broadcast stayed pending';
 # (a broadcast's updated_at is when its last fan-out batch committed: no
 # sender touched these)
 my ($status, $late) = split /\|/, $node->safe_psql('postgres', qq{
 	SELECT status, extract(epoch FROM updated_at - created_at)
-	  FROM bar9.messages WHERE message_id = '$msg'});
+	  FROM bar9.broadcasts WHERE message_id = '$msg'});
 is($status, 'queued', 'immediate broadcast fanned out');
 cmp_ok($late, '<', 1, "immediate broadcast fanned out ${late}s after its creation");
 
@@ -58,11 +58,11 @@ sub schedule
 		CREATE TEMP TABLE m ON COMMIT DROP AS
 			SELECT id FROM bar9.create_broadcast('$acct', '$aud', '$body',
 												 now() + interval '5 minutes');
-		UPDATE bar9.messages SET send_at = date_trunc('milliseconds',
+		UPDATE bar9.broadcasts SET send_at = date_trunc('milliseconds',
 			clock_timestamp() + interval '$secs seconds')
 		 WHERE message_id = (SELECT id FROM m);
 		SELECT message_id, extract(epoch FROM send_at)
-		  FROM bar9.messages, bar9.wake_worker()
+		  FROM bar9.broadcasts, bar9.wake_worker()
 		 WHERE message_id = (SELECT id FROM m);
 		COMMIT;
 	});
@@ -76,14 +76,14 @@ sub check_fired
 	my ($msg, $send_at, $n, $what) = @_;
 	$node->poll_query_until('postgres', qq{
 		SELECT status NOT IN ('scheduled', 'pending')
-		  FROM bar9.messages WHERE message_id = '$msg'})
+		  FROM bar9.broadcasts WHERE message_id = '$msg'})
 	  or die "$what never fired";
 	my ($count, $distinct, $first, $last) = split /\|/, $node->safe_psql('postgres', qq{
 		SELECT count(*), count(DISTINCT to_number),
 			   (SELECT extract(epoch FROM updated_at) - $send_at
-				  FROM bar9.messages WHERE message_id = '$msg'),
+				  FROM bar9.broadcasts WHERE message_id = '$msg'),
 			   (SELECT extract(epoch FROM updated_at) - $send_at
-				  FROM bar9.messages WHERE message_id = '$msg')
+				  FROM bar9.broadcasts WHERE message_id = '$msg')
 		  FROM bar9.sms WHERE message_id = '$msg'});
 	is("$count|$distinct", "$n|$n", "$what: one SMS per recipient");
 	cmp_ok($first, '>=', 0, "$what: nothing sent before send_at");
@@ -93,7 +93,7 @@ sub check_fired
 # 2. A scheduled broadcast crosses a restart.
 my ($sched, $send_at) = schedule('after restart', 6);
 is( $node->safe_psql('postgres',
-		"SELECT status FROM bar9.messages WHERE message_id = '$sched'"),
+		"SELECT status FROM bar9.broadcasts WHERE message_id = '$sched'"),
 	'scheduled', 'scheduled before the restart');
 $node->restart;
 # added after the request, before send_at: a recipient
@@ -102,7 +102,7 @@ $node->safe_psql('postgres',
 my $fired = check_fired($sched, $send_at, 1001, 'across a restart');
 cmp_ok($fired, '<', 1, "across a restart: fired within ${fired}s of send_at");
 is( $node->safe_psql('postgres', qq{
-		SELECT status, recipient_count FROM bar9.messages
+		SELECT status, recipient_count FROM bar9.broadcasts
 		 WHERE message_id = '$sched'}),
 	'queued|1001', 'across a restart: queued to the audience as at send_at');
 
@@ -110,7 +110,7 @@ is( $node->safe_psql('postgres', qq{
 $node->safe_psql('postgres', 'SELECT bar9.wake_worker()');
 sleep(1);
 is( $node->safe_psql('postgres', qq{
-		SELECT count(*), (SELECT n_queued FROM bar9.messages WHERE message_id = '$sched')
+		SELECT count(*), (SELECT n_queued FROM bar9.broadcasts WHERE message_id = '$sched')
 		  FROM bar9.sms WHERE message_id = '$sched'}),
 	'1001|1001', 'fired once');
 
@@ -124,7 +124,7 @@ my ($started) = $node->safe_psql('postgres',
 check_fired($sched, $send_at, 1001, 'due while down');
 my $after_start = $node->safe_psql('postgres', qq{
 	SELECT extract(epoch FROM updated_at) - $started
-	  FROM bar9.messages WHERE message_id = '$sched'});
+	  FROM bar9.broadcasts WHERE message_id = '$sched'});
 cmp_ok($after_start, '<', 2, "due while down: fired ${after_start}s after start");
 
 $node->stop;

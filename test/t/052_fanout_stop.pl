@@ -36,10 +36,10 @@ sub audience
 	my $aud = $node->safe_psql('postgres',
 		"SELECT id FROM bar9.create_audience('$acct', '$name')");
 	$node->safe_psql('postgres', qq{
-		INSERT INTO bar9.channel_numbers (account_id, channel_id, phone_number)
+		INSERT INTO bar9.audience_numbers (account_id, channel_id, phone_number)
 			SELECT '$acct', '$aud', ('+1202' || lpad(i::text, 7, '0'))::bar9.e164
 			  FROM generate_series(1, $n) i;
-		UPDATE bar9.channels SET subscriber_count = $n
+		UPDATE bar9.audiences SET subscriber_count = $n
 		 WHERE account_id = '$acct' AND channel_id = '$aud';
 	});
 	return $aud;
@@ -52,7 +52,7 @@ sub start_broadcast
 	my $msg = $node->safe_psql('postgres',
 		"SELECT id FROM bar9.create_broadcast('$acct', '$aud', '$body')");
 	$node->poll_query_until('postgres', qq{
-		SELECT n_queued >= 5000 FROM bar9.messages WHERE message_id = '$msg'})
+		SELECT n_queued >= 5000 FROM bar9.broadcasts WHERE message_id = '$msg'})
 	  or die "fan-out of $body did not start";
 	return $msg;
 }
@@ -65,7 +65,7 @@ sub counters_match
 		SELECT n_queued = count(*) FILTER (WHERE s.status = 'queued')
 		   AND n_sending = count(*) FILTER (WHERE s.status = 'sending')
 		   AND n_canceled = count(*) FILTER (WHERE s.status = 'canceled')
-		  FROM bar9.messages m
+		  FROM bar9.broadcasts m
 		  LEFT JOIN bar9.sms s USING (account_id, message_id)
 		 WHERE m.message_id = '$msg'
 		 GROUP BY m.n_queued, m.n_sending, m.n_canceled});
@@ -87,7 +87,7 @@ $node->safe_psql('postgres', q{
 		number text;
 	BEGIN
 		LOOP
-			SELECT fanout_cursor::text INTO cursor FROM bar9.messages
+			SELECT fanout_cursor::text INTO cursor FROM bar9.broadcasts
 			 WHERE message_id = msg AND status = 'pending';
 			EXIT WHEN NOT FOUND;
 			IF cursor IS DISTINCT FROM last THEN
@@ -118,10 +118,10 @@ $node->safe_psql('postgres', qq{
 my $msg = start_broadcast($aud, 'opt-outs');
 $node->safe_psql('postgres', "CALL public.opt_out_ahead('$acct', '$msg')");
 my $mid = $node->safe_psql('postgres',
-	"SELECT status FROM bar9.messages WHERE message_id = '$msg'");
+	"SELECT status FROM bar9.broadcasts WHERE message_id = '$msg'");
 note "fan-out status when the last opt-out committed: $mid";
 $node->poll_query_until('postgres', qq{
-	SELECT status <> 'pending' FROM bar9.messages WHERE message_id = '$msg'})
+	SELECT status <> 'pending' FROM bar9.broadcasts WHERE message_id = '$msg'})
   or die 'fan-out did not finish';
 # (the last ones may lie past the end of the audience)
 my $opted = $node->safe_psql('postgres', qq{
@@ -135,7 +135,7 @@ is( $node->safe_psql('postgres', qq{
 my ($suppressed, $canceled, $sms) = split /\|/, $node->safe_psql('postgres', qq{
 	SELECT suppressed_count, n_canceled,
 		   (SELECT count(*) FROM bar9.sms WHERE message_id = '$msg')
-	  FROM bar9.messages WHERE message_id = '$msg'});
+	  FROM bar9.broadcasts WHERE message_id = '$msg'});
 is($suppressed + $canceled, $opted,
 	"opt-outs: each of the $opted suppressed or canceled");
 is($sms + $suppressed, $n, 'opt-outs: every other recipient has its SMS');
@@ -167,7 +167,7 @@ is( $node->safe_psql('postgres', qq{
 		SELECT count(*) FROM bar9.sms WHERE message_id = '$msg' AND status = 'queued'}),
 	0, 'cancel: no SMS left queued');
 is( $node->safe_psql('postgres', qq{
-		SELECT status, n_queued, n_canceled FROM bar9.messages
+		SELECT status, n_queued, n_canceled FROM bar9.broadcasts
 		 WHERE message_id = '$msg'}),
 	"canceled|0|$count_at_cancel", 'cancel: status and counters');
 is(counters_match($msg), 't', 'cancel: counters match the SMS');
@@ -186,12 +186,12 @@ is( $node->safe_psql('postgres',
 		"SELECT count(*) FROM bar9.sms WHERE message_id = '$msg'"),
 	$count_at_delete, 'delete: no SMS queued after the delete committed');
 is( $node->safe_psql('postgres', qq{
-		SELECT status, n_queued, n_canceled FROM bar9.messages
+		SELECT status, n_queued, n_canceled FROM bar9.broadcasts
 		 WHERE message_id = '$msg'}),
 	"canceled|0|$count_at_delete", 'delete: broadcast and its SMS canceled');
 is(counters_match($msg), 't', 'delete: counters match the SMS');
 is( $node->safe_psql('postgres', qq{
-		SELECT count(*) FROM bar9.messages
+		SELECT count(*) FROM bar9.broadcasts
 		 WHERE account_id = '$acct' AND status IN ('scheduled', 'pending')}),
 	0, 'nothing is left for the worker');
 

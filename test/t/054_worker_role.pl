@@ -7,7 +7,7 @@
 #   - every right it holds is on an object of schema bar9, and as it no
 #     secret, no other table, no role, no bar9.api can be reached;
 #   - the running worker is held to its grants: without UPDATE on
-#     bar9.messages its fan-out fails with "permission denied" (a superuser
+#     bar9.broadcasts its fan-out fails with "permission denied" (a superuser
 #     would pass) and succeeds once the grant is back;
 #   - the worker owns sms_history's days, whoever made them, and drops them;
 #   - after the worker or the launcher is terminated, one worker runs again.
@@ -96,7 +96,7 @@ is( $q->(q{
 					THEN has_sequence_privilege('bar9_worker', c.oid, 'USAGE')
 					ELSE has_table_privilege('bar9_worker', c.oid,
 											 'SELECT, INSERT, UPDATE, DELETE') END}),
-	'channel_numbers,channel_purges,channels,idempotency_keys,messages,opt_outs,sms_days,sms_queue,sms_receipt_wait,sms_retry',
+	'audience_numbers,audience_purges,audiences,broadcasts,idempotency_keys,opt_outs,sms_days,sms_queue,sms_receipt_wait,sms_retry',
 	'the tables and sequences it may use: those of fan-out, cancel, purges and partitions');
 
 # As bar9_worker: no secret, no other table, no role, no API.
@@ -110,12 +110,12 @@ my @denied = (
 	[ 'CREATE ROLE mallory', 'permission denied to create role' ],
 	[ 'CREATE ROLE mallory SUPERUSER', 'must be superuser to create superusers' ],
 	[ 'CREATE TABLE public.planted (x int)', 'permission denied for schema public' ],
-	[ q{COPY bar9.messages TO PROGRAM 'true'},
+	[ q{COPY bar9.broadcasts TO PROGRAM 'true'},
 		'must be superuser or have privileges of the pg_execute_server_program role' ],
 	[ q{SELECT bar9.api('GET', '/v1/marketing/channels', '{}', NULL)},
 		'permission denied for function api' ],
 	[ q{SELECT bar9.create_account('x')}, 'permission denied for function create_account' ],
-	[ q{ALTER TABLE bar9.messages ADD COLUMN x int}, 'must be owner of table messages' ],
+	[ q{ALTER TABLE bar9.broadcasts ADD COLUMN x int}, 'must be owner of table broadcasts' ],
 );
 for my $d (@denied)
 {
@@ -129,16 +129,16 @@ my ($acct, $aud) = split /\|/, $q->(q{
 	SELECT a, (bar9.create_audience(a, 'role')).id FROM bar9.create_account('role') a});
 $q->(qq{SELECT bar9.add_number('$acct', '$aud', ('+12025550' || lpad(i::text, 3, '0'))::bar9.e164)
 		  FROM generate_series(1, 50) i});
-$q->('REVOKE UPDATE ON bar9.messages FROM bar9_worker');
+$q->('REVOKE UPDATE ON bar9.broadcasts FROM bar9_worker');
 my $msg = $q->(qq{SELECT id FROM bar9.create_broadcast('$acct', '$aud', 'held')});
 $node->wait_for_log(
-	qr/ERROR:  permission denied for table messages\n.*CONTEXT:  SQL statement .*\n\tfan-out of message "$msg"/);
-pass('without UPDATE on bar9.messages the fan-out fails: "permission denied"');
-is($q->(qq{SELECT status FROM bar9.messages WHERE message_id = '$msg'}),
+	qr/ERROR:  permission denied for table broadcasts\n.*CONTEXT:  SQL statement .*\n\tfan-out of message "$msg"/);
+pass('without UPDATE on bar9.broadcasts the fan-out fails: "permission denied"');
+is($q->(qq{SELECT status FROM bar9.broadcasts WHERE message_id = '$msg'}),
 	'pending', '... and the broadcast waits');
-$q->('GRANT UPDATE ON bar9.messages TO bar9_worker');
+$q->('GRANT UPDATE ON bar9.broadcasts TO bar9_worker');
 ok( $node->poll_query_until('postgres', qq{
-		SELECT status = 'queued' AND n_queued = 50 FROM bar9.messages WHERE message_id = '$msg'}),
+		SELECT status = 'queued' AND n_queued = 50 FROM bar9.broadcasts WHERE message_id = '$msg'}),
 	'with the grant back it is fanned out');
 
 # 6. Days of SMS history made by a superuser are the worker's, and it drops them.
@@ -167,7 +167,7 @@ for my $who ('bar9 fan-out', 'bar9 launcher')
 		"after $who was terminated, one worker runs again as bar9_worker");
 	$msg = $q->(qq{SELECT id FROM bar9.create_broadcast('$acct', '$aud', 'after $who')});
 	ok( $node->poll_query_until('postgres', qq{
-			SELECT status = 'queued' FROM bar9.messages WHERE message_id = '$msg'}),
+			SELECT status = 'queued' FROM bar9.broadcasts WHERE message_id = '$msg'}),
 		"... and fans out");
 }
 sleep 1;

@@ -45,7 +45,7 @@ sub broadcast
 {
 	my ($body, $day) = @_;
 	my $renumber = defined $day ? qq{
-		UPDATE bar9.messages
+		UPDATE bar9.broadcasts
 		   SET broadcast_no = (('$day'::date - date '2000-01-01') << 15)
 							  + (broadcast_no & 32767)
 		 WHERE message_id = (SELECT id FROM b);} : '';
@@ -56,7 +56,7 @@ sub broadcast
 		SELECT id FROM b;
 		COMMIT;});
 	$node->poll_query_until('postgres',
-		"SELECT status = 'queued' FROM bar9.messages WHERE message_id = '$id'")
+		"SELECT status = 'queued' FROM bar9.broadcasts WHERE message_id = '$id'")
 	  or die "$body was not fanned out";
 	return $id;
 }
@@ -76,7 +76,7 @@ deliver($young);
 my $running = broadcast('old, still queued', old_day(2));
 is($q->(qq{SELECT string_agg(status, ',' ORDER BY
 		array_position(ARRAY['$old', '$young', '$running'], message_id))
-	FROM bar9.messages}),
+	FROM bar9.broadcasts}),
 	'completed,completed,queued', 'two broadcasts completed, one still queued');
 
 # Idempotency-Key answers: one of 25 hours ago, one fresh
@@ -114,7 +114,7 @@ is($q->("SELECT count(*) FROM bar9.sms WHERE message_id = '$running'"),
 is($q->(qq{SELECT count(*) FROM pg_class
 	WHERE relname = 'sms_history_' || to_char('$tomorrow'::date, 'YYYYMMDD')}),
 	'1', "tomorrow's partition is created ahead");
-is($q->("SELECT status FROM bar9.messages WHERE message_id = '$old'"),
+is($q->("SELECT status FROM bar9.broadcasts WHERE message_id = '$old'"),
 	'completed', 'the retired broadcast itself is kept');
 like($q->("SELECT (bar9.api('GET', '/v1/marketing/channels/$aud/messages/$old',
 		jsonb_build_object('authorization', 'Bearer $key'), NULL)).body"),

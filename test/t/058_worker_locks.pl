@@ -48,7 +48,7 @@ my ($acct_b, $key_b, $aud_b) = account('B', '+2135551');
 # status(MSG): a broadcast's status
 sub status
 {
-	return $q->("SELECT status FROM bar9.messages WHERE message_id = '$_[0]'");
+	return $q->("SELECT status FROM bar9.broadcasts WHERE message_id = '$_[0]'");
 }
 
 # left_pending(MSG, SECONDS): whether MSG leaves pending within SECONDS
@@ -82,9 +82,9 @@ sub waits_logged
 # 1. a plain login cannot lock bar9's tables or rows
 my $plain = $node->background_psql('postgres', on_error_stop => 0,
 	extra_params => [ '-U', 'plain' ]);
-for my $sql ('LOCK TABLE bar9.messages IN ACCESS SHARE MODE',
+for my $sql ('LOCK TABLE bar9.broadcasts IN ACCESS SHARE MODE',
 	'LOCK TABLE bar9.sms_queue IN ACCESS EXCLUSIVE MODE',
-	'SELECT 1 FROM bar9.messages FOR UPDATE',
+	'SELECT 1 FROM bar9.broadcasts FOR UPDATE',
 	'SELECT 1 FROM bar9.accounts FOR KEY SHARE')
 {
 	my ($ret, $out, $err) = $node->psql('postgres', "BEGIN; $sql; COMMIT",
@@ -118,7 +118,7 @@ is(status($msg_a), 'pending', 'A\'s broadcast waits for its consent lock');
 is(waits_logged($msg_a), 1, 'the wait is logged once, not at every retry');
 $plain->query_safe('SELECT pg_advisory_unlock_all()');
 ok(left_pending($msg_a, 10), 'A fans out once the lock is released');
-is($q->("SELECT n_queued FROM bar9.messages WHERE message_id = '$msg_a'"), '100',
+is($q->("SELECT n_queued FROM bar9.broadcasts WHERE message_id = '$msg_a'"), '100',
 	'with all of its 100 SMS');
 
 # 3. the proxy's login holds an open transaction in which bar9.api added an
@@ -136,7 +136,7 @@ is(status($msg_a), 'pending', 'A\'s waits');
 is(waits_logged($msg_a), 1, 'logged once');
 $proxy->query_safe('COMMIT');
 ok(left_pending($msg_a, 10), 'A fans out once the opt-out commits');
-is($q->("SELECT n_queued || '/' || suppressed_count FROM bar9.messages WHERE message_id = '$msg_a'"),
+is($q->("SELECT n_queued || '/' || suppressed_count FROM bar9.broadcasts WHERE message_id = '$msg_a'"),
 	'99/1', 'without the number that opted out');
 
 $plain->quit;

@@ -92,7 +92,7 @@ $a->quit;
 $b->quit;
 is( $node->safe_psql(
 		'postgres',
-		"SELECT status, n_sending, n_sent FROM bar9.messages WHERE message_id = '$m5'"
+		"SELECT status, n_sending, n_sent FROM bar9.broadcasts WHERE message_id = '$m5'"
 	),
 	'completed|0|5',
 	'that broadcast is completed, each SMS counted once');
@@ -156,7 +156,7 @@ $node->safe_psql(
 			INSERT INTO ack_log SELECT x, me, 'sent' FROM unnest(sent_numbers) AS x;
 			COMMIT;
 			IF n = 0 THEN
-				EXIT WHEN (SELECT status FROM bar9.messages
+				EXIT WHEN (SELECT status FROM bar9.broadcasts
 						   WHERE message_id = mid) = 'completed';
 				PERFORM pg_sleep(0.01);
 			END IF;
@@ -234,7 +234,7 @@ is( $node->safe_psql(
 	'every SMS is sent');
 is( $node->safe_psql(
 		'postgres',
-		"SELECT status, n_queued, n_sending, n_sent, n_delivered, n_failed, n_canceled FROM bar9.messages WHERE message_id = '$mid'"
+		"SELECT status, n_queued, n_sending, n_sent, n_delivered, n_failed, n_canceled FROM bar9.broadcasts WHERE message_id = '$mid'"
 	),
 	"completed|0|0|$nsms|0|0|0",
 	'the broadcast is completed with exact counters');

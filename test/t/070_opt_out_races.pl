@@ -40,9 +40,9 @@ $node->safe_psql('postgres', qq{
 	  FROM bar9.create_account('races') a;
 	-- pgbench calls far faster than the default budget
 	SELECT bar9.set_account_limits(acct, 1000000, 1000000) FROM public.races;
-	INSERT INTO bar9.channels (account_id, channel_id, name, subscriber_count)
+	INSERT INTO bar9.audiences (account_id, channel_id, name, subscriber_count)
 		SELECT acct, '$channel', 'races', 10000 FROM public.races;
-	INSERT INTO bar9.channel_numbers (account_id, channel_id, phone_number)
+	INSERT INTO bar9.audience_numbers (account_id, channel_id, phone_number)
 		SELECT acct, '$channel', ('+2135510' || lpad(i::text, 5, '0'))::bar9.e164
 		  FROM public.races, generate_series(1, 10000) i;
 	-- every number claimed, with when its claim began
@@ -129,10 +129,10 @@ foreach my $run (@runs)
 
 # let the worker finish every fan-out
 $node->poll_query_until('postgres',
-	"SELECT count(*) = 0 FROM bar9.messages WHERE status IN ('scheduled', 'pending')")
+	"SELECT count(*) = 0 FROM bar9.broadcasts WHERE status IN ('scheduled', 'pending')")
   or die "fan-out did not finish";
 
-my $broadcasts = $node->safe_psql('postgres', 'SELECT count(*) FROM bar9.messages');
+my $broadcasts = $node->safe_psql('postgres', 'SELECT count(*) FROM bar9.broadcasts');
 my $opted_out = $node->safe_psql('postgres', 'SELECT count(*) FROM bar9.opt_outs');
 my $canceled = $node->safe_psql('postgres',
 	"SELECT count(*) FROM bar9.sms WHERE status = 'canceled'");
@@ -161,21 +161,21 @@ is( $node->safe_psql(
 is( $node->safe_psql(
 		'postgres', q{
 	SELECT count(*) FROM bar9.sms s
-	  JOIN bar9.messages m USING (account_id, message_id)
+	  JOIN bar9.broadcasts m USING (account_id, message_id)
 	  JOIN bar9.opt_outs o ON o.account_id = s.account_id
 	   AND o.phone_number OPERATOR(bar9.=) s.to_number
 	 WHERE m.created_at > pg_xact_commit_timestamp(o.xmin)}),
 	'0',
 	'no broadcast made after an opt-out committed has an SMS to its number');
 my $later = $node->safe_psql('postgres', q{
-	SELECT count(*) FROM bar9.messages m JOIN bar9.opt_outs o
+	SELECT count(*) FROM bar9.broadcasts m JOIN bar9.opt_outs o
 	  ON o.account_id = m.account_id
 	 WHERE m.created_at > pg_xact_commit_timestamp(o.xmin)});
 ok($later > 0, "broadcasts were made after opt-outs ($later pairs)");
 
 is( $node->safe_psql(
 		'postgres', q{
-	SELECT count(*) FROM bar9.messages m,
+	SELECT count(*) FROM bar9.broadcasts m,
 	  LATERAL (SELECT count(*) FILTER (WHERE status = 'queued') AS q,
 					  count(*) FILTER (WHERE status = 'sending') AS s,
 					  count(*) FILTER (WHERE status = 'sent') AS st,

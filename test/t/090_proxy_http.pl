@@ -176,7 +176,7 @@ $resp = raw_request($proxy,
 like($resp, qr{^HTTP/1\.1 413 }, 'one byte more declared: 413');
 
 # ---- a truncated body: Content-Length larger than sent, then close
-my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM bar9.channels');
+my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM bar9.audiences');
 $s = raw_connect($proxy);
 print $s "POST /v1/marketing/channels HTTP/1.1\r\nHost: x\r\n"
   . "Authorization: Bearer $key\r\nContent-Type: application/json\r\n"
@@ -184,7 +184,7 @@ print $s "POST /v1/marketing/channels HTTP/1.1\r\nHost: x\r\n"
 sleep 0.2;
 close $s;
 is($proxy->request('GET', '/healthz')->{status}, 200, 'truncated body: proxy still serves');
-is($node->safe_psql('postgres', 'SELECT count(*) FROM bar9.channels'),
+is($node->safe_psql('postgres', 'SELECT count(*) FROM bar9.audiences'),
 	$before, 'truncated body: nothing reached bar9.api');
 
 # ---- a client that sends headers and stalls: timed out, others served

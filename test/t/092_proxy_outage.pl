@@ -85,7 +85,7 @@ like($proxy->log_text, qr/level=info .*msg="database available again"/,
 # ---- a bounded wait for a free connection
 my $small = start_proxy($node, pool => 1, pool_wait => 700);
 my $bg = $node->background_psql('postgres');
-$bg->query_safe('BEGIN; LOCK TABLE bar9.channels IN ACCESS EXCLUSIVE MODE');
+$bg->query_safe('BEGIN; LOCK TABLE bar9.audiences IN ACCESS EXCLUSIVE MODE');
 my $blocked = raw_connect($small);
 print $blocked "GET /v1/marketing/channels HTTP/1.1\r\nHost: x\r\n"
   . "Authorization: Bearer $key\r\nConnection: close\r\n\r\n";
@@ -106,7 +106,7 @@ is($small->stop, 0, 'second proxy: exit code 0');
 
 # ---- SIGTERM with requests in flight
 my $p = start_proxy($node, pool => 2, pool_wait => 30000);
-$bg->query_safe('BEGIN; LOCK TABLE bar9.channels IN ACCESS EXCLUSIVE MODE');
+$bg->query_safe('BEGIN; LOCK TABLE bar9.audiences IN ACCESS EXCLUSIVE MODE');
 my @socks;
 for my $i (1 .. 5)
 {
@@ -137,7 +137,7 @@ is($n200, 5, 'the 5 GETs in flight complete with 200');
 like(raw_read($post, 15), qr{^HTTP/1\.1 201 }, 'the POST in flight completes with 201');
 close $post;
 is($node->safe_psql('postgres',
-		"SELECT count(*) FROM bar9.channels WHERE name = 'created while stopping'"),
+		"SELECT count(*) FROM bar9.audiences WHERE name = 'created while stopping'"),
 	'1', 'and its audience exists');
 is($p->stop(20, 1), 0, 'then the proxy exits with code 0');
 like($p->log_text, qr/SIGTERM: no new connections; finishing \d+ request/,

@@ -109,14 +109,14 @@ my $right = grep {
 } 0 .. 11;
 is($right, 12, 'creates and reads mixed: each answer belongs to its request');
 is($node->safe_psql('postgres',
-		"SELECT count(*) FROM bar9.channels WHERE name LIKE 'mixed %'"),
+		"SELECT count(*) FROM bar9.audiences WHERE name LIKE 'mixed %'"),
 	'6', 'each create made exactly one audience');
 
 # ---- one call fails, the calls pipelined behind it do not
 my $slow = start_proxy($node, pool => 1,
 	args => [ '--pipeline-depth', '8', '--statement-timeout', '500' ]);
 my $bg = $node->background_psql('postgres');
-$bg->query_safe('BEGIN; LOCK TABLE bar9.channel_numbers IN ACCESS EXCLUSIVE MODE');
+$bg->query_safe('BEGIN; LOCK TABLE bar9.audience_numbers IN ACCESS EXCLUSIVE MODE');
 @out = send_all($slow,
 	post("/v1/marketing/channels/$ids[0]/numbers",
 		'{"phone_number": "+33612345678"}'),
@@ -125,13 +125,13 @@ $bg->query_safe('COMMIT');
 is(status_of($out[0]), 503, 'the call that ran into statement_timeout: 503');
 is(scalar(grep { status_of($out[$_]) == 200 && body_of($out[$_])->{id} eq $ids[$_] } 1 .. 6),
 	6, 'the 6 calls behind it: 200, each its own audience');
-is($node->safe_psql('postgres', 'SELECT count(*) FROM bar9.channel_numbers'),
+is($node->safe_psql('postgres', 'SELECT count(*) FROM bar9.audience_numbers'),
 	'0', 'the failed call added nothing');
 is($slow->stop, 0, 'statement-timeout proxy: exit code 0');
 
 # ---- a stuck call keeps its connection to itself
 my $two = start_proxy($node, pool => 2, args => [ '--pipeline-depth', '8' ]);
-$bg->query_safe('BEGIN; LOCK TABLE bar9.channels IN ACCESS EXCLUSIVE MODE');
+$bg->query_safe('BEGIN; LOCK TABLE bar9.audiences IN ACCESS EXCLUSIVE MODE');
 my $stuck = raw_connect($two);
 print $stuck get('/v1/marketing/channels');
 sleep 0.3;

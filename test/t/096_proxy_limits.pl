@@ -79,7 +79,7 @@ sub trickle
 }
 
 # a body trickled in: cut off by the access handler
-my $channels = $node->safe_psql('postgres', 'SELECT count(*) FROM bar9.channels');
+my $channels = $node->safe_psql('postgres', 'SELECT count(*) FROM bar9.audiences');
 my $body = '{"name":"slow loris"}';
 my $s = raw_connect($proxy);
 $t0 = time;
@@ -94,7 +94,7 @@ like($resp, qr/\r\nX-Request-Id: req_/i, '408 carries X-Request-Id');
 ok($took >= 1.8 && $took < 4, "after the deadline (${took}s)");
 ok($sent < length($body) - 5, "well before the body was whole ($sent of "
 	  . length($body) . ' bytes)');
-is($node->safe_psql('postgres', 'SELECT count(*) FROM bar9.channels'),
+is($node->safe_psql('postgres', 'SELECT count(*) FROM bar9.audiences'),
 	$channels, 'nothing reached bar9.api');
 
 # headers trickled in after the request line: cut off by the loop's sweep

@@ -67,7 +67,7 @@ sub counts
 	my ($msg) = @_;
 	return $node->safe_psql('postgres', qq{
 		SELECT concat_ws('/', n_queued, n_sending, n_sent, n_delivered, n_failed, n_canceled)
-		  FROM bar9.messages WHERE message_id = '$msg'});
+		  FROM bar9.broadcasts WHERE message_id = '$msg'});
 }
 
 # Wait until a broadcast has no SMS queued, sending or sent.
@@ -78,7 +78,7 @@ sub settled
 		sub {
 			$node->safe_psql('postgres', qq{
 				SELECT fanout_done AND n_queued + n_sending + n_sent = 0
-				  FROM bar9.messages WHERE message_id = '$msg'}) eq 't';
+				  FROM bar9.broadcasts WHERE message_id = '$msg'}) eq 't';
 		},
 		$timeout);
 }
@@ -120,10 +120,10 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM bar9.sms_receipt_wait'),
 my @submits = submits_of($smsc);
 my %segments = map { $_->[0] => $_->[1] } map { [ split /\|/ ] } split /\n/,
   $node->safe_psql('postgres',
-	"SELECT message_id || '|' || segments || '|' || encoding FROM bar9.messages");
+	"SELECT message_id || '|' || segments || '|' || encoding FROM bar9.broadcasts");
 my %encoding = map { $_->[0] => $_->[2] } map { [ split /\|/ ] } split /\n/,
   $node->safe_psql('postgres',
-	"SELECT message_id || '|' || segments || '|' || encoding FROM bar9.messages");
+	"SELECT message_id || '|' || segments || '|' || encoding FROM bar9.broadcasts");
 
 # the big one: one PDU per number, no duplicate in a run without faults
 my @big = grep { ($_->{message} // '') eq 'Big discount this weekend!' } @submits;
@@ -215,7 +215,7 @@ is($sender->stop('TERM', 30), 0, 'SIGTERM: exit status 0');
 my $submitted = () = grep { ($_->{message} // '') eq 'Stopping midway' } submits_of($smsc);
 ok($submitted > 0 && $submitted <= 100, "stopped midway ($submitted of 300 submitted)");
 is($node->safe_psql('postgres',
-	"SELECT n_sent + n_delivered FROM bar9.messages WHERE message_id = '$m_term'"),
+	"SELECT n_sent + n_delivered FROM bar9.broadcasts WHERE message_id = '$m_term'"),
 	$submitted, 'every SMS the SMSC accepted is acknowledged');
 like($sender->log_text, qr/stopping: finishing the window.*\n.*stats: submitted=/s,
 	'the drain and the counters are logged');

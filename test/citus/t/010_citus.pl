@@ -31,9 +31,9 @@ is( $q->(q{
 	 WHERE c.relnamespace = 'bar9'::regnamespace AND c.relkind IN ('r', 'p')
 	   AND NOT c.relispartition}),
 	'account_counters:hash(account_no) accounts:reference api_keys:reference '
-	  . 'channel_numbers:hash(account_no) channel_purges:hash(account_no) '
-	  . 'channels:hash(account_no) idempotency_keys:hash(account_no) '
-	  . 'keyword_replies:hash(account_no) messages:hash(account_no) '
+	  . 'audience_numbers:hash(account_no) audience_purges:hash(account_no) '
+	  . 'audiences:hash(account_no) broadcasts:hash(account_no) '
+	  . 'idempotency_keys:hash(account_no) keyword_replies:hash(account_no) '
 	  . 'opt_outs:hash(account_no) senders:reference sms_claims:hash(account_no) '
 	  . 'sms_days:reference sms_history:hash(account_no) '
 	  . 'sms_queue:hash(account_no) sms_receipt_wait:hash(ref_hash) '
@@ -115,7 +115,7 @@ $r = $coord->request('POST', "/v1/marketing/channels/$aud2/messages", key => $ke
 	json => { body => 'Second' });
 my $msg2 = $r->{json}{id};
 $node->poll_query_until('postgres',
-	"SELECT n_queued = 10 FROM bar9.messages WHERE message_id = '$msg2'")
+	"SELECT n_queued = 10 FROM bar9.broadcasts WHERE message_id = '$msg2'")
   or die 'second broadcast not fanned out';
 is( $q->(qq{SELECT string_agg(DISTINCT message_id, ' ') FROM bar9.claim_sms(3)}),
 	$msg2, 'the broadcast never claimed from goes first');

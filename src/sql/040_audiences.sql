@@ -7,7 +7,7 @@
 -- Citus distributes every account's rows by (bar9.distribute()): it closes
 -- each key, so that a unique key holds on one shard and queries by
 -- account_id keep using the index on a single node.
-CREATE TABLE channels (
+CREATE TABLE audiences (
 	account_id		text NOT NULL,
 	channel_id		text NOT NULL DEFAULT new_id('mkt_'),
 	name			text NOT NULL,
@@ -27,7 +27,7 @@ CREATE TABLE channels (
 -- requested.  An add locks the audience row and draws its values from that
 -- counter (numbers.c): no sequence, so the order holds whichever Citus
 -- node took the add.  A number inserted by hand (0) is in every broadcast.
-CREATE TABLE channel_numbers (
+CREATE TABLE audience_numbers (
 	account_id		text NOT NULL,
 	channel_id		text NOT NULL,
 	phone_number	e164 NOT NULL,
@@ -42,7 +42,7 @@ CREATE TABLE channel_numbers (
 -- adds it here; the worker removes its numbers in batches
 -- (purge_deleted_audiences), so that no request does work in proportion to
 -- the audience's size.
-CREATE TABLE channel_purges (
+CREATE TABLE audience_purges (
 	account_id		text NOT NULL,
 	channel_id		text NOT NULL,
 	account_no		integer NOT NULL,
@@ -50,7 +50,7 @@ CREATE TABLE channel_purges (
 );
 
 -- Remove at most max_rows numbers of deleted audiences; an audience leaves
--- channel_purges once it has none left.  Returns how many numbers went.
+-- audience_purges once it has none left.  Returns how many numbers went.
 CREATE FUNCTION purge_deleted_audiences(max_rows int DEFAULT 10000) RETURNS bigint
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
@@ -64,11 +64,11 @@ BEGIN
 	-- read unlocked, then each locked by its key, skipping those another
 	-- purge holds: every statement names account_no (on Citus, one shard)
 	FOR p IN SELECT account_no, account_id, channel_id
-			   FROM @extschema@.channel_purges
+			   FROM @extschema@.audience_purges
 			  ORDER BY account_id, channel_id
 	LOOP
 		EXIT WHEN done >= max_rows;
-		PERFORM FROM @extschema@.channel_purges
+		PERFORM FROM @extschema@.audience_purges
 		  WHERE account_no = p.account_no AND account_id = p.account_id
 			AND channel_id = p.channel_id
 		  FOR UPDATE SKIP LOCKED;
@@ -77,14 +77,14 @@ BEGIN
 		-- number of the batch, then one range delete (planned with its
 		-- values: an index range scan, whatever the audience's size)
 		SELECT @extschema@.max(b.phone_number) INTO last
-		  FROM (SELECT phone_number FROM @extschema@.channel_numbers
+		  FROM (SELECT phone_number FROM @extschema@.audience_numbers
 				 WHERE account_no = p.account_no
 				   AND account_id = p.account_id AND channel_id = p.channel_id
 				 ORDER BY phone_number LIMIT max_rows - done) b;
 		n := 0;
 		IF last IS NOT NULL THEN
 			EXECUTE pg_catalog.format(
-				'DELETE FROM %I.channel_numbers'
+				'DELETE FROM %I.audience_numbers'
 				' WHERE account_no = $1 AND account_id = $2 AND channel_id = $3'
 				'   AND phone_number OPERATOR(%I.<=) $4', '@extschema@', '@extschema@')
 			  USING p.account_no, p.account_id, p.channel_id, last;
@@ -92,7 +92,7 @@ BEGIN
 		END IF;
 		done := done + n;
 		IF done < max_rows THEN
-			DELETE FROM @extschema@.channel_purges
+			DELETE FROM @extschema@.audience_purges
 			 WHERE account_no = p.account_no
 			   AND account_id = p.account_id AND channel_id = p.channel_id;
 		END IF;
@@ -105,10 +105,10 @@ COMMENT ON FUNCTION purge_deleted_audiences(int) IS
 
 -- Audiences belong to an account; numbers are checked against a live
 -- audience by the code (no per-row foreign key: bulk adds stay set-based).
-ALTER TABLE channels ADD FOREIGN KEY (account_id) REFERENCES accounts;
+ALTER TABLE audiences ADD FOREIGN KEY (account_id) REFERENCES accounts;
 
 -- GET /v1/marketing/channels: live audiences of an account, newest first.
-CREATE INDEX channels_list ON channels (account_id, created_at DESC, channel_id DESC)
+CREATE INDEX audiences_list ON audiences (account_id, created_at DESC, channel_id DESC)
 	WHERE deleted_at IS NULL;
 
 -- An audience as the typed SQL functions return it.
@@ -157,4 +157,4 @@ CREATE FUNCTION delete_audience(account_id text, audience_id text) RETURNS void
 	AS 'MODULE_PATHNAME', 'bar9_delete_audience'
 	LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION delete_audience(text, text) IS
-	'deletes an audience: it and its numbers disappear from the API; its messages are kept';
+	'deletes an audience: it and its numbers disappear from the API; its broadcasts are kept';

@@ -3,14 +3,14 @@
 -- Broadcasts ("marketing messages") and the SMS they fan out into
 -- ---------------------------------------------------------------------------
 
-CREATE TABLE messages (
+CREATE TABLE broadcasts (
 	account_id		text NOT NULL,
 	message_id		text NOT NULL DEFAULT new_id('msg_'),
 	channel_id		text NOT NULL,
 	body			text NOT NULL,
 	encoding		text NOT NULL CHECK (encoding IN ('GSM-7', 'UCS-2')),
 	segments		int NOT NULL,
-	-- [queue] after fan-out (fanout_done) the trigger messages_settle_status
+	-- [queue] after fan-out (fanout_done) the trigger broadcasts_settle_status
 	-- (060_queue.sql) derives 'sending'/'completed' from the counters: a
 	-- finished fan-out just sets status 'queued' and fanout_done.
 	status			text NOT NULL CHECK (status IN ('scheduled', 'pending', 'queued',
@@ -48,20 +48,20 @@ CREATE TABLE messages (
 );
 
 -- The worker's to-do list: broadcasts still to fan out, by due time.
-CREATE INDEX messages_fanout_todo ON messages (send_at)
+CREATE INDEX broadcasts_fanout_todo ON broadcasts (send_at)
 	WHERE status IN ('scheduled', 'pending');
 -- Newest first per audience, for GET …/messages.
-CREATE INDEX messages_by_channel ON messages (account_id, channel_id, created_at DESC, message_id DESC);
+CREATE INDEX broadcasts_by_audience ON broadcasts (account_id, channel_id, created_at DESC, message_id DESC);
 
 -- Broadcasts whose new SMS senders claim in turn (least recently claimed first).
-CREATE INDEX messages_claim_turn ON messages (claimed_at NULLS FIRST)
+CREATE INDEX broadcasts_claim_turn ON broadcasts (claimed_at NULLS FIRST)
 	WHERE status IN ('pending', 'queued', 'sending');
 -- The unfinished broadcasts of an account, for the opt-out cancel.
-CREATE INDEX messages_unfinished ON messages (account_id)
+CREATE INDEX broadcasts_unfinished ON broadcasts (account_id)
 	WHERE status IN ('pending', 'queued', 'sending');
 -- The broadcasts of a day of SMS history (a range of broadcast_no), for
 -- its retirement.
-CREATE INDEX messages_by_broadcast_no ON messages (broadcast_no);
+CREATE INDEX broadcasts_by_broadcast_no ON broadcasts (broadcast_no);
 
 -- The account's next broadcast number: at least the first number of the
 -- day its SMS history is filed under (bar9.broadcast_no_floor).  The
@@ -85,7 +85,7 @@ COMMENT ON FUNCTION next_broadcast_no(integer, integer) IS
 -- broadcast_no without naming them.  Single node only: bar9.distribute()
 -- drops this trigger (Citus routes a row by account_no before any trigger
 -- runs), and messages.c always names both.
-CREATE FUNCTION messages_number() RETURNS trigger
+CREATE FUNCTION broadcasts_number() RETURNS trigger
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -103,10 +103,10 @@ BEGIN
 	RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION messages_number() IS
+COMMENT ON FUNCTION broadcasts_number() IS
 	'trigger (single node): numbers a broadcast inserted by hand for the SMS tables (account_no, broadcast_no) unless given';
 
-CREATE TRIGGER messages_number
-	BEFORE INSERT ON messages
+CREATE TRIGGER broadcasts_number
+	BEFORE INSERT ON broadcasts
 	FOR EACH ROW
-	EXECUTE FUNCTION messages_number();
+	EXECUTE FUNCTION broadcasts_number();
