@@ -55,8 +55,8 @@ SQL
 # the three scripts: one statement (one transaction) per batch
 : > "$WORK/raw.sql"; : > "$WORK/rawu.sql"; : > "$WORK/sql.sql"; : > "$WORK/api.sql"
 for ((b = 0; b < BATCHES; b++)); do
-	echo "INSERT INTO bar9.audience_numbers (account_id, channel_id, phone_number) SELECT c.acct, c.raw_id, u::bar9.e164 FROM public.bench30 c, public.bench30_batches s, unnest(s.arr) u WHERE s.b = $b ORDER BY 3;" >> "$WORK/raw.sql"
-	echo "INSERT INTO bar9.audience_numbers (account_id, channel_id, phone_number) SELECT c.acct, c.rawu_id, u::bar9.e164 FROM public.bench30 c, public.bench30_batches s, unnest(s.arr) u WHERE s.b = $b;" >> "$WORK/rawu.sql"
+	echo "INSERT INTO bar9.audience_numbers (account_id, audience_id, phone_number) SELECT c.acct, c.raw_id, u::bar9.e164 FROM public.bench30 c, public.bench30_batches s, unnest(s.arr) u WHERE s.b = $b ORDER BY 3;" >> "$WORK/raw.sql"
+	echo "INSERT INTO bar9.audience_numbers (account_id, audience_id, phone_number) SELECT c.acct, c.rawu_id, u::bar9.e164 FROM public.bench30 c, public.bench30_batches s, unnest(s.arr) u WHERE s.b = $b;" >> "$WORK/rawu.sql"
 	echo "SELECT n.added FROM public.bench30 c, public.bench30_batches s, bar9.add_numbers(c.acct, c.sql_id, s.arr) n WHERE s.b = $b;" >> "$WORK/sql.sql"
 	echo "SELECT a.status FROM public.bench30 c, public.bench30_batches s, bar9.api('POST', '/v1/marketing/channels/' || c.api_id || '/numbers', jsonb_build_object('authorization', 'Bearer ' || c.api_key, 'content-type', 'application/json'), s.body) a WHERE s.b = $b;" >> "$WORK/api.sql"
 done
@@ -85,10 +85,10 @@ for ((r = 0; r < REPS; r++)); do
 	for side in $order; do
 		t=$(run_side $side)
 		case $side in
-			raw) n=$(psql -c "SELECT count(*) FROM bar9.audience_numbers n, public.bench30 c WHERE n.account_id = c.acct AND n.channel_id = c.raw_id") ;;
-			rawu) n=$(psql -c "SELECT count(*) FROM bar9.audience_numbers n, public.bench30 c WHERE n.account_id = c.acct AND n.channel_id = c.rawu_id") ;;
+			raw) n=$(psql -c "SELECT count(*) FROM bar9.audience_numbers n, public.bench30 c WHERE n.account_id = c.acct AND n.audience_id = c.raw_id") ;;
+			rawu) n=$(psql -c "SELECT count(*) FROM bar9.audience_numbers n, public.bench30 c WHERE n.account_id = c.acct AND n.audience_id = c.rawu_id") ;;
 			sql) n=$(paste -sd+ "$WORK/sql.out" | bc) ;;
-			api) n=$(psql -c "SELECT subscriber_count FROM bar9.audiences ch, public.bench30 c WHERE ch.channel_id = c.api_id")
+			api) n=$(psql -c "SELECT subscriber_count FROM bar9.audiences ch, public.bench30 c WHERE ch.audience_id = c.api_id")
 				 bad=$(grep -vc '^200$' "$WORK/api.out" || true)
 				 [ "$bad" = 0 ] || { echo "bulk_add: $bad API calls did not answer 200"; exit 1; } ;;
 		esac

@@ -40,7 +40,7 @@ cat > "$WORK/api.sql" <<EOF2
 SELECT status, headers, body FROM bar9.api('GET', '/v1/marketing/channels', '{"authorization": "Bearer $key"}', NULL);
 EOF2
 cat > "$WORK/bare.sql" <<EOF2
-SELECT channel_id, name, subscriber_count, message_count, created_at, updated_at FROM bar9.audiences WHERE account_id = '$acct' AND deleted_at IS NULL ORDER BY created_at DESC, channel_id DESC LIMIT 21;
+SELECT audience_id, name, subscriber_count, sms_count, created_at, updated_at FROM bar9.audiences WHERE account_id = '$acct' AND deleted_at IS NULL ORDER BY created_at DESC, audience_id DESC LIMIT 21;
 EOF2
 
 # the API answers 200 with the 20 audiences

@@ -38,8 +38,8 @@ DECLARE
 	ch text;
 BEGIN
 	INSERT INTO bar9.audiences (account_id, name, subscriber_count)
-		VALUES (acct, 'bench fan-out', n) RETURNING channel_id INTO ch;
-	INSERT INTO bar9.audience_numbers (account_id, channel_id, phone_number)
+		VALUES (acct, 'bench fan-out', n) RETURNING audience_id INTO ch;
+	INSERT INTO bar9.audience_numbers (account_id, audience_id, phone_number)
 		SELECT acct, ch, ('+1202' || lpad(i::text, 7, '0'))::bar9.e164
 		  FROM generate_series(1, n) i;
 	INSERT INTO bar9.opt_outs (account_id, phone_number, source)
@@ -61,20 +61,20 @@ BEGIN
 	INSERT INTO scratch (broadcast, number)
 	SELECT 1, phone_number
 	  FROM bar9.audience_numbers
-	 WHERE account_id = acct AND channel_id = ch;
+	 WHERE account_id = acct AND audience_id = ch;
 	RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
 END $$;
 
 -- a broadcast to the whole audience, as the message route makes it
 CREATE FUNCTION pg_temp.broadcast(acct text, ch text) RETURNS text
 LANGUAGE sql AS $$
-	INSERT INTO bar9.broadcasts (account_id, channel_id, body, encoding,
+	INSERT INTO bar9.broadcasts (account_id, audience_id, body, encoding,
 							   segments, status, member_seq_cutoff,
 							   recipient_count)
 	SELECT acct, ch, 'Big discount this weekend!', 'GSM-7', 1, 'pending',
 		   last_member_seq, subscriber_count
-	  FROM bar9.audiences WHERE account_id = acct AND channel_id = ch
-	RETURNING message_id;
+	  FROM bar9.audiences WHERE account_id = acct AND audience_id = ch
+	RETURNING broadcast_id;
 $$;
 
 -- ms from t0 until the broadcast leaves 'pending' (polled every 2 ms)
@@ -82,7 +82,7 @@ CREATE FUNCTION pg_temp.wait_ms(acct text, msg text, t0 timestamptz)
 RETURNS float8 LANGUAGE plpgsql AS $$
 BEGIN
 	WHILE (SELECT status FROM bar9.broadcasts
-			WHERE account_id = acct AND message_id = msg) = 'pending'
+			WHERE account_id = acct AND broadcast_id = msg) = 'pending'
 	LOOP
 		PERFORM pg_sleep(0.002);
 	END LOOP;

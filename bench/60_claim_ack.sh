@@ -73,7 +73,7 @@ DECLARE
 BEGIN
 	TRUNCATE bar9.sms_queue, bar9.sms_claims, bar9.sms_retry, bar9.sms_history;
 	DELETE FROM bar9.broadcasts;
-	INSERT INTO bar9.broadcasts (account_id, channel_id, body, encoding, segments,
+	INSERT INTO bar9.broadcasts (account_id, audience_id, body, encoding, segments,
 							   status, fanout_done, recipient_count, n_queued)
 		VALUES (a, c, 'Big discount this weekend!', 'GSM-7', 1, 'queued', true,
 				n, n)

@@ -31,7 +31,7 @@ SELECT (bar9.create_audience(:'acct', 'bench retire')).id AS ch \gset
 -- a completed broadcast of n SMS, filed under a day long past (its number
 -- says which)
 SELECT bar9.sms_add_partition('2026-01-05') AS created \gset
-INSERT INTO bar9.broadcasts (account_id, channel_id, body, encoding, segments,
+INSERT INTO bar9.broadcasts (account_id, audience_id, body, encoding, segments,
 						   status, fanout_done, recipient_count, n_sent,
 						   account_no, broadcast_no)
 	SELECT :'acct', :'ch', 'old news', 'GSM-7', 1, 'completed', true, :n, :n,

@@ -54,7 +54,7 @@ load() {
 	q -v n="$1" <<'SQL'
 DELETE FROM bar9.sms_queue; DELETE FROM bar9.sms_claims; DELETE FROM bar9.sms_retry;
 DELETE FROM bar9.sms_receipt_wait;
-INSERT INTO bar9.broadcasts (account_id, channel_id, body, encoding, segments, status,
+INSERT INTO bar9.broadcasts (account_id, audience_id, body, encoding, segments, status,
 						   fanout_done, recipient_count, n_queued, from_address)
 SELECT account_id, 'mkt_bench', 'Bench: big discount this weekend!', 'GSM-7', 1,
 	   'queued', true, :n, :n, 'BENCH' FROM bar9.accounts;

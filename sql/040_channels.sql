@@ -22,7 +22,7 @@ SELECT body::jsonb->>'id' AS c3 FROM bar9.api('POST', '/v1/marketing/channels', 
 SELECT :'c1' ~ '^mkt_[0-9A-Za-z]{22}$' AS id_format_ok, :'c1' <> :'c2' AS ids_differ;
 -- the object: every field of docs/api.md, times in RFC 3339 UTC without fractions
 SELECT pg_temp.mask((body::jsonb - 'id')::text) AS audience FROM bar9.api('GET', '/v1/marketing/channels/' || :'c1', :'h', NULL);
-SELECT (body::jsonb->>'created_at') ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$' AS rfc3339, (body::jsonb->>'created_at')::timestamptz = date_trunc('second', created_at) AS same_instant FROM bar9.api('GET', '/v1/marketing/channels/' || :'c1', :'h', NULL), bar9.audiences WHERE channel_id = :'c1';
+SELECT (body::jsonb->>'created_at') ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$' AS rfc3339, (body::jsonb->>'created_at')::timestamptz = date_trunc('second', created_at) AS same_instant FROM bar9.api('GET', '/v1/marketing/channels/' || :'c1', :'h', NULL), bar9.audiences WHERE audience_id = :'c1';
 -- list: newest first, limit, has_more, starting_after
 SELECT status, pg_temp.names(body) FROM bar9.api('GET', '/v1/marketing/channels', :'h', NULL);
 SELECT status, pg_temp.names(body) FROM bar9.api('GET', '/v1/marketing/channels?limit=2', :'h', NULL);
@@ -40,11 +40,11 @@ SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels/' || :'c1' || '/numbe
 SELECT * FROM pg_temp.call('GET', '/v1/marketing/channels/' || :'c1' || '/numbers', :'h2');
 SELECT * FROM pg_temp.call('DELETE', '/v1/marketing/channels/' || :'c1' || '/numbers/%2B213555123456', :'h2');
 SELECT * FROM pg_temp.call('GET', '/v1/marketing/channels?starting_after=' || :'c1', :'h2');
-SELECT name FROM bar9.audiences WHERE channel_id = :'c1';
+SELECT name FROM bar9.audiences WHERE audience_id = :'c1';
 -- PATCH: renames and moves updated_at; an empty body changes nothing; bad names are 400
-UPDATE bar9.audiences SET updated_at = updated_at - interval '1 hour', created_at = created_at - interval '1 hour' WHERE channel_id = :'c1' RETURNING updated_at AS before \gset
+UPDATE bar9.audiences SET updated_at = updated_at - interval '1 hour', created_at = created_at - interval '1 hour' WHERE audience_id = :'c1' RETURNING updated_at AS before \gset
 SELECT * FROM pg_temp.call('PATCH', '/v1/marketing/channels/' || :'c1', :'h', '{"name": " c1 renamed "}');
-SELECT updated_at > :'before' AS updated_at_moved, created_at < updated_at AS created_before FROM bar9.audiences WHERE channel_id = :'c1';
+SELECT updated_at > :'before' AS updated_at_moved, created_at < updated_at AS created_before FROM bar9.audiences WHERE audience_id = :'c1';
 SELECT * FROM pg_temp.call('PATCH', '/v1/marketing/channels/' || :'c1', :'h', '{}');
 SELECT * FROM pg_temp.call('PATCH', '/v1/marketing/channels/' || :'c1', :'h');
 SELECT * FROM pg_temp.call('PATCH', '/v1/marketing/channels/' || :'c1', :'h', '{"name": 7}');
@@ -54,7 +54,7 @@ SELECT * FROM pg_temp.call('PATCH', '/v1/marketing/channels/mkt_0000000000000000
 SELECT * FROM pg_temp.call('PATCH', '/v1/marketing/channels/not-an-id', :'h', '{"name": "x"}');
 -- DELETE: soft delete; then 404 everywhere and gone from lists; broadcasts are kept
 SELECT bar9.add_numbers(:'acct', :'c2', ARRAY['+213555000001', '+213555000002']);
-INSERT INTO bar9.broadcasts (account_id, channel_id, body, encoding, segments, status) VALUES (:'acct', :'c2', 'history', 'GSM-7', 1, 'completed');
+INSERT INTO bar9.broadcasts (account_id, audience_id, body, encoding, segments, status) VALUES (:'acct', :'c2', 'history', 'GSM-7', 1, 'completed');
 SELECT * FROM pg_temp.call('DELETE', '/v1/marketing/channels/' || :'c2', :'h');
 SELECT * FROM pg_temp.call('DELETE', '/v1/marketing/channels/' || :'c2', :'h');
 SELECT * FROM pg_temp.call('GET', '/v1/marketing/channels/' || :'c2', :'h');
@@ -65,11 +65,11 @@ SELECT * FROM pg_temp.call('DELETE', '/v1/marketing/channels/' || :'c2' || '/num
 SELECT status, pg_temp.names(body) FROM bar9.api('GET', '/v1/marketing/channels', :'h', NULL);
 -- a deleted audience still works as a cursor: a client paging through is not stopped
 SELECT status, pg_temp.names(body) FROM bar9.api('GET', '/v1/marketing/channels?starting_after=' || :'c2', :'h', NULL);
-SELECT deleted_at IS NOT NULL AS deleted, subscriber_count, (SELECT count(*) FROM bar9.audience_numbers n WHERE n.channel_id = c.channel_id) AS numbers, (SELECT count(*) FROM bar9.broadcasts m WHERE m.channel_id = c.channel_id) AS broadcasts FROM bar9.audiences c WHERE channel_id = :'c2';
+SELECT deleted_at IS NOT NULL AS deleted, subscriber_count, (SELECT count(*) FROM bar9.audience_numbers n WHERE n.audience_id = c.audience_id) AS numbers, (SELECT count(*) FROM bar9.broadcasts m WHERE m.audience_id = c.audience_id) AS broadcasts FROM bar9.audiences c WHERE audience_id = :'c2';
 -- its 2 numbers are left to the worker, which removes them in batches (here by hand, batches of 1)
-SELECT count(*) AS waiting_for_removal FROM bar9.audience_purges WHERE channel_id = :'c2';
+SELECT count(*) AS waiting_for_removal FROM bar9.audience_purges WHERE audience_id = :'c2';
 SELECT bar9.purge_deleted_audiences(1) AS batch_1, bar9.purge_deleted_audiences(1) AS batch_2, bar9.purge_deleted_audiences(1) AS batch_3;
-SELECT (SELECT count(*) FROM bar9.audience_numbers WHERE channel_id = :'c2') AS numbers_left, (SELECT count(*) FROM bar9.audience_purges) AS still_waiting;
+SELECT (SELECT count(*) FROM bar9.audience_numbers WHERE audience_id = :'c2') AS numbers_left, (SELECT count(*) FROM bar9.audience_purges) AS still_waiting;
 -- typed SQL functions
 SELECT (bar9.create_audience(:'acct', '  SQL audience ')).id AS s1 \gset
 SELECT pg_temp.mask(id) AS id, name, subscriber_count, message_count, created_at = updated_at AS fresh FROM bar9.get_audience(:'acct', :'s1');

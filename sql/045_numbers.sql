@@ -7,7 +7,7 @@ CREATE FUNCTION pg_temp.try(q text) RETURNS text LANGUAGE plpgsql AS $$ BEGIN EX
 CREATE FUNCTION pg_temp.numbers(b text) RETURNS text LANGUAGE sql AS $$ SELECT coalesce(string_agg(e->>'phone_number', ',' ORDER BY o), '') || CASE WHEN (b::jsonb->>'has_more')::boolean THEN ' (more)' ELSE '' END FROM jsonb_array_elements(b::jsonb->'data') WITH ORDINALITY AS x(e, o) $$;
 -- subscriber_count against a fresh count
 -- (PL/pgSQL, and joined on account_no too: so it runs on Citus as well)
-CREATE FUNCTION pg_temp.counts(c text) RETURNS text LANGUAGE plpgsql AS $$ BEGIN RETURN (SELECT ch.subscriber_count || ' = ' || count(n.phone_number) FROM bar9.audiences ch LEFT JOIN bar9.audience_numbers n ON n.account_no = ch.account_no AND n.account_id = ch.account_id AND n.channel_id = ch.channel_id WHERE ch.channel_id = c GROUP BY ch.account_no, ch.subscriber_count); END $$;
+CREATE FUNCTION pg_temp.counts(c text) RETURNS text LANGUAGE plpgsql AS $$ BEGIN RETURN (SELECT ch.subscriber_count || ' = ' || count(n.phone_number) FROM bar9.audiences ch LEFT JOIN bar9.audience_numbers n ON n.account_no = ch.account_no AND n.account_id = ch.account_id AND n.audience_id = ch.audience_id WHERE ch.audience_id = c GROUP BY ch.account_no, ch.subscriber_count); END $$;
 SELECT bar9.create_account('Numbers') AS acct \gset
 SELECT jsonb_build_object('authorization', 'Bearer ' || bar9.create_api_key(:'acct', ARRAY['marketing:channels:read', 'marketing:channels:write']), 'content-type', 'application/json') AS h \gset
 SELECT body::jsonb->>'id' AS cid FROM bar9.api('POST', '/v1/marketing/channels', :'h', convert_to('{"name": "Numbers"}', 'UTF8')) \gset

@@ -18,11 +18,11 @@ DECLARE
 	n bigint;
 BEGIN
 	SELECT count(*) INTO n FROM bar9.sms s
-	 WHERE s.account_id = acct AND s.message_id = msg;
+	 WHERE s.account_id = acct AND s.broadcast_id = msg;
 	RETURN QUERY
 	SELECT m.status, m.recipient_count, m.suppressed_count, m.n_queued,
 		   m.n_canceled, m.fanout_cursor, m.fanout_done, n
-	  FROM bar9.broadcasts m WHERE m.account_id = acct AND m.message_id = msg;
+	  FROM bar9.broadcasts m WHERE m.account_id = acct AND m.broadcast_id = msg;
 END
 $$;
 -- An account and an audience of ten numbers, two of them opted out.
@@ -52,7 +52,7 @@ SELECT * FROM pg_temp.state(:'acct', :'m1');
 -- 109, a short batch: done; recipient_count is the SMS created
 SELECT bar9.fanout_step(:'acct', :'m1', 4);
 SELECT * FROM pg_temp.state(:'acct', :'m1');
-SELECT to_number, status, attempt FROM bar9.sms WHERE account_id = :'acct' AND message_id = :'m1' ORDER BY to_number;
+SELECT to_number, status, attempt FROM bar9.sms WHERE account_id = :'acct' AND broadcast_id = :'m1' ORDER BY to_number;
 SELECT subscriber_count, message_count FROM bar9.get_audience(:'acct', :'aud');
 -- nothing left to do: no change
 SELECT bar9.fanout_step(:'acct', :'m1', 4);
@@ -76,14 +76,14 @@ SELECT * FROM pg_temp.state(:'acct', :'m3');
 SELECT id AS m4 FROM bar9.create_broadcast(:'acct', :'aud', 'Later', now() + interval '1 hour') \gset
 -- not due: nothing happens
 SELECT bar9.fanout_step(:'acct', :'m4');
-SELECT *, (SELECT member_seq_cutoff IS NULL FROM bar9.broadcasts WHERE message_id = :'m4') AS no_cutoff FROM pg_temp.state(:'acct', :'m4');
+SELECT *, (SELECT member_seq_cutoff IS NULL FROM bar9.broadcasts WHERE broadcast_id = :'m4') AS no_cutoff FROM pg_temp.state(:'acct', :'m4');
 -- added after the request, before send_at: a recipient
 SELECT added FROM bar9.add_number(:'acct', :'aud', '+12025550150');
 -- (test only: the API refuses a send_at less than a minute ahead)
-UPDATE bar9.broadcasts SET send_at = now() - interval '1 second' WHERE message_id = :'m4';
+UPDATE bar9.broadcasts SET send_at = now() - interval '1 second' WHERE broadcast_id = :'m4';
 SELECT bar9.fanout_run(:'acct', :'m4');
 SELECT * FROM pg_temp.state(:'acct', :'m4');
-SELECT count(*) FROM bar9.sms WHERE message_id = :'m4' AND to_number = '+12025550150';
+SELECT count(*) FROM bar9.sms WHERE broadcast_id = :'m4' AND to_number = '+12025550150';
 --
 -- Cancel in the middle of a fan-out: the next batch stops.
 --
@@ -93,7 +93,7 @@ SELECT * FROM pg_temp.state(:'acct', :'m5');
 SELECT status, queued, canceled FROM bar9.cancel_broadcast(:'acct', :'m5');
 SELECT bar9.fanout_step(:'acct', :'m5', 3);
 SELECT * FROM pg_temp.state(:'acct', :'m5');
-SELECT status, count(*) FROM bar9.sms WHERE message_id = :'m5' GROUP BY status;
+SELECT status, count(*) FROM bar9.sms WHERE broadcast_id = :'m5' GROUP BY status;
 --
 -- Audience deleted in the middle of a fan-out: its broadcasts are canceled
 -- with their queued SMS, scheduled ones too.
@@ -113,7 +113,7 @@ SELECT id AS gone2 FROM bar9.create_audience(:'acct', 'marked deleted') \gset
 SELECT added FROM bar9.add_numbers(:'acct', :'gone2', ARRAY['+12025550401', '+12025550402', '+12025550403']);
 SELECT id AS m8 FROM bar9.create_broadcast(:'acct', :'gone2', 'Cut short') \gset
 SELECT bar9.fanout_step(:'acct', :'m8', 2);
-UPDATE bar9.audiences SET deleted_at = now() WHERE channel_id = :'gone2';
+UPDATE bar9.audiences SET deleted_at = now() WHERE audience_id = :'gone2';
 SELECT bar9.fanout_step(:'acct', :'m8', 2);
 SELECT * FROM pg_temp.state(:'acct', :'m8');
 --
@@ -122,20 +122,20 @@ SELECT * FROM pg_temp.state(:'acct', :'m8');
 -- has eleven numbers now, two of them opted out).
 --
 SELECT id AS m9 FROM bar9.create_broadcast(:'acct', :'aud', 'Later', now() + interval '1 day') \gset
-SELECT status, recipient_count FROM bar9.broadcasts WHERE message_id = :'m9';
-UPDATE bar9.broadcasts SET send_at = now() - interval '1 second' WHERE message_id = :'m9';
+SELECT status, recipient_count FROM bar9.broadcasts WHERE broadcast_id = :'m9';
+UPDATE bar9.broadcasts SET send_at = now() - interval '1 second' WHERE broadcast_id = :'m9';
 SELECT bar9.fanout_step(:'acct', :'m9', 2);
-SELECT status, recipient_count, n_queued, suppressed_count FROM bar9.broadcasts WHERE message_id = :'m9';
+SELECT status, recipient_count, n_queued, suppressed_count FROM bar9.broadcasts WHERE broadcast_id = :'m9';
 SELECT bar9.fanout_run(:'acct', :'m9', 2);
-SELECT status, recipient_count, n_queued, suppressed_count FROM bar9.broadcasts WHERE message_id = :'m9';
+SELECT status, recipient_count, n_queued, suppressed_count FROM bar9.broadcasts WHERE broadcast_id = :'m9';
 --
 -- A fan-out run again over SMS that exist (cursor reset by hand): no SMS
 -- is created twice.
 --
-UPDATE bar9.broadcasts SET status = 'pending', fanout_cursor = NULL, fanout_done = false, suppressed_count = 0 WHERE message_id = :'m2';
+UPDATE bar9.broadcasts SET status = 'pending', fanout_cursor = NULL, fanout_done = false, suppressed_count = 0 WHERE broadcast_id = :'m2';
 SELECT bar9.fanout_run(:'acct', :'m2', 3);
 SELECT * FROM pg_temp.state(:'acct', :'m2');
-SELECT count(*), count(DISTINCT to_number) FROM bar9.sms WHERE message_id = :'m2';
+SELECT count(*), count(DISTINCT to_number) FROM bar9.sms WHERE broadcast_id = :'m2';
 --
 -- Errors.
 --
@@ -160,7 +160,7 @@ SELECT bar9.wake_worker();
 SELECT id AS big FROM bar9.create_audience(:'acct', 'twenty thousand') \gset
 SELECT added FROM bar9.add_numbers(:'acct', :'big', ARRAY(SELECT '+1303555' || lpad(i::text, 4, '0') FROM generate_series(0, 9999) i));
 SELECT added FROM bar9.add_numbers(:'acct', :'big', ARRAY(SELECT '+1303556' || lpad(i::text, 4, '0') FROM generate_series(0, 9999) i));
-INSERT INTO bar9.opt_outs (account_id, phone_number, source) SELECT account_id, phone_number, 'api' FROM bar9.audience_numbers WHERE channel_id = :'big' AND phone_number::text LIKE '%7';
+INSERT INTO bar9.opt_outs (account_id, phone_number, source) SELECT account_id, phone_number, 'api' FROM bar9.audience_numbers WHERE audience_id = :'big' AND phone_number::text LIKE '%7';
 ANALYZE bar9.audience_numbers, bar9.opt_outs;
 SET plan_cache_mode = force_generic_plan;
 -- every statement names the account's account_no too (its Citus shard)

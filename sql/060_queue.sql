@@ -19,11 +19,11 @@ SELECT id AS chan FROM bar9.create_audience(:'acct', 'queue test') \gset
 -- day far ahead, whose numbers (and so the sms_ids below) do not depend on
 -- the day the test runs, and which no retirement reaches.
 SELECT bar9.sms_add_partition('2060-01-01');
-CREATE FUNCTION mk(label text, n int, status text DEFAULT 'queued', done boolean DEFAULT true, day date DEFAULT '2060-01-01') RETURNS void LANGUAGE sql AS $$ INSERT INTO bar9.broadcasts (account_id, message_id, channel_id, body, encoding, segments, status, fanout_done, recipient_count, n_queued, account_no, broadcast_no) SELECT c.account_id, 'msg_' || label, c.channel_id, 'Hello ' || label, 'GSM-7', 1, status, done, n, n, a.account_no, ((day - date '2000-01-01') << 15) + 1 + (SELECT count(*) FROM bar9.broadcasts)::int FROM bar9.audiences c JOIN bar9.accounts a USING (account_id); INSERT INTO bar9.sms_queue SELECT m.account_no, m.broadcast_no, ('+2135550000' || lpad(g::text, 2, '0'))::bar9.e164 FROM bar9.broadcasts m, generate_series(1, n) g WHERE m.message_id = 'msg_' || label; $$;
+CREATE FUNCTION mk(label text, n int, status text DEFAULT 'queued', done boolean DEFAULT true, day date DEFAULT '2060-01-01') RETURNS void LANGUAGE sql AS $$ INSERT INTO bar9.broadcasts (account_id, broadcast_id, audience_id, body, encoding, segments, status, fanout_done, recipient_count, n_queued, account_no, broadcast_no) SELECT c.account_id, 'msg_' || label, c.audience_id, 'Hello ' || label, 'GSM-7', 1, status, done, n, n, a.account_no, ((day - date '2000-01-01') << 15) + 1 + (SELECT count(*) FROM bar9.broadcasts)::int FROM bar9.audiences c JOIN bar9.accounts a USING (account_id); INSERT INTO bar9.sms_queue SELECT m.account_no, m.broadcast_no, ('+2135550000' || lpad(g::text, 2, '0'))::bar9.e164 FROM bar9.broadcasts m, generate_series(1, n) g WHERE m.broadcast_id = 'msg_' || label; $$;
 -- The sms_id of the current claim of the SMS of msg_<label> to +2135550000NN; for one no claim holds, an id with a claim that never was (claim 0).
-CREATE FUNCTION sid(label text, nn int) RETURNS text LANGUAGE sql AS $$ SELECT coalesce((SELECT s.sms_id FROM bar9.sms s WHERE s.message_id = m.message_id AND s.to_number::text = '+2135550000' || lpad(nn::text, 2, '0')), m.account_no || '.' || m.broadcast_no || '.2135550000' || lpad(nn::text, 2, '0') || '.c0') FROM bar9.broadcasts m WHERE m.message_id = 'msg_' || label $$;
+CREATE FUNCTION sid(label text, nn int) RETURNS text LANGUAGE sql AS $$ SELECT coalesce((SELECT s.sms_id FROM bar9.sms s WHERE s.broadcast_id = m.broadcast_id AND s.to_number::text = '+2135550000' || lpad(nn::text, 2, '0')), m.account_no || '.' || m.broadcast_no || '.2135550000' || lpad(nn::text, 2, '0') || '.c0') FROM bar9.broadcasts m WHERE m.broadcast_id = 'msg_' || label $$;
 -- Status and counters of every broadcast, and whether the counters match the SMS.
-CREATE VIEW counts AS SELECT m.message_id, m.status, m.n_queued AS queued, m.n_sending AS sending, m.n_sent AS sent, m.n_delivered AS delivered, m.n_failed AS failed, m.n_canceled AS canceled, (m.n_queued, m.n_sending, m.n_sent, m.n_delivered, m.n_failed, m.n_canceled) = (SELECT count(*) FILTER (WHERE s.status = 'queued'), count(*) FILTER (WHERE s.status = 'sending'), count(*) FILTER (WHERE s.status = 'sent'), count(*) FILTER (WHERE s.status = 'delivered'), count(*) FILTER (WHERE s.status = 'failed'), count(*) FILTER (WHERE s.status = 'canceled') FROM bar9.sms s WHERE s.message_id = m.message_id) AS exact FROM bar9.broadcasts m ORDER BY m.message_id;
+CREATE VIEW counts AS SELECT m.broadcast_id, m.status, m.n_queued AS queued, m.n_sending AS sending, m.n_sent AS sent, m.n_delivered AS delivered, m.n_failed AS failed, m.n_canceled AS canceled, (m.n_queued, m.n_sending, m.n_sent, m.n_delivered, m.n_failed, m.n_canceled) = (SELECT count(*) FILTER (WHERE s.status = 'queued'), count(*) FILTER (WHERE s.status = 'sending'), count(*) FILTER (WHERE s.status = 'sent'), count(*) FILTER (WHERE s.status = 'delivered'), count(*) FILTER (WHERE s.status = 'failed'), count(*) FILTER (WHERE s.status = 'canceled') FROM bar9.sms s WHERE s.broadcast_id = m.broadcast_id) AS exact FROM bar9.broadcasts m ORDER BY m.broadcast_id;
 --
 -- Arguments of claim_sms
 --
@@ -42,7 +42,7 @@ SELECT count(*) FROM bar9.claim_sms();
 SELECT mk('A', 3);
 SELECT * FROM counts;
 SELECT to_number, body, message_id, attempt FROM bar9.claim_sms(2) ORDER BY to_number;
-SELECT to_number, status, attempt, lease_until BETWEEN now() + interval '50 seconds' AND now() + interval '60 seconds' AS one_minute_lease, sms_id IS NOT NULL AS claimed FROM bar9.sms WHERE message_id = 'msg_A' ORDER BY to_number;
+SELECT to_number, status, attempt, lease_until BETWEEN now() + interval '50 seconds' AND now() + interval '60 seconds' AS one_minute_lease, sms_id IS NOT NULL AS claimed FROM bar9.sms WHERE broadcast_id = 'msg_A' ORDER BY to_number;
 -- one claim for the two: one sms_claims row, no SMS row written
 SELECT first_number, last_number, remaining, attempt FROM bar9.sms_claims;
 SELECT * FROM counts;
@@ -56,7 +56,7 @@ SELECT bar9.ack_sms(sid('A', 2), 'failed', NULL, 'carrier rejected the number');
 SELECT bar9.ack_sms(sid('A', 2), 'delivered');
 -- +213555000003 is still queued: not claimed
 SELECT bar9.ack_sms(sid('A', 3), 'sent');
-SELECT to_number, status, attempt, provider_ref, error, lease_until IS NULL AS no_lease FROM bar9.sms WHERE message_id = 'msg_A' ORDER BY to_number;
+SELECT to_number, status, attempt, provider_ref, error, lease_until IS NULL AS no_lease FROM bar9.sms WHERE broadcast_id = 'msg_A' ORDER BY to_number;
 -- the claim is gone once both are acknowledged
 SELECT count(*) FROM bar9.sms_claims;
 SELECT * FROM counts;
@@ -101,16 +101,16 @@ SELECT pg_sleep(0.3);
 SELECT sms_id AS second_claim, to_number, attempt FROM bar9.claim_sms(10, '3 seconds') \gset
 \echo :to_number :attempt
 SELECT :'first_claim' <> :'second_claim' AS new_id;
-SELECT * FROM counts WHERE message_id = 'msg_B';
+SELECT * FROM counts WHERE broadcast_id = 'msg_B';
 \c
 -- the first claim's id is stale, whichever session presents it
 SELECT bar9.ack_sms(:'first_claim', 'sent');
 DO $$ BEGIN PERFORM bar9.ack_sms(sid('B', 1) || '0', 'sent'); EXCEPTION WHEN object_not_in_prerequisite_state THEN RAISE NOTICE 'stale ack: %', SQLSTATE; END $$;
 SELECT count(*) FROM bar9.claim_sms(10);
-SELECT status, attempt FROM bar9.sms WHERE message_id = 'msg_B';
+SELECT status, attempt FROM bar9.sms WHERE broadcast_id = 'msg_B';
 -- the current claim may be acknowledged from any session: this is not the one that claimed
 SELECT bar9.ack_sms(:'second_claim', 'sent');
-SELECT * FROM counts WHERE message_id = 'msg_B';
+SELECT * FROM counts WHERE broadcast_id = 'msg_B';
 -- a lease that ran out with nobody taking over: the claim still stands
 SELECT mk('B2', 1);
 SELECT sms_id AS b2 FROM bar9.claim_sms(10, '10 milliseconds') \gset
@@ -124,8 +124,8 @@ SELECT to_number, attempt FROM bar9.claim_sms(2, '1 hour');
 SELECT bar9.ack_sms((:'b3'::text[])[3], 'sent');
 SELECT bar9.ack_sms((:'b3'::text[])[1], 'sent');
 SELECT first_number, last_number, remaining, attempt FROM bar9.sms_claims ORDER BY first_number;
-SELECT bar9.ack_sms_batch(ARRAY(SELECT sms_id FROM bar9.sms WHERE message_id = 'msg_B3' AND status = 'sending'), 'sent');
-SELECT * FROM counts WHERE message_id = 'msg_B3';
+SELECT bar9.ack_sms_batch(ARRAY(SELECT sms_id FROM bar9.sms WHERE broadcast_id = 'msg_B3' AND status = 'sending'), 'sent');
+SELECT * FROM counts WHERE broadcast_id = 'msg_B3';
 --
 -- Retry: back-off doubling from bar9.retry_delay up to bar9.retry_delay_max,
 -- then failed after bar9.max_attempts claims
@@ -138,9 +138,9 @@ SELECT to_number, attempt FROM bar9.claim_sms(10);
 -- (each retry in one transaction: the back-off is exactly due_at - now())
 BEGIN;
 SELECT bar9.ack_sms(sid('C', 1), 'retry', NULL, 'carrier timeout');
-SELECT status, attempt, lease_until IS NULL AS no_lease, error FROM bar9.sms WHERE message_id = 'msg_C';
+SELECT status, attempt, lease_until IS NULL AS no_lease, error FROM bar9.sms WHERE broadcast_id = 'msg_C';
 SELECT attempt, due_at - now() AS backoff, claim_no IS NULL AS unclaimed FROM bar9.sms_retry;
-SELECT * FROM counts WHERE message_id = 'msg_C';
+SELECT * FROM counts WHERE broadcast_id = 'msg_C';
 -- not due yet
 SELECT count(*) FROM bar9.claim_sms(10);
 COMMIT;
@@ -163,8 +163,8 @@ SELECT pg_sleep(0.35);
 SELECT to_number, attempt FROM bar9.claim_sms(10);
 -- the fourth claim was the last: failed
 SELECT bar9.ack_sms(sid('C', 1), 'retry');
-SELECT status, attempt, error FROM bar9.sms WHERE message_id = 'msg_C';
-SELECT * FROM counts WHERE message_id = 'msg_C';
+SELECT status, attempt, error FROM bar9.sms WHERE broadcast_id = 'msg_C';
+SELECT * FROM counts WHERE broadcast_id = 'msg_C';
 SELECT bar9.ack_sms(sid('C', 1), 'retry');
 -- a retried SMS claimed again is acknowledged like any other
 SELECT mk('C2', 1);
@@ -174,8 +174,8 @@ SELECT pg_sleep(0.15);
 SELECT sms_id LIKE '%.r%' AS retry_claim, attempt FROM bar9.claim_sms(10);
 SELECT bar9.ack_sms(sid('C2', 1), 'sent', 'ref-c2');
 SELECT bar9.ack_sms(sid('C2', 1), 'delivered');
-SELECT status, attempt, provider_ref, error FROM bar9.sms WHERE message_id = 'msg_C2';
-SELECT * FROM counts WHERE message_id = 'msg_C2';
+SELECT status, attempt, provider_ref, error FROM bar9.sms WHERE broadcast_id = 'msg_C2';
+SELECT * FROM counts WHERE broadcast_id = 'msg_C2';
 RESET bar9.max_attempts;
 RESET bar9.retry_delay;
 RESET bar9.retry_delay_max;
@@ -191,21 +191,21 @@ SET bar9.max_attempts = 101;
 SELECT mk('D', 2);
 SELECT (bar9.cancel_broadcast(:'acct', 'msg_D')).status;
 SELECT count(*) FROM bar9.claim_sms(10);
-SELECT * FROM counts WHERE message_id = 'msg_D';
+SELECT * FROM counts WHERE broadcast_id = 'msg_D';
 SELECT mk('E', 3);
 SELECT to_number, attempt FROM bar9.claim_sms(10, '1 hour') ORDER BY to_number;
 SELECT (bar9.cancel_broadcast(:'acct', 'msg_E')).status;
 SELECT bar9.ack_sms(sid('E', 1), 'sent');
 SELECT bar9.ack_sms(sid('E', 2), 'retry');
 SELECT bar9.ack_sms(sid('E', 2), 'sent');
-SELECT * FROM counts WHERE message_id = 'msg_E';
+SELECT * FROM counts WHERE broadcast_id = 'msg_E';
 -- a claim whose lease runs out after its broadcast was canceled is not handed out again
 SELECT mk('E2', 2);
 SELECT count(*) FROM bar9.claim_sms(10, '10 milliseconds');
 SELECT (bar9.cancel_broadcast(:'acct', 'msg_E2')).status;
 SELECT pg_sleep(0.05);
 SELECT count(*) FROM bar9.claim_sms(10);
-SELECT * FROM counts WHERE message_id = 'msg_E2';
+SELECT * FROM counts WHERE broadcast_id = 'msg_E2';
 --
 -- A broadcast still fanning out stays pending while its SMS are claimed;
 -- when its fan-out ends its status follows the counters
@@ -213,23 +213,23 @@ SELECT * FROM counts WHERE message_id = 'msg_E2';
 SELECT mk('F', 2, 'pending', false);
 SELECT to_number, attempt FROM bar9.claim_sms(1);
 SELECT bar9.ack_sms(sid('F', 1), 'sent');
-SELECT * FROM counts WHERE message_id = 'msg_F';
-UPDATE bar9.broadcasts SET status = 'queued', fanout_done = true WHERE message_id = 'msg_F';
-SELECT * FROM counts WHERE message_id = 'msg_F';
+SELECT * FROM counts WHERE broadcast_id = 'msg_F';
+UPDATE bar9.broadcasts SET status = 'queued', fanout_done = true WHERE broadcast_id = 'msg_F';
+SELECT * FROM counts WHERE broadcast_id = 'msg_F';
 SELECT to_number, attempt FROM bar9.claim_sms(1);
 SELECT bar9.ack_sms(sid('F', 2), 'delivered');
-SELECT * FROM counts WHERE message_id = 'msg_F';
+SELECT * FROM counts WHERE broadcast_id = 'msg_F';
 -- a fan-out that created no SMS at all completes at once
 SELECT mk('G', 0, 'pending', false);
-UPDATE bar9.broadcasts SET status = 'queued', fanout_done = true WHERE message_id = 'msg_G';
-SELECT * FROM counts WHERE message_id = 'msg_G';
+UPDATE bar9.broadcasts SET status = 'queued', fanout_done = true WHERE broadcast_id = 'msg_G';
+SELECT * FROM counts WHERE broadcast_id = 'msg_G';
 --
 -- Batch acknowledgement: all or none
 --
 SELECT mk('H', 4);
 SELECT count(*) FROM bar9.claim_sms(3);
 SELECT bar9.ack_sms_batch(ARRAY[sid('H', 1), sid('H', 2), sid('H', 4)], 'sent');
-SELECT status FROM bar9.sms WHERE message_id = 'msg_H' ORDER BY to_number;
+SELECT status FROM bar9.sms WHERE broadcast_id = 'msg_H' ORDER BY to_number;
 SELECT bar9.ack_sms_batch(ARRAY[sid('H', 1), sid('H', 1)], 'sent');
 SELECT bar9.ack_sms_batch(ARRAY[sid('H', 1), 'x'], 'sent');
 SELECT bar9.ack_sms_batch(ARRAY[sid('H', 1), NULL], 'sent');
@@ -239,20 +239,20 @@ SELECT bar9.ack_sms_batch('{}', 'sent');
 SELECT bar9.ack_sms_batch('{}', 'bogus');
 SELECT bar9.ack_sms_batch(NULL, 'sent');
 SELECT bar9.ack_sms_batch(ARRAY[sid('H', 1), sid('H', 2)], 'sent', ARRAY['ref-1', NULL]);
-SELECT to_number, status, provider_ref FROM bar9.sms WHERE message_id = 'msg_H' ORDER BY to_number;
+SELECT to_number, status, provider_ref FROM bar9.sms WHERE broadcast_id = 'msg_H' ORDER BY to_number;
 SELECT bar9.ack_sms_batch(ARRAY[sid('H', 2), sid('H', 1)], 'delivered', ARRAY['ref-2', NULL]);
-SELECT to_number, status, provider_ref FROM bar9.sms WHERE message_id = 'msg_H' ORDER BY to_number;
+SELECT to_number, status, provider_ref FROM bar9.sms WHERE broadcast_id = 'msg_H' ORDER BY to_number;
 -- claim and acknowledge in one statement, as a sender loop does
 WITH c AS (SELECT * FROM bar9.claim_sms(500)) SELECT bar9.ack_sms_batch(array_agg(sms_id), 'sent') FROM c;
-SELECT * FROM counts WHERE message_id = 'msg_H';
+SELECT * FROM counts WHERE broadcast_id = 'msg_H';
 SELECT bar9.ack_sms_batch(ARRAY[sid('H', 3)], 'failed', NULL, 'no route');
-SELECT * FROM counts WHERE message_id = 'msg_H';
+SELECT * FROM counts WHERE broadcast_id = 'msg_H';
 -- several broadcasts in one claim, each counted once
 SELECT mk('I', 3);
 SELECT mk('J', 2);
 SELECT message_id, count(*) FROM bar9.claim_sms(100) GROUP BY message_id ORDER BY message_id;
-SELECT bar9.ack_sms_batch(ARRAY(SELECT sms_id FROM bar9.sms WHERE status = 'sending' AND message_id IN ('msg_I', 'msg_J')), 'sent');
-SELECT * FROM counts WHERE message_id IN ('msg_I', 'msg_J');
+SELECT bar9.ack_sms_batch(ARRAY(SELECT sms_id FROM bar9.sms WHERE status = 'sending' AND broadcast_id IN ('msg_I', 'msg_J')), 'sent');
+SELECT * FROM counts WHERE broadcast_id IN ('msg_I', 'msg_J');
 -- every broadcast's counters match its SMS
 SELECT count(*) AS broadcasts, bool_and(exact) AS all_exact FROM counts;
 --
@@ -270,7 +270,7 @@ SELECT bar9.sms_add_partitions();
 SELECT bar9.add_number(:'acct', :'chan', '+213555009999') \g /dev/null
 SELECT id AS today_msg FROM bar9.create_broadcast(:'acct', :'chan', 'today') \gset
 SELECT (bar9.cancel_broadcast(:'acct', :'today_msg')).status;
-SELECT bar9.broadcast_day(broadcast_no) = (now() AT TIME ZONE 'UTC')::date AS today, broadcast_no & 32767 AS nth_today FROM bar9.broadcasts WHERE message_id = :'today_msg';
+SELECT bar9.broadcast_day(broadcast_no) = (now() AT TIME ZONE 'UTC')::date AS today, broadcast_no & 32767 AS nth_today FROM bar9.broadcasts WHERE broadcast_id = :'today_msg';
 SELECT bar9.broadcast_day(0), bar9.broadcast_day(32767), bar9.broadcast_day(32768);
 SELECT bar9.sms_add_partition('1999-12-31');
 SELECT bar9.sms_add_partition('2180-01-01');
@@ -284,12 +284,12 @@ SELECT mk('OLD2', 1, day => '2026-01-06');
 SELECT count(*) FROM bar9.claim_sms(10);
 SELECT bar9.ack_sms_batch(ARRAY[sid('OLD1', 1), sid('OLD1', 2)], 'sent');
 SELECT bar9.broadcast_day(broadcast_no), count(*) FROM bar9.sms_history WHERE broadcast_no < (date '2026-02-01' - date '2000-01-01') << 15 GROUP BY 1 ORDER BY 1;
-SELECT message_id, status, sent FROM counts WHERE message_id LIKE 'msg_OLD%';
+SELECT broadcast_id, status, sent FROM counts WHERE broadcast_id LIKE 'msg_OLD%';
 SELECT bar9.retire_sms('30 days');
 SELECT sms_day FROM bar9.sms_days WHERE sms_day < '2026-02-01' ORDER BY 1;
 SELECT relname FROM pg_class WHERE relname LIKE 'sms_history_202601%' ORDER BY 1;
 -- the counters keep the history
-SELECT message_id, status, queued, sending, sent, delivered, failed, canceled FROM counts WHERE message_id LIKE 'msg_OLD%';
+SELECT broadcast_id, status, queued, sending, sent, delivered, failed, canceled FROM counts WHERE broadcast_id LIKE 'msg_OLD%';
 SELECT bar9.ack_sms(sid('OLD2', 1), 'sent');
 SELECT bar9.retire_sms('30 days');
 SELECT sms_day FROM bar9.sms_days WHERE sms_day < '2026-02-01' ORDER BY 1;
@@ -300,7 +300,7 @@ SELECT sms_day FROM bar9.sms_days WHERE sms_day < '2026-02-01' ORDER BY 1;
 SELECT mk('L', 2);
 -- (statistics are not flushed inside a transaction: differences are exact)
 BEGIN;
-CREATE TEMP VIEW writes_now AS SELECT CASE WHEN c.relname LIKE 'sms_history_%' THEN 'sms_history (its day)' ELSE c.relname::text END AS relname, pg_stat_get_xact_tuples_inserted(c.oid) AS ins, pg_stat_get_xact_tuples_updated(c.oid) AS upd, pg_stat_get_xact_tuples_deleted(c.oid) AS del FROM pg_class c WHERE c.relnamespace = 'bar9'::regnamespace AND c.relname IN ('sms_queue', 'sms_claims', 'sms_retry') OR c.oid = (SELECT p.oid FROM pg_class p JOIN bar9.broadcasts m ON p.relname = 'sms_history_' || to_char(bar9.broadcast_day(m.broadcast_no), 'YYYYMMDD') WHERE m.message_id = 'msg_L');
+CREATE TEMP VIEW writes_now AS SELECT CASE WHEN c.relname LIKE 'sms_history_%' THEN 'sms_history (its day)' ELSE c.relname::text END AS relname, pg_stat_get_xact_tuples_inserted(c.oid) AS ins, pg_stat_get_xact_tuples_updated(c.oid) AS upd, pg_stat_get_xact_tuples_deleted(c.oid) AS del FROM pg_class c WHERE c.relnamespace = 'bar9'::regnamespace AND c.relname IN ('sms_queue', 'sms_claims', 'sms_retry') OR c.oid = (SELECT p.oid FROM pg_class p JOIN bar9.broadcasts m ON p.relname = 'sms_history_' || to_char(bar9.broadcast_day(m.broadcast_no), 'YYYYMMDD') WHERE m.broadcast_id = 'msg_L');
 CREATE TEMP TABLE writes_before AS SELECT * FROM writes_now;
 CREATE TEMP VIEW writes AS SELECT n.relname, n.ins - b.ins AS inserted, n.upd - b.upd AS updated, n.del - b.del AS deleted FROM writes_now n JOIN writes_before b USING (relname) ORDER BY 1;
 SELECT count(*) FROM bar9.claim_sms(10);
@@ -310,9 +310,9 @@ SELECT * FROM writes;
 SELECT bar9.ack_sms_batch(ARRAY[sid('L', 1), sid('L', 2)], 'delivered');
 SELECT * FROM writes;
 COMMIT;
-SELECT * FROM counts WHERE message_id = 'msg_L';
+SELECT * FROM counts WHERE broadcast_id = 'msg_L';
 -- every broadcast's counters match its SMS (but those whose SMS were retired)
-SELECT count(*) AS broadcasts, bool_and(exact) AS all_exact FROM counts WHERE message_id NOT LIKE 'msg_OLD%';
+SELECT count(*) AS broadcasts, bool_and(exact) AS all_exact FROM counts WHERE broadcast_id NOT LIKE 'msg_OLD%';
 --
 -- GET …/messages/:message_id/recipients: every SMS of a broadcast with its
 -- status, in bar9.e164 order; ?status= filters, pages by phone number

@@ -33,13 +33,13 @@ CREATE TEMP TABLE r AS SELECT * FROM bar9.api('POST', :'msgs', :'h', convert_to(
 SELECT status, pg_temp.mask(body) FROM r;
 SELECT body::jsonb->>'id' AS m1 FROM r \gset
 SELECT :'m1' ~ '^msg_[0-9A-Za-z]{22}$' AS id_ok;
-SELECT status, fanout_done, send_at IS NULL AS now, recipient_count FROM bar9.broadcasts WHERE message_id = :'m1';
-SELECT count(*) AS sms_at_request FROM bar9.sms WHERE message_id = :'m1';
+SELECT status, fanout_done, send_at IS NULL AS now, recipient_count FROM bar9.broadcasts WHERE broadcast_id = :'m1';
+SELECT count(*) AS sms_at_request FROM bar9.sms WHERE broadcast_id = :'m1';
 -- the recipients: members whose added_seq is at most the cutoff
-SELECT member_seq_cutoff = (SELECT max(added_seq) FROM bar9.audience_numbers) AS cutoff_is_last_member FROM bar9.broadcasts WHERE message_id = :'m1';
+SELECT member_seq_cutoff = (SELECT max(added_seq) FROM bar9.audience_numbers) AS cutoff_is_last_member FROM bar9.broadcasts WHERE broadcast_id = :'m1';
 -- a number added after the request gets nothing
 SELECT added FROM bar9.add_numbers(:'acct', :'cid', ARRAY['+213555000999']);
-SELECT (SELECT added_seq FROM bar9.audience_numbers WHERE phone_number::text = '+213555000999') > member_seq_cutoff AS later_number_excluded FROM bar9.broadcasts WHERE message_id = :'m1';
+SELECT (SELECT added_seq FROM bar9.audience_numbers WHERE phone_number::text = '+213555000999') > member_seq_cutoff AS later_number_excluded FROM bar9.broadcasts WHERE broadcast_id = :'m1';
 SELECT * FROM pg_temp.call('GET', :'msgs' || '/' || :'m1', :'h');
 --
 -- Status: pending -> queued (fan-out) -> sending (claims) -> completed (acks)
@@ -48,11 +48,11 @@ SELECT bar9.fanout_run(:'acct', :'m1');
 SELECT * FROM pg_temp.call('GET', :'msgs' || '/' || :'m1', :'h');
 SELECT to_number, body, attempt FROM bar9.claim_sms(1);
 SELECT * FROM pg_temp.call('GET', :'msgs' || '/' || :'m1', :'h');
-SELECT bar9.ack_sms_batch(ARRAY(SELECT sms_id FROM bar9.sms WHERE message_id = :'m1' AND status = 'sending'), 'sent');
+SELECT bar9.ack_sms_batch(ARRAY(SELECT sms_id FROM bar9.sms WHERE broadcast_id = :'m1' AND status = 'sending'), 'sent');
 SELECT * FROM pg_temp.call('GET', :'msgs' || '/' || :'m1', :'h');
 SELECT count(*) AS claimed FROM bar9.claim_sms(100);
-SELECT bar9.ack_sms(sms_id, 'delivered') FROM bar9.sms WHERE message_id = :'m1' AND to_number::text = '+33612345678';
-SELECT bar9.ack_sms(sms_id, 'failed', NULL, 'unreachable') FROM bar9.sms WHERE message_id = :'m1' AND to_number::text = '+447911123456';
+SELECT bar9.ack_sms(sms_id, 'delivered') FROM bar9.sms WHERE broadcast_id = :'m1' AND to_number::text = '+33612345678';
+SELECT bar9.ack_sms(sms_id, 'failed', NULL, 'unreachable') FROM bar9.sms WHERE broadcast_id = :'m1' AND to_number::text = '+447911123456';
 SELECT * FROM pg_temp.call('GET', :'msgs' || '/' || :'m1', :'h');
 --
 -- Body: 1 to 1600 characters (not bytes), a JSON string, required
@@ -121,7 +121,7 @@ CREATE TEMP TABLE s AS SELECT * FROM bar9.api('POST', :'msgs', :'h', convert_to(
 SELECT status, pg_temp.mask(body) FROM s;
 SELECT body::jsonb->>'id' AS ms FROM s \gset
 SELECT (body::jsonb->>'send_at')::timestamptz = date_trunc('second', now() + interval '1 hour') AS send_at_echoed FROM s;
-SELECT status, member_seq_cutoff IS NULL AS cutoff_at_send_at, send_at = date_trunc('second', now() + interval '1 hour') AS send_at_stored FROM bar9.broadcasts WHERE message_id = :'ms';
+SELECT status, member_seq_cutoff IS NULL AS cutoff_at_send_at, send_at = date_trunc('second', now() + interval '1 hour') AS send_at_stored FROM bar9.broadcasts WHERE broadcast_id = :'ms';
 COMMIT;
 SELECT status, body::jsonb->>'send_at' = to_char(date_trunc('second', now() + interval '2 hours') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS utc FROM bar9.api('POST', :'msgs', :'h', convert_to(jsonb_build_object('body', 'later', 'send_at', to_char((now() + interval '2 hours') AT TIME ZONE 'UTC' + interval '1 hour', 'YYYY-MM-DD"T"HH24:MI:SS"+01:00"'))::text, 'UTF8'));
 SELECT status, body::jsonb->>'send_at' = to_char(date_trunc('second', now() + interval '2 hours') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS utc FROM bar9.api('POST', :'msgs', :'h', convert_to(jsonb_build_object('body', 'later', 'send_at', to_char((now() + interval '2 hours') AT TIME ZONE 'UTC' - interval '5 hours 30 minutes', 'YYYY-MM-DD"t"HH24:MI:SS".123456789-05:30"'))::text, 'UTF8'));
@@ -136,7 +136,7 @@ SELECT * FROM pg_temp.call('GET', '/v1/marketing/channels/' || :'empty' || '/mes
 SELECT * FROM pg_temp.call('GET', '/v1/marketing/channels/' || :'cid2' || '/messages/' || :'m1', :'h2');
 SELECT * FROM pg_temp.call('GET', '/v1/marketing/channels/' || :'cid' || '/messages/' || :'m1', :'h2');
 SELECT * FROM pg_temp.call('GET', :'msgs' || '/' || :'m1', :'h_rw');
-SELECT array_agg(message_id ORDER BY created_at DESC, message_id DESC) AS ids, count(*) AS nids FROM bar9.broadcasts WHERE account_id = :'acct' AND channel_id = :'cid' \gset
+SELECT array_agg(broadcast_id ORDER BY created_at DESC, broadcast_id DESC) AS ids, count(*) AS nids FROM bar9.broadcasts WHERE account_id = :'acct' AND audience_id = :'cid' \gset
 SELECT :nids AS broadcasts_of_the_audience;
 SELECT status, ARRAY(SELECT e->>'id' FROM jsonb_array_elements(body::jsonb->'data') e) = (:'ids'::text[])[1:20] AS newest_first, body::jsonb->'has_more' AS has_more FROM bar9.api('GET', :'msgs', :'h', NULL);
 SELECT ARRAY(SELECT e->>'id' FROM jsonb_array_elements(body::jsonb->'data') e) = (:'ids'::text[])[1:2] AS page_1, body::jsonb->'has_more' AS has_more FROM bar9.api('GET', :'msgs' || '?limit=2', :'h', NULL);
@@ -159,12 +159,12 @@ SELECT bar9.fanout_run(:'acct', :'ms');
 SELECT body::jsonb->>'id' AS mp FROM bar9.api('POST', :'msgs', :'h', convert_to('{"body": "pending"}', 'UTF8')) \gset
 SELECT * FROM pg_temp.call('POST', :'msgs' || '/' || :'mp' || '/cancel', :'h');
 SELECT bar9.fanout_run(:'acct', :'mp');
-SELECT count(*) AS sms FROM bar9.sms WHERE message_id = :'mp';
+SELECT count(*) AS sms FROM bar9.sms WHERE broadcast_id = :'mp';
 -- queued: every SMS canceled
 SELECT body::jsonb->>'id' AS mq FROM bar9.api('POST', :'msgs', :'h', convert_to('{"body": "queued"}', 'UTF8')) \gset
 SELECT bar9.fanout_run(:'acct', :'mq');
 SELECT * FROM pg_temp.call('POST', :'msgs' || '/' || :'mq' || '/cancel', :'h');
-SELECT status, count(*) FROM bar9.sms WHERE message_id = :'mq' GROUP BY status;
+SELECT status, count(*) FROM bar9.sms WHERE broadcast_id = :'mq' GROUP BY status;
 -- sending: the claimed SMS is left to its sender, which finishes it
 SELECT body::jsonb->>'id' AS mg FROM bar9.api('POST', :'msgs', :'h', convert_to('{"body": "sending"}', 'UTF8')) \gset
 SELECT bar9.fanout_run(:'acct', :'mg');
@@ -213,10 +213,10 @@ SELECT body FROM bar9.list_broadcasts(:'acct', :'cid', 2);
 SELECT bar9.list_broadcasts(:'acct', :'cid', 0);
 SELECT bar9.list_broadcasts(:'acct', :'cid', 20, 'msg_nope');
 SELECT pg_temp.try(format('SELECT bar9.list_broadcasts(%L, %L)', :'acct2', :'cid'));
-SELECT status, canceled FROM bar9.cancel_broadcast(:'acct', (SELECT message_id FROM bar9.broadcasts WHERE body = 'later' AND status = 'scheduled' ORDER BY created_at LIMIT 1));
+SELECT status, canceled FROM bar9.cancel_broadcast(:'acct', (SELECT broadcast_id FROM bar9.broadcasts WHERE body = 'later' AND status = 'scheduled' ORDER BY created_at LIMIT 1));
 SELECT pg_temp.try(format('SELECT bar9.cancel_broadcast(%L, %L)', :'acct', :'m1'));
 SELECT pg_temp.try(format('SELECT bar9.cancel_broadcast(%L, %L)', :'acct2', :'mq'));
 -- every broadcast's counters match its SMS
-SELECT bool_and((m.n_queued, m.n_sending, m.n_sent, m.n_delivered, m.n_failed, m.n_canceled) = (SELECT count(*) FILTER (WHERE s.status = 'queued'), count(*) FILTER (WHERE s.status = 'sending'), count(*) FILTER (WHERE s.status = 'sent'), count(*) FILTER (WHERE s.status = 'delivered'), count(*) FILTER (WHERE s.status = 'failed'), count(*) FILTER (WHERE s.status = 'canceled') FROM bar9.sms s WHERE s.message_id = m.message_id)) AS all_exact FROM bar9.broadcasts m;
+SELECT bool_and((m.n_queued, m.n_sending, m.n_sent, m.n_delivered, m.n_failed, m.n_canceled) = (SELECT count(*) FILTER (WHERE s.status = 'queued'), count(*) FILTER (WHERE s.status = 'sending'), count(*) FILTER (WHERE s.status = 'sent'), count(*) FILTER (WHERE s.status = 'delivered'), count(*) FILTER (WHERE s.status = 'failed'), count(*) FILTER (WHERE s.status = 'canceled') FROM bar9.sms s WHERE s.broadcast_id = m.broadcast_id)) AS all_exact FROM bar9.broadcasts m;
 \c postgres
 DROP DATABASE bar9_messages_regress;

@@ -5,9 +5,9 @@
 -- Timestamps are checked for their RFC 3339 form and then masked.
 CREATE FUNCTION pg_temp.req(key text, method text, path text, body text DEFAULT NULL, idem text DEFAULT NULL) RETURNS TABLE (status int, body text) LANGUAGE sql AS $$ SELECT r.status, regexp_replace(r.body, '"created_at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"', '"created_at":"<time>"', 'g') FROM bar9.api(method, path, jsonb_strip_nulls(jsonb_build_object('authorization', 'Bearer ' || key, 'content-type', CASE WHEN body IS NOT NULL THEN 'application/json' END, 'idempotency-key', idem)), convert_to(body, 'UTF8')) r $$;
 -- The SMS of a broadcast by number, and its counters.
-CREATE FUNCTION pg_temp.sms(acct text) RETURNS TABLE (message_id text, to_number text, status text) LANGUAGE sql AS $$ SELECT message_id, to_number::text, status FROM bar9.sms WHERE account_id = acct ORDER BY message_id, to_number $$;
+CREATE FUNCTION pg_temp.sms(acct text) RETURNS TABLE (broadcast_id text, to_number text, status text) LANGUAGE sql AS $$ SELECT broadcast_id, to_number::text, status FROM bar9.sms WHERE account_id = acct ORDER BY broadcast_id, to_number $$;
 -- (PL/pgSQL: so it runs on Citus too)
-CREATE FUNCTION pg_temp.counts(acct text) RETURNS TABLE (message_id text, status text, n_queued bigint, n_sending bigint, n_canceled bigint, recipient_count bigint, suppressed_count bigint) LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY SELECT m.message_id, m.status, m.n_queued, m.n_sending, m.n_canceled, m.recipient_count, m.suppressed_count FROM bar9.broadcasts m WHERE m.account_id = acct ORDER BY m.message_id; END $$;
+CREATE FUNCTION pg_temp.counts(acct text) RETURNS TABLE (broadcast_id text, status text, n_queued bigint, n_sending bigint, n_canceled bigint, recipient_count bigint, suppressed_count bigint) LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY SELECT m.broadcast_id, m.status, m.n_queued, m.n_sending, m.n_canceled, m.recipient_count, m.suppressed_count FROM bar9.broadcasts m WHERE m.account_id = acct ORDER BY m.broadcast_id; END $$;
 SELECT bar9.create_account('Consent A') AS acct \gset
 SELECT bar9.create_account('Consent B') AS acct_b \gset
 SELECT bar9.create_api_key(:'acct', ARRAY['marketing:channels:read', 'marketing:channels:write'], 'rw') AS rw \gset
@@ -151,11 +151,11 @@ SELECT * FROM bar9.add_opt_out(:'acct', NULL);
 -- under way), m4 sending with the number's SMS claimed; account B's m5.
 --
 BEGIN;
-INSERT INTO bar9.audiences (account_id, channel_id, name) VALUES (:'acct', 'mkt_consent1', 'consent'), (:'acct_b', 'mkt_consent2', 'consent b');
-INSERT INTO bar9.broadcasts (account_id, message_id, channel_id, body, encoding, segments, status, fanout_done, recipient_count, n_queued, n_sending) VALUES (:'acct', 'msg_m1', 'mkt_consent1', 'hello', 'GSM-7', 1, 'sending', true, 3, 2, 1), (:'acct', 'msg_m2', 'mkt_consent1', 'hello', 'GSM-7', 1, 'queued', true, 1, 1, 0), (:'acct', 'msg_m3', 'mkt_consent1', 'hello', 'GSM-7', 1, 'pending', false, 2, 2, 0), (:'acct', 'msg_m4', 'mkt_consent1', 'hello', 'GSM-7', 1, 'sending', true, 1, 0, 1), (:'acct_b', 'msg_m5', 'mkt_consent2', 'hello', 'GSM-7', 1, 'queued', true, 1, 1, 0);
+INSERT INTO bar9.audiences (account_id, audience_id, name) VALUES (:'acct', 'mkt_consent1', 'consent'), (:'acct_b', 'mkt_consent2', 'consent b');
+INSERT INTO bar9.broadcasts (account_id, broadcast_id, audience_id, body, encoding, segments, status, fanout_done, recipient_count, n_queued, n_sending) VALUES (:'acct', 'msg_m1', 'mkt_consent1', 'hello', 'GSM-7', 1, 'sending', true, 3, 2, 1), (:'acct', 'msg_m2', 'mkt_consent1', 'hello', 'GSM-7', 1, 'queued', true, 1, 1, 0), (:'acct', 'msg_m3', 'mkt_consent1', 'hello', 'GSM-7', 1, 'pending', false, 2, 2, 0), (:'acct', 'msg_m4', 'mkt_consent1', 'hello', 'GSM-7', 1, 'sending', true, 1, 0, 1), (:'acct_b', 'msg_m5', 'mkt_consent2', 'hello', 'GSM-7', 1, 'queued', true, 1, 1, 0);
 -- their SMS as fan-out and claims leave them (060_queue.sql): claimed ones up to each broadcast's claim cursor, under a claim; queued ones after it
-INSERT INTO bar9.sms_queue SELECT m.account_no, m.broadcast_no, v.n::bar9.e164 FROM bar9.broadcasts m JOIN (VALUES ('msg_m1', '+213666000000'), ('msg_m1', '+213666000001'), ('msg_m1', '+213666000002'), ('msg_m2', '+213666000001'), ('msg_m3', '+213666000001'), ('msg_m3', '+213666000004'), ('msg_m4', '+213666000001'), ('msg_m5', '+213666000001')) v(id, n) ON m.message_id = v.id;
-INSERT INTO bar9.sms_claims SELECT m.account_no, m.broadcast_no, nextval('bar9.claim_no_seq'), v.n::bar9.e164, v.n::bar9.e164, 1, 1, now() + interval '1 hour', now() FROM bar9.broadcasts m JOIN (VALUES ('msg_m1', '+213666000000'), ('msg_m4', '+213666000001')) v(id, n) ON m.message_id = v.id;
+INSERT INTO bar9.sms_queue SELECT m.account_no, m.broadcast_no, v.n::bar9.e164 FROM bar9.broadcasts m JOIN (VALUES ('msg_m1', '+213666000000'), ('msg_m1', '+213666000001'), ('msg_m1', '+213666000002'), ('msg_m2', '+213666000001'), ('msg_m3', '+213666000001'), ('msg_m3', '+213666000004'), ('msg_m4', '+213666000001'), ('msg_m5', '+213666000001')) v(id, n) ON m.broadcast_id = v.id;
+INSERT INTO bar9.sms_claims SELECT m.account_no, m.broadcast_no, nextval('bar9.claim_no_seq'), v.n::bar9.e164, v.n::bar9.e164, 1, 1, now() + interval '1 hour', now() FROM bar9.broadcasts m JOIN (VALUES ('msg_m1', '+213666000000'), ('msg_m4', '+213666000001')) v(id, n) ON m.broadcast_id = v.id;
 UPDATE bar9.broadcasts m SET claim_cursor = c.last_number FROM bar9.sms_claims c WHERE (c.account_no, c.broadcast_no) = (m.account_no, m.broadcast_no);
 SELECT * FROM pg_temp.req(:'rw', 'POST', '/v1/marketing/opt-outs', '{"phone_number": "+213666000001"}');
 SELECT * FROM pg_temp.sms(:'acct');
@@ -168,15 +168,15 @@ SELECT phone_number, created, canceled_sms FROM bar9.add_opt_out(:'acct', '+2136
 -- a claimed SMS that goes back to the queue after the opt-out is canceled
 -- by the next opt-out of the number (a repeated STOP, say)
 SET LOCAL bar9.retry_delay = '1h';
-SELECT bar9.ack_sms(sms_id, 'retry') FROM bar9.sms WHERE message_id = 'msg_m4';
-SELECT * FROM pg_temp.counts(:'acct') WHERE message_id = 'msg_m4';
+SELECT bar9.ack_sms(sms_id, 'retry') FROM bar9.sms WHERE broadcast_id = 'msg_m4';
+SELECT * FROM pg_temp.counts(:'acct') WHERE broadcast_id = 'msg_m4';
 SELECT bar9.receive_sms(:'acct', '+213666000001', 'stop');
-SELECT * FROM pg_temp.sms(:'acct') WHERE message_id = 'msg_m4';
-SELECT * FROM pg_temp.counts(:'acct') WHERE message_id = 'msg_m4';
+SELECT * FROM pg_temp.sms(:'acct') WHERE broadcast_id = 'msg_m4';
+SELECT * FROM pg_temp.counts(:'acct') WHERE broadcast_id = 'msg_m4';
 -- an opt-out by keyword cancels the same way
 SELECT bar9.receive_sms(:'acct', '+213666000002', E' Stop\n');
 SELECT * FROM pg_temp.sms(:'acct') WHERE to_number = '+213666000002';
-SELECT * FROM pg_temp.counts(:'acct') WHERE message_id = 'msg_m1';
+SELECT * FROM pg_temp.counts(:'acct') WHERE broadcast_id = 'msg_m1';
 -- the cancel finds each SMS with one probe of the queue's primary key per unfinished broadcast
 SET LOCAL enable_seqscan = off;
 EXPLAIN (COSTS OFF) DELETE FROM bar9.sms_queue WHERE account_no = 1 AND broadcast_no = 1 AND to_number OPERATOR(bar9.>) '+213666000000' AND to_number OPERATOR(bar9.=) '+213666000001';
@@ -186,22 +186,22 @@ ROLLBACK;
 -- number opts out; a second broadcast leaves it out (suppressed).
 --
 BEGIN;
-INSERT INTO bar9.audiences (account_id, channel_id, name, subscriber_count) VALUES (:'acct', 'mkt_consent3', 'consent', 4);
-INSERT INTO bar9.audience_numbers (account_id, channel_id, phone_number) VALUES (:'acct', 'mkt_consent3', '+213777000001'), (:'acct', 'mkt_consent3', '+213777000002'), (:'acct', 'mkt_consent3', '+213777000003'), (:'acct', 'mkt_consent3', '+213777000004');
-INSERT INTO bar9.broadcasts (account_id, message_id, channel_id, body, encoding, segments, status) VALUES (:'acct', 'msg_f1', 'mkt_consent3', 'hello', 'GSM-7', 1, 'pending');
+INSERT INTO bar9.audiences (account_id, audience_id, name, subscriber_count) VALUES (:'acct', 'mkt_consent3', 'consent', 4);
+INSERT INTO bar9.audience_numbers (account_id, audience_id, phone_number) VALUES (:'acct', 'mkt_consent3', '+213777000001'), (:'acct', 'mkt_consent3', '+213777000002'), (:'acct', 'mkt_consent3', '+213777000003'), (:'acct', 'mkt_consent3', '+213777000004');
+INSERT INTO bar9.broadcasts (account_id, broadcast_id, audience_id, body, encoding, segments, status) VALUES (:'acct', 'msg_f1', 'mkt_consent3', 'hello', 'GSM-7', 1, 'pending');
 SELECT bar9.fanout_run(:'acct', 'msg_f1');
 SELECT * FROM pg_temp.counts(:'acct');
 SELECT * FROM pg_temp.req(:'rw', 'POST', '/v1/marketing/opt-outs', '{"phone_number": "+213777000003"}');
 SELECT * FROM pg_temp.sms(:'acct');
 SELECT * FROM pg_temp.counts(:'acct');
-INSERT INTO bar9.broadcasts (account_id, message_id, channel_id, body, encoding, segments, status) VALUES (:'acct', 'msg_f2', 'mkt_consent3', 'hello again', 'GSM-7', 1, 'pending');
+INSERT INTO bar9.broadcasts (account_id, broadcast_id, audience_id, body, encoding, segments, status) VALUES (:'acct', 'msg_f2', 'mkt_consent3', 'hello again', 'GSM-7', 1, 'pending');
 SELECT bar9.fanout_run(:'acct', 'msg_f2');
-SELECT * FROM pg_temp.sms(:'acct') WHERE message_id = 'msg_f2';
+SELECT * FROM pg_temp.sms(:'acct') WHERE broadcast_id = 'msg_f2';
 SELECT * FROM pg_temp.counts(:'acct');
 -- re-subscribed, the number gets the next broadcast
 SELECT * FROM pg_temp.req(:'rw', 'DELETE', '/v1/marketing/opt-outs/%2B213777000003');
-INSERT INTO bar9.broadcasts (account_id, message_id, channel_id, body, encoding, segments, status) VALUES (:'acct', 'msg_f3', 'mkt_consent3', 'welcome back', 'GSM-7', 1, 'pending');
+INSERT INTO bar9.broadcasts (account_id, broadcast_id, audience_id, body, encoding, segments, status) VALUES (:'acct', 'msg_f3', 'mkt_consent3', 'welcome back', 'GSM-7', 1, 'pending');
 SELECT bar9.fanout_run(:'acct', 'msg_f3');
-SELECT * FROM pg_temp.sms(:'acct') WHERE message_id = 'msg_f3';
+SELECT * FROM pg_temp.sms(:'acct') WHERE broadcast_id = 'msg_f3';
 SELECT * FROM pg_temp.counts(:'acct');
 ROLLBACK;

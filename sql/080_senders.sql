@@ -94,20 +94,20 @@ SELECT message_id = :'m1' AS m1, message_id = :'m2' AS m2, to_number, from_addre
 SELECT bar9.ack_sms_batch(array_agg(sms_id ORDER BY sms_id), 'sent', array_agg('ref-' || substr(to_number::text, 2) || '-' || right(message_id, 4) ORDER BY sms_id)) FROM c WHERE message_id = :'m1';
 SELECT bar9.ack_sms_batch(array_agg(sms_id), 'sent') FROM c WHERE message_id = :'m2';
 SELECT count(*) AS waiting FROM bar9.sms_receipt_wait;
-SELECT w.ref_hash = hashtext(s.provider_ref) AS keyed_by_hash FROM bar9.sms_receipt_wait w JOIN bar9.sms s ON w.to_number::text = s.to_number::text WHERE s.message_id = :'m1' ORDER BY s.to_number;
+SELECT w.ref_hash = hashtext(s.provider_ref) AS keyed_by_hash FROM bar9.sms_receipt_wait w JOIN bar9.sms s ON w.to_number::text = s.to_number::text WHERE s.broadcast_id = :'m1' ORDER BY s.to_number;
 SELECT 'ref-213555123456-' || right(:'m1', 4) AS ref1, 'ref-33612345678-' || right(:'m1', 4) AS ref2, 'ref-447911123456-' || right(:'m1', 4) AS ref3 \gset
 SELECT bar9.report_delivery(:'ref1', 'delivered');
 SELECT bar9.report_delivery(:'ref2', 'failed', 'DELIVRD? no: UNDELIV err 001');
 SELECT bar9.report_delivery(:'ref3', 'failed');
-SELECT to_number, status, error FROM bar9.sms WHERE message_id = :'m1' ORDER BY to_number;
-SELECT status, n_sent, n_delivered, n_failed FROM bar9.broadcasts WHERE message_id = :'m1';
+SELECT to_number, status, error FROM bar9.sms WHERE broadcast_id = :'m1' ORDER BY to_number;
+SELECT status, n_sent, n_delivered, n_failed FROM bar9.broadcasts WHERE broadcast_id = :'m1';
 SELECT count(*) AS waiting FROM bar9.sms_receipt_wait;
 -- a repeated receipt, or one for an SMS already failed, changes nothing: false
 SELECT bar9.report_delivery(:'ref1', 'delivered');
 SELECT bar9.report_delivery(:'ref1', 'failed');
 SELECT bar9.report_delivery(:'ref2', 'delivered');
-SELECT to_number, status FROM bar9.sms WHERE message_id = :'m1' ORDER BY to_number;
-SELECT n_sent, n_delivered, n_failed FROM bar9.broadcasts WHERE message_id = :'m1';
+SELECT to_number, status FROM bar9.sms WHERE broadcast_id = :'m1' ORDER BY to_number;
+SELECT n_sent, n_delivered, n_failed FROM bar9.broadcasts WHERE broadcast_id = :'m1';
 -- an unknown reference: false
 SELECT bar9.report_delivery('no-such-ref', 'delivered');
 -- bad arguments: 22023, 22004
@@ -115,9 +115,9 @@ SELECT bar9.report_delivery(:'ref1', 'sent');
 SELECT bar9.report_delivery(NULL, 'delivered');
 SELECT bar9.report_delivery(:'ref1', NULL);
 -- a reference whose hash another SMS's reference shares is told apart
-INSERT INTO bar9.sms_receipt_wait SELECT hashtext('collide'), account_no, broadcast_no, to_number FROM bar9.sms_history h JOIN bar9.broadcasts m USING (account_no, broadcast_no) WHERE m.message_id = :'m2' AND h.to_number::text = '+213555123456';
+INSERT INTO bar9.sms_receipt_wait SELECT hashtext('collide'), account_no, broadcast_no, to_number FROM bar9.sms_history h JOIN bar9.broadcasts m USING (account_no, broadcast_no) WHERE m.broadcast_id = :'m2' AND h.to_number::text = '+213555123456';
 SELECT bar9.report_delivery('collide', 'delivered');
-SELECT status FROM bar9.sms WHERE message_id = :'m2' AND to_number::text = '+213555123456';
+SELECT status FROM bar9.sms WHERE broadcast_id = :'m2' AND to_number::text = '+213555123456';
 SELECT count(*) AS collision_row_kept FROM bar9.sms_receipt_wait WHERE ref_hash = hashtext('collide');
 DELETE FROM bar9.sms_receipt_wait;
 --
@@ -129,9 +129,9 @@ SELECT count(*) AS waiting FROM bar9.sms_receipt_wait;
 SELECT bar9.ack_sms(sms_id, 'delivered') FROM c WHERE message_id = :'m3' AND to_number::text = '+213555123456';
 SELECT count(*) AS waiting FROM bar9.sms_receipt_wait;
 SELECT bar9.report_delivery('ref-m3-+213555123456', 'failed');
-SELECT to_number, status FROM bar9.sms WHERE message_id = :'m3' ORDER BY to_number;
+SELECT to_number, status FROM bar9.sms WHERE broadcast_id = :'m3' ORDER BY to_number;
 SELECT bar9.report_delivery('ref-m3-+33612345678', 'delivered');
-SELECT n_sent, n_delivered, n_failed, status FROM bar9.broadcasts WHERE message_id = :'m3';
+SELECT n_sent, n_delivered, n_failed, status FROM bar9.broadcasts WHERE broadcast_id = :'m3';
 -- one SMS still waits for its receipt
 SELECT count(*) AS waiting FROM bar9.sms_receipt_wait;
 -- the receipt lookup is one probe of the index on ref_hash
@@ -158,7 +158,7 @@ SELECT * FROM bar9.list_senders(:'acct');
 SELECT * FROM bar9.senders;
 DELETE FROM bar9.sms_receipt_wait;
 \c - postgres
-SELECT status, n_sent, n_delivered FROM bar9.broadcasts WHERE message_id = :'m3';
+SELECT status, n_sent, n_delivered FROM bar9.broadcasts WHERE broadcast_id = :'m3';
 SELECT count(*) AS waiting FROM bar9.sms_receipt_wait;
 \c postgres
 DROP DATABASE bar9_senders_regress;

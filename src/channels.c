@@ -41,7 +41,7 @@
 
 /* The columns every query returns, in Channel order. */
 #define CHANNEL_COLS \
-	"channel_id, name, subscriber_count, message_count, created_at, updated_at," \
+	"audience_id, name, subscriber_count, sms_count, created_at, updated_at," \
 	" account_no, last_member_seq"
 
 static SPIPlanPtr load_plan = NULL;
@@ -93,14 +93,14 @@ channel_load(const char *account_id, const char *channel_id, bool lock,
 	if (lock)
 		plan = bar9_plan(&load_lock_plan,
 						 "SELECT " CHANNEL_COLS " FROM bar9.audiences"
-						 " WHERE account_id = $1 AND channel_id = $2"
+						 " WHERE account_id = $1 AND audience_id = $2"
 						 "   AND account_no = $3"
 						 "   AND deleted_at IS NULL FOR NO KEY UPDATE",
 						 3, argtypes);
 	else
 		plan = bar9_plan(&load_plan,
 						 "SELECT " CHANNEL_COLS " FROM bar9.audiences"
-						 " WHERE account_id = $1 AND channel_id = $2"
+						 " WHERE account_id = $1 AND audience_id = $2"
 						 "   AND account_no = $3 AND deleted_at IS NULL",
 						 3, argtypes);
 	args[0] = CStringGetTextDatum(account_id);
@@ -194,7 +194,7 @@ ChannelCreate(const char *account_id, const char *name, Channel *out)
 	args[4] = Int32GetDatum(bar9_account_no(account_id, false));
 	rc = SPI_execute_plan(bar9_plan(&create_plan,
 									"INSERT INTO bar9.audiences"
-									" (account_id, channel_id, name, created_at, updated_at,"
+									" (account_id, audience_id, name, created_at, updated_at,"
 									"  account_no)"
 									" VALUES ($1, $2, $3, $4, $4, $5)"
 									" RETURNING " CHANNEL_COLS,
@@ -226,7 +226,7 @@ ChannelList(const char *account_id, int limit, const char *after_id)
 		rc = SPI_execute_plan(bar9_plan(&list_plan,
 										"SELECT " CHANNEL_COLS " FROM bar9.audiences"
 										" WHERE account_id = $1 AND deleted_at IS NULL"
-										" ORDER BY created_at DESC, channel_id DESC"
+										" ORDER BY created_at DESC, audience_id DESC"
 										" LIMIT $2",
 										2, argtypes),
 							  args, NULL, false, 0);
@@ -241,7 +241,7 @@ ChannelList(const char *account_id, int limit, const char *after_id)
 		cargs[1] = CStringGetTextDatum(after_id);
 		rc = SPI_execute_plan(bar9_plan(&cursor_plan,
 										"SELECT created_at FROM bar9.audiences"
-										" WHERE account_id = $1 AND channel_id = $2",
+										" WHERE account_id = $1 AND audience_id = $2",
 										2, ctypes),
 							  cargs, NULL, false, 1);
 		if (rc != SPI_OK_SELECT)
@@ -254,8 +254,8 @@ ChannelList(const char *account_id, int limit, const char *after_id)
 		rc = SPI_execute_plan(bar9_plan(&list_after_plan,
 										"SELECT " CHANNEL_COLS " FROM bar9.audiences"
 										" WHERE account_id = $1 AND deleted_at IS NULL"
-										"   AND (created_at, channel_id) < ($3, $4)"
-										" ORDER BY created_at DESC, channel_id DESC"
+										"   AND (created_at, audience_id) < ($3, $4)"
+										" ORDER BY created_at DESC, audience_id DESC"
 										" LIMIT $2",
 										4, argtypes),
 							  args, NULL, false, 0);
@@ -282,7 +282,7 @@ ChannelRename(const char *account_id, const char *channel_id,
 	rc = SPI_execute_plan(bar9_plan(&rename_plan,
 									"UPDATE bar9.audiences"
 									"   SET name = $3, updated_at = $4"
-									" WHERE account_id = $1 AND channel_id = $2"
+									" WHERE account_id = $1 AND audience_id = $2"
 									"   AND account_no = $5 AND deleted_at IS NULL"
 									" RETURNING " CHANNEL_COLS,
 									5, argtypes),
@@ -316,7 +316,7 @@ ChannelDelete(const char *account_id, const char *channel_id)
 									"UPDATE bar9.audiences"
 									"   SET deleted_at = $3, updated_at = $3,"
 									"       subscriber_count = 0"
-									" WHERE account_id = $1 AND channel_id = $2"
+									" WHERE account_id = $1 AND audience_id = $2"
 									"   AND account_no = $4 AND deleted_at IS NULL",
 									4, argtypes),
 						  args, NULL, false, 0);
@@ -340,7 +340,7 @@ ChannelDelete(const char *account_id, const char *channel_id)
 	 */
 	rc = SPI_execute_plan(bar9_plan(&purge_plan,
 									"INSERT INTO bar9.audience_purges"
-									" (account_id, channel_id, account_no)"
+									" (account_id, audience_id, account_no)"
 									" VALUES ($1, $2, $4)",
 									4, argtypes),
 						  args, NULL, false, 0);

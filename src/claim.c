@@ -547,12 +547,12 @@ LockTurn(int32 a, int32 b, bool skip_locked, Broadcast *out,
 	values[1] = Int32GetDatum(b);
 	Exec(bar9_plan(&plan_lock_turn[skip_locked ? 1 : 0],
 				   skip_locked ?
-				   "SELECT message_id, body, from_address, claim_cursor::text"
+				   "SELECT broadcast_id, body, from_address, claim_cursor::text"
 				   "  FROM bar9.broadcasts"
 				   " WHERE account_no = $1 AND broadcast_no = $2"
 				   "   AND status IN ('pending', 'queued', 'sending')"
 				   "   FOR NO KEY UPDATE SKIP LOCKED" :
-				   "SELECT message_id, body, from_address, claim_cursor::text"
+				   "SELECT broadcast_id, body, from_address, claim_cursor::text"
 				   "  FROM bar9.broadcasts"
 				   " WHERE account_no = $1 AND broadcast_no = $2"
 				   "   AND status IN ('pending', 'queued', 'sending')"

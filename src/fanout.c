@@ -90,7 +90,7 @@ typedef struct FanoutQuery
  */
 #define READ_SQL(cursor_condition) \
 	"SELECT phone_number FROM bar9.audience_numbers" \
-	" WHERE account_id = $1 AND channel_id = $2 AND added_seq <= $3" \
+	" WHERE account_id = $1 AND audience_id = $2 AND added_seq <= $3" \
 	"   AND account_no = $6" \
 	cursor_condition \
 	" ORDER BY phone_number LIMIT $4"
@@ -114,21 +114,21 @@ typedef struct FanoutQuery
 #define INSERT_CITUS_SQL \
 	"INSERT INTO bar9.sms_queue (account_no, broadcast_no, to_number)" \
 	" SELECT cn.account_no, $2, cn.phone_number FROM bar9.audience_numbers cn" \
-	" WHERE cn.account_no = $1 AND cn.account_id = $4 AND cn.channel_id = $5" \
+	" WHERE cn.account_no = $1 AND cn.account_id = $4 AND cn.audience_id = $5" \
 	"   AND cn.phone_number OPERATOR(bar9.>=) ($3)[1]" \
 	"   AND cn.phone_number OPERATOR(bar9.<=) ($3)[pg_catalog.array_upper($3, 1)]" \
 	"   AND cn.phone_number OPERATOR(bar9.=) ANY ($3)"
 
 static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 	[PLAN_CHANNEL_OF] = {
-		"SELECT channel_id FROM bar9.broadcasts"
-		" WHERE account_id = $1 AND message_id = $2 AND account_no = $3",
+		"SELECT audience_id FROM bar9.broadcasts"
+		" WHERE account_id = $1 AND broadcast_id = $2 AND account_no = $3",
 		3, {TEXTOID, TEXTOID, INT4OID}
 	},
 	[PLAN_LOCK_CHANNEL] = {
 		"SELECT deleted_at IS NOT NULL, subscriber_count, last_member_seq"
 		"  FROM bar9.audiences"
-		" WHERE account_id = $1 AND channel_id = $2 AND account_no = $3"
+		" WHERE account_id = $1 AND audience_id = $2 AND account_no = $3"
 		" FOR NO KEY UPDATE",
 		3, {TEXTOID, TEXTOID, INT4OID}
 	},
@@ -138,7 +138,7 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 		"       n_queued + n_sending + n_sent + n_delivered + n_failed"
 		"       + n_canceled, account_no, broadcast_no"
 		"  FROM bar9.broadcasts"
-		" WHERE account_id = $1 AND message_id = $2 AND account_no = $3"
+		" WHERE account_id = $1 AND broadcast_id = $2 AND account_no = $3"
 		" FOR NO KEY UPDATE",
 		3, {TEXTOID, TEXTOID, INT4OID}
 	},
@@ -150,11 +150,11 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 		"          JOIN bar9.audience_numbers cn"
 		"            ON cn.account_id = o.account_id"
 		"           AND cn.account_no = o.account_no"
-		"           AND cn.channel_id = bar9.broadcasts.channel_id"
+		"           AND cn.audience_id = bar9.broadcasts.audience_id"
 		"           AND cn.phone_number OPERATOR(bar9.=) o.phone_number"
 		"         WHERE o.account_id = $1 AND o.account_no = $5),"
 		"       updated_at = pg_catalog.now()"
-		" WHERE account_id = $1 AND message_id = $2 AND account_no = $5"
+		" WHERE account_id = $1 AND broadcast_id = $2 AND account_no = $5"
 		" RETURNING member_seq_cutoff, recipient_count",
 		5, {TEXTOID, TEXTOID, INT8OID, INT8OID, INT4OID}
 	},
@@ -186,8 +186,8 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 	 * whose condition is false would prune the whole statement away).
 	 */
 	[PLAN_COUNT_CHANNEL] = {
-		"UPDATE bar9.audiences SET message_count = message_count + $2"
-		" WHERE account_id = $1 AND channel_id = $3 AND account_no = $4",
+		"UPDATE bar9.audiences SET sms_count = sms_count + $2"
+		" WHERE account_id = $1 AND audience_id = $3 AND account_no = $4",
 		4, {TEXTOID, INT8OID, TEXTOID, INT4OID}
 	},
 	[PLAN_RECORD] = {
@@ -199,15 +199,15 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 		"       recipient_count = $8,"
 		"       status = CASE WHEN $7 THEN 'queued' ELSE status END,"
 		"       updated_at = pg_catalog.now()"
-		" WHERE account_id = $1 AND message_id = $2 AND account_no = $9"
+		" WHERE account_id = $1 AND broadcast_id = $2 AND account_no = $9"
 		" RETURNING status",
 		9, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID, BOOLOID,
 		INT8OID, INT4OID}
 	},
 	/* the audience delete: its unfinished broadcasts, in lock order */
 	[PLAN_CANCEL_CHANNEL] = {
-		"SELECT message_id FROM bar9.broadcasts"
-		" WHERE account_id = $1 AND channel_id = $2 AND account_no = $3"
+		"SELECT broadcast_id FROM bar9.broadcasts"
+		" WHERE account_id = $1 AND audience_id = $2 AND account_no = $3"
 		"   AND status IN ('scheduled', 'pending', 'queued', 'sending')"
 		" ORDER BY account_no, broadcast_no"
 		"   FOR NO KEY UPDATE",

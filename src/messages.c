@@ -39,7 +39,7 @@
  * MESSAGE_NCOLS are those of the SQL type bar9.broadcast.
  */
 #define MESSAGE_COLS \
-	"message_id, channel_id, body, status, recipient_count, suppressed_count," \
+	"broadcast_id, audience_id, body, status, recipient_count, suppressed_count," \
 	" encoding, segments, send_at, n_queued, n_sending, n_sent, n_delivered," \
 	" n_failed, n_canceled, created_at, from_address"
 #define MESSAGE_NCOLS	16
@@ -129,14 +129,14 @@ message_load(const char *account_id, const char *channel_id,
 		args[2] = CStringGetTextDatum(channel_id);
 		plan = bar9_plan(&load_plan,
 						 "SELECT " MESSAGE_COLS " FROM bar9.broadcasts"
-						 " WHERE account_id = $1 AND message_id = $2"
-						 "   AND channel_id = $3 AND account_no = $4",
+						 " WHERE account_id = $1 AND broadcast_id = $2"
+						 "   AND audience_id = $3 AND account_no = $4",
 						 4, argtypes);
 	}
 	else
 		plan = bar9_plan(&load_any_channel_plan,
 						 "SELECT " MESSAGE_COLS " FROM bar9.broadcasts"
-						 " WHERE account_id = $1 AND message_id = $2"
+						 " WHERE account_id = $1 AND broadcast_id = $2"
 						 "   AND account_no = $4",
 						 4, argtypes);
 	rc = SPI_execute_plan(plan, args, nulls, false, 1);
@@ -299,7 +299,7 @@ MessageOptedOutMembers(const char *account_id, const char *channel_id)
 									"  JOIN bar9.audience_numbers cn"
 									"    ON cn.account_id = o.account_id"
 									"   AND cn.account_no = o.account_no"
-									"   AND cn.channel_id = $2"
+									"   AND cn.audience_id = $2"
 									"   AND cn.phone_number OPERATOR(bar9.=) o.phone_number"
 									" WHERE o.account_id = $1 AND o.account_no = $3",
 									3, argtypes),
@@ -449,9 +449,9 @@ MessageCreate(const char *account_id, const char *channel_id,
 	nulls[13] = from_address ? ' ' : 'n';
 	rc = SPI_execute_plan(bar9_plan(&insert_plan,
 									"INSERT INTO bar9.broadcasts"
-									" (account_id, channel_id, body, encoding, segments,"
+									" (account_id, audience_id, body, encoding, segments,"
 									"  status, send_at, member_seq_cutoff,"
-									"  recipient_count, message_id, created_at, updated_at,"
+									"  recipient_count, broadcast_id, created_at, updated_at,"
 									"  account_no, broadcast_no, from_address)"
 									" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
 									"         $11, $11, $12, $13, $14)"
@@ -489,8 +489,8 @@ MessageList(const char *account_id, const char *channel_id, int limit,
 	if (after_id == NULL)
 		rc = SPI_execute_plan(bar9_plan(&list_plan,
 										"SELECT " MESSAGE_COLS " FROM bar9.broadcasts"
-										" WHERE account_id = $1 AND channel_id = $2"
-										" ORDER BY created_at DESC, message_id DESC"
+										" WHERE account_id = $1 AND audience_id = $2"
+										" ORDER BY created_at DESC, broadcast_id DESC"
 										" LIMIT $3",
 										3, argtypes),
 							  args, NULL, false, 0);
@@ -505,8 +505,8 @@ MessageList(const char *account_id, const char *channel_id, int limit,
 		cargs[2] = CStringGetTextDatum(after_id);
 		rc = SPI_execute_plan(bar9_plan(&cursor_plan,
 										"SELECT created_at FROM bar9.broadcasts"
-										" WHERE account_id = $1 AND channel_id = $2"
-										"   AND message_id = $3",
+										" WHERE account_id = $1 AND audience_id = $2"
+										"   AND broadcast_id = $3",
 										3, ctypes),
 							  cargs, NULL, false, 1);
 		if (rc != SPI_OK_SELECT)
@@ -519,9 +519,9 @@ MessageList(const char *account_id, const char *channel_id, int limit,
 		args[4] = cargs[2];
 		rc = SPI_execute_plan(bar9_plan(&list_after_plan,
 										"SELECT " MESSAGE_COLS " FROM bar9.broadcasts"
-										" WHERE account_id = $1 AND channel_id = $2"
-										"   AND (created_at, message_id) < ($4, $5)"
-										" ORDER BY created_at DESC, message_id DESC"
+										" WHERE account_id = $1 AND audience_id = $2"
+										"   AND (created_at, broadcast_id) < ($4, $5)"
+										" ORDER BY created_at DESC, broadcast_id DESC"
 										" LIMIT $3",
 										5, argtypes),
 							  args, NULL, false, 0);
@@ -560,7 +560,7 @@ MessageCancel(const char *account_id, const char *channel_id,
 	args[2] = Int32GetDatum(bar9_account_no(account_id, true));
 	rc = SPI_execute_plan(bar9_plan(&lock_plan,
 									"SELECT status FROM bar9.broadcasts"
-									" WHERE account_id = $1 AND message_id = $2"
+									" WHERE account_id = $1 AND broadcast_id = $2"
 									"   AND account_no = $3"
 									"   FOR NO KEY UPDATE",
 									3, argtypes),
@@ -611,7 +611,7 @@ message_cancel_locked(const char *account_id, const char *message_id,
 	rc = SPI_execute_plan(bar9_plan(&cancel_sms_plan,
 									"SELECT account_no, broadcast_no, claim_cursor"
 									"  FROM bar9.broadcasts"
-									" WHERE account_id = $1 AND message_id = $2"
+									" WHERE account_id = $1 AND broadcast_id = $2"
 									"   AND account_no = $4",
 									4, argtypes),
 						  args, NULL, false, 0);
@@ -634,7 +634,7 @@ message_cancel_locked(const char *account_id, const char *message_id,
 									"       n_queued = n_queued - $3,"
 									"       n_canceled = n_canceled + $3,"
 									"       updated_at = pg_catalog.now()"
-									" WHERE account_id = $1 AND message_id = $2"
+									" WHERE account_id = $1 AND broadcast_id = $2"
 									"   AND account_no = $4"
 									" RETURNING " MESSAGE_COLS,
 									4, argtypes),

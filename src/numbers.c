@@ -166,7 +166,7 @@ NumbersCount(const char *account_id, const Channel *ch, int64 delta,
 									"UPDATE bar9.audiences"
 									"   SET subscriber_count = subscriber_count + $3,"
 									"       last_member_seq = last_member_seq + $5"
-									" WHERE account_id = $1 AND channel_id = $2"
+									" WHERE account_id = $1 AND audience_id = $2"
 									"   AND account_no = $4",
 									5, argtypes),
 						  args, NULL, false, 0);
@@ -198,7 +198,7 @@ NumbersAddOne(const char *account_id, const Channel *ch, uint64 number,
 	args[4] = Int64GetDatum(ch->last_member_seq + 1);
 	rc = SPI_execute_plan(bar9_plan(&insert_one_plan,
 									"INSERT INTO bar9.audience_numbers"
-									" (account_id, channel_id, phone_number, account_no,"
+									" (account_id, audience_id, phone_number, account_no,"
 									"  added_seq)"
 									" VALUES ($1, $2, $3::bar9.e164, $4, $5)"
 									" ON CONFLICT DO NOTHING RETURNING created_at",
@@ -211,7 +211,7 @@ NumbersAddOne(const char *account_id, const Channel *ch, uint64 number,
 	{
 		rc = SPI_execute_plan(bar9_plan(&select_one_plan,
 										"SELECT created_at FROM bar9.audience_numbers"
-										" WHERE account_id = $1 AND channel_id = $2"
+										" WHERE account_id = $1 AND audience_id = $2"
 										"   AND phone_number OPERATOR(bar9.=) $3::bar9.e164"
 										"   AND account_no = $4",
 										4, argtypes),
@@ -268,7 +268,7 @@ NumbersPresent(Datum *args)
 
 	if (SPI_execute_plan(bar9_plan(&plan,
 								   "SELECT pg_catalog.count(*) FROM bar9.audience_numbers"
-								   " WHERE account_id = $1 AND channel_id = $2"
+								   " WHERE account_id = $1 AND audience_id = $2"
 								   "   AND account_no = $4"
 								   "   AND phone_number OPERATOR(bar9.=) ANY ($3::bar9.e164[])",
 								   4, argtypes),
@@ -347,7 +347,7 @@ NumbersAddMany(const char *account_id, const Channel *ch,
 		present = bar9_citus_distributed() ? NumbersPresent(args) : -1;
 		rc = SPI_execute_plan(bar9_plan(&insert_many_plan,
 										"INSERT INTO bar9.audience_numbers"
-										" (account_id, channel_id, phone_number, account_no,"
+										" (account_id, audience_id, phone_number, account_no,"
 										"  added_seq)"
 										" SELECT $1, $2, u.n::bar9.e164, $4, $5 + u.i"
 										"   FROM pg_catalog.unnest($3) WITH ORDINALITY AS u(n, i)"
@@ -388,7 +388,7 @@ NumbersList(const char *account_id, const char *channel_id, int limit,
 		rc = SPI_execute_plan(bar9_plan(&list_plan,
 										"SELECT phone_number, created_at"
 										"  FROM bar9.audience_numbers"
-										" WHERE account_id = $1 AND channel_id = $2"
+										" WHERE account_id = $1 AND audience_id = $2"
 										" ORDER BY phone_number LIMIT $3",
 										3, argtypes),
 							  args, NULL, false, 0);
@@ -401,7 +401,7 @@ NumbersList(const char *account_id, const char *channel_id, int limit,
 		rc = SPI_execute_plan(bar9_plan(&list_after_plan,
 										"SELECT phone_number, created_at"
 										"  FROM bar9.audience_numbers"
-										" WHERE account_id = $1 AND channel_id = $2"
+										" WHERE account_id = $1 AND audience_id = $2"
 										"   AND phone_number OPERATOR(bar9.>) $4::bar9.e164"
 										" ORDER BY phone_number LIMIT $3",
 										4, argtypes),
@@ -427,7 +427,7 @@ NumbersRemove(const char *account_id, const Channel *ch, uint64 number)
 	args[3] = Int32GetDatum(ch->account_no);
 	rc = SPI_execute_plan(bar9_plan(&delete_plan,
 									"DELETE FROM bar9.audience_numbers"
-									" WHERE account_id = $1 AND channel_id = $2"
+									" WHERE account_id = $1 AND audience_id = $2"
 									"   AND phone_number OPERATOR(bar9.=) $3::bar9.e164"
 									"   AND account_no = $4",
 									4, argtypes),
@@ -646,7 +646,7 @@ numbers_get_handler(ApiRequest *req, ApiResponse *resp)
 	args[2] = E164TextDatum(number);
 	if (SPI_execute_plan(bar9_plan(&plan,
 								   "SELECT created_at FROM bar9.audience_numbers"
-								   " WHERE account_id = $1 AND channel_id = $2"
+								   " WHERE account_id = $1 AND audience_id = $2"
 								   "   AND phone_number OPERATOR(bar9.=) $3::bar9.e164",
 								   3, argtypes),
 						 args, NULL, true, 0) != SPI_OK_SELECT)

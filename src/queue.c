@@ -293,7 +293,7 @@ bar9_broadcasts_lock(BroadcastSet *set)
 	values[0] = BroadcastKeys(set, 0);
 	values[1] = BroadcastKeys(set, 1);
 	plan = bar9_plan(&plan_lock,
-					 "SELECT m.account_no, m.broadcast_no, m.status, m.message_id,"
+					 "SELECT m.account_no, m.broadcast_no, m.status, m.broadcast_id,"
 					 "       m.body, m.from_address, m.claim_cursor"
 					 "  FROM bar9.broadcasts m"
 					 " WHERE (m.account_no, m.broadcast_no) IN"

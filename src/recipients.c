@@ -96,8 +96,8 @@ RecipientsBroadcast(const char *account_id, const char *channel_id,
 	values[3] = Int32GetDatum(bar9_account_no(account_id, true));
 	if (SPI_execute_plan(bar9_plan(&broadcast_plan,
 								   "SELECT account_no, broadcast_no FROM bar9.broadcasts"
-								   " WHERE account_id = $1 AND channel_id = $2"
-								   "   AND message_id = $3 AND account_no = $4",
+								   " WHERE account_id = $1 AND audience_id = $2"
+								   "   AND broadcast_id = $3 AND account_no = $4",
 								   4, types),
 						 values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up a broadcast");

@@ -113,11 +113,11 @@ static bool told_extension_missing = false;
  * hold up another's.
  */
 static const char *due_sql =
-"SELECT account_id, message_id, channel_id"
+"SELECT account_id, broadcast_id, audience_id"
 "  FROM bar9.broadcasts"
 " WHERE status IN ('scheduled', 'pending')"
 "   AND (status = 'pending' OR send_at <= pg_catalog.now())"
-"   AND message_id <> ALL ($1)"
+"   AND broadcast_id <> ALL ($1)"
 " ORDER BY pg_catalog.row_number() OVER ("
 "            PARTITION BY account_id ORDER BY coalesce(send_at, created_at)),"
 "          coalesce(send_at, created_at)"

@@ -9,17 +9,17 @@
 -- account_id keep using the index on a single node.
 CREATE TABLE audiences (
 	account_id		text NOT NULL,
-	channel_id		text NOT NULL DEFAULT new_id('mkt_'),
+	audience_id		text NOT NULL DEFAULT new_id('mkt_'),
 	name			text NOT NULL,
 	subscriber_count bigint NOT NULL DEFAULT 0,	-- numbers now in the audience
-	message_count	bigint NOT NULL DEFAULT 0,	-- SMS created through it so far
+	sms_count		bigint NOT NULL DEFAULT 0,	-- SMS created through it so far
 	created_at		timestamptz NOT NULL DEFAULT now(),
 	updated_at		timestamptz NOT NULL DEFAULT now(),
 	deleted_at		timestamptz,				-- deleted: invisible to the API
 	account_no		integer NOT NULL,
 	-- numbers its members in the order they were added (their added_seq)
 	last_member_seq bigint NOT NULL DEFAULT 0,
-	PRIMARY KEY (account_id, channel_id, account_no)
+	PRIMARY KEY (account_id, audience_id, account_no)
 );
 
 -- Orders membership for broadcast snapshots: a broadcast takes the members
@@ -29,12 +29,12 @@ CREATE TABLE audiences (
 -- node took the add.  A number inserted by hand (0) is in every broadcast.
 CREATE TABLE audience_numbers (
 	account_id		text NOT NULL,
-	channel_id		text NOT NULL,
+	audience_id		text NOT NULL,
 	phone_number	e164 NOT NULL,
 	added_seq		bigint NOT NULL DEFAULT 0,
 	created_at		timestamptz NOT NULL DEFAULT now(),
 	account_no		integer NOT NULL,
-	PRIMARY KEY (account_id, channel_id, phone_number, account_no)
+	PRIMARY KEY (account_id, audience_id, phone_number, account_no)
 );
 
 -- Deleted audiences whose numbers are still to be removed.  A DELETE of an
@@ -44,9 +44,9 @@ CREATE TABLE audience_numbers (
 -- the audience's size.
 CREATE TABLE audience_purges (
 	account_id		text NOT NULL,
-	channel_id		text NOT NULL,
+	audience_id		text NOT NULL,
 	account_no		integer NOT NULL,
-	PRIMARY KEY (account_id, channel_id, account_no)
+	PRIMARY KEY (account_id, audience_id, account_no)
 );
 
 -- Remove at most max_rows numbers of deleted audiences; an audience leaves
@@ -63,14 +63,14 @@ DECLARE
 BEGIN
 	-- read unlocked, then each locked by its key, skipping those another
 	-- purge holds: every statement names account_no (on Citus, one shard)
-	FOR p IN SELECT account_no, account_id, channel_id
+	FOR p IN SELECT account_no, account_id, audience_id
 			   FROM @extschema@.audience_purges
-			  ORDER BY account_id, channel_id
+			  ORDER BY account_id, audience_id
 	LOOP
 		EXIT WHEN done >= max_rows;
 		PERFORM FROM @extschema@.audience_purges
 		  WHERE account_no = p.account_no AND account_id = p.account_id
-			AND channel_id = p.channel_id
+			AND audience_id = p.audience_id
 		  FOR UPDATE SKIP LOCKED;
 		CONTINUE WHEN NOT FOUND;
 		-- the batch is a range of the audience's primary key: the last
@@ -79,22 +79,22 @@ BEGIN
 		SELECT @extschema@.max(b.phone_number) INTO last
 		  FROM (SELECT phone_number FROM @extschema@.audience_numbers
 				 WHERE account_no = p.account_no
-				   AND account_id = p.account_id AND channel_id = p.channel_id
+				   AND account_id = p.account_id AND audience_id = p.audience_id
 				 ORDER BY phone_number LIMIT max_rows - done) b;
 		n := 0;
 		IF last IS NOT NULL THEN
 			EXECUTE pg_catalog.format(
 				'DELETE FROM %I.audience_numbers'
-				' WHERE account_no = $1 AND account_id = $2 AND channel_id = $3'
+				' WHERE account_no = $1 AND account_id = $2 AND audience_id = $3'
 				'   AND phone_number OPERATOR(%I.<=) $4', '@extschema@', '@extschema@')
-			  USING p.account_no, p.account_id, p.channel_id, last;
+			  USING p.account_no, p.account_id, p.audience_id, last;
 			GET DIAGNOSTICS n = ROW_COUNT;
 		END IF;
 		done := done + n;
 		IF done < max_rows THEN
 			DELETE FROM @extschema@.audience_purges
 			 WHERE account_no = p.account_no
-			   AND account_id = p.account_id AND channel_id = p.channel_id;
+			   AND account_id = p.account_id AND audience_id = p.audience_id;
 		END IF;
 	END LOOP;
 	RETURN done;
@@ -108,7 +108,7 @@ COMMENT ON FUNCTION purge_deleted_audiences(int) IS
 ALTER TABLE audiences ADD FOREIGN KEY (account_id) REFERENCES accounts;
 
 -- GET /v1/marketing/channels: live audiences of an account, newest first.
-CREATE INDEX audiences_list ON audiences (account_id, created_at DESC, channel_id DESC)
+CREATE INDEX audiences_list ON audiences (account_id, created_at DESC, audience_id DESC)
 	WHERE deleted_at IS NULL;
 
 -- An audience as the typed SQL functions return it.
@@ -116,7 +116,7 @@ CREATE TYPE audience AS (
 	id				text,
 	name			text,
 	subscriber_count bigint,
-	message_count	bigint,
+	message_count	bigint,		-- audiences.sms_count, named as in the JSON
 	created_at		timestamptz,
 	updated_at		timestamptz
 );

@@ -5,8 +5,8 @@
 
 CREATE TABLE broadcasts (
 	account_id		text NOT NULL,
-	message_id		text NOT NULL DEFAULT new_id('msg_'),
-	channel_id		text NOT NULL,
+	broadcast_id	text NOT NULL DEFAULT new_id('msg_'),
+	audience_id		text NOT NULL,
 	body			text NOT NULL,
 	encoding		text NOT NULL CHECK (encoding IN ('GSM-7', 'UCS-2')),
 	segments		int NOT NULL,
@@ -43,7 +43,7 @@ CREATE TABLE broadcasts (
 	claim_cursor	e164,				-- SMS up to this number have been claimed
 	claimed_at		timestamptz,		-- latest claim of new SMS: claims take turns
 	from_address	text,				-- the sender address its SMS go out from
-	PRIMARY KEY (account_id, message_id, account_no),
+	PRIMARY KEY (account_id, broadcast_id, account_no),
 	UNIQUE (account_no, broadcast_no)
 );
 
@@ -51,7 +51,7 @@ CREATE TABLE broadcasts (
 CREATE INDEX broadcasts_fanout_todo ON broadcasts (send_at)
 	WHERE status IN ('scheduled', 'pending');
 -- Newest first per audience, for GET …/messages.
-CREATE INDEX broadcasts_by_audience ON broadcasts (account_id, channel_id, created_at DESC, message_id DESC);
+CREATE INDEX broadcasts_by_audience ON broadcasts (account_id, audience_id, created_at DESC, broadcast_id DESC);
 
 -- Broadcasts whose new SMS senders claim in turn (least recently claimed first).
 CREATE INDEX broadcasts_claim_turn ON broadcasts (claimed_at NULLS FIRST)

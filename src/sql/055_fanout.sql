@@ -13,7 +13,7 @@ COMMENT ON FUNCTION wake_worker() IS
 
 -- One fan-out batch of a broadcast, in the caller's transaction: what the
 -- background worker does, made callable for tests and operators.
-CREATE FUNCTION fanout_step(account_id text, message_id text,
+CREATE FUNCTION fanout_step(account_id text, broadcast_id text,
 							batch_size int DEFAULT NULL) RETURNS text
 	AS 'MODULE_PATHNAME', 'bar9_fanout_step'
 	LANGUAGE C VOLATILE PARALLEL UNSAFE;
@@ -21,7 +21,7 @@ COMMENT ON FUNCTION fanout_step(text, text, int) IS
 	'fans out the next batch of a broadcast (batch_size NULL: bar9.fanout_batch_size) in the calling transaction and returns its status';
 
 -- The whole fan-out of a broadcast, in the caller's transaction.
-CREATE FUNCTION fanout_run(account_id text, message_id text,
+CREATE FUNCTION fanout_run(account_id text, broadcast_id text,
 						   batch_size int DEFAULT NULL) RETURNS text
 	AS 'MODULE_PATHNAME', 'bar9_fanout_run'
 	LANGUAGE C VOLATILE PARALLEL UNSAFE;
@@ -37,4 +37,4 @@ CREATE FUNCTION fanout_statement(name text) RETURNS text
 	AS 'MODULE_PATHNAME', 'bar9_fanout_statement'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION fanout_statement(text) IS
-	'a statement of a fan-out batch, for EXPLAIN: read ($1 account_id, $2 channel_id, $3 member_seq_cutoff, $4 batch size, $5 cursor), opt_outs ($1 account_id, $2 first and $3 last number of the batch) or insert ($1 account_no, $2 broadcast_no, $3 numbers; insert_citus: the same from the audience''s rows, $4 account_id, $5 channel_id)';
+	'a statement of a fan-out batch, for EXPLAIN: read ($1 account_id, $2 audience_id, $3 member_seq_cutoff, $4 batch size, $5 cursor), opt_outs ($1 account_id, $2 first and $3 last number of the batch) or insert ($1 account_no, $2 broadcast_no, $3 numbers; insert_citus: the same from the audience''s rows, $4 account_id, $5 audience_id)';

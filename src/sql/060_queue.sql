@@ -191,7 +191,7 @@ COMMENT ON FUNCTION sms_state_name(smallint) IS
 
 -- Every SMS with its status, one row each, for operators and tests.
 CREATE VIEW sms AS
-SELECT m.account_id, m.message_id, q.to_number,
+SELECT m.account_id, m.broadcast_id, q.to_number,
 	   CASE WHEN c.claim_no IS NULL THEN 'queued' ELSE 'sending' END AS status,
 	   coalesce(c.attempt, 0)::integer AS attempt,
 	   c.lease_until,
@@ -207,7 +207,7 @@ SELECT m.account_id, m.message_id, q.to_number,
 	ON c.account_no = q.account_no AND c.broadcast_no = q.broadcast_no
    AND q.to_number >= c.first_number AND q.to_number <= c.last_number
 UNION ALL
-SELECT m.account_id, m.message_id, r.to_number,
+SELECT m.account_id, m.broadcast_id, r.to_number,
 	   CASE WHEN r.claim_no IS NULL THEN 'queued' ELSE 'sending' END,
 	   r.attempt, CASE WHEN r.claim_no IS NOT NULL THEN r.due_at END,
 	   NULL, r.error,
@@ -219,7 +219,7 @@ SELECT m.account_id, m.message_id, r.to_number,
   FROM sms_retry r
   JOIN broadcasts m USING (account_no, broadcast_no)
 UNION ALL
-SELECT m.account_id, m.message_id, h.to_number, sms_state_name(h.state),
+SELECT m.account_id, m.broadcast_id, h.to_number, sms_state_name(h.state),
 	   h.attempt, NULL, h.provider_ref, h.error, NULL,
 	   sms_changed_at(h.broadcast_no, h.changed_s)
   FROM sms_history h

@@ -147,7 +147,7 @@ is( $node->safe_psql(
 	SELECT count(*) FROM bar9.audiences c
 	 WHERE c.subscriber_count <> (SELECT count(*) FROM bar9.audience_numbers n
 								   WHERE n.account_id = c.account_id
-									 AND n.channel_id = c.channel_id)}),
+									 AND n.audience_id = c.audience_id)}),
 	'0',
 	'subscriber_count equals a fresh COUNT(*) for every audience');
 is( $node->safe_psql(
@@ -155,20 +155,20 @@ is( $node->safe_psql(
 	SELECT count(*) FROM bar9.audiences c
 	 WHERE c.deleted_at IS NOT NULL
 	   AND (c.subscriber_count <> 0 OR EXISTS (SELECT 1 FROM bar9.audience_numbers n
-			WHERE n.account_id = c.account_id AND n.channel_id = c.channel_id))}),
+			WHERE n.account_id = c.account_id AND n.audience_id = c.audience_id))}),
 	'0',
 	'deleted audiences keep no numbers');
 my $shared = $node->safe_psql(
 	'postgres', q{
 	SELECT string_agg(c.subscriber_count::text, ',' ORDER BY a.n)
-	  FROM public.accts a JOIN bar9.audiences c ON c.channel_id = a.shared_id});
+	  FROM public.accts a JOIN bar9.audiences c ON c.audience_id = a.shared_id});
 note("shared audiences end with $shared numbers");
 is( $node->safe_psql(
 		'postgres', q{
-	SELECT count(*) FROM bar9.audiences c JOIN public.accts a ON a.shared_id = c.channel_id
+	SELECT count(*) FROM bar9.audiences c JOIN public.accts a ON a.shared_id = c.audience_id
 	 WHERE c.subscriber_count <> (SELECT count(DISTINCT n.phone_number)
 									FROM bar9.audience_numbers n
-								   WHERE n.channel_id = c.channel_id)}),
+								   WHERE n.audience_id = c.audience_id)}),
 	'0',
 	'the API agrees with the membership table for the shared audiences');
 
@@ -178,7 +178,7 @@ is( $node->safe_psql(
 	SELECT count(*) FROM public.seen s, jsonb_array_elements(s.body::jsonb->'data') e
 	 WHERE s.op = 'list_channels'
 	   AND NOT EXISTS (SELECT 1 FROM bar9.audiences c
-					   WHERE c.account_id = s.acct AND c.channel_id = e->>'id')}),
+					   WHERE c.account_id = s.acct AND c.audience_id = e->>'id')}),
 	'0',
 	'audience lists hold only the account\'s own audiences');
 is( $node->safe_psql(

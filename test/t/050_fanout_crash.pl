@@ -37,11 +37,11 @@ my ($acct, $aud) = split /\|/, $node->safe_psql('postgres', qq{
 	SELECT a, (bar9.create_audience(a, 'crash')).id FROM bar9.create_account('crash') a;
 });
 $node->safe_psql('postgres', qq{
-	INSERT INTO bar9.audience_numbers (account_id, channel_id, phone_number)
+	INSERT INTO bar9.audience_numbers (account_id, audience_id, phone_number)
 		SELECT '$acct', '$aud', ('+1202' || lpad(i::text, 7, '0'))::bar9.e164
 		  FROM generate_series(1, $n) i;
 	UPDATE bar9.audiences SET subscriber_count = $n
-	 WHERE account_id = '$acct' AND channel_id = '$aud';
+	 WHERE account_id = '$acct' AND audience_id = '$aud';
 });
 
 # Create a broadcast (the worker is woken at commit) and wait until its
@@ -52,7 +52,7 @@ sub start_broadcast
 	my $msg = $node->safe_psql('postgres',
 		"SELECT id FROM bar9.create_broadcast('$acct', '$aud', '$body')");
 	$node->poll_query_until('postgres', qq{
-		SELECT n_queued >= 20000 FROM bar9.broadcasts WHERE message_id = '$msg'})
+		SELECT n_queued >= 20000 FROM bar9.broadcasts WHERE broadcast_id = '$msg'})
 	  or die "fan-out of $body did not start";
 	return $msg;
 }
@@ -73,21 +73,21 @@ sub check_complete
 {
 	my ($msg, $what) = @_;
 	$node->poll_query_until('postgres', qq{
-		SELECT status <> 'pending' FROM bar9.broadcasts WHERE message_id = '$msg'},
+		SELECT status <> 'pending' FROM bar9.broadcasts WHERE broadcast_id = '$msg'},
 		't')
 	  or die "fan-out did not finish after $what";
 	is( $node->safe_psql('postgres', qq{
 			SELECT count(*), count(DISTINCT to_number)
-			  FROM bar9.sms WHERE account_id = '$acct' AND message_id = '$msg'}),
+			  FROM bar9.sms WHERE account_id = '$acct' AND broadcast_id = '$msg'}),
 		"$n|$n", "$what: exactly one SMS per recipient");
 	is( $node->safe_psql('postgres', qq{
 			SELECT status, fanout_done, recipient_count, n_queued, suppressed_count
-			  FROM bar9.broadcasts WHERE message_id = '$msg'}),
+			  FROM bar9.broadcasts WHERE broadcast_id = '$msg'}),
 		"queued|t|$n|$n|0", "$what: status and counters");
 	my $resumed = $node->safe_psql('postgres', qq{
 		SELECT count(*) FROM bar9.sms_queue q JOIN bar9.broadcasts m
 		  USING (account_no, broadcast_no)
-		 WHERE m.message_id = '$msg'
+		 WHERE m.broadcast_id = '$msg'
 		   AND pg_xact_commit_timestamp(q.xmin) >
 			   (SELECT backend_start FROM pg_stat_activity
 				 WHERE backend_type = 'bar9 fan-out')});
@@ -99,7 +99,7 @@ sub check_complete
 my $msg = start_broadcast('kill -9');
 my $pid = worker_pid();
 my $before = $node->safe_psql('postgres',
-	"SELECT status, n_queued < $n FROM bar9.broadcasts WHERE message_id = '$msg'");
+	"SELECT status, n_queued < $n FROM bar9.broadcasts WHERE broadcast_id = '$msg'");
 is($before, 'pending|t', 'kill -9: the fan-out is half done');
 kill 'KILL', $pid or die "could not kill $pid";
 check_complete($msg, 'kill -9');
@@ -121,11 +121,11 @@ $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
 check_complete($msg, 'SIGTERM');
 isnt(worker_pid(), $pid, 'SIGTERM: a new worker runs');
 
-# Every SMS of the audience is counted once in its message_count.
+# Every SMS of the audience is counted once in its sms_count.
 is( $node->safe_psql('postgres', qq{
-		SELECT message_count FROM bar9.audiences
-		 WHERE account_id = '$acct' AND channel_id = '$aud'}),
-	3 * $n, 'message_count of the audience');
+		SELECT sms_count FROM bar9.audiences
+		 WHERE account_id = '$acct' AND audience_id = '$aud'}),
+	3 * $n, 'sms_count of the audience');
 
 $node->stop;
 done_testing();

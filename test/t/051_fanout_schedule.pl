@@ -38,13 +38,13 @@ $node->safe_psql('postgres', qq{
 my $msg = $node->safe_psql('postgres',
 	"SELECT id FROM bar9.create_broadcast('$acct', '$aud', 'now')");
 $node->poll_query_until('postgres', qq{
-	SELECT status <> 'pending' FROM bar9.broadcasts WHERE message_id = '$msg'})
+	SELECT status <> 'pending' FROM bar9.broadcasts WHERE broadcast_id = '$msg'})
   or die 'broadcast stayed pending';
 # (a broadcast's updated_at is when its last fan-out batch committed: no
 # sender touched these)
 my ($status, $late) = split /\|/, $node->safe_psql('postgres', qq{
 	SELECT status, extract(epoch FROM updated_at - created_at)
-	  FROM bar9.broadcasts WHERE message_id = '$msg'});
+	  FROM bar9.broadcasts WHERE broadcast_id = '$msg'});
 is($status, 'queued', 'immediate broadcast fanned out');
 cmp_ok($late, '<', 1, "immediate broadcast fanned out ${late}s after its creation");
 
@@ -60,10 +60,10 @@ sub schedule
 												 now() + interval '5 minutes');
 		UPDATE bar9.broadcasts SET send_at = date_trunc('milliseconds',
 			clock_timestamp() + interval '$secs seconds')
-		 WHERE message_id = (SELECT id FROM m);
-		SELECT message_id, extract(epoch FROM send_at)
+		 WHERE broadcast_id = (SELECT id FROM m);
+		SELECT broadcast_id, extract(epoch FROM send_at)
 		  FROM bar9.broadcasts, bar9.wake_worker()
-		 WHERE message_id = (SELECT id FROM m);
+		 WHERE broadcast_id = (SELECT id FROM m);
 		COMMIT;
 	});
 }
@@ -76,15 +76,15 @@ sub check_fired
 	my ($msg, $send_at, $n, $what) = @_;
 	$node->poll_query_until('postgres', qq{
 		SELECT status NOT IN ('scheduled', 'pending')
-		  FROM bar9.broadcasts WHERE message_id = '$msg'})
+		  FROM bar9.broadcasts WHERE broadcast_id = '$msg'})
 	  or die "$what never fired";
 	my ($count, $distinct, $first, $last) = split /\|/, $node->safe_psql('postgres', qq{
 		SELECT count(*), count(DISTINCT to_number),
 			   (SELECT extract(epoch FROM updated_at) - $send_at
-				  FROM bar9.broadcasts WHERE message_id = '$msg'),
+				  FROM bar9.broadcasts WHERE broadcast_id = '$msg'),
 			   (SELECT extract(epoch FROM updated_at) - $send_at
-				  FROM bar9.broadcasts WHERE message_id = '$msg')
-		  FROM bar9.sms WHERE message_id = '$msg'});
+				  FROM bar9.broadcasts WHERE broadcast_id = '$msg')
+		  FROM bar9.sms WHERE broadcast_id = '$msg'});
 	is("$count|$distinct", "$n|$n", "$what: one SMS per recipient");
 	cmp_ok($first, '>=', 0, "$what: nothing sent before send_at");
 	return $last;
@@ -93,7 +93,7 @@ sub check_fired
 # 2. A scheduled broadcast crosses a restart.
 my ($sched, $send_at) = schedule('after restart', 6);
 is( $node->safe_psql('postgres',
-		"SELECT status FROM bar9.broadcasts WHERE message_id = '$sched'"),
+		"SELECT status FROM bar9.broadcasts WHERE broadcast_id = '$sched'"),
 	'scheduled', 'scheduled before the restart');
 $node->restart;
 # added after the request, before send_at: a recipient
@@ -103,15 +103,15 @@ my $fired = check_fired($sched, $send_at, 1001, 'across a restart');
 cmp_ok($fired, '<', 1, "across a restart: fired within ${fired}s of send_at");
 is( $node->safe_psql('postgres', qq{
 		SELECT status, recipient_count FROM bar9.broadcasts
-		 WHERE message_id = '$sched'}),
+		 WHERE broadcast_id = '$sched'}),
 	'queued|1001', 'across a restart: queued to the audience as at send_at');
 
 # It fires once: nothing more happens, even when the worker is woken again.
 $node->safe_psql('postgres', 'SELECT bar9.wake_worker()');
 sleep(1);
 is( $node->safe_psql('postgres', qq{
-		SELECT count(*), (SELECT n_queued FROM bar9.broadcasts WHERE message_id = '$sched')
-		  FROM bar9.sms WHERE message_id = '$sched'}),
+		SELECT count(*), (SELECT n_queued FROM bar9.broadcasts WHERE broadcast_id = '$sched')
+		  FROM bar9.sms WHERE broadcast_id = '$sched'}),
 	'1001|1001', 'fired once');
 
 # 3. send_at passes while the server is down: fires at start.
@@ -124,7 +124,7 @@ my ($started) = $node->safe_psql('postgres',
 check_fired($sched, $send_at, 1001, 'due while down');
 my $after_start = $node->safe_psql('postgres', qq{
 	SELECT extract(epoch FROM updated_at) - $started
-	  FROM bar9.broadcasts WHERE message_id = '$sched'});
+	  FROM bar9.broadcasts WHERE broadcast_id = '$sched'});
 cmp_ok($after_start, '<', 2, "due while down: fired ${after_start}s after start");
 
 $node->stop;

@@ -36,11 +36,11 @@ sub audience
 	my $aud = $node->safe_psql('postgres',
 		"SELECT id FROM bar9.create_audience('$acct', '$name')");
 	$node->safe_psql('postgres', qq{
-		INSERT INTO bar9.audience_numbers (account_id, channel_id, phone_number)
+		INSERT INTO bar9.audience_numbers (account_id, audience_id, phone_number)
 			SELECT '$acct', '$aud', ('+1202' || lpad(i::text, 7, '0'))::bar9.e164
 			  FROM generate_series(1, $n) i;
 		UPDATE bar9.audiences SET subscriber_count = $n
-		 WHERE account_id = '$acct' AND channel_id = '$aud';
+		 WHERE account_id = '$acct' AND audience_id = '$aud';
 	});
 	return $aud;
 }
@@ -52,7 +52,7 @@ sub start_broadcast
 	my $msg = $node->safe_psql('postgres',
 		"SELECT id FROM bar9.create_broadcast('$acct', '$aud', '$body')");
 	$node->poll_query_until('postgres', qq{
-		SELECT n_queued >= 5000 FROM bar9.broadcasts WHERE message_id = '$msg'})
+		SELECT n_queued >= 5000 FROM bar9.broadcasts WHERE broadcast_id = '$msg'})
 	  or die "fan-out of $body did not start";
 	return $msg;
 }
@@ -66,8 +66,8 @@ sub counters_match
 		   AND n_sending = count(*) FILTER (WHERE s.status = 'sending')
 		   AND n_canceled = count(*) FILTER (WHERE s.status = 'canceled')
 		  FROM bar9.broadcasts m
-		  LEFT JOIN bar9.sms s USING (account_id, message_id)
-		 WHERE m.message_id = '$msg'
+		  LEFT JOIN bar9.sms s USING (account_id, broadcast_id)
+		 WHERE m.broadcast_id = '$msg'
 		 GROUP BY m.n_queued, m.n_sending, m.n_canceled});
 }
 
@@ -88,7 +88,7 @@ $node->safe_psql('postgres', q{
 	BEGIN
 		LOOP
 			SELECT fanout_cursor::text INTO cursor FROM bar9.broadcasts
-			 WHERE message_id = msg AND status = 'pending';
+			 WHERE broadcast_id = msg AND status = 'pending';
 			EXIT WHEN NOT FOUND;
 			IF cursor IS DISTINCT FROM last THEN
 				-- 500 ahead: most likely in the batch in flight (canceled);
@@ -118,10 +118,10 @@ $node->safe_psql('postgres', qq{
 my $msg = start_broadcast($aud, 'opt-outs');
 $node->safe_psql('postgres', "CALL public.opt_out_ahead('$acct', '$msg')");
 my $mid = $node->safe_psql('postgres',
-	"SELECT status FROM bar9.broadcasts WHERE message_id = '$msg'");
+	"SELECT status FROM bar9.broadcasts WHERE broadcast_id = '$msg'");
 note "fan-out status when the last opt-out committed: $mid";
 $node->poll_query_until('postgres', qq{
-	SELECT status <> 'pending' FROM bar9.broadcasts WHERE message_id = '$msg'})
+	SELECT status <> 'pending' FROM bar9.broadcasts WHERE broadcast_id = '$msg'})
   or die 'fan-out did not finish';
 # (the last ones may lie past the end of the audience)
 my $opted = $node->safe_psql('postgres', qq{
@@ -129,13 +129,13 @@ my $opted = $node->safe_psql('postgres', qq{
 	 WHERE substr(phone_number, 6)::int <= $n});
 is( $node->safe_psql('postgres', qq{
 		SELECT count(*) FROM bar9.sms
-		 WHERE message_id = '$msg' AND status <> 'canceled'
+		 WHERE broadcast_id = '$msg' AND status <> 'canceled'
 		   AND to_number::text IN (SELECT phone_number FROM public.opted)}),
 	0, 'opt-outs: no SMS to an opted-out number is left to send');
 my ($suppressed, $canceled, $sms) = split /\|/, $node->safe_psql('postgres', qq{
 	SELECT suppressed_count, n_canceled,
-		   (SELECT count(*) FROM bar9.sms WHERE message_id = '$msg')
-	  FROM bar9.broadcasts WHERE message_id = '$msg'});
+		   (SELECT count(*) FROM bar9.sms WHERE broadcast_id = '$msg')
+	  FROM bar9.broadcasts WHERE broadcast_id = '$msg'});
 is($suppressed + $canceled, $opted,
 	"opt-outs: each of the $opted suppressed or canceled");
 is($sms + $suppressed, $n, 'opt-outs: every other recipient has its SMS');
@@ -152,7 +152,7 @@ is(counters_match($msg), 't', 'opt-outs: counters match the SMS');
 $msg = start_broadcast($aud, 'cancel');
 my $at_cancel = $node->safe_psql('postgres', qq{
 	SELECT status FROM bar9.cancel_broadcast('$acct', '$msg');
-	SELECT count(*) FROM bar9.sms WHERE message_id = '$msg';
+	SELECT count(*) FROM bar9.sms WHERE broadcast_id = '$msg';
 });
 my ($cancel_status, $count_at_cancel) = split /\n/, $at_cancel;
 is($cancel_status, 'canceled', 'cancel: canceled');
@@ -161,14 +161,14 @@ ok($count_at_cancel < $n, "cancel: in the middle ($count_at_cancel SMS)");
 $node->safe_psql('postgres', 'SELECT bar9.wake_worker()');
 sleep(2);
 is( $node->safe_psql('postgres',
-		"SELECT count(*) FROM bar9.sms WHERE message_id = '$msg'"),
+		"SELECT count(*) FROM bar9.sms WHERE broadcast_id = '$msg'"),
 	$count_at_cancel, 'cancel: no SMS queued after the cancel committed');
 is( $node->safe_psql('postgres', qq{
-		SELECT count(*) FROM bar9.sms WHERE message_id = '$msg' AND status = 'queued'}),
+		SELECT count(*) FROM bar9.sms WHERE broadcast_id = '$msg' AND status = 'queued'}),
 	0, 'cancel: no SMS left queued');
 is( $node->safe_psql('postgres', qq{
 		SELECT status, n_queued, n_canceled FROM bar9.broadcasts
-		 WHERE message_id = '$msg'}),
+		 WHERE broadcast_id = '$msg'}),
 	"canceled|0|$count_at_cancel", 'cancel: status and counters');
 is(counters_match($msg), 't', 'cancel: counters match the SMS');
 
@@ -176,18 +176,18 @@ is(counters_match($msg), 't', 'cancel: counters match the SMS');
 $msg = start_broadcast($aud, 'delete');
 my $at_delete = $node->safe_psql('postgres', qq{
 	SELECT bar9.delete_audience('$acct', '$aud');
-	SELECT count(*) FROM bar9.sms WHERE message_id = '$msg';
+	SELECT count(*) FROM bar9.sms WHERE broadcast_id = '$msg';
 });
 my $count_at_delete = (split /\n/, $at_delete)[-1];
 ok($count_at_delete < $n, "delete: in the middle ($count_at_delete SMS)");
 $node->safe_psql('postgres', 'SELECT bar9.wake_worker()');
 sleep(2);
 is( $node->safe_psql('postgres',
-		"SELECT count(*) FROM bar9.sms WHERE message_id = '$msg'"),
+		"SELECT count(*) FROM bar9.sms WHERE broadcast_id = '$msg'"),
 	$count_at_delete, 'delete: no SMS queued after the delete committed');
 is( $node->safe_psql('postgres', qq{
 		SELECT status, n_queued, n_canceled FROM bar9.broadcasts
-		 WHERE message_id = '$msg'}),
+		 WHERE broadcast_id = '$msg'}),
 	"canceled|0|$count_at_delete", 'delete: broadcast and its SMS canceled');
 is(counters_match($msg), 't', 'delete: counters match the SMS');
 is( $node->safe_psql('postgres', qq{

@@ -134,11 +134,11 @@ my $msg = $q->(qq{SELECT id FROM bar9.create_broadcast('$acct', '$aud', 'held')}
 $node->wait_for_log(
 	qr/ERROR:  permission denied for table broadcasts\n.*CONTEXT:  SQL statement .*\n\tfan-out of message "$msg"/);
 pass('without UPDATE on bar9.broadcasts the fan-out fails: "permission denied"');
-is($q->(qq{SELECT status FROM bar9.broadcasts WHERE message_id = '$msg'}),
+is($q->(qq{SELECT status FROM bar9.broadcasts WHERE broadcast_id = '$msg'}),
 	'pending', '... and the broadcast waits');
 $q->('GRANT UPDATE ON bar9.broadcasts TO bar9_worker');
 ok( $node->poll_query_until('postgres', qq{
-		SELECT status = 'queued' AND n_queued = 50 FROM bar9.broadcasts WHERE message_id = '$msg'}),
+		SELECT status = 'queued' AND n_queued = 50 FROM bar9.broadcasts WHERE broadcast_id = '$msg'}),
 	'with the grant back it is fanned out');
 
 # 6. Days of SMS history made by a superuser are the worker's, and it drops them.
@@ -167,7 +167,7 @@ for my $who ('bar9 fan-out', 'bar9 launcher')
 		"after $who was terminated, one worker runs again as bar9_worker");
 	$msg = $q->(qq{SELECT id FROM bar9.create_broadcast('$acct', '$aud', 'after $who')});
 	ok( $node->poll_query_until('postgres', qq{
-			SELECT status = 'queued' FROM bar9.broadcasts WHERE message_id = '$msg'}),
+			SELECT status = 'queued' FROM bar9.broadcasts WHERE broadcast_id = '$msg'}),
 		"... and fans out");
 }
 sleep 1;

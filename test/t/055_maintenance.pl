@@ -48,7 +48,7 @@ sub broadcast
 		UPDATE bar9.broadcasts
 		   SET broadcast_no = (('$day'::date - date '2000-01-01') << 15)
 							  + (broadcast_no & 32767)
-		 WHERE message_id = (SELECT id FROM b);} : '';
+		 WHERE broadcast_id = (SELECT id FROM b);} : '';
 	my $id = $q->(qq{BEGIN;
 		CREATE TEMP TABLE b ON COMMIT DROP AS
 			SELECT id FROM bar9.create_broadcast('$acct', '$aud', '$body');
@@ -56,7 +56,7 @@ sub broadcast
 		SELECT id FROM b;
 		COMMIT;});
 	$node->poll_query_until('postgres',
-		"SELECT status = 'queued' FROM bar9.broadcasts WHERE message_id = '$id'")
+		"SELECT status = 'queued' FROM bar9.broadcasts WHERE broadcast_id = '$id'")
 	  or die "$body was not fanned out";
 	return $id;
 }
@@ -75,7 +75,7 @@ my $young = broadcast('young and done');
 deliver($young);
 my $running = broadcast('old, still queued', old_day(2));
 is($q->(qq{SELECT string_agg(status, ',' ORDER BY
-		array_position(ARRAY['$old', '$young', '$running'], message_id))
+		array_position(ARRAY['$old', '$young', '$running'], broadcast_id))
 	FROM bar9.broadcasts}),
 	'completed,completed,queued', 'two broadcasts completed, one still queued');
 
@@ -104,17 +104,17 @@ is($q->('SELECT count(*) FROM bar9.sms'), '9', '9 SMS before the round');
 $node->append_conf('postgresql.conf', "bar9.maintenance_interval = '1s'\n");
 $node->reload;
 $node->poll_query_until('postgres',
-	"SELECT count(*) = 0 FROM bar9.sms WHERE message_id = '$old'")
+	"SELECT count(*) = 0 FROM bar9.sms WHERE broadcast_id = '$old'")
   or die 'the old SMS were never retired';
 
-is($q->("SELECT count(*) FROM bar9.sms WHERE message_id = '$young'"),
+is($q->("SELECT count(*) FROM bar9.sms WHERE broadcast_id = '$young'"),
 	'3', 'the SMS of today are kept');
-is($q->("SELECT count(*) FROM bar9.sms WHERE message_id = '$running'"),
+is($q->("SELECT count(*) FROM bar9.sms WHERE broadcast_id = '$running'"),
 	'3', 'the old day of a broadcast still in progress is kept');
 is($q->(qq{SELECT count(*) FROM pg_class
 	WHERE relname = 'sms_history_' || to_char('$tomorrow'::date, 'YYYYMMDD')}),
 	'1', "tomorrow's partition is created ahead");
-is($q->("SELECT status FROM bar9.broadcasts WHERE message_id = '$old'"),
+is($q->("SELECT status FROM bar9.broadcasts WHERE broadcast_id = '$old'"),
 	'completed', 'the retired broadcast itself is kept');
 like($q->("SELECT (bar9.api('GET', '/v1/marketing/channels/$aud/messages/$old',
 		jsonb_build_object('authorization', 'Bearer $key'), NULL)).body"),
@@ -134,7 +134,7 @@ $node->reload;
 my $later = broadcast('old and done, later', old_day(4));
 deliver($later);
 sleep 3;
-is($q->("SELECT count(*) FROM bar9.sms WHERE message_id = '$later'"),
+is($q->("SELECT count(*) FROM bar9.sms WHERE broadcast_id = '$later'"),
 	'3', 'bar9.maintenance_interval = 0: nothing is retired');
 
 $node->stop;

@@ -57,7 +57,7 @@ like($body, qr/"status_reason":"the bar9 worker serves database \\"postgres\\", 
 
 ($key, $ch, $msg) = split /\|/, broadcast('postgres');
 $node->poll_query_until('postgres',
-	"SELECT status <> 'pending' FROM bar9.broadcasts WHERE message_id = '$msg'")
+	"SELECT status <> 'pending' FROM bar9.broadcasts WHERE broadcast_id = '$msg'")
   or die 'the broadcast of the database served was never fanned out';
 $body = get('postgres', $key, $ch, $msg);
 like($body, qr/"status":"queued"/, 'the broadcast of the database served is fanned out');

@@ -100,11 +100,11 @@ my $msg = $node->safe_psql('postgres', qq{
 		'{"authorization": "Bearer $key", "content-type": "application/json"}',
 		convert_to('{"body": "hello"}', 'UTF8'))}, extra_params => [ '-U', 'proxy' ]);
 my $later = $q->(qq{SELECT (bar9.create_broadcast('$acct', '$aud', 'later', now() + interval '1 hour')).id});
-$q->(qq{UPDATE bar9.broadcasts SET send_at = now() WHERE message_id = '$later';
+$q->(qq{UPDATE bar9.broadcasts SET send_at = now() WHERE broadcast_id = '$later';
 	SELECT bar9.wake_worker()});
 $node->poll_query_until('postgres', qq{
 	SELECT count(*) = 2 FROM bar9.broadcasts
-	 WHERE message_id IN ('$msg', '$later') AND status = 'queued'})
+	 WHERE broadcast_id IN ('$msg', '$later') AND status = 'queued'})
   or die 'the broadcasts were never fanned out';
 is(call('GET', "/v1/marketing/channels/$aud/messages"), '200', 'GET messages');
 is(call('GET', "/v1/marketing/channels/$aud/messages/$msg"), '200', 'GET message');

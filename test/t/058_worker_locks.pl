@@ -48,7 +48,7 @@ my ($acct_b, $key_b, $aud_b) = account('B', '+2135551');
 # status(MSG): a broadcast's status
 sub status
 {
-	return $q->("SELECT status FROM bar9.broadcasts WHERE message_id = '$_[0]'");
+	return $q->("SELECT status FROM bar9.broadcasts WHERE broadcast_id = '$_[0]'");
 }
 
 # left_pending(MSG, SECONDS): whether MSG leaves pending within SECONDS
@@ -118,7 +118,7 @@ is(status($msg_a), 'pending', 'A\'s broadcast waits for its consent lock');
 is(waits_logged($msg_a), 1, 'the wait is logged once, not at every retry');
 $plain->query_safe('SELECT pg_advisory_unlock_all()');
 ok(left_pending($msg_a, 10), 'A fans out once the lock is released');
-is($q->("SELECT n_queued FROM bar9.broadcasts WHERE message_id = '$msg_a'"), '100',
+is($q->("SELECT n_queued FROM bar9.broadcasts WHERE broadcast_id = '$msg_a'"), '100',
 	'with all of its 100 SMS');
 
 # 3. the proxy's login holds an open transaction in which bar9.api added an
@@ -136,7 +136,7 @@ is(status($msg_a), 'pending', 'A\'s waits');
 is(waits_logged($msg_a), 1, 'logged once');
 $proxy->query_safe('COMMIT');
 ok(left_pending($msg_a, 10), 'A fans out once the opt-out commits');
-is($q->("SELECT n_queued || '/' || suppressed_count FROM bar9.broadcasts WHERE message_id = '$msg_a'"),
+is($q->("SELECT n_queued || '/' || suppressed_count FROM bar9.broadcasts WHERE broadcast_id = '$msg_a'"),
 	'99/1', 'without the number that opted out');
 
 $plain->quit;

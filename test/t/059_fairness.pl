@@ -31,11 +31,11 @@ sub audience
 	my ($acct, $name, $n, $prefix) = @_;
 	my $aud = $q->("SELECT (bar9.create_audience('$acct', '$name')).id");
 	$q->(qq{
-		INSERT INTO bar9.audience_numbers (account_id, channel_id, phone_number)
+		INSERT INTO bar9.audience_numbers (account_id, audience_id, phone_number)
 			SELECT '$acct', '$aud', ('$prefix' || lpad(i::text, 7, '0'))::bar9.e164
 			  FROM generate_series(1, $n) i;
 		UPDATE bar9.audiences SET subscriber_count = $n
-		 WHERE account_id = '$acct' AND channel_id = '$aud'});
+		 WHERE account_id = '$acct' AND audience_id = '$aud'});
 	return $aud;
 }
 
@@ -55,14 +55,14 @@ my $msg_big = $q->(qq{
 	});
 ($msg_big) = split /\n/, $msg_big;
 $node->poll_query_until('postgres', qq{
-	SELECT n_queued > 0 FROM bar9.broadcasts WHERE message_id = '$msg_big'})
+	SELECT n_queued > 0 FROM bar9.broadcasts WHERE broadcast_id = '$msg_big'})
   or die 'the big fan-out did not start';
 my $t0 = time;
 my $msg_b = $q->("SELECT id FROM bar9.create_broadcast('$acct_b', '$other', 'B''s turn')");
 my $took;
 while (time - $t0 < 30)
 {
-	if ($q->("SELECT status FROM bar9.broadcasts WHERE message_id = '$msg_b'") ne 'pending')
+	if ($q->("SELECT status FROM bar9.broadcasts WHERE broadcast_id = '$msg_b'") ne 'pending')
 	{
 		$took = time - $t0;
 		last;
@@ -72,16 +72,16 @@ while (time - $t0 < 30)
 ok(defined $took && $took < 2,
 	sprintf('B\'s broadcast leaves pending within 2 s (%.2f s)', $took // -1));
 my ($big_status, $waiting) = split /\|/, $q->(qq{
-	SELECT (SELECT status FROM bar9.broadcasts WHERE message_id = '$msg_big'),
+	SELECT (SELECT status FROM bar9.broadcasts WHERE broadcast_id = '$msg_big'),
 		   (SELECT count(*) FROM bar9.broadcasts WHERE account_id = '$acct_a' AND status = 'pending')});
 note("then A's big broadcast was $big_status, $waiting of A's broadcasts pending");
 ok($waiting > 100, "while $waiting of A's broadcasts still wait (it jumped the queue)");
-is($q->("SELECT n_queued FROM bar9.broadcasts WHERE message_id = '$msg_b'"), '100',
+is($q->("SELECT n_queued FROM bar9.broadcasts WHERE broadcast_id = '$msg_b'"), '100',
 	'B\'s 100 SMS queued');
 $node->poll_query_until('postgres', qq{
 	SELECT count(*) = 0 FROM bar9.broadcasts WHERE status = 'pending'})
   or die 'the fan-outs did not finish';
-is($q->("SELECT n_queued FROM bar9.broadcasts WHERE message_id = '$msg_big'"), '1000000',
+is($q->("SELECT n_queued FROM bar9.broadcasts WHERE broadcast_id = '$msg_big'"), '1000000',
 	'A\'s big broadcast is whole in the end');
 
 # 2. deleting a 1M-number audience (another one, with no broadcast)
@@ -110,13 +110,13 @@ is((split /\|/, api('GET', "/v1/marketing/channels/$gone/numbers/%2B15050000001"
 is((split /\|/, api('POST', "/v1/marketing/channels/$gone/messages", '{"body": "hi"}'))[0], '404',
 	'a broadcast to it is 404 at once');
 $node->poll_query_until('postgres', qq{
-	SELECT count(*) = 0 FROM bar9.audience_numbers WHERE channel_id = '$gone'})
+	SELECT count(*) = 0 FROM bar9.audience_numbers WHERE audience_id = '$gone'})
   or die 'the numbers of the deleted audience were not removed';
 # the batch that removes the last numbers may be full: the audience leaves
 # the to-do list on the worker's next turn, which finds none left
 ok($node->poll_query_until('postgres', 'SELECT count(*) = 0 FROM bar9.audience_purges'),
 	'the worker removed its numbers, and the audience left the to-do list');
-is($q->("SELECT count(*) FROM bar9.audience_numbers WHERE channel_id = '$big'"), '1000000',
+is($q->("SELECT count(*) FROM bar9.audience_numbers WHERE audience_id = '$big'"), '1000000',
 	'the numbers of the other audiences are all there');
 
 $node->stop;

@@ -65,7 +65,7 @@ is($b_numbers, $a_numbers, 'session B takes the expired claims over');
 isnt($b_ids, $a_ids, '... under a claim of its own: new sms_ids');
 is( $node->safe_psql(
 		'postgres',
-		"SELECT string_agg(DISTINCT attempt::text, ',') FROM bar9.sms WHERE message_id = '$m5'"
+		"SELECT string_agg(DISTINCT attempt::text, ',') FROM bar9.sms WHERE broadcast_id = '$m5'"
 	),
 	'2',
 	'each was claimed twice');
@@ -92,7 +92,7 @@ $a->quit;
 $b->quit;
 is( $node->safe_psql(
 		'postgres',
-		"SELECT status, n_sending, n_sent FROM bar9.broadcasts WHERE message_id = '$m5'"
+		"SELECT status, n_sending, n_sent FROM bar9.broadcasts WHERE broadcast_id = '$m5'"
 	),
 	'completed|0|5',
 	'that broadcast is completed, each SMS counted once');
@@ -112,7 +112,7 @@ my $mid = $node->safe_psql('postgres',
 is($node->safe_psql('postgres', "SELECT bar9.fanout_run('$acct', '$mid')"),
 	'queued', 'fan-out done');
 is( $node->safe_psql(
-		'postgres', "SELECT count(*) FROM bar9.sms WHERE message_id = '$mid'"),
+		'postgres', "SELECT count(*) FROM bar9.sms WHERE broadcast_id = '$mid'"),
 	$nsms,
 	"$nsms SMS queued");
 
@@ -157,7 +157,7 @@ $node->safe_psql(
 			COMMIT;
 			IF n = 0 THEN
 				EXIT WHEN (SELECT status FROM bar9.broadcasts
-						   WHERE message_id = mid) = 'completed';
+						   WHERE broadcast_id = mid) = 'completed';
 				PERFORM pg_sleep(0.01);
 			END IF;
 			IF clock_timestamp() > deadline THEN
@@ -207,7 +207,7 @@ is( $node->safe_psql(
 	'no SMS acknowledged as sent twice');
 is( $node->safe_psql(
 		'postgres',
-		"SELECT count(*) FROM bar9.sms s LEFT JOIN (SELECT DISTINCT number FROM ack_log WHERE outcome = 'sent') l ON l.number = s.to_number::text WHERE l.number IS NULL AND s.message_id = '$mid'"
+		"SELECT count(*) FROM bar9.sms s LEFT JOIN (SELECT DISTINCT number FROM ack_log WHERE outcome = 'sent') l ON l.number = s.to_number::text WHERE l.number IS NULL AND s.broadcast_id = '$mid'"
 	),
 	0,
 	'no SMS left without a sent ack');
@@ -222,19 +222,19 @@ is( $node->safe_psql(
 	'each retried SMS was claimed again');
 is( $node->safe_psql(
 		'postgres',
-		"SELECT count(*) FROM bar9.sms s LEFT JOIN (SELECT number, count(*) AS n FROM claim_log GROUP BY number) c ON c.number = s.to_number::text WHERE s.message_id = '$mid' AND s.attempt <> coalesce(c.n, 0)"
+		"SELECT count(*) FROM bar9.sms s LEFT JOIN (SELECT number, count(*) AS n FROM claim_log GROUP BY number) c ON c.number = s.to_number::text WHERE s.broadcast_id = '$mid' AND s.attempt <> coalesce(c.n, 0)"
 	),
 	0,
 	'every claim counted once in attempt');
 is( $node->safe_psql(
 		'postgres',
-		"SELECT string_agg(status || '=' || n, ',' ORDER BY status) FROM (SELECT status, count(*) AS n FROM bar9.sms WHERE message_id = '$mid' GROUP BY status) s"
+		"SELECT string_agg(status || '=' || n, ',' ORDER BY status) FROM (SELECT status, count(*) AS n FROM bar9.sms WHERE broadcast_id = '$mid' GROUP BY status) s"
 	),
 	"sent=$nsms",
 	'every SMS is sent');
 is( $node->safe_psql(
 		'postgres',
-		"SELECT status, n_queued, n_sending, n_sent, n_delivered, n_failed, n_canceled FROM bar9.broadcasts WHERE message_id = '$mid'"
+		"SELECT status, n_queued, n_sending, n_sent, n_delivered, n_failed, n_canceled FROM bar9.broadcasts WHERE broadcast_id = '$mid'"
 	),
 	"completed|0|0|$nsms|0|0|0",
 	'the broadcast is completed with exact counters');

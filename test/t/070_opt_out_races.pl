@@ -40,9 +40,9 @@ $node->safe_psql('postgres', qq{
 	  FROM bar9.create_account('races') a;
 	-- pgbench calls far faster than the default budget
 	SELECT bar9.set_account_limits(acct, 1000000, 1000000) FROM public.races;
-	INSERT INTO bar9.audiences (account_id, channel_id, name, subscriber_count)
+	INSERT INTO bar9.audiences (account_id, audience_id, name, subscriber_count)
 		SELECT acct, '$channel', 'races', 10000 FROM public.races;
-	INSERT INTO bar9.audience_numbers (account_id, channel_id, phone_number)
+	INSERT INTO bar9.audience_numbers (account_id, audience_id, phone_number)
 		SELECT acct, '$channel', ('+2135510' || lpad(i::text, 5, '0'))::bar9.e164
 		  FROM public.races, generate_series(1, 10000) i;
 	-- every number claimed, with when its claim began
@@ -161,7 +161,7 @@ is( $node->safe_psql(
 is( $node->safe_psql(
 		'postgres', q{
 	SELECT count(*) FROM bar9.sms s
-	  JOIN bar9.broadcasts m USING (account_id, message_id)
+	  JOIN bar9.broadcasts m USING (account_id, broadcast_id)
 	  JOIN bar9.opt_outs o ON o.account_id = s.account_id
 	   AND o.phone_number OPERATOR(bar9.=) s.to_number
 	 WHERE m.created_at > pg_xact_commit_timestamp(o.xmin)}),
@@ -182,7 +182,7 @@ is( $node->safe_psql(
 					  count(*) FILTER (WHERE status = 'canceled') AS c
 				 FROM bar9.sms x
 				WHERE x.account_id = m.account_id
-				  AND x.message_id = m.message_id) k
+				  AND x.broadcast_id = m.broadcast_id) k
 	 WHERE (m.n_queued, m.n_sending, m.n_sent, m.n_canceled)
 		   <> (k.q, k.s, k.st, k.c)}),
 	'0',

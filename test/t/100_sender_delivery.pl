@@ -67,7 +67,7 @@ sub counts
 	my ($msg) = @_;
 	return $node->safe_psql('postgres', qq{
 		SELECT concat_ws('/', n_queued, n_sending, n_sent, n_delivered, n_failed, n_canceled)
-		  FROM bar9.broadcasts WHERE message_id = '$msg'});
+		  FROM bar9.broadcasts WHERE broadcast_id = '$msg'});
 }
 
 # Wait until a broadcast has no SMS queued, sending or sent.
@@ -78,7 +78,7 @@ sub settled
 		sub {
 			$node->safe_psql('postgres', qq{
 				SELECT fanout_done AND n_queued + n_sending + n_sent = 0
-				  FROM bar9.broadcasts WHERE message_id = '$msg'}) eq 't';
+				  FROM bar9.broadcasts WHERE broadcast_id = '$msg'}) eq 't';
 		},
 		$timeout);
 }
@@ -120,10 +120,10 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM bar9.sms_receipt_wait'),
 my @submits = submits_of($smsc);
 my %segments = map { $_->[0] => $_->[1] } map { [ split /\|/ ] } split /\n/,
   $node->safe_psql('postgres',
-	"SELECT message_id || '|' || segments || '|' || encoding FROM bar9.broadcasts");
+	"SELECT broadcast_id || '|' || segments || '|' || encoding FROM bar9.broadcasts");
 my %encoding = map { $_->[0] => $_->[2] } map { [ split /\|/ ] } split /\n/,
   $node->safe_psql('postgres',
-	"SELECT message_id || '|' || segments || '|' || encoding FROM bar9.broadcasts");
+	"SELECT broadcast_id || '|' || segments || '|' || encoding FROM bar9.broadcasts");
 
 # the big one: one PDU per number, no duplicate in a run without faults
 my @big = grep { ($_->{message} // '') eq 'Big discount this weekend!' } @submits;
@@ -182,7 +182,7 @@ my $m_fail = broadcast($third, 'Receipts say undelivered');
 ok(settled($m_fail, 60), 'failed receipts settle');
 is(counts($m_fail), '0/0/0/0/20/0', 'receipts UNDELIV (text only): 20 failed');
 is($node->safe_psql('postgres',
-	"SELECT DISTINCT error FROM bar9.sms WHERE message_id = '$m_fail'"),
+	"SELECT DISTINCT error FROM bar9.sms WHERE broadcast_id = '$m_fail'"),
 	'stat:UNDELIV err:034', 'the error names the receipt state and error');
 $smsc->control('/mode', { receipt => 'delivered', receipt_form => 'both' });
 
@@ -202,7 +202,7 @@ my $m_perm = broadcast($third, 'One bad number');
 ok(settled($m_perm, 60), 'permanent error settles');
 is(counts($m_perm), '0/0/0/19/1/0', 'a permanent error: 1 failed, 19 delivered');
 is($node->safe_psql('postgres',
-	"SELECT to_number::text || ' ' || error FROM bar9.sms WHERE message_id = '$m_perm' AND status = 'failed'"),
+	"SELECT to_number::text || ' ' || error FROM bar9.sms WHERE broadcast_id = '$m_perm' AND status = 'failed'"),
 	'+213555130003 ESME_RINVDSTADR (0x0000000b)', 'failed with the status name and code');
 $smsc->control('/mode', { fail => {} });
 
@@ -215,7 +215,7 @@ is($sender->stop('TERM', 30), 0, 'SIGTERM: exit status 0');
 my $submitted = () = grep { ($_->{message} // '') eq 'Stopping midway' } submits_of($smsc);
 ok($submitted > 0 && $submitted <= 100, "stopped midway ($submitted of 300 submitted)");
 is($node->safe_psql('postgres',
-	"SELECT n_sent + n_delivered FROM bar9.broadcasts WHERE message_id = '$m_term'"),
+	"SELECT n_sent + n_delivered FROM bar9.broadcasts WHERE broadcast_id = '$m_term'"),
 	$submitted, 'every SMS the SMSC accepted is acknowledged');
 like($sender->log_text, qr/stopping: finishing the window.*\n.*stats: submitted=/s,
 	'the drain and the counters are logged');
@@ -240,7 +240,7 @@ ok(wait_for(sub {
 		"SELECT count(*) FROM bar9.opt_outs WHERE phone_number::text = '+213555140029' AND source = 'keyword'") eq '1' }, 30),
 	'the STOP opted the number out (source keyword)');
 is($node->safe_psql('postgres',
-	"SELECT status FROM bar9.sms WHERE message_id = '$m_stop' AND to_number::text = '+213555140029'"),
+	"SELECT status FROM bar9.sms WHERE broadcast_id = '$m_stop' AND to_number::text = '+213555140029'"),
 	'canceled', 'its queued SMS is canceled');
 my $confirm = decode_utf8($node->safe_psql('postgres',
 	"SELECT opt_out FROM bar9.keyword_replies('$acct')"));

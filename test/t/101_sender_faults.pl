@@ -41,7 +41,7 @@ sub counts
 	my ($msg) = @_;
 	return $node->safe_psql('postgres', qq{
 		SELECT concat_ws('/', n_queued, n_sending, n_sent, n_delivered, n_failed, n_canceled)
-		  FROM bar9.broadcasts WHERE message_id = '$msg'});
+		  FROM bar9.broadcasts WHERE broadcast_id = '$msg'});
 }
 
 # Wait until no SMS of the broadcast is queued or sending (and, with
@@ -53,7 +53,7 @@ sub settled
 	return wait_for(sub {
 			$node->safe_psql('postgres', qq{
 				SELECT fanout_done AND n_queued + n_sending $more = 0
-				  FROM bar9.broadcasts WHERE message_id = '$msg'}) eq 't' }, 120);
+				  FROM bar9.broadcasts WHERE broadcast_id = '$msg'}) eq 't' }, 120);
 }
 
 # The submit_sm of BODY: how many, to how many numbers, the most to one.

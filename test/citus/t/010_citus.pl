@@ -86,7 +86,7 @@ for (1 .. 300)
 }
 is($status, 'queued', "the coordinator's worker fanned it out");
 is($r->{json}{recipient_count}, 20, 'recipients: the audience at its cutoff');
-is( $q->(qq{SELECT count(*) FROM bar9.sms WHERE message_id = '$msg'}),
+is( $q->(qq{SELECT count(*) FROM bar9.sms WHERE broadcast_id = '$msg'}),
 	'20', 'one SMS per number added before the broadcast, through either node');
 
 # ---- claims on two nodes: distinct ids, acknowledged from a third node
@@ -115,7 +115,7 @@ $r = $coord->request('POST', "/v1/marketing/channels/$aud2/messages", key => $ke
 	json => { body => 'Second' });
 my $msg2 = $r->{json}{id};
 $node->poll_query_until('postgres',
-	"SELECT n_queued = 10 FROM bar9.broadcasts WHERE message_id = '$msg2'")
+	"SELECT n_queued = 10 FROM bar9.broadcasts WHERE broadcast_id = '$msg2'")
   or die 'second broadcast not fanned out';
 is( $q->(qq{SELECT string_agg(DISTINCT message_id, ' ') FROM bar9.claim_sms(3)}),
 	$msg2, 'the broadcast never claimed from goes first');
