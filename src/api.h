@@ -31,15 +31,15 @@
  *
  * How to add a route (e.g. for the broadcasts or opt-outs engineer)
  * ------------------------------------------------------------------
- *   1. In your own file (messages.c, opt_outs.c, ...) write a handler
+ *   1. In your own file (broadcasts.c, opt_outs.c, ...) write a handler
  *
- *			void messages_create_handler(ApiRequest *req, ApiResponse *resp);
+ *			void broadcasts_create_handler(ApiRequest *req, ApiResponse *resp);
  *
  *      and declare it in your own header.
  *   2. In routes.c add one #include of that header and one row:
  *
  *			{"POST", "/v1/marketing/channels/:channel_id/messages",
- *			 BAR9_SCOPE_SEND, messages_create_handler},
+ *			 BAR9_SCOPE_SEND, broadcasts_create_handler},
  *
  *      A pattern segment ":name" matches any one (decoded) path segment;
  *      read it with api_path_param(req, "name").  Order of rows does not
@@ -76,7 +76,7 @@
  *     with api_body_field() / api_body_string(); refuse unknown keys with
  *     api_body_check_keys().
  *   - Errors: api_error(resp, 400, "invalid_parameter", "...", "param").
- *   - An audience in the path: channel_load() (channels.h) is false for
+ *   - An audience in the path: audience_load() (audiences.h) is false for
  *     another account's or a deleted audience: answer api_not_found(resp,
  *     "marketing_channel", id).  A phone number in a path, query or body:
  *     numbers_parse_phone() (numbers.h) answers 400 invalid_phone_number.

@@ -98,7 +98,7 @@ Emit(ClaimCall *call, const Broadcast *b, const SmsId *id, int32 attempt)
 	out[0] = bar9_sms_id_text(id);
 	out[1] = E164GetDatum(id->number);
 	out[2] = b->body;
-	out[3] = b->message_id;
+	out[3] = b->broadcast_id;
 	out[4] = Int32GetDatum(attempt);
 	out[5] = b->from_address;
 	tuplestore_putvalues(call->rsinfo->setResult, call->rsinfo->setDesc, out,
@@ -565,7 +565,7 @@ LockTurn(int32 a, int32 b, bool skip_locked, Broadcast *out,
 	out->account_no = a;
 	out->broadcast_no = b;
 	out->found = true;
-	out->message_id = Col(0, 1, &isnull);
+	out->broadcast_id = Col(0, 1, &isnull);
 	out->body = Col(0, 2, &isnull);
 	out->from_address = Col(0, 3, &out->from_null);
 	*cursor = Col(0, 4, have_cursor);

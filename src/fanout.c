@@ -54,24 +54,24 @@
 #include "cluster.h"
 #include "e164.h"
 #include "fanout.h"
-#include "messages.h"
+#include "broadcasts.h"
 #include "optouts.h"
 #include "worker.h"
 
 /* The statements of fan-out, prepared once per backend with bar9_plan. */
 typedef enum FanoutPlanId
 {
-	PLAN_CHANNEL_OF,
-	PLAN_LOCK_CHANNEL,
-	PLAN_LOCK_MESSAGE,
+	PLAN_AUDIENCE_OF,
+	PLAN_LOCK_AUDIENCE,
+	PLAN_LOCK_BROADCAST,
 	PLAN_START,
 	PLAN_READ,					/* the first batch: no cursor yet */
 	PLAN_READ_AFTER,			/* the next ones, after the cursor */
 	PLAN_OPTED,
 	PLAN_SMS_MAX,
-	PLAN_COUNT_CHANNEL,
+	PLAN_COUNT_AUDIENCE,
 	PLAN_RECORD,
-	PLAN_CANCEL_CHANNEL,
+	PLAN_CANCEL_AUDIENCE,
 	NUM_FANOUT_PLANS
 } FanoutPlanId;
 
@@ -104,7 +104,7 @@ typedef struct FanoutQuery
 	" SELECT $1, $2, pg_catalog.unnest($3)"
 
 /*
- * The same on Citus ($4 account_id, $5 channel_id): the numbers come from
+ * The same on Citus ($4 account_id, $5 audience_id): the numbers come from
  * the audience's rows, so that the INSERT ... SELECT is between co-located
  * tables of one account and runs on its shard (from an array, Citus would
  * pull the rows to the coordinator and copy them out again).  The members
@@ -120,19 +120,19 @@ typedef struct FanoutQuery
 	"   AND cn.phone_number OPERATOR(bar9.=) ANY ($3)"
 
 static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
-	[PLAN_CHANNEL_OF] = {
+	[PLAN_AUDIENCE_OF] = {
 		"SELECT audience_id FROM bar9.broadcasts"
 		" WHERE account_id = $1 AND broadcast_id = $2 AND account_no = $3",
 		3, {TEXTOID, TEXTOID, INT4OID}
 	},
-	[PLAN_LOCK_CHANNEL] = {
+	[PLAN_LOCK_AUDIENCE] = {
 		"SELECT deleted_at IS NOT NULL, subscriber_count, last_member_seq"
 		"  FROM bar9.audiences"
 		" WHERE account_id = $1 AND audience_id = $2 AND account_no = $3"
 		" FOR NO KEY UPDATE",
 		3, {TEXTOID, TEXTOID, INT4OID}
 	},
-	[PLAN_LOCK_MESSAGE] = {
+	[PLAN_LOCK_BROADCAST] = {
 		"SELECT status, status = 'pending' OR send_at <= pg_catalog.now(),"
 		"       member_seq_cutoff, fanout_cursor, recipient_count,"
 		"       n_queued + n_sending + n_sent + n_delivered + n_failed"
@@ -182,10 +182,10 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 		2, {INT4OID, INT4OID}
 	},
 	/*
-	 * The audience's message_count: a statement of its own (on Citus a CTE
+	 * The audience's sms_count: a statement of its own (on Citus a CTE
 	 * whose condition is false would prune the whole statement away).
 	 */
-	[PLAN_COUNT_CHANNEL] = {
+	[PLAN_COUNT_AUDIENCE] = {
 		"UPDATE bar9.audiences SET sms_count = sms_count + $2"
 		" WHERE account_id = $1 AND audience_id = $3 AND account_no = $4",
 		4, {TEXTOID, INT8OID, TEXTOID, INT4OID}
@@ -205,7 +205,7 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 		INT8OID, INT4OID}
 	},
 	/* the audience delete: its unfinished broadcasts, in lock order */
-	[PLAN_CANCEL_CHANNEL] = {
+	[PLAN_CANCEL_AUDIENCE] = {
 		"SELECT broadcast_id FROM bar9.broadcasts"
 		" WHERE account_id = $1 AND audience_id = $2 AND account_no = $3"
 		"   AND status IN ('scheduled', 'pending', 'queued', 'sending')"
@@ -280,7 +280,7 @@ static Oid	insert_plans_type = InvalidOid;
  * number that already has its SMS is skipped.
  */
 static uint64
-InsertSms(Datum *keys, const char *account_id, const char *channel_id,
+InsertSms(Datum *keys, const char *account_id, const char *audience_id,
 		  Datum *numbers, int n, Oid e164type, bool on_conflict)
 {
 	bool		citus = bar9_citus_distributed();
@@ -320,7 +320,7 @@ InsertSms(Datum *keys, const char *account_id, const char *channel_id,
 	args[2] = PointerGetDatum(construct_array(numbers, n, e164type, typlen,
 											  typbyval, typalign));
 	args[3] = CStringGetTextDatum(account_id);
-	args[4] = CStringGetTextDatum(channel_id);
+	args[4] = CStringGetTextDatum(audience_id);
 	rc = SPI_execute_plan(*slot, args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "fan-out insert failed: %s", SPI_result_code_string(rc));
@@ -331,8 +331,8 @@ InsertSms(Datum *keys, const char *account_id, const char *channel_id,
 typedef struct FanoutBroadcast
 {
 	const char *account_id;
-	const char *message_id;
-	const char *channel_id;
+	const char *broadcast_id;
+	const char *audience_id;
 	int32		account_no;		/* the account's shard */
 	char	   *status;
 	bool		due;			/* pending, or send_at has come */
@@ -355,42 +355,42 @@ typedef struct FanoutMembers
 	Oid			e164type;
 } FanoutMembers;
 
-/* The audience of message_id (an unlocked read); NULL when it is gone. */
+/* The audience of broadcast_id (an unlocked read); NULL when it is gone. */
 static const char *
-FanoutChannelOf(const char *account_id, int32 account_no,
-				const char *message_id)
+FanoutAudienceOf(const char *account_id, int32 account_no,
+				 const char *broadcast_id)
 {
 	Datum		values[3];
 
 	values[0] = CStringGetTextDatum(account_id);
-	values[1] = CStringGetTextDatum(message_id);
+	values[1] = CStringGetTextDatum(broadcast_id);
 	values[2] = Int32GetDatum(account_no);
-	ExecPlan(PLAN_CHANNEL_OF, values, NULL, SPI_OK_SELECT);
+	ExecPlan(PLAN_AUDIENCE_OF, values, NULL, SPI_OK_SELECT);
 	return SPI_processed == 0 ? NULL : ResultText(1);
 }
 
 /*
  * Step 2: lock the audience row, then the broadcast row, and read the
- * broadcast into *b.  False when the broadcast is gone; *channel_deleted
+ * broadcast into *b.  False when the broadcast is gone; *audience_deleted
  * and *subscriber_count tell about the audience.
  */
 static bool
-FanoutLock(FanoutBroadcast *b, bool *channel_deleted,
+FanoutLock(FanoutBroadcast *b, bool *audience_deleted,
 		   int64 *subscriber_count)
 {
 	Datum		values[3];
 	bool		isnull;
 
 	values[0] = CStringGetTextDatum(b->account_id);
-	values[1] = CStringGetTextDatum(b->channel_id);
+	values[1] = CStringGetTextDatum(b->audience_id);
 	values[2] = Int32GetDatum(b->account_no);
-	ExecPlan(PLAN_LOCK_CHANNEL, values, NULL, SPI_OK_SELECT);
-	*channel_deleted = (SPI_processed == 0 || ResultBool(1));
+	ExecPlan(PLAN_LOCK_AUDIENCE, values, NULL, SPI_OK_SELECT);
+	*audience_deleted = (SPI_processed == 0 || ResultBool(1));
 	*subscriber_count = SPI_processed > 0 ? ResultInt64(2) : 0;
 	b->last_member_seq = SPI_processed > 0 ? ResultInt64(3) : 0;
 
-	values[1] = CStringGetTextDatum(b->message_id);
-	ExecPlan(PLAN_LOCK_MESSAGE, values, NULL, SPI_OK_SELECT);
+	values[1] = CStringGetTextDatum(b->broadcast_id);
+	ExecPlan(PLAN_LOCK_BROADCAST, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
 	b->status = ResultText(1);
@@ -419,7 +419,7 @@ FanoutStart(FanoutBroadcast *b, int64 subscriber_count)
 
 	/* the audience's members now: those its counter has numbered so far */
 	values[0] = CStringGetTextDatum(b->account_id);
-	values[1] = CStringGetTextDatum(b->message_id);
+	values[1] = CStringGetTextDatum(b->broadcast_id);
 	values[2] = Int64GetDatum(subscriber_count);
 	values[3] = Int64GetDatum(b->last_member_seq);
 	values[4] = Int32GetDatum(b->account_no);
@@ -437,7 +437,7 @@ FanoutReadMembers(const FanoutBroadcast *b, int batch_size, FanoutMembers *m)
 	bool		isnull;
 
 	values[0] = CStringGetTextDatum(b->account_id);
-	values[1] = CStringGetTextDatum(b->channel_id);
+	values[1] = CStringGetTextDatum(b->audience_id);
 	values[2] = Int64GetDatum(b->cutoff);
 	values[3] = Int64GetDatum((int64) batch_size);
 	values[4] = b->have_cursor ? E164TextDatum(b->cursor) : (Datum) 0;
@@ -518,7 +518,7 @@ FanoutQueue(FanoutBroadcast *b, FanoutMembers *m)
 	ExecPlan(PLAN_SMS_MAX, b->keys, NULL, SPI_OK_SELECT);
 	max = ResultColumn(1, &isnull);
 	conflicts = !isnull && DatumGetE164(max) >= DatumGetE164(m->numbers[0]);
-	return (int64) InsertSms(b->keys, b->account_id, b->channel_id,
+	return (int64) InsertSms(b->keys, b->account_id, b->audience_id,
 							 m->numbers, m->kept, m->e164type,
 							 conflicts);
 }
@@ -538,8 +538,8 @@ FanoutRecord(FanoutBroadcast *b, const FanoutBatchResult *r, bool done)
 	int64		created = b->created + r->queued;
 
 	values[0] = CStringGetTextDatum(b->account_id);
-	values[1] = CStringGetTextDatum(b->message_id);
-	values[2] = CStringGetTextDatum(b->channel_id);
+	values[1] = CStringGetTextDatum(b->broadcast_id);
+	values[2] = CStringGetTextDatum(b->audience_id);
 	values[3] = Int64GetDatum(r->queued);
 	values[4] = Int64GetDatum(r->suppressed);
 	values[5] = b->have_cursor ? E164TextDatum(b->cursor) : (Datum) 0;
@@ -552,7 +552,7 @@ FanoutRecord(FanoutBroadcast *b, const FanoutBatchResult *r, bool done)
 	{
 		Datum		counted[4] = {values[0], values[3], values[2], values[8]};
 
-		ExecPlan(PLAN_COUNT_CHANNEL, counted, NULL, SPI_OK_UPDATE);
+		ExecPlan(PLAN_COUNT_AUDIENCE, counted, NULL, SPI_OK_UPDATE);
 	}
 	ExecPlan(PLAN_RECORD, values, nulls, SPI_OK_UPDATE_RETURNING);
 	if (SPI_processed != 1)
@@ -599,23 +599,23 @@ FanoutBatchLocked(FanoutBroadcast *b, int64 subscriber_count, int batch_size,
 /*
  * Fan out the next batch of one broadcast, in the caller's transaction.
  *
- * channel_id may be NULL (it is then looked up).  batch_size is the number
+ * audience_id may be NULL (it is then looked up).  batch_size is the number
  * of audience members to read.  The caller commits; the work of the batch,
  * the cursor and the counters commit together.
  */
 void
-bar9_fanout_batch(const char *account_id, const char *message_id,
-				  const char *channel_id, int batch_size,
+bar9_fanout_batch(const char *account_id, const char *broadcast_id,
+				  const char *audience_id, int batch_size,
 				  FanoutBatchResult *result)
 {
 	FanoutBroadcast b;
-	bool		channel_deleted;
+	bool		audience_deleted;
 	int64		subscriber_count;
 
 	memset(result, 0, sizeof(*result));
 	memset(&b, 0, sizeof(b));
 	b.account_id = account_id;
-	b.message_id = message_id;
+	b.broadcast_id = broadcast_id;
 
 	/* 1. No opt-out of this account in flight while the batch runs. */
 	bar9_consent_lock(account_id, false);
@@ -623,12 +623,12 @@ bar9_fanout_batch(const char *account_id, const char *message_id,
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	b.account_no = bar9_account_no(account_id, true);
-	b.channel_id = channel_id ? channel_id :
-		FanoutChannelOf(account_id, b.account_no, message_id);
+	b.audience_id = audience_id ? audience_id :
+		FanoutAudienceOf(account_id, b.account_no, broadcast_id);
 
 	/* 2. The audience row, then the broadcast row. */
-	if (b.channel_id == NULL ||
-		!FanoutLock(&b, &channel_deleted, &subscriber_count))
+	if (b.audience_id == NULL ||
+		!FanoutLock(&b, &audience_deleted, &subscriber_count))
 	{
 		SPI_finish();
 		return;
@@ -639,10 +639,10 @@ bar9_fanout_batch(const char *account_id, const char *message_id,
 	/* Only scheduled and pending broadcasts have fan-out left to do. */
 	if (strcmp(b.status, "scheduled") == 0 || strcmp(b.status, "pending") == 0)
 	{
-		if (channel_deleted)
+		if (audience_deleted)
 		{
 			/* the audience was deleted: the broadcast stops, queue emptied */
-			message_cancel_locked(account_id, message_id, NULL);
+			broadcast_cancel_locked(account_id, broadcast_id, NULL);
 			strlcpy(result->status, "canceled", sizeof(result->status));
 		}
 		else
@@ -659,25 +659,25 @@ bar9_fanout_batch(const char *account_id, const char *message_id,
  * waiting for the delete, and will find its broadcast canceled.
  */
 void
-bar9_fanout_cancel_channel(const char *account_id, const char *channel_id)
+bar9_fanout_cancel_audience(const char *account_id, const char *audience_id)
 {
 	Datum		values[3];
-	char	  **message_ids;
+	char	  **broadcast_ids;
 	int			n;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	values[0] = CStringGetTextDatum(account_id);
-	values[1] = CStringGetTextDatum(channel_id);
+	values[1] = CStringGetTextDatum(audience_id);
 	values[2] = Int32GetDatum(bar9_account_no(account_id, true));
-	ExecPlan(PLAN_CANCEL_CHANNEL, values, NULL, SPI_OK_SELECT);
+	ExecPlan(PLAN_CANCEL_AUDIENCE, values, NULL, SPI_OK_SELECT);
 	n = (int) SPI_processed;
-	message_ids = palloc(sizeof(char *) * Max(n, 1));
+	broadcast_ids = palloc(sizeof(char *) * Max(n, 1));
 	for (int i = 0; i < n; i++)
-		message_ids[i] = SPI_getvalue(SPI_tuptable->vals[i],
-									  SPI_tuptable->tupdesc, 1);
+		broadcast_ids[i] = SPI_getvalue(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 1);
 	for (int i = 0; i < n; i++)
-		message_cancel_locked(account_id, message_ids[i], NULL);
+		broadcast_cancel_locked(account_id, broadcast_ids[i], NULL);
 	SPI_finish();
 }
 
@@ -703,19 +703,19 @@ SqlFanoutBatch(FunctionCallInfo fcinfo, int batch_size,
 			   FanoutBatchResult *result)
 {
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *message_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *broadcast_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
-	bar9_fanout_batch(account_id, message_id, NULL, batch_size, result);
+	bar9_fanout_batch(account_id, broadcast_id, NULL, batch_size, result);
 	if (!result->found)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("message \"%s\" does not exist in account \"%s\"",
-						message_id, account_id)));
+						broadcast_id, account_id)));
 }
 
 PG_FUNCTION_INFO_V1(bar9_fanout_step);
 
-/* SQL: bar9.fanout_step(account_id, message_id, batch_size) -> status. */
+/* SQL: bar9.fanout_step(account_id, broadcast_id, batch_size) -> status. */
 Datum
 bar9_fanout_step(PG_FUNCTION_ARGS)
 {
@@ -729,7 +729,7 @@ bar9_fanout_step(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(bar9_fanout_run);
 
-/* SQL: bar9.fanout_run(account_id, message_id, batch_size) -> status. */
+/* SQL: bar9.fanout_run(account_id, broadcast_id, batch_size) -> status. */
 Datum
 bar9_fanout_run(PG_FUNCTION_ARGS)
 {

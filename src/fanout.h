@@ -21,10 +21,10 @@ typedef struct FanoutBatchResult
 	bool		more;			/* another batch is due at once */
 } FanoutBatchResult;
 
-extern void bar9_fanout_batch(const char *account_id, const char *message_id,
-							  const char *channel_id, int batch_size,
+extern void bar9_fanout_batch(const char *account_id, const char *broadcast_id,
+							  const char *audience_id, int batch_size,
 							  FanoutBatchResult *result);
-extern void bar9_fanout_cancel_channel(const char *account_id,
-									   const char *channel_id);
+extern void bar9_fanout_cancel_audience(const char *account_id,
+										const char *audience_id);
 
 #endif							/* BAR9_FANOUT_H */

@@ -4,7 +4,7 @@
  *		POST/GET /v1/marketing/channels/:channel_id/numbers and
  *		DELETE /v1/marketing/channels/:channel_id/numbers/:phone_number.
  *
- * Every change first locks the audience row (channel_load with lock), then
+ * Every change first locks the audience row (audience_load with lock), then
  * inserts or deletes audience_numbers rows and moves subscriber_count by the
  * number of rows really inserted or deleted, in one transaction: the count
  * stays exact under any concurrency, and writers of one audience never
@@ -28,7 +28,7 @@
 
 #include "api.h"
 #include "auth.h"
-#include "channels.h"
+#include "audiences.h"
 #include "cluster.h"
 #include "e164.h"
 #include "numbers.h"
@@ -148,7 +148,7 @@ numbers_parse_phone(ApiResponse *resp, const char *s, const char *param,
  * drawn, the added_seq values the adds took from it (its row is locked).
  */
 static void
-NumbersCount(const char *account_id, const Channel *ch, int64 delta,
+NumbersCount(const char *account_id, const Audience *ch, int64 delta,
 			 int64 drawn)
 {
 	Oid			argtypes[5] = {TEXTOID, TEXTOID, INT8OID, INT4OID, INT8OID};
@@ -158,7 +158,7 @@ NumbersCount(const char *account_id, const Channel *ch, int64 delta,
 	if (delta == 0)
 		return;
 	args[0] = CStringGetTextDatum(account_id);
-	args[1] = CStringGetTextDatum(ch->channel_id);
+	args[1] = CStringGetTextDatum(ch->audience_id);
 	args[2] = Int64GetDatum(delta);
 	args[3] = Int32GetDatum(ch->account_no);
 	args[4] = Int64GetDatum(drawn);
@@ -180,7 +180,7 @@ NumbersCount(const char *account_id, const Channel *ch, int64 delta,
  * (false: already there); *created_at is when it was added.
  */
 static bool
-NumbersAddOne(const char *account_id, const Channel *ch, uint64 number,
+NumbersAddOne(const char *account_id, const Audience *ch, uint64 number,
 			  TimestampTz *created_at)
 {
 	Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, INT8OID};
@@ -192,7 +192,7 @@ NumbersAddOne(const char *account_id, const Channel *ch, uint64 number,
 
 	e164_format(number, buf);
 	args[0] = CStringGetTextDatum(account_id);
-	args[1] = CStringGetTextDatum(ch->channel_id);
+	args[1] = CStringGetTextDatum(ch->audience_id);
 	args[2] = CStringGetTextDatum(buf);
 	args[3] = Int32GetDatum(ch->account_no);
 	args[4] = Int64GetDatum(ch->last_member_seq + 1);
@@ -257,7 +257,7 @@ NumbersInvalid(JsonOut *jo, int index, const NumberInput *in,
 
 /*
  * How many of the numbers $3 (text[]) are in the audience ($1 account_id,
- * $2 channel_id, $4 account_no) already: one probe of its key each.
+ * $2 audience_id, $4 account_no) already: one probe of its key each.
  */
 static int64
 NumbersPresent(Datum *args)
@@ -285,7 +285,7 @@ NumbersPresent(Datum *args)
  * count as already present.
  */
 static void
-NumbersAddMany(const char *account_id, const Channel *ch,
+NumbersAddMany(const char *account_id, const Audience *ch,
 			   const NumberInput *in, int n, NumbersAddResult *res)
 {
 	uint64	   *vals = palloc(sizeof(uint64) * Max(n, 1));
@@ -339,7 +339,7 @@ NumbersAddMany(const char *account_id, const Channel *ch,
 
 		/* added_seq: the audience's next ndistinct values, in input order */
 		args[0] = CStringGetTextDatum(account_id);
-		args[1] = CStringGetTextDatum(ch->channel_id);
+		args[1] = CStringGetTextDatum(ch->audience_id);
 		args[2] = PointerGetDatum(construct_array(texts, ndistinct, TEXTOID,
 												  -1, false, TYPALIGN_INT));
 		args[3] = Int32GetDatum(ch->account_no);
@@ -374,7 +374,7 @@ NumbersAddMany(const char *account_id, const Channel *ch,
  * most limit rows in e164 order, after `after` when has_after.
  */
 static void
-NumbersList(const char *account_id, const char *channel_id, int limit,
+NumbersList(const char *account_id, const char *audience_id, int limit,
 			bool has_after, uint64 after)
 {
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT4OID, TEXTOID};
@@ -382,7 +382,7 @@ NumbersList(const char *account_id, const char *channel_id, int limit,
 	int			rc;
 
 	args[0] = CStringGetTextDatum(account_id);
-	args[1] = CStringGetTextDatum(channel_id);
+	args[1] = CStringGetTextDatum(audience_id);
 	args[2] = Int32GetDatum(limit);
 	if (!has_after)
 		rc = SPI_execute_plan(bar9_plan(&list_plan,
@@ -413,7 +413,7 @@ NumbersList(const char *account_id, const char *channel_id, int limit,
 
 /* Remove a number from a locked live audience; false when not there. */
 static bool
-NumbersRemove(const char *account_id, const Channel *ch, uint64 number)
+NumbersRemove(const char *account_id, const Audience *ch, uint64 number)
 {
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, INT4OID};
 	Datum		args[4];
@@ -422,7 +422,7 @@ NumbersRemove(const char *account_id, const Channel *ch, uint64 number)
 
 	e164_format(number, buf);
 	args[0] = CStringGetTextDatum(account_id);
-	args[1] = CStringGetTextDatum(ch->channel_id);
+	args[1] = CStringGetTextDatum(ch->audience_id);
 	args[2] = CStringGetTextDatum(buf);
 	args[3] = Int32GetDatum(ch->account_no);
 	rc = SPI_execute_plan(bar9_plan(&delete_plan,
@@ -442,7 +442,7 @@ NumbersRemove(const char *account_id, const Channel *ch, uint64 number)
 
 /* Write one number object. */
 static void
-NumbersJson(JsonOut *jo, uint64 number, const char *channel_id,
+NumbersJson(JsonOut *jo, uint64 number, const char *audience_id,
 			TimestampTz created_at)
 {
 	char		buf[E164_BUFSIZE];
@@ -450,7 +450,7 @@ NumbersJson(JsonOut *jo, uint64 number, const char *channel_id,
 	e164_format(number, buf);
 	json_out_begin_object(jo);
 	json_out_kv_string(jo, "phone_number", buf);
-	json_out_kv_string(jo, "channel_id", channel_id);
+	json_out_kv_string(jo, "channel_id", audience_id);
 	json_out_kv_timestamptz(jo, "created_at", created_at);
 	json_out_end_object(jo);
 }
@@ -464,12 +464,12 @@ static const char *const add_keys[] = {"phone_number", "phone_numbers", NULL};
 
 /* The audience of the path, loaded (and locked); false after a 404. */
 static bool
-NumbersChannel(ApiRequest *req, ApiResponse *resp, bool lock, Channel *ch)
+NumbersAudience(ApiRequest *req, ApiResponse *resp, bool lock, Audience *ch)
 {
 	const char *id = api_path_param(req, "channel_id");
 
 	if (!api_valid_id(id, "mkt_") ||
-		!channel_load(req->account_id, id, lock, ch))
+		!audience_load(req->account_id, id, lock, ch))
 	{
 		api_not_found(resp, "marketing_channel", id);
 		return false;
@@ -479,7 +479,7 @@ NumbersChannel(ApiRequest *req, ApiResponse *resp, bool lock, Channel *ch)
 
 /* Bulk add: phone_numbers is the JSON value v. */
 static void
-NumbersAddManyHandler(ApiRequest *req, ApiResponse *resp, const Channel *ch,
+NumbersAddManyHandler(ApiRequest *req, ApiResponse *resp, const Audience *ch,
 					  JsonbValue *v)
 {
 	NumberInput *in;
@@ -537,7 +537,7 @@ NumbersAddManyHandler(ApiRequest *req, ApiResponse *resp, const Channel *ch,
 void
 numbers_add_handler(ApiRequest *req, ApiResponse *resp)
 {
-	Channel		ch;
+	Audience	ch;
 	JsonbValue	one;
 	JsonbValue	many;
 	bool		has_one;
@@ -546,7 +546,7 @@ numbers_add_handler(ApiRequest *req, ApiResponse *resp)
 	TimestampTz created_at;
 	bool		added;
 
-	if (!NumbersChannel(req, resp, true, &ch))
+	if (!NumbersAudience(req, resp, true, &ch))
 		return;
 
 	has_one = api_body_field(req, "phone_number", &one);
@@ -586,28 +586,28 @@ numbers_add_handler(ApiRequest *req, ApiResponse *resp)
 
 	added = NumbersAddOne(req->account_id, &ch, number, &created_at);
 	resp->status = added ? 201 : 200;
-	NumbersJson(&resp->json, number, ch.channel_id, created_at);
+	NumbersJson(&resp->json, number, ch.audience_id, created_at);
 }
 
 /* GET /v1/marketing/channels/:channel_id/numbers */
 void
 numbers_list_handler(ApiRequest *req, ApiResponse *resp)
 {
-	Channel		ch;
+	Audience	ch;
 	int			limit;
 	const char *after;
 	uint64		after_number = 0;
 	uint64		i;
 	uint64		n;
 
-	if (!NumbersChannel(req, resp, false, &ch) ||
+	if (!NumbersAudience(req, resp, false, &ch) ||
 		!api_page_params(req, resp, &limit, &after))
 		return;
 	if (after != NULL &&
 		!numbers_parse_phone(resp, after, "starting_after", &after_number))
 		return;
 
-	NumbersList(req->account_id, ch.channel_id, limit + 1, after != NULL,
+	NumbersList(req->account_id, ch.audience_id, limit + 1, after != NULL,
 				after_number);
 	n = SPI_processed;
 	resp->status = 200;
@@ -620,7 +620,7 @@ numbers_list_handler(ApiRequest *req, ApiResponse *resp)
 
 		NumbersJson(&resp->json,
 					DatumGetE164(SPI_getbinval(tup, desc, 1, &isnull)),
-					ch.channel_id,
+					ch.audience_id,
 					DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull)));
 	}
 	api_list_end(resp, n > (uint64) limit);
@@ -633,16 +633,16 @@ numbers_get_handler(ApiRequest *req, ApiResponse *resp)
 	static SPIPlanPtr plan = NULL;
 	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
 	Datum		args[3];
-	Channel		ch;
+	Audience	ch;
 	uint64		number;
 	bool		isnull;
 
-	if (!NumbersChannel(req, resp, false, &ch) ||
+	if (!NumbersAudience(req, resp, false, &ch) ||
 		!numbers_parse_phone(resp, api_path_param(req, "phone_number"),
 							 "phone_number", &number))
 		return;
 	args[0] = CStringGetTextDatum(req->account_id);
-	args[1] = CStringGetTextDatum(ch.channel_id);
+	args[1] = CStringGetTextDatum(ch.audience_id);
 	args[2] = E164TextDatum(number);
 	if (SPI_execute_plan(bar9_plan(&plan,
 								   "SELECT created_at FROM bar9.audience_numbers"
@@ -662,7 +662,7 @@ numbers_get_handler(ApiRequest *req, ApiResponse *resp)
 		return;
 	}
 	resp->status = 200;
-	NumbersJson(&resp->json, number, ch.channel_id,
+	NumbersJson(&resp->json, number, ch.audience_id,
 				DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
 												  SPI_tuptable->tupdesc, 1,
 												  &isnull)));
@@ -672,11 +672,11 @@ numbers_get_handler(ApiRequest *req, ApiResponse *resp)
 void
 numbers_remove_handler(ApiRequest *req, ApiResponse *resp)
 {
-	Channel		ch;
+	Audience	ch;
 	uint64		number;
 	char		buf[E164_BUFSIZE];
 
-	if (!NumbersChannel(req, resp, true, &ch) ||
+	if (!NumbersAudience(req, resp, true, &ch) ||
 		!numbers_parse_phone(resp, api_path_param(req, "phone_number"),
 							 "phone_number", &number))
 		return;
@@ -703,13 +703,13 @@ numbers_remove_handler(ApiRequest *req, ApiResponse *resp)
 
 /* Load (and lock) an audience for a SQL function, or raise 42704. */
 static void
-NumbersSqlChannel(const char *account_id, const char *channel_id, bool lock,
-				  Channel *ch)
+NumbersSqlAudience(const char *account_id, const char *audience_id, bool lock,
+				   Audience *ch)
 {
-	if (!channel_load(account_id, channel_id, lock, ch))
+	if (!audience_load(account_id, audience_id, lock, ch))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("audience \"%s\" does not exist", channel_id)));
+				 errmsg("audience \"%s\" does not exist", audience_id)));
 }
 
 PG_FUNCTION_INFO_V1(bar9_add_number);
@@ -724,9 +724,9 @@ bar9_add_number(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *channel_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *audience_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	uint64		number = PG_GETARG_E164(2);
-	Channel		ch;
+	Audience	ch;
 	TimestampTz created_at;
 	bool		added;
 	Datum		values[4];
@@ -734,12 +734,12 @@ bar9_add_number(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	NumbersSqlChannel(account_id, channel_id, true, &ch);
+	NumbersSqlAudience(account_id, audience_id, true, &ch);
 	added = NumbersAddOne(account_id, &ch, number, &created_at);
 	SPI_finish();
 
 	values[0] = E164GetDatum(number);
-	values[1] = CStringGetTextDatum(channel_id);
+	values[1] = CStringGetTextDatum(audience_id);
 	values[2] = TimestampTzGetDatum(created_at);
 	values[3] = BoolGetDatum(added);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -757,7 +757,7 @@ bar9_add_numbers(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *channel_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *audience_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(2);
 	Datum	   *elems;
 	bool	   *elnulls;
@@ -765,7 +765,7 @@ bar9_add_numbers(PG_FUNCTION_ARGS)
 	int			i;
 	NumberInput *in;
 	NumbersAddResult res;
-	Channel		ch;
+	Audience	ch;
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 
@@ -795,7 +795,7 @@ bar9_add_numbers(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	NumbersSqlChannel(account_id, channel_id, true, &ch);
+	NumbersSqlAudience(account_id, audience_id, true, &ch);
 	NumbersAddMany(account_id, &ch, in, n, &res);
 	SPI_finish();
 
@@ -818,11 +818,11 @@ bar9_list_numbers(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *account_id;
-	char	   *channel_id;
+	char	   *audience_id;
 	int			limit = PG_ARGISNULL(2) ? API_DEFAULT_LIMIT : PG_GETARG_INT32(2);
 	bool		has_after = !PG_ARGISNULL(3);
 	uint64		after = has_after ? PG_GETARG_E164(3) : 0;
-	Channel		ch;
+	Audience	ch;
 	uint64		i;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -830,7 +830,7 @@ bar9_list_numbers(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("account_id and audience_id must not be null")));
 	account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	channel_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	audience_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if (limit < 1 || limit > NUMBERS_SQL_MAX_LIMIT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -838,8 +838,8 @@ bar9_list_numbers(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	NumbersSqlChannel(account_id, channel_id, false, &ch);
-	NumbersList(account_id, channel_id, limit, has_after, after);
+	NumbersSqlAudience(account_id, audience_id, false, &ch);
+	NumbersList(account_id, audience_id, limit, has_after, after);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -849,7 +849,7 @@ bar9_list_numbers(PG_FUNCTION_ARGS)
 		bool		isnull;
 
 		values[0] = SPI_getbinval(tup, desc, 1, &isnull);
-		values[1] = CStringGetTextDatum(channel_id);
+		values[1] = CStringGetTextDatum(audience_id);
 		values[2] = SPI_getbinval(tup, desc, 2, &isnull);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
@@ -867,13 +867,13 @@ Datum
 bar9_remove_number(PG_FUNCTION_ARGS)
 {
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *channel_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *audience_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	uint64		number = PG_GETARG_E164(2);
-	Channel		ch;
+	Audience	ch;
 	bool		removed;
 
 	SPI_connect();
-	NumbersSqlChannel(account_id, channel_id, true, &ch);
+	NumbersSqlAudience(account_id, audience_id, true, &ch);
 	removed = NumbersRemove(account_id, &ch, number);
 	SPI_finish();
 	PG_RETURN_BOOL(removed);

@@ -25,7 +25,7 @@
  *	After that, an opt-out locks bar9.sms rows (the queued SMS to the number;
  *	it waits for a claimer holding one, which turns it 'sending' so that it
  *	is left alone) BEFORE it locks bar9.broadcasts rows (to fix counters, in
- *	message_id order): the same order as claim_sms.  Code that holds a
+ *	broadcast_id order): the same order as claim_sms.  Code that holds a
  *	message row lock must not wait for an SMS row lock (use SKIP LOCKED).
  */
 #ifndef BAR9_OPTOUTS_H

@@ -332,7 +332,7 @@ BroadcastsLocked(BroadcastSet *set)
 		status = SPI_getvalue(tup, desc, 3);
 		b->found = true;
 		b->canceled = (strcmp(status, "canceled") == 0);
-		b->message_id = SPI_getbinval(tup, desc, 4, &isnull);
+		b->broadcast_id = SPI_getbinval(tup, desc, 4, &isnull);
 		b->body = SPI_getbinval(tup, desc, 5, &isnull);
 		b->from_address = SPI_getbinval(tup, desc, 6, &b->from_null);
 		b->cursor = DatumGetE164(SPI_getbinval(tup, desc, 7, &isnull));

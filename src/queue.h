@@ -75,7 +75,7 @@ typedef struct Broadcast
 	int32		broadcast_no;
 	bool		found;			/* its row exists (and is locked) */
 	bool		canceled;		/* its status is 'canceled' */
-	Datum		message_id;		/* text; valid when found */
+	Datum		broadcast_id;		/* text; valid when found */
 	Datum		body;			/* text */
 	Datum		from_address;	/* text, or 0 when from_null */
 	bool		from_null;

@@ -21,7 +21,7 @@
 
 #include "api.h"
 #include "auth.h"
-#include "channels.h"
+#include "audiences.h"
 #include "e164.h"
 #include "numbers.h"
 #include "queue.h"
@@ -78,12 +78,12 @@ static SPIPlanPtr page_plan[2];
 static SPIPlanPtr broadcast_plan;
 
 /*
- * The SMS-table numbers of broadcast message_id of channel_id; false when
+ * The SMS-table numbers of broadcast broadcast_id of audience_id; false when
  * it is not one of that audience's.
  */
 static bool
-RecipientsBroadcast(const char *account_id, const char *channel_id,
-					const char *message_id, Datum *account_no,
+RecipientsBroadcast(const char *account_id, const char *audience_id,
+					const char *broadcast_id, Datum *account_no,
 					Datum *broadcast_no)
 {
 	static const Oid types[4] = {TEXTOID, TEXTOID, TEXTOID, INT4OID};
@@ -91,8 +91,8 @@ RecipientsBroadcast(const char *account_id, const char *channel_id,
 	bool		isnull;
 
 	values[0] = CStringGetTextDatum(account_id);
-	values[1] = CStringGetTextDatum(channel_id);
-	values[2] = CStringGetTextDatum(message_id);
+	values[1] = CStringGetTextDatum(audience_id);
+	values[2] = CStringGetTextDatum(broadcast_id);
 	values[3] = Int32GetDatum(bar9_account_no(account_id, true));
 	if (SPI_execute_plan(bar9_plan(&broadcast_plan,
 								   "SELECT account_no, broadcast_no FROM bar9.broadcasts"
@@ -165,9 +165,9 @@ void
 recipients_list_handler(ApiRequest *req, ApiResponse *resp)
 {
 	static const Oid types[5] = {INT4OID, INT4OID, INT4OID, INT4OID, TEXTOID};
-	const char *channel_id = api_path_param(req, "channel_id");
-	const char *message_id = api_path_param(req, "message_id");
-	Channel		ch;
+	const char *audience_id = api_path_param(req, "channel_id");
+	const char *broadcast_id = api_path_param(req, "message_id");
+	Audience	ch;
 	Datum		values[5];
 	int			limit;
 	const char *after;
@@ -175,17 +175,17 @@ recipients_list_handler(ApiRequest *req, ApiResponse *resp)
 	int			state;
 	uint64		n;
 
-	if (!api_valid_id(channel_id, "mkt_") ||
-		!channel_load(req->account_id, channel_id, false, &ch))
+	if (!api_valid_id(audience_id, "mkt_") ||
+		!audience_load(req->account_id, audience_id, false, &ch))
 	{
-		api_not_found(resp, "marketing_channel", channel_id);
+		api_not_found(resp, "marketing_channel", audience_id);
 		return;
 	}
-	if (!api_valid_id(message_id, "msg_") ||
-		!RecipientsBroadcast(req->account_id, channel_id, message_id,
+	if (!api_valid_id(broadcast_id, "msg_") ||
+		!RecipientsBroadcast(req->account_id, audience_id, broadcast_id,
 							 &values[0], &values[1]))
 	{
-		api_not_found(resp, "marketing_message", message_id);
+		api_not_found(resp, "marketing_message", broadcast_id);
 		return;
 	}
 	if (!api_page_params(req, resp, &limit, &after) ||

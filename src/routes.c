@@ -12,20 +12,20 @@
 #include "postgres.h"
 
 #include "api.h"
-#include "channels.h"
+#include "audiences.h"
 #include "numbers.h"
-#include "messages.h"
+#include "broadcasts.h"
 #include "openapi.h"
 #include "optouts.h"
 #include "recipients.h"
 
 const ApiRoute bar9_routes[] = {
-	/* audiences (channels.c) */
-	{"POST", "/v1/marketing/channels", BAR9_SCOPE_WRITE, channels_create_handler},
-	{"GET", "/v1/marketing/channels", BAR9_SCOPE_READ, channels_list_handler},
-	{"GET", "/v1/marketing/channels/:channel_id", BAR9_SCOPE_READ, channels_get_handler},
-	{"PATCH", "/v1/marketing/channels/:channel_id", BAR9_SCOPE_WRITE, channels_update_handler},
-	{"DELETE", "/v1/marketing/channels/:channel_id", BAR9_SCOPE_WRITE, channels_delete_handler},
+	/* audiences (audiences.c) */
+	{"POST", "/v1/marketing/channels", BAR9_SCOPE_WRITE, audiences_create_handler},
+	{"GET", "/v1/marketing/channels", BAR9_SCOPE_READ, audiences_list_handler},
+	{"GET", "/v1/marketing/channels/:channel_id", BAR9_SCOPE_READ, audiences_get_handler},
+	{"PATCH", "/v1/marketing/channels/:channel_id", BAR9_SCOPE_WRITE, audiences_update_handler},
+	{"DELETE", "/v1/marketing/channels/:channel_id", BAR9_SCOPE_WRITE, audiences_delete_handler},
 
 	/* numbers of an audience (numbers.c) */
 	{"POST", "/v1/marketing/channels/:channel_id/numbers", BAR9_SCOPE_WRITE, numbers_add_handler},
@@ -33,11 +33,11 @@ const ApiRoute bar9_routes[] = {
 	{"GET", "/v1/marketing/channels/:channel_id/numbers/:phone_number", BAR9_SCOPE_READ, numbers_get_handler},
 	{"DELETE", "/v1/marketing/channels/:channel_id/numbers/:phone_number", BAR9_SCOPE_WRITE, numbers_remove_handler},
 
-	/* broadcasts (messages.c) */
-	{"POST", "/v1/marketing/channels/:channel_id/messages", BAR9_SCOPE_SEND, messages_create_handler},
-	{"GET", "/v1/marketing/channels/:channel_id/messages", BAR9_SCOPE_READ, messages_list_handler},
-	{"GET", "/v1/marketing/channels/:channel_id/messages/:message_id", BAR9_SCOPE_READ, messages_get_handler},
-	{"POST", "/v1/marketing/channels/:channel_id/messages/:message_id/cancel", BAR9_SCOPE_SEND, messages_cancel_handler},
+	/* broadcasts (broadcasts.c) */
+	{"POST", "/v1/marketing/channels/:channel_id/messages", BAR9_SCOPE_SEND, broadcasts_create_handler},
+	{"GET", "/v1/marketing/channels/:channel_id/messages", BAR9_SCOPE_READ, broadcasts_list_handler},
+	{"GET", "/v1/marketing/channels/:channel_id/messages/:message_id", BAR9_SCOPE_READ, broadcasts_get_handler},
+	{"POST", "/v1/marketing/channels/:channel_id/messages/:message_id/cancel", BAR9_SCOPE_SEND, broadcasts_cancel_handler},
 
 	/* the recipients of a broadcast (recipients.c) */
 	{"GET", "/v1/marketing/channels/:channel_id/messages/:message_id/recipients", BAR9_SCOPE_READ, recipients_list_handler},

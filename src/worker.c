@@ -89,12 +89,12 @@ static bool wake_at_commit = false;
 static bool wake_callback_registered = false;
 
 /* One broadcast on the worker's to-do list. */
-typedef struct DueMessage
+typedef struct DueBroadcast
 {
 	char	   *account_id;
-	char	   *message_id;
-	char	   *channel_id;
-} DueMessage;
+	char	   *broadcast_id;
+	char	   *audience_id;
+} DueBroadcast;
 
 /* Worker only: the memory of one pass, and whether we said the extension is missing. */
 static MemoryContext pass_context = NULL;
@@ -139,14 +139,14 @@ static void SetWorkerLatch(void);
 static void WorkerDetachShmem(int code, Datum arg);
 static void ApplyLockTimeout(void);
 static void ReloadConfigIfPending(void);
-static void NoteLockWait(DueMessage *m, bool waiting);
+static void NoteLockWait(DueBroadcast *m, bool waiting);
 static long WorkerPass(void);
 
 /* this node is a Citus worker node: its bar9 worker does nothing */
 static bool on_citus_worker = false;
 static List *FetchDue(List *failed, bool *extension_missing,
 					  TimestampTz *next_due);
-static bool RunBatch(DueMessage *m, bool *more);
+static bool RunBatch(DueBroadcast *m, bool *more);
 static void BatchErrorContext(void *arg);
 
 /* Define the GUCs, ask for shared memory and register the worker. */
@@ -371,14 +371,14 @@ ReloadConfigIfPending(void)
  * did once a batch of it ran.
  */
 static void
-NoteLockWait(DueMessage *m, bool waiting)
+NoteLockWait(DueBroadcast *m, bool waiting)
 {
 	ListCell   *lc;
 	MemoryContext old;
 
 	foreach(lc, lock_waits_logged)
 	{
-		if (strcmp((char *) lfirst(lc), m->message_id) == 0)
+		if (strcmp((char *) lfirst(lc), m->broadcast_id) == 0)
 		{
 			if (!waiting)
 			{
@@ -393,10 +393,10 @@ NoteLockWait(DueMessage *m, bool waiting)
 		return;
 	ereport(LOG,
 			(errmsg("bar9 fan-out of message \"%s\" of account \"%s\" waits: a lock it needs was held longer than bar9.worker_lock_timeout",
-					m->message_id, m->account_id),
+					m->broadcast_id, m->account_id),
 			 errdetail("Other broadcasts go on; this one is retried every bar9.poll_interval, and logged again only after it ran.")));
 	old = MemoryContextSwitchTo(TopMemoryContext);
-	lock_waits_logged = lappend(lock_waits_logged, pstrdup(m->message_id));
+	lock_waits_logged = lappend(lock_waits_logged, pstrdup(m->broadcast_id));
 	MemoryContextSwitchTo(old);
 }
 
@@ -502,14 +502,14 @@ WorkerPass(void)
 		/* One round: a batch of each due broadcast. */
 		foreach(lc, due)
 		{
-			DueMessage *m = (DueMessage *) lfirst(lc);
+			DueBroadcast *m = (DueBroadcast *) lfirst(lc);
 			bool		more;
 
 			if (!RunBatch(m, &more))
 			{
 				MemoryContext old = MemoryContextSwitchTo(pass_context);
 
-				failed = lappend(failed, pstrdup(m->message_id));
+				failed = lappend(failed, pstrdup(m->broadcast_id));
 				MemoryContextSwitchTo(old);
 			}
 			NoteLockWait(m, last_failure_was_lock);
@@ -611,11 +611,11 @@ FetchDue(List *failed, bool *extension_missing, TimestampTz *next_due)
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		MemoryContext old = MemoryContextSwitchTo(pass_context);
-		DueMessage *m = palloc(sizeof(DueMessage));
+		DueBroadcast *m = palloc(sizeof(DueBroadcast));
 
 		m->account_id = SPI_getvalue(tup, desc, 1);
-		m->message_id = SPI_getvalue(tup, desc, 2);
-		m->channel_id = SPI_getvalue(tup, desc, 3);
+		m->broadcast_id = SPI_getvalue(tup, desc, 2);
+		m->audience_id = SPI_getvalue(tup, desc, 3);
 		due = lappend(due, m);
 		MemoryContextSwitchTo(old);
 	}
@@ -647,16 +647,16 @@ FetchDue(List *failed, bool *extension_missing, TimestampTz *next_due)
 static void
 BatchErrorContext(void *arg)
 {
-	DueMessage *m = (DueMessage *) arg;
+	DueBroadcast *m = (DueBroadcast *) arg;
 
 	errcontext("fan-out of message \"%s\" of account \"%s\"",
-			   m->message_id, m->account_id);
+			   m->broadcast_id, m->account_id);
 }
 
 /* What a fan-out batch needs and tells, for RunBatchStep. */
 typedef struct BatchStep
 {
-	DueMessage *m;
+	DueBroadcast *m;
 	bool		more;
 } BatchStep;
 
@@ -667,8 +667,8 @@ RunBatchStep(void *arg)
 	BatchStep  *step = (BatchStep *) arg;
 	FanoutBatchResult result;
 
-	bar9_fanout_batch(step->m->account_id, step->m->message_id,
-					  step->m->channel_id, bar9_fanout_batch_size, &result);
+	bar9_fanout_batch(step->m->account_id, step->m->broadcast_id,
+					  step->m->audience_id, bar9_fanout_batch_size, &result);
 	step->more = result.more;
 }
 
@@ -678,7 +678,7 @@ RunBatchStep(void *arg)
  * tells whether the broadcast has more to fan out.
  */
 static bool
-RunBatch(DueMessage *m, bool *more)
+RunBatch(DueBroadcast *m, bool *more)
 {
 	BatchStep	step;
 	char		activity[128];
@@ -687,7 +687,7 @@ RunBatch(DueMessage *m, bool *more)
 	step.m = m;
 	step.more = false;
 	snprintf(activity, sizeof(activity), "bar9 fan-out of message %s",
-			 m->message_id);
+			 m->broadcast_id);
 	ok = bar9_worker_transaction(RunBatchStep, &step, activity,
 								 BatchErrorContext, m);
 	*more = step.more;

@@ -123,7 +123,7 @@ CREATE TYPE audience AS (
 COMMENT ON TYPE audience IS
 	'an audience (marketing channel) as returned by create_audience, get_audience, list_audiences and rename_audience';
 
--- Typed SQL functions for application code (src/channels.c).  Each takes
+-- Typed SQL functions for application code (src/audiences.c).  Each takes
 -- the account first; another account's or a deleted audience does not exist.
 
 CREATE FUNCTION create_audience(account_id text, name text) RETURNS audience

@@ -66,7 +66,7 @@ CREATE INDEX broadcasts_by_broadcast_no ON broadcasts (broadcast_no);
 -- The account's next broadcast number: at least the first number of the
 -- day its SMS history is filed under (bar9.broadcast_no_floor).  The
 -- account's counters row stays locked until commit: an account's
--- broadcasts are numbered in turn.  messages.c calls it before its INSERT;
+-- broadcasts are numbered in turn.  broadcasts.c calls it before its INSERT;
 -- the trigger below calls it for the rows inserted by hand.
 CREATE FUNCTION next_broadcast_no(account_no integer, floor integer)
 	RETURNS integer
@@ -84,7 +84,7 @@ COMMENT ON FUNCTION next_broadcast_no(integer, integer) IS
 -- A broadcast inserted by hand (operators, tests) gets its account_no and
 -- broadcast_no without naming them.  Single node only: bar9.distribute()
 -- drops this trigger (Citus routes a row by account_no before any trigger
--- runs), and messages.c always names both.
+-- runs), and broadcasts.c always names both.
 CREATE FUNCTION broadcasts_number() RETURNS trigger
 	LANGUAGE plpgsql
 	SET search_path = pg_catalog, pg_temp

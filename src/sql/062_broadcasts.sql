@@ -1,6 +1,6 @@
 
 -- ---------------------------------------------------------------------------
--- Broadcasts for application code (src/messages.c); the HTTP routes under
+-- Broadcasts for application code (src/broadcasts.c); the HTTP routes under
 -- /v1/marketing/channels/:channel_id/messages call the same C code
 -- ---------------------------------------------------------------------------
 

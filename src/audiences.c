@@ -1,5 +1,5 @@
 /*
- * channels.c
+ * audiences.c
  *		Audiences ("marketing channels"): typed SQL functions and the HTTP
  *		routes POST/GET /v1/marketing/channels and GET/PATCH/DELETE
  *		/v1/marketing/channels/:channel_id.
@@ -10,8 +10,8 @@
  * batches (bar9.purge_deleted_audiences).  Every query here filters on
  * deleted_at IS NULL, so a deleted audience is 404 everywhere.
  *
- * subscriber_count and message_count are columns kept exact by the writers:
- * every change of membership first locks the audience row (channel_load
+ * subscriber_count and sms_count are columns kept exact by the writers:
+ * every change of membership first locks the audience row (audience_load
  * with lock = true), then changes audience_numbers and the count in the same
  * transaction, counting only the rows really inserted or deleted.  A list
  * reads them in O(1) per audience.
@@ -28,19 +28,19 @@
 
 #include "api.h"
 #include "auth.h"
-#include "channels.h"
+#include "audiences.h"
 #include "fanout.h"
 #include "ids.h"
 #include "worker.h"
 
 /* Longest audience name, in characters (after trimming). */
-#define CHANNEL_NAME_MAX_CHARS	200
+#define AUDIENCE_NAME_MAX_CHARS	200
 
 /* Most rows list_audiences returns in one call. */
-#define CHANNEL_SQL_MAX_LIMIT	1000
+#define AUDIENCE_SQL_MAX_LIMIT	1000
 
-/* The columns every query returns, in Channel order. */
-#define CHANNEL_COLS \
+/* The columns every query returns, in Audience order. */
+#define AUDIENCE_COLS \
 	"audience_id, name, subscriber_count, sms_count, created_at, updated_at," \
 	" account_no, last_member_seq"
 
@@ -60,29 +60,29 @@ static SPIPlanPtr account_plan = NULL;
  * ---------------------------------------------------------------------
  */
 
-/* Fill out from row i of SPI_tuptable (columns CHANNEL_COLS). */
+/* Fill out from row i of SPI_tuptable (columns AUDIENCE_COLS). */
 static void
-ChannelFromRow(uint64 i, Channel *out)
+AudienceFromRow(uint64 i, Audience *out)
 {
 	HeapTuple	tup = SPI_tuptable->vals[i];
 	TupleDesc	desc = SPI_tuptable->tupdesc;
 	bool		isnull;
 
 	/* text columns, never NULL: no output-function lookup per value */
-	out->channel_id = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
+	out->audience_id = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
 	out->name = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
 	out->subscriber_count = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-	out->message_count = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	out->sms_count = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
 	out->created_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
 	out->updated_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 6, &isnull));
 	out->account_no = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
 	out->last_member_seq = DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
 }
 
-/* Load a live audience of the account (see channels.h). */
+/* Load a live audience of the account (see audiences.h). */
 bool
-channel_load(const char *account_id, const char *channel_id, bool lock,
-			 Channel *out)
+audience_load(const char *account_id, const char *audience_id, bool lock,
+			  Audience *out)
 {
 	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT4OID};
 	Datum		args[3];
@@ -92,32 +92,32 @@ channel_load(const char *account_id, const char *channel_id, bool lock,
 	/* account_no too: on Citus, a lock on one shard, not on all */
 	if (lock)
 		plan = bar9_plan(&load_lock_plan,
-						 "SELECT " CHANNEL_COLS " FROM bar9.audiences"
+						 "SELECT " AUDIENCE_COLS " FROM bar9.audiences"
 						 " WHERE account_id = $1 AND audience_id = $2"
 						 "   AND account_no = $3"
 						 "   AND deleted_at IS NULL FOR NO KEY UPDATE",
 						 3, argtypes);
 	else
 		plan = bar9_plan(&load_plan,
-						 "SELECT " CHANNEL_COLS " FROM bar9.audiences"
+						 "SELECT " AUDIENCE_COLS " FROM bar9.audiences"
 						 " WHERE account_id = $1 AND audience_id = $2"
 						 "   AND account_no = $3 AND deleted_at IS NULL",
 						 3, argtypes);
 	args[0] = CStringGetTextDatum(account_id);
-	args[1] = CStringGetTextDatum(channel_id);
+	args[1] = CStringGetTextDatum(audience_id);
 	args[2] = Int32GetDatum(bar9_account_no(account_id, true));
 	rc = SPI_execute_plan(plan, args, NULL, false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "audience lookup failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed != 1)
 		return false;
-	ChannelFromRow(0, out);
+	AudienceFromRow(0, out);
 	return true;
 }
 
 /* Is c (a code point) white space, ASCII or Unicode? */
 static bool
-ChannelIsSpace(pg_wchar c)
+AudienceIsSpace(pg_wchar c)
 {
 	return c == ' ' || (c >= 0x09 && c <= 0x0D) || c == 0x85 || c == 0xA0 ||
 		c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
@@ -130,7 +130,7 @@ ChannelIsSpace(pg_wchar c)
  * the trimmed copy, or NULL with *why set to a message for the client.
  */
 static char *
-ChannelCheckName(const char *raw, const char **why)
+AudienceCheckName(const char *raw, const char **why)
 {
 	const unsigned char *s = (const unsigned char *) raw;
 	const unsigned char *e = s + strlen(raw);
@@ -143,7 +143,7 @@ ChannelCheckName(const char *raw, const char **why)
 		int			l = utf8 ? pg_utf_mblen(s) : 1;
 
 		if (l > e - s ||
-			!ChannelIsSpace(utf8 ? utf8_to_unicode(s) : (pg_wchar) *s) ||
+			!AudienceIsSpace(utf8 ? utf8_to_unicode(s) : (pg_wchar) *s) ||
 			(!utf8 && *s >= 0x80))
 			break;
 		s += l;
@@ -159,7 +159,7 @@ ChannelCheckName(const char *raw, const char **why)
 				c--;
 		}
 		if ((!utf8 && *c >= 0x80) ||
-			!ChannelIsSpace(utf8 ? utf8_to_unicode(c) : (pg_wchar) *c))
+			!AudienceIsSpace(utf8 ? utf8_to_unicode(c) : (pg_wchar) *c))
 			break;
 		e = c;
 	}
@@ -170,7 +170,7 @@ ChannelCheckName(const char *raw, const char **why)
 		*why = "name must not be empty";
 		return NULL;
 	}
-	if (nchars > CHANNEL_NAME_MAX_CHARS)
+	if (nchars > AUDIENCE_NAME_MAX_CHARS)
 	{
 		*why = "name must be at most 200 characters long";
 		return NULL;
@@ -180,7 +180,7 @@ ChannelCheckName(const char *raw, const char **why)
 
 /* Insert a new audience; name already checked. */
 static void
-ChannelCreate(const char *account_id, const char *name, Channel *out)
+AudienceCreate(const char *account_id, const char *name, Audience *out)
 {
 	Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID};
 	Datum		args[5];
@@ -197,12 +197,12 @@ ChannelCreate(const char *account_id, const char *name, Channel *out)
 									" (account_id, audience_id, name, created_at, updated_at,"
 									"  account_no)"
 									" VALUES ($1, $2, $3, $4, $4, $5)"
-									" RETURNING " CHANNEL_COLS,
+									" RETURNING " AUDIENCE_COLS,
 									5, argtypes),
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not insert audience: %s", SPI_result_code_string(rc));
-	ChannelFromRow(0, out);
+	AudienceFromRow(0, out);
 }
 
 /*
@@ -212,7 +212,7 @@ ChannelCreate(const char *account_id, const char *name, Channel *out)
  * through a list while one is deleted is not stopped).
  */
 static bool
-ChannelList(const char *account_id, int limit, const char *after_id)
+AudienceList(const char *account_id, int limit, const char *after_id)
 {
 	Oid			argtypes[4] = {TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID};
 	Datum		args[4];
@@ -224,7 +224,7 @@ ChannelList(const char *account_id, int limit, const char *after_id)
 	if (after_id == NULL)
 	{
 		rc = SPI_execute_plan(bar9_plan(&list_plan,
-										"SELECT " CHANNEL_COLS " FROM bar9.audiences"
+										"SELECT " AUDIENCE_COLS " FROM bar9.audiences"
 										" WHERE account_id = $1 AND deleted_at IS NULL"
 										" ORDER BY created_at DESC, audience_id DESC"
 										" LIMIT $2",
@@ -252,7 +252,7 @@ ChannelList(const char *account_id, int limit, const char *after_id)
 								1, &isnull);
 		args[3] = cargs[1];
 		rc = SPI_execute_plan(bar9_plan(&list_after_plan,
-										"SELECT " CHANNEL_COLS " FROM bar9.audiences"
+										"SELECT " AUDIENCE_COLS " FROM bar9.audiences"
 										" WHERE account_id = $1 AND deleted_at IS NULL"
 										"   AND (created_at, audience_id) < ($3, $4)"
 										" ORDER BY created_at DESC, audience_id DESC"
@@ -267,15 +267,15 @@ ChannelList(const char *account_id, int limit, const char *after_id)
 
 /* Rename a live audience; false when there is none. */
 static bool
-ChannelRename(const char *account_id, const char *channel_id,
-			  const char *name, Channel *out)
+AudienceRename(const char *account_id, const char *audience_id,
+			   const char *name, Audience *out)
 {
 	Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID};
 	Datum		args[5];
 	int			rc;
 
 	args[0] = CStringGetTextDatum(account_id);
-	args[1] = CStringGetTextDatum(channel_id);
+	args[1] = CStringGetTextDatum(audience_id);
 	args[2] = CStringGetTextDatum(name);
 	args[3] = TimestampTzGetDatum(GetCurrentTimestamp());
 	args[4] = Int32GetDatum(bar9_account_no(account_id, false));
@@ -284,14 +284,14 @@ ChannelRename(const char *account_id, const char *channel_id,
 									"   SET name = $3, updated_at = $4"
 									" WHERE account_id = $1 AND audience_id = $2"
 									"   AND account_no = $5 AND deleted_at IS NULL"
-									" RETURNING " CHANNEL_COLS,
+									" RETURNING " AUDIENCE_COLS,
 									5, argtypes),
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not rename audience: %s", SPI_result_code_string(rc));
 	if (SPI_processed != 1)
 		return false;
-	ChannelFromRow(0, out);
+	AudienceFromRow(0, out);
 	return true;
 }
 
@@ -300,14 +300,14 @@ ChannelRename(const char *account_id, const char *channel_id,
  * numbers to the worker (audience_purges).  False when there is none.
  */
 static bool
-ChannelDelete(const char *account_id, const char *channel_id)
+AudienceDelete(const char *account_id, const char *audience_id)
 {
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID};
 	Datum		args[4];
 	int			rc;
 
 	args[0] = CStringGetTextDatum(account_id);
-	args[1] = CStringGetTextDatum(channel_id);
+	args[1] = CStringGetTextDatum(audience_id);
 	args[2] = TimestampTzGetDatum(GetCurrentTimestamp());
 	args[3] = Int32GetDatum(bar9_account_no(account_id, false));
 
@@ -331,7 +331,7 @@ ChannelDelete(const char *account_id, const char *channel_id)
 	 * wait for a fan-out batch of it to commit, and every later batch sees
 	 * 'canceled' and stops.  The broadcasts rows are kept as history.
 	 */
-	bar9_fanout_cancel_channel(account_id, channel_id);
+	bar9_fanout_cancel_audience(account_id, audience_id);
 
 	/*
 	 * Its numbers are removed by the worker, in batches (a 1M-number
@@ -353,14 +353,14 @@ ChannelDelete(const char *account_id, const char *channel_id)
 
 /* Write ch as an audience object. */
 void
-channel_json(JsonOut *jo, const Channel *ch)
+audience_json(JsonOut *jo, const Audience *ch)
 {
 	json_out_begin_object(jo);
-	json_out_kv_string(jo, "id", ch->channel_id);
+	json_out_kv_string(jo, "id", ch->audience_id);
 	json_out_kv_string(jo, "object", "marketing_channel");
 	json_out_kv_string(jo, "name", ch->name);
 	json_out_kv_int64(jo, "subscriber_count", ch->subscriber_count);
-	json_out_kv_int64(jo, "message_count", ch->message_count);
+	json_out_kv_int64(jo, "message_count", ch->sms_count);
 	json_out_kv_timestamptz(jo, "created_at", ch->created_at);
 	json_out_kv_timestamptz(jo, "updated_at", ch->updated_at);
 	json_out_end_object(jo);
@@ -375,7 +375,7 @@ static const char *const name_only[] = {"name", NULL};
 
 /* Read and check "name" of the body; NULL after a 400 (or when absent). */
 static char *
-ChannelBodyName(ApiRequest *req, ApiResponse *resp, bool required, bool *ok)
+AudienceBodyName(ApiRequest *req, ApiResponse *resp, bool required, bool *ok)
 {
 	char	   *raw;
 	char	   *name;
@@ -388,7 +388,7 @@ ChannelBodyName(ApiRequest *req, ApiResponse *resp, bool required, bool *ok)
 	*ok = true;
 	if (raw == NULL)
 		return NULL;
-	name = ChannelCheckName(raw, &why);
+	name = AudienceCheckName(raw, &why);
 	if (name == NULL)
 	{
 		api_error(resp, 400, "invalid_parameter", why, "name");
@@ -399,22 +399,22 @@ ChannelBodyName(ApiRequest *req, ApiResponse *resp, bool required, bool *ok)
 
 /* POST /v1/marketing/channels */
 void
-channels_create_handler(ApiRequest *req, ApiResponse *resp)
+audiences_create_handler(ApiRequest *req, ApiResponse *resp)
 {
 	bool		ok;
-	char	   *name = ChannelBodyName(req, resp, true, &ok);
-	Channel		ch;
+	char	   *name = AudienceBodyName(req, resp, true, &ok);
+	Audience	ch;
 
 	if (!ok)
 		return;
-	ChannelCreate(req->account_id, name, &ch);
+	AudienceCreate(req->account_id, name, &ch);
 	resp->status = 201;
-	channel_json(&resp->json, &ch);
+	audience_json(&resp->json, &ch);
 }
 
 /* GET /v1/marketing/channels */
 void
-channels_list_handler(ApiRequest *req, ApiResponse *resp)
+audiences_list_handler(ApiRequest *req, ApiResponse *resp)
 {
 	int			limit;
 	const char *after;
@@ -424,7 +424,7 @@ channels_list_handler(ApiRequest *req, ApiResponse *resp)
 	if (!api_page_params(req, resp, &limit, &after))
 		return;
 	if (after != NULL &&
-		(!api_valid_id(after, "mkt_") || !ChannelList(req->account_id, limit, after)))
+		(!api_valid_id(after, "mkt_") || !AudienceList(req->account_id, limit, after)))
 	{
 		char	   *msg = psprintf("No such marketing_channel: '%s'", after);
 
@@ -432,46 +432,46 @@ channels_list_handler(ApiRequest *req, ApiResponse *resp)
 		return;
 	}
 	if (after == NULL)
-		(void) ChannelList(req->account_id, limit, NULL);
+		(void) AudienceList(req->account_id, limit, NULL);
 
 	n = SPI_processed;
 	resp->status = 200;
 	api_list_begin(resp);
 	for (i = 0; i < n && i < (uint64) limit; i++)
 	{
-		Channel		ch;
+		Audience	ch;
 
-		ChannelFromRow(i, &ch);
-		channel_json(&resp->json, &ch);
+		AudienceFromRow(i, &ch);
+		audience_json(&resp->json, &ch);
 	}
 	api_list_end(resp, n > (uint64) limit);
 }
 
 /* GET /v1/marketing/channels/:channel_id */
 void
-channels_get_handler(ApiRequest *req, ApiResponse *resp)
+audiences_get_handler(ApiRequest *req, ApiResponse *resp)
 {
 	const char *id = api_path_param(req, "channel_id");
-	Channel		ch;
+	Audience	ch;
 
 	if (!api_valid_id(id, "mkt_") ||
-		!channel_load(req->account_id, id, false, &ch))
+		!audience_load(req->account_id, id, false, &ch))
 	{
 		api_not_found(resp, "marketing_channel", id);
 		return;
 	}
 	resp->status = 200;
-	channel_json(&resp->json, &ch);
+	audience_json(&resp->json, &ch);
 }
 
 /* PATCH /v1/marketing/channels/:channel_id (only name can change) */
 void
-channels_update_handler(ApiRequest *req, ApiResponse *resp)
+audiences_update_handler(ApiRequest *req, ApiResponse *resp)
 {
 	const char *id = api_path_param(req, "channel_id");
 	bool		ok;
 	char	   *name;
-	Channel		ch;
+	Audience	ch;
 	bool		found;
 
 	if (!api_valid_id(id, "mkt_"))
@@ -479,29 +479,29 @@ channels_update_handler(ApiRequest *req, ApiResponse *resp)
 		api_not_found(resp, "marketing_channel", id);
 		return;
 	}
-	name = ChannelBodyName(req, resp, false, &ok);
+	name = AudienceBodyName(req, resp, false, &ok);
 	if (!ok)
 		return;
 	if (name != NULL)
-		found = ChannelRename(req->account_id, id, name, &ch);
+		found = AudienceRename(req->account_id, id, name, &ch);
 	else
-		found = channel_load(req->account_id, id, false, &ch);	/* no change */
+		found = audience_load(req->account_id, id, false, &ch);	/* no change */
 	if (!found)
 	{
 		api_not_found(resp, "marketing_channel", id);
 		return;
 	}
 	resp->status = 200;
-	channel_json(&resp->json, &ch);
+	audience_json(&resp->json, &ch);
 }
 
 /* DELETE /v1/marketing/channels/:channel_id */
 void
-channels_delete_handler(ApiRequest *req, ApiResponse *resp)
+audiences_delete_handler(ApiRequest *req, ApiResponse *resp)
 {
 	const char *id = api_path_param(req, "channel_id");
 
-	if (!api_valid_id(id, "mkt_") || !ChannelDelete(req->account_id, id))
+	if (!api_valid_id(id, "mkt_") || !AudienceDelete(req->account_id, id))
 	{
 		api_not_found(resp, "marketing_channel", id);
 		return;
@@ -521,7 +521,7 @@ channels_delete_handler(ApiRequest *req, ApiResponse *resp)
 
 /* Error 42704 unless account_id names an account. */
 static void
-ChannelRequireAccount(const char *account_id)
+AudienceRequireAccount(const char *account_id)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
@@ -542,19 +542,19 @@ ChannelRequireAccount(const char *account_id)
 
 /* Raise 42704 for an audience that is not there. */
 static void
-ChannelNotFound(const char *channel_id)
+AudienceNotFound(const char *audience_id)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
-			 errmsg("audience \"%s\" does not exist", channel_id)));
+			 errmsg("audience \"%s\" does not exist", audience_id)));
 }
 
 /* The name of a SQL call, checked, or a 22023 error. */
 static char *
-ChannelSqlName(text *t)
+AudienceSqlName(text *t)
 {
 	const char *why;
-	char	   *name = ChannelCheckName(text_to_cstring(t), &why);
+	char	   *name = AudienceCheckName(text_to_cstring(t), &why);
 
 	if (name == NULL)
 		ereport(ERROR,
@@ -566,19 +566,19 @@ ChannelSqlName(text *t)
 
 /* Values of a bar9.audience row for ch. */
 static void
-ChannelValues(const Channel *ch, Datum *values)
+AudienceValues(const Audience *ch, Datum *values)
 {
-	values[0] = CStringGetTextDatum(ch->channel_id);
+	values[0] = CStringGetTextDatum(ch->audience_id);
 	values[1] = CStringGetTextDatum(ch->name);
 	values[2] = Int64GetDatum(ch->subscriber_count);
-	values[3] = Int64GetDatum(ch->message_count);
+	values[3] = Int64GetDatum(ch->sms_count);
 	values[4] = TimestampTzGetDatum(ch->created_at);
 	values[5] = TimestampTzGetDatum(ch->updated_at);
 }
 
 /* A bar9.audience composite Datum for ch, built in memory context cxt. */
 static Datum
-ChannelDatum(FunctionCallInfo fcinfo, const Channel *ch, MemoryContext cxt)
+AudienceDatum(FunctionCallInfo fcinfo, const Audience *ch, MemoryContext cxt)
 {
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	TupleDesc	desc;
@@ -589,7 +589,7 @@ ChannelDatum(FunctionCallInfo fcinfo, const Channel *ch, MemoryContext cxt)
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	desc = BlessTupleDesc(desc);
-	ChannelValues(ch, values);
+	AudienceValues(ch, values);
 	tup = heap_form_tuple(desc, values, nulls);
 	MemoryContextSwitchTo(old);
 	return HeapTupleGetDatum(tup);
@@ -603,14 +603,14 @@ bar9_create_audience(PG_FUNCTION_ARGS)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *name = ChannelSqlName(PG_GETARG_TEXT_PP(1));
-	Channel		ch;
+	char	   *name = AudienceSqlName(PG_GETARG_TEXT_PP(1));
+	Audience	ch;
 	Datum		result;
 
 	SPI_connect();
-	ChannelRequireAccount(account_id);
-	ChannelCreate(account_id, name, &ch);
-	result = ChannelDatum(fcinfo, &ch, cxt);
+	AudienceRequireAccount(account_id);
+	AudienceCreate(account_id, name, &ch);
+	result = AudienceDatum(fcinfo, &ch, cxt);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -623,14 +623,14 @@ bar9_get_audience(PG_FUNCTION_ARGS)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *channel_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	Channel		ch;
+	char	   *audience_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Audience	ch;
 	Datum		result;
 
 	SPI_connect();
-	if (!channel_load(account_id, channel_id, false, &ch))
-		ChannelNotFound(channel_id);
-	result = ChannelDatum(fcinfo, &ch, cxt);
+	if (!audience_load(account_id, audience_id, false, &ch))
+		AudienceNotFound(audience_id);
+	result = AudienceDatum(fcinfo, &ch, cxt);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -655,26 +655,26 @@ bar9_list_audiences(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("account_id must not be null")));
 	account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (limit < 1 || limit > CHANNEL_SQL_MAX_LIMIT)
+	if (limit < 1 || limit > AUDIENCE_SQL_MAX_LIMIT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("limit must be between 1 and %d", CHANNEL_SQL_MAX_LIMIT)));
+				 errmsg("limit must be between 1 and %d", AUDIENCE_SQL_MAX_LIMIT)));
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	if (!ChannelList(account_id, limit - 1, after))
+	if (!AudienceList(account_id, limit - 1, after))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("starting_after \"%s\" is not an audience of this account",
 						after)));
 	for (i = 0; i < SPI_processed; i++)
 	{
-		Channel		ch;
+		Audience	ch;
 		Datum		values[6];
 		bool		nulls[6] = {false, false, false, false, false, false};
 
-		ChannelFromRow(i, &ch);
-		ChannelValues(&ch, values);
+		AudienceFromRow(i, &ch);
+		AudienceValues(&ch, values);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	SPI_finish();
@@ -692,15 +692,15 @@ bar9_rename_audience(PG_FUNCTION_ARGS)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *channel_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	char	   *name = ChannelSqlName(PG_GETARG_TEXT_PP(2));
-	Channel		ch;
+	char	   *audience_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *name = AudienceSqlName(PG_GETARG_TEXT_PP(2));
+	Audience	ch;
 	Datum		result;
 
 	SPI_connect();
-	if (!ChannelRename(account_id, channel_id, name, &ch))
-		ChannelNotFound(channel_id);
-	result = ChannelDatum(fcinfo, &ch, cxt);
+	if (!AudienceRename(account_id, audience_id, name, &ch))
+		AudienceNotFound(audience_id);
+	result = AudienceDatum(fcinfo, &ch, cxt);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -712,11 +712,11 @@ Datum
 bar9_delete_audience(PG_FUNCTION_ARGS)
 {
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *channel_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *audience_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
 	SPI_connect();
-	if (!ChannelDelete(account_id, channel_id))
-		ChannelNotFound(channel_id);
+	if (!AudienceDelete(account_id, audience_id))
+		AudienceNotFound(audience_id);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

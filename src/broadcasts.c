@@ -1,5 +1,5 @@
 /*
- * messages.c
+ * broadcasts.c
  *		Broadcasts ("marketing messages"): typed SQL functions and the HTTP
  *		routes POST/GET /v1/marketing/channels/:channel_id/messages,
  *		GET .../messages/:message_id and POST .../messages/:message_id/cancel.
@@ -23,50 +23,50 @@
 
 #include "api.h"
 #include "auth.h"
-#include "channels.h"
+#include "audiences.h"
 #include "e164.h"
 #include "ids.h"
-#include "messages.h"
+#include "broadcasts.h"
 #include "queue.h"
 #include "segments.h"
 #include "worker.h"
 
 /* Most rows list_broadcasts returns in one call. */
-#define MESSAGE_SQL_MAX_LIMIT	1000
+#define BROADCAST_SQL_MAX_LIMIT	1000
 
 /*
- * The columns every query returns, in Message order; the first
- * MESSAGE_NCOLS are those of the SQL type bar9.broadcast.
+ * The columns every query returns, in ApiBroadcast order; the first
+ * BROADCAST_NCOLS are those of the SQL type bar9.broadcast.
  */
-#define MESSAGE_COLS \
+#define BROADCAST_COLS \
 	"broadcast_id, audience_id, body, status, recipient_count, suppressed_count," \
 	" encoding, segments, send_at, n_queued, n_sending, n_sent, n_delivered," \
 	" n_failed, n_canceled, created_at, from_address"
-#define MESSAGE_NCOLS	16
+#define BROADCAST_NCOLS	16
 
-/* Names of the counts, in the order of Message.counts and the n_* columns. */
+/* Names of the counts, in the order of ApiBroadcast.counts and the n_* columns. */
 static const char *const count_names[6] = {
 	"queued", "sending", "sent", "delivered", "failed", "canceled"
 };
 
-/* What MessageCreate did. */
-typedef enum MessageCreateResult
+/* What BroadcastCreate did. */
+typedef enum BroadcastCreateResult
 {
-	MESSAGE_CREATED,
-	MESSAGE_NO_CHANNEL,			/* no such live audience in the account */
-	MESSAGE_CHANNEL_EMPTY		/* the audience has no numbers */
-} MessageCreateResult;
+	BROADCAST_CREATED,
+	BROADCAST_NO_AUDIENCE,			/* no such live audience in the account */
+	BROADCAST_AUDIENCE_EMPTY		/* the audience has no numbers */
+} BroadcastCreateResult;
 
-/* What MessageCancel did. */
-typedef enum MessageCancelResult
+/* What BroadcastCancel did. */
+typedef enum BroadcastCancelResult
 {
-	MESSAGE_CANCELED,
-	MESSAGE_NOT_FOUND,
-	MESSAGE_NOT_CANCELABLE		/* completed or canceled already */
-} MessageCancelResult;
+	BROADCAST_CANCELED,
+	BROADCAST_NOT_FOUND,
+	BROADCAST_NOT_CANCELABLE		/* completed or canceled already */
+} BroadcastCancelResult;
 
 static SPIPlanPtr load_plan = NULL;
-static SPIPlanPtr load_any_channel_plan = NULL;
+static SPIPlanPtr load_any_audience_plan = NULL;
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr cursor_plan = NULL;
 static SPIPlanPtr list_plan = NULL;
@@ -80,17 +80,17 @@ static SPIPlanPtr cancel_plan = NULL;
  * ---------------------------------------------------------------------
  */
 
-/* Fill out from row i of SPI_tuptable (columns MESSAGE_COLS). */
+/* Fill out from row i of SPI_tuptable (columns BROADCAST_COLS). */
 static void
-MessageFromRow(uint64 i, Message *out)
+BroadcastFromRow(uint64 i, ApiBroadcast *out)
 {
 	HeapTuple	tup = SPI_tuptable->vals[i];
 	TupleDesc	desc = SPI_tuptable->tupdesc;
 	bool		isnull;
 	int			c;
 
-	out->message_id = SPI_getvalue(tup, desc, 1);
-	out->channel_id = SPI_getvalue(tup, desc, 2);
+	out->broadcast_id = SPI_getvalue(tup, desc, 1);
+	out->audience_id = SPI_getvalue(tup, desc, 2);
 	out->body = SPI_getvalue(tup, desc, 3);
 	out->status = SPI_getvalue(tup, desc, 4);
 	out->recipient_count = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
@@ -107,10 +107,10 @@ MessageFromRow(uint64 i, Message *out)
 	out->from_address = SPI_getvalue(tup, desc, 17);
 }
 
-/* Load a broadcast (see messages.h). */
+/* Load a broadcast (see broadcasts.h). */
 bool
-message_load(const char *account_id, const char *channel_id,
-			 const char *message_id, Message *out)
+broadcast_load(const char *account_id, const char *audience_id,
+			   const char *broadcast_id, ApiBroadcast *out)
 {
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, INT4OID};
 	Datum		args[4];
@@ -119,23 +119,23 @@ message_load(const char *account_id, const char *channel_id,
 	int			rc;
 
 	args[0] = CStringGetTextDatum(account_id);
-	args[1] = CStringGetTextDatum(message_id);
+	args[1] = CStringGetTextDatum(broadcast_id);
 	args[2] = (Datum) 0;
 	args[3] = Int32GetDatum(bar9_account_no(account_id, true));
 	/* unused parameters go NULL, not unset: Citus copies every one */
-	nulls[2] = channel_id == NULL ? 'n' : ' ';
-	if (channel_id != NULL)
+	nulls[2] = audience_id == NULL ? 'n' : ' ';
+	if (audience_id != NULL)
 	{
-		args[2] = CStringGetTextDatum(channel_id);
+		args[2] = CStringGetTextDatum(audience_id);
 		plan = bar9_plan(&load_plan,
-						 "SELECT " MESSAGE_COLS " FROM bar9.broadcasts"
+						 "SELECT " BROADCAST_COLS " FROM bar9.broadcasts"
 						 " WHERE account_id = $1 AND broadcast_id = $2"
 						 "   AND audience_id = $3 AND account_no = $4",
 						 4, argtypes);
 	}
 	else
-		plan = bar9_plan(&load_any_channel_plan,
-						 "SELECT " MESSAGE_COLS " FROM bar9.broadcasts"
+		plan = bar9_plan(&load_any_audience_plan,
+						 "SELECT " BROADCAST_COLS " FROM bar9.broadcasts"
 						 " WHERE account_id = $1 AND broadcast_id = $2"
 						 "   AND account_no = $4",
 						 4, argtypes);
@@ -144,7 +144,7 @@ message_load(const char *account_id, const char *channel_id,
 		elog(ERROR, "broadcast lookup failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed != 1)
 		return false;
-	MessageFromRow(0, out);
+	BroadcastFromRow(0, out);
 	return true;
 }
 
@@ -154,7 +154,7 @@ message_load(const char *account_id, const char *channel_id,
  * words for the client.
  */
 static const char *
-MessageCheckBody(const char *body, SmsEncoding *enc)
+BroadcastCheckBody(const char *body, SmsEncoding *enc)
 {
 	int			len = strlen(body);
 	char	   *utf8 = pg_server_to_any(body, len, PG_UTF8);
@@ -171,7 +171,7 @@ MessageCheckBody(const char *body, SmsEncoding *enc)
 
 /* Read exactly n decimal digits at *p into *out, advancing *p. */
 static bool
-MessageDigits(const char **p, int n, int *out)
+BroadcastDigits(const char **p, int n, int *out)
 {
 	int			v = 0;
 	int			i;
@@ -196,7 +196,7 @@ MessageDigits(const char **p, int n, int *out)
  * instead of "T", no words like "now".  False when s is not one.
  */
 static bool
-MessageParseRfc3339(const char *s, TimestampTz *out)
+BroadcastParseRfc3339(const char *s, TimestampTz *out)
 {
 	const char *p = s;
 	struct pg_tm tm;
@@ -209,15 +209,15 @@ MessageParseRfc3339(const char *s, TimestampTz *out)
 	Timestamp	ts;
 
 	memset(&tm, 0, sizeof(tm));
-	if (!MessageDigits(&p, 4, &year) || *p++ != '-' ||
-		!MessageDigits(&p, 2, &tm.tm_mon) || *p++ != '-' ||
-		!MessageDigits(&p, 2, &tm.tm_mday) ||
+	if (!BroadcastDigits(&p, 4, &year) || *p++ != '-' ||
+		!BroadcastDigits(&p, 2, &tm.tm_mon) || *p++ != '-' ||
+		!BroadcastDigits(&p, 2, &tm.tm_mday) ||
 		(*p != 'T' && *p != 't'))
 		return false;
 	p++;
-	if (!MessageDigits(&p, 2, &tm.tm_hour) || *p++ != ':' ||
-		!MessageDigits(&p, 2, &tm.tm_min) || *p++ != ':' ||
-		!MessageDigits(&p, 2, &tm.tm_sec))
+	if (!BroadcastDigits(&p, 2, &tm.tm_hour) || *p++ != ':' ||
+		!BroadcastDigits(&p, 2, &tm.tm_min) || *p++ != ':' ||
+		!BroadcastDigits(&p, 2, &tm.tm_sec))
 		return false;
 	if (*p == '.')
 	{
@@ -239,8 +239,8 @@ MessageParseRfc3339(const char *s, TimestampTz *out)
 	{
 		sign = (*p == '-') ? -1 : 1;
 		p++;
-		if (!MessageDigits(&p, 2, &oh) || *p++ != ':' ||
-			!MessageDigits(&p, 2, &om) || oh > 23 || om > 59)
+		if (!BroadcastDigits(&p, 2, &oh) || *p++ != ':' ||
+			!BroadcastDigits(&p, 2, &om) || oh > 23 || om > 59)
 			return false;
 		/* PostgreSQL's tz is seconds west of UTC */
 		tz = -sign * (oh * SECS_PER_HOUR + om * SECS_PER_MINUTE);
@@ -269,10 +269,10 @@ MessageParseRfc3339(const char *s, TimestampTz *out)
 
 /* Is send_at between 1 minute and 35 days after now? */
 static bool
-MessageSendAtInWindow(TimestampTz send_at, TimestampTz now)
+BroadcastSendAtInWindow(TimestampTz send_at, TimestampTz now)
 {
-	return send_at >= now + (int64) MESSAGE_SEND_AT_MIN_SECS * USECS_PER_SEC &&
-		send_at <= now + (int64) MESSAGE_SEND_AT_MAX_SECS * USECS_PER_SEC;
+	return send_at >= now + (int64) BROADCAST_SEND_AT_MIN_SECS * USECS_PER_SEC &&
+		send_at <= now + (int64) BROADCAST_SEND_AT_MAX_SECS * USECS_PER_SEC;
 }
 
 
@@ -283,7 +283,7 @@ MessageSendAtInWindow(TimestampTz send_at, TimestampTz now)
  * opt-out of the account, whatever the audience's size.
  */
 static int64
-MessageOptedOutMembers(const char *account_id, const char *channel_id)
+BroadcastOptedOutMembers(const char *account_id, const char *audience_id)
 {
 	static SPIPlanPtr plan = NULL;
 	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT4OID};
@@ -292,7 +292,7 @@ MessageOptedOutMembers(const char *account_id, const char *channel_id)
 	int			rc;
 
 	args[0] = CStringGetTextDatum(account_id);
-	args[1] = CStringGetTextDatum(channel_id);
+	args[1] = CStringGetTextDatum(audience_id);
 	args[2] = Int32GetDatum(bar9_account_no(account_id, true));
 	rc = SPI_execute_plan(bar9_plan(&plan,
 									"SELECT pg_catalog.count(*) FROM bar9.opt_outs o"
@@ -316,7 +316,7 @@ MessageOptedOutMembers(const char *account_id, const char *channel_id)
  * locked until commit.
  */
 static int32
-MessageNextNo(int32 account_no, TimestampTz created_at)
+BroadcastNextNo(int32 account_no, TimestampTz created_at)
 {
 	static SPIPlanPtr floor_plan = NULL;
 	static SPIPlanPtr next_plan = NULL;
@@ -355,7 +355,7 @@ MessageNextNo(int32 account_no, TimestampTz created_at)
 
 /* The account's default sender address (palloc'd), or NULL if it has none. */
 static char *
-MessageDefaultSender(int32 account_no)
+BroadcastDefaultSender(int32 account_no)
 {
 	static SPIPlanPtr plan = NULL;
 	Datum		arg = Int32GetDatum(account_no);
@@ -376,22 +376,22 @@ MessageDefaultSender(int32 account_no)
 
 /*
  * Create a broadcast of body (checked, measured in enc) to the audience
- * channel_id, to send now (has_send_at false) or at send_at (checked),
+ * audience_id, to send now (has_send_at false) or at send_at (checked),
  * from from_address (a sender of the account, checked; NULL: the
  * account's default sender, if any).
  */
-static MessageCreateResult
-MessageCreate(const char *account_id, const char *channel_id,
-			  const char *body, const SmsEncoding *enc,
-			  bool has_send_at, TimestampTz send_at,
-			  const char *from_address, Message *out)
+static BroadcastCreateResult
+BroadcastCreate(const char *account_id, const char *audience_id,
+				const char *body, const SmsEncoding *enc,
+				bool has_send_at, TimestampTz send_at,
+				const char *from_address, ApiBroadcast *out)
 {
 	Oid			argtypes[14] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
 		TEXTOID, TIMESTAMPTZOID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID,
 	INT4OID, INT4OID, TEXTOID};
 	Datum		args[14];
 	char		nulls[14];
-	Channel		ch;
+	Audience	ch;
 	TimestampTz now;
 	int			rc;
 
@@ -399,13 +399,13 @@ MessageCreate(const char *account_id, const char *channel_id,
 
 	/*
 	 * Lock the audience row: every change of its membership takes this lock
-	 * first (channels.h), so while we hold it no number is being added to
+	 * first (audiences.h), so while we hold it no number is being added to
 	 * or removed from it, and subscriber_count is exactly its size.
 	 */
-	if (!channel_load(account_id, channel_id, true, &ch))
-		return MESSAGE_NO_CHANNEL;
+	if (!audience_load(account_id, audience_id, true, &ch))
+		return BROADCAST_NO_AUDIENCE;
 	if (ch.subscriber_count == 0)
-		return MESSAGE_CHANNEL_EMPTY;
+		return BROADCAST_AUDIENCE_EMPTY;
 
 	if (!has_send_at)
 	{
@@ -432,19 +432,19 @@ MessageCreate(const char *account_id, const char *channel_id,
 	/* values computed here: no volatile function in a distributed write */
 	now = GetCurrentTimestamp();
 	args[0] = CStringGetTextDatum(account_id);
-	args[1] = CStringGetTextDatum(channel_id);
+	args[1] = CStringGetTextDatum(audience_id);
 	args[2] = CStringGetTextDatum(body);
 	args[3] = CStringGetTextDatum(sms_encoding_name(enc));
 	args[4] = Int32GetDatum(enc->segments);
 	args[5] = CStringGetTextDatum(has_send_at ? "scheduled" : "pending");
 	args[8] = Int64GetDatum(ch.subscriber_count -
-							MessageOptedOutMembers(account_id, channel_id));
+							BroadcastOptedOutMembers(account_id, audience_id));
 	args[9] = CStringGetTextDatum(bar9_new_id("msg_"));
 	args[10] = TimestampTzGetDatum(now);
 	args[11] = Int32GetDatum(ch.account_no);
-	args[12] = Int32GetDatum(MessageNextNo(ch.account_no, now));
+	args[12] = Int32GetDatum(BroadcastNextNo(ch.account_no, now));
 	if (from_address == NULL)
-		from_address = MessageDefaultSender(ch.account_no);
+		from_address = BroadcastDefaultSender(ch.account_no);
 	args[13] = from_address ? CStringGetTextDatum(from_address) : (Datum) 0;
 	nulls[13] = from_address ? ' ' : 'n';
 	rc = SPI_execute_plan(bar9_plan(&insert_plan,
@@ -455,17 +455,17 @@ MessageCreate(const char *account_id, const char *channel_id,
 									"  account_no, broadcast_no, from_address)"
 									" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
 									"         $11, $11, $12, $13, $14)"
-									" RETURNING " MESSAGE_COLS,
+									" RETURNING " BROADCAST_COLS,
 									14, argtypes),
 						  args, nulls, false, 0);
 	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not insert broadcast: %s",
 			 SPI_result_code_string(rc));
-	MessageFromRow(0, out);
+	BroadcastFromRow(0, out);
 
 	/* the worker fans it out (or sets its timer) once we commit */
 	bar9_wake_worker();
-	return MESSAGE_CREATED;
+	return BROADCAST_CREATED;
 }
 
 /*
@@ -474,8 +474,8 @@ MessageCreate(const char *account_id, const char *channel_id,
  * after_id is not a broadcast of that audience.
  */
 static bool
-MessageList(const char *account_id, const char *channel_id, int limit,
-			const char *after_id)
+BroadcastList(const char *account_id, const char *audience_id, int limit,
+			  const char *after_id)
 {
 	Oid			argtypes[5] = {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID,
 	TEXTOID};
@@ -483,12 +483,12 @@ MessageList(const char *account_id, const char *channel_id, int limit,
 	int			rc;
 
 	args[0] = CStringGetTextDatum(account_id);
-	args[1] = CStringGetTextDatum(channel_id);
+	args[1] = CStringGetTextDatum(audience_id);
 	args[2] = Int32GetDatum(limit + 1);
 
 	if (after_id == NULL)
 		rc = SPI_execute_plan(bar9_plan(&list_plan,
-										"SELECT " MESSAGE_COLS " FROM bar9.broadcasts"
+										"SELECT " BROADCAST_COLS " FROM bar9.broadcasts"
 										" WHERE account_id = $1 AND audience_id = $2"
 										" ORDER BY created_at DESC, broadcast_id DESC"
 										" LIMIT $3",
@@ -518,7 +518,7 @@ MessageList(const char *account_id, const char *channel_id, int limit,
 								1, &isnull);
 		args[4] = cargs[2];
 		rc = SPI_execute_plan(bar9_plan(&list_after_plan,
-										"SELECT " MESSAGE_COLS " FROM bar9.broadcasts"
+										"SELECT " BROADCAST_COLS " FROM bar9.broadcasts"
 										" WHERE account_id = $1 AND audience_id = $2"
 										"   AND (created_at, broadcast_id) < ($4, $5)"
 										" ORDER BY created_at DESC, broadcast_id DESC"
@@ -532,22 +532,22 @@ MessageList(const char *account_id, const char *channel_id, int limit,
 }
 
 /*
- * Cancel a broadcast of the account (and of channel_id, unless NULL):
+ * Cancel a broadcast of the account (and of audience_id, unless NULL):
  * 'scheduled', 'pending', 'queued' or 'sending' become 'canceled', and its
  * SMS that no sender has claimed become 'canceled'; claimed ones are left
  * to their senders.  *out is the broadcast afterwards.
  */
-static MessageCancelResult
-MessageCancel(const char *account_id, const char *channel_id,
-			  const char *message_id, Message *out)
+static BroadcastCancelResult
+BroadcastCancel(const char *account_id, const char *audience_id,
+				const char *broadcast_id, ApiBroadcast *out)
 {
 	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT4OID};
 	Datum		args[3];
 	char	   *status;
 	int			rc;
 
-	if (!message_load(account_id, channel_id, message_id, out))
-		return MESSAGE_NOT_FOUND;
+	if (!broadcast_load(account_id, audience_id, broadcast_id, out))
+		return BROADCAST_NOT_FOUND;
 
 	/*
 	 * Lock the broadcast row.  The fan-out takes the same lock for each
@@ -556,7 +556,7 @@ MessageCancel(const char *account_id, const char *channel_id,
 	 * queued after we commit.
 	 */
 	args[0] = CStringGetTextDatum(account_id);
-	args[1] = CStringGetTextDatum(message_id);
+	args[1] = CStringGetTextDatum(broadcast_id);
 	args[2] = Int32GetDatum(bar9_account_no(account_id, true));
 	rc = SPI_execute_plan(bar9_plan(&lock_plan,
 									"SELECT status FROM bar9.broadcasts"
@@ -571,15 +571,15 @@ MessageCancel(const char *account_id, const char *channel_id,
 	if (strcmp(status, "completed") == 0 || strcmp(status, "canceled") == 0)
 	{
 		out->status = status;
-		return MESSAGE_NOT_CANCELABLE;
+		return BROADCAST_NOT_CANCELABLE;
 	}
 
-	message_cancel_locked(account_id, message_id, out);
-	return MESSAGE_CANCELED;
+	broadcast_cancel_locked(account_id, broadcast_id, out);
+	return BROADCAST_CANCELED;
 }
 
 /*
- * Cancel broadcast message_id of account_id, whose row the caller holds
+ * Cancel broadcast broadcast_id of account_id, whose row the caller holds
  * locked FOR NO KEY UPDATE and which is not finished: its queued SMS that
  * no sender holds become 'canceled', and so does the broadcast, its
  * counters moved.  SPI must be connected.  *out (unless NULL) is the
@@ -587,8 +587,8 @@ MessageCancel(const char *account_id, const char *channel_id,
  * whose audience was deleted (fanout.c) both end here.
  */
 void
-message_cancel_locked(const char *account_id, const char *message_id,
-					  Message *out)
+broadcast_cancel_locked(const char *account_id, const char *broadcast_id,
+						ApiBroadcast *out)
 {
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT8OID, INT4OID};
 	Datum		args[4];
@@ -599,7 +599,7 @@ message_cancel_locked(const char *account_id, const char *message_id,
 	Datum		cursor;
 
 	args[0] = CStringGetTextDatum(account_id);
-	args[1] = CStringGetTextDatum(message_id);
+	args[1] = CStringGetTextDatum(broadcast_id);
 	args[2] = (Datum) 0;
 	args[3] = Int32GetDatum(bar9_account_no(account_id, true));
 
@@ -636,26 +636,26 @@ message_cancel_locked(const char *account_id, const char *message_id,
 									"       updated_at = pg_catalog.now()"
 									" WHERE account_id = $1 AND broadcast_id = $2"
 									"   AND account_no = $4"
-									" RETURNING " MESSAGE_COLS,
+									" RETURNING " BROADCAST_COLS,
 									4, argtypes),
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not cancel broadcast: %s",
 			 SPI_result_code_string(rc));
 	if (out)
-		MessageFromRow(0, out);
+		BroadcastFromRow(0, out);
 }
 
 /* Write m as a message object. */
 void
-message_json(JsonOut *jo, const Message *m)
+broadcast_json(JsonOut *jo, const ApiBroadcast *m)
 {
 	int			c;
 
 	json_out_begin_object(jo);
-	json_out_kv_string(jo, "id", m->message_id);
+	json_out_kv_string(jo, "id", m->broadcast_id);
 	json_out_kv_string(jo, "object", "marketing_message");
-	json_out_kv_string(jo, "channel_id", m->channel_id);
+	json_out_kv_string(jo, "channel_id", m->audience_id);
 	json_out_kv_string(jo, "body", m->body);
 	json_out_kv_string(jo, "status", m->status);
 	json_out_kv_int64(jo, "recipient_count", m->recipient_count);
@@ -693,7 +693,7 @@ static const char *const create_keys[] = {"body", "send_at", "from", NULL};
 
 /* Is address one of the sender addresses of the account? */
 static bool
-MessageSenderKnown(const char *account_id, const char *address)
+BroadcastSenderKnown(const char *account_id, const char *address)
 {
 	static SPIPlanPtr plan = NULL;
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
@@ -716,37 +716,37 @@ MessageSenderKnown(const char *account_id, const char *address)
  * account; false after a 404.
  */
 static bool
-MessagesChannel(ApiRequest *req, ApiResponse *resp, const char **channel_id)
+BroadcastsAudience(ApiRequest *req, ApiResponse *resp, const char **audience_id)
 {
 	const char *id = api_path_param(req, "channel_id");
-	Channel		ch;
+	Audience	ch;
 
 	if (!api_valid_id(id, "mkt_") ||
-		!channel_load(req->account_id, id, false, &ch))
+		!audience_load(req->account_id, id, false, &ch))
 	{
 		api_not_found(resp, "marketing_channel", id);
 		return false;
 	}
-	*channel_id = id;
+	*audience_id = id;
 	return true;
 }
 
 /* POST /v1/marketing/channels/:channel_id/messages */
 void
-messages_create_handler(ApiRequest *req, ApiResponse *resp)
+broadcasts_create_handler(ApiRequest *req, ApiResponse *resp)
 {
-	const char *channel_id = api_path_param(req, "channel_id");
+	const char *audience_id = api_path_param(req, "channel_id");
 	char	   *body;
 	char	   *send_at_text;
 	char	   *from;
 	TimestampTz send_at = 0;
 	SmsEncoding enc;
 	const char *why;
-	Message		m;
+	ApiBroadcast m;
 
-	if (!api_valid_id(channel_id, "mkt_"))
+	if (!api_valid_id(audience_id, "mkt_"))
 	{
-		api_not_found(resp, "marketing_channel", channel_id);
+		api_not_found(resp, "marketing_channel", audience_id);
 		return;
 	}
 	if (!api_body_check_keys(req, resp, create_keys, "body") ||
@@ -754,7 +754,7 @@ messages_create_handler(ApiRequest *req, ApiResponse *resp)
 		!api_body_string(req, resp, "send_at", false, &send_at_text) ||
 		!api_body_string(req, resp, "from", false, &from))
 		return;
-	why = MessageCheckBody(body, &enc);
+	why = BroadcastCheckBody(body, &enc);
 	if (why != NULL)
 	{
 		api_error(resp, 400, "invalid_parameter", why, "body");
@@ -762,14 +762,14 @@ messages_create_handler(ApiRequest *req, ApiResponse *resp)
 	}
 	if (send_at_text != NULL)
 	{
-		if (!MessageParseRfc3339(send_at_text, &send_at))
+		if (!BroadcastParseRfc3339(send_at_text, &send_at))
 		{
 			api_error(resp, 400, "invalid_parameter",
 					  "send_at must be an RFC 3339 date-time with a time zone, e.g. 2026-11-26T13:22:55Z",
 					  "send_at");
 			return;
 		}
-		if (!MessageSendAtInWindow(send_at, GetCurrentTimestamp()))
+		if (!BroadcastSendAtInWindow(send_at, GetCurrentTimestamp()))
 		{
 			api_error(resp, 400, "invalid_parameter",
 					  "send_at must be between 1 minute and 35 days from now",
@@ -778,7 +778,7 @@ messages_create_handler(ApiRequest *req, ApiResponse *resp)
 		}
 	}
 
-	if (from != NULL && !MessageSenderKnown(req->account_id, from))
+	if (from != NULL && !BroadcastSenderKnown(req->account_id, from))
 	{
 		api_error(resp, 400, "invalid_parameter",
 				  "from must be one of the account's sender addresses",
@@ -786,40 +786,40 @@ messages_create_handler(ApiRequest *req, ApiResponse *resp)
 		return;
 	}
 
-	switch (MessageCreate(req->account_id, channel_id, body, &enc,
-						  send_at_text != NULL, send_at, from, &m))
+	switch (BroadcastCreate(req->account_id, audience_id, body, &enc,
+							send_at_text != NULL, send_at, from, &m))
 	{
-		case MESSAGE_NO_CHANNEL:
-			api_not_found(resp, "marketing_channel", channel_id);
+		case BROADCAST_NO_AUDIENCE:
+			api_not_found(resp, "marketing_channel", audience_id);
 			return;
-		case MESSAGE_CHANNEL_EMPTY:
+		case BROADCAST_AUDIENCE_EMPTY:
 			api_error(resp, 422, "channel_empty",
 					  "The audience has no phone numbers: add some before sending to it",
 					  NULL);
 			return;
-		case MESSAGE_CREATED:
+		case BROADCAST_CREATED:
 			break;
 	}
 	resp->status = 201;
-	message_json(&resp->json, &m);
+	broadcast_json(&resp->json, &m);
 }
 
 /* GET /v1/marketing/channels/:channel_id/messages */
 void
-messages_list_handler(ApiRequest *req, ApiResponse *resp)
+broadcasts_list_handler(ApiRequest *req, ApiResponse *resp)
 {
-	const char *channel_id;
+	const char *audience_id;
 	int			limit;
 	const char *after;
 	uint64		i;
 	uint64		n;
 
-	if (!MessagesChannel(req, resp, &channel_id) ||
+	if (!BroadcastsAudience(req, resp, &audience_id) ||
 		!api_page_params(req, resp, &limit, &after))
 		return;
 	if (after != NULL &&
 		(!api_valid_id(after, "msg_") ||
-		 !MessageList(req->account_id, channel_id, limit, after)))
+		 !BroadcastList(req->account_id, audience_id, limit, after)))
 	{
 		char	   *msg = psprintf("No such marketing_message: '%s'", after);
 
@@ -827,51 +827,51 @@ messages_list_handler(ApiRequest *req, ApiResponse *resp)
 		return;
 	}
 	if (after == NULL)
-		(void) MessageList(req->account_id, channel_id, limit, NULL);
+		(void) BroadcastList(req->account_id, audience_id, limit, NULL);
 
 	n = SPI_processed;
 	resp->status = 200;
 	api_list_begin(resp);
 	for (i = 0; i < n && i < (uint64) limit; i++)
 	{
-		Message		m;
+		ApiBroadcast m;
 
-		MessageFromRow(i, &m);
-		message_json(&resp->json, &m);
+		BroadcastFromRow(i, &m);
+		broadcast_json(&resp->json, &m);
 	}
 	api_list_end(resp, n > (uint64) limit);
 }
 
 /* GET /v1/marketing/channels/:channel_id/messages/:message_id */
 void
-messages_get_handler(ApiRequest *req, ApiResponse *resp)
+broadcasts_get_handler(ApiRequest *req, ApiResponse *resp)
 {
-	const char *channel_id;
+	const char *audience_id;
 	const char *id = api_path_param(req, "message_id");
-	Message		m;
+	ApiBroadcast m;
 
-	if (!MessagesChannel(req, resp, &channel_id))
+	if (!BroadcastsAudience(req, resp, &audience_id))
 		return;
 	if (!api_valid_id(id, "msg_") ||
-		!message_load(req->account_id, channel_id, id, &m))
+		!broadcast_load(req->account_id, audience_id, id, &m))
 	{
 		api_not_found(resp, "marketing_message", id);
 		return;
 	}
 	resp->status = 200;
-	message_json(&resp->json, &m);
+	broadcast_json(&resp->json, &m);
 }
 
 /* POST /v1/marketing/channels/:channel_id/messages/:message_id/cancel */
 void
-messages_cancel_handler(ApiRequest *req, ApiResponse *resp)
+broadcasts_cancel_handler(ApiRequest *req, ApiResponse *resp)
 {
-	const char *channel_id;
+	const char *audience_id;
 	const char *id = api_path_param(req, "message_id");
-	Message		m;
+	ApiBroadcast m;
 	char	   *msg;
 
-	if (!MessagesChannel(req, resp, &channel_id))
+	if (!BroadcastsAudience(req, resp, &audience_id))
 		return;
 	if (!api_valid_id(id, "msg_"))
 	{
@@ -880,21 +880,21 @@ messages_cancel_handler(ApiRequest *req, ApiResponse *resp)
 	}
 	if (!api_body_check_keys(req, resp, create_keys + 2, NULL))	/* none allowed */
 		return;
-	switch (MessageCancel(req->account_id, channel_id, id, &m))
+	switch (BroadcastCancel(req->account_id, audience_id, id, &m))
 	{
-		case MESSAGE_NOT_FOUND:
+		case BROADCAST_NOT_FOUND:
 			api_not_found(resp, "marketing_message", id);
 			return;
-		case MESSAGE_NOT_CANCELABLE:
+		case BROADCAST_NOT_CANCELABLE:
 			msg = psprintf("The message is %s and can no longer be canceled",
 						   m.status);
 			api_error(resp, 409, "message_not_cancelable", msg, NULL);
 			return;
-		case MESSAGE_CANCELED:
+		case BROADCAST_CANCELED:
 			break;
 	}
 	resp->status = 200;
-	message_json(&resp->json, &m);
+	broadcast_json(&resp->json, &m);
 }
 
 /* ---------------------------------------------------------------------
@@ -904,25 +904,25 @@ messages_cancel_handler(ApiRequest *req, ApiResponse *resp)
 
 /* Raise 42704 for a broadcast that is not there. */
 static void
-MessageNotFound(const char *message_id)
+BroadcastNotFound(const char *broadcast_id)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
-			 errmsg("broadcast \"%s\" does not exist", message_id)));
+			 errmsg("broadcast \"%s\" does not exist", broadcast_id)));
 }
 
 /* Raise 42704 for an audience that is not there. */
 static void
-MessageChannelNotFound(const char *channel_id)
+BroadcastAudienceNotFound(const char *audience_id)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
-			 errmsg("audience \"%s\" does not exist", channel_id)));
+			 errmsg("audience \"%s\" does not exist", audience_id)));
 }
 
 /* Argument n of a SQL call as a C string; a 22004 error when NULL. */
 static char *
-MessageArgString(FunctionCallInfo fcinfo, int n, const char *name)
+BroadcastArgString(FunctionCallInfo fcinfo, int n, const char *name)
 {
 	if (PG_ARGISNULL(n))
 		ereport(ERROR,
@@ -933,13 +933,13 @@ MessageArgString(FunctionCallInfo fcinfo, int n, const char *name)
 
 /* Values and nulls of a bar9.broadcast row for m. */
 static void
-MessageValues(const Message *m, Datum *values, bool *nulls)
+BroadcastValues(const ApiBroadcast *m, Datum *values, bool *nulls)
 {
 	int			c;
 
-	memset(nulls, 0, sizeof(bool) * MESSAGE_NCOLS);
-	values[0] = CStringGetTextDatum(m->message_id);
-	values[1] = CStringGetTextDatum(m->channel_id);
+	memset(nulls, 0, sizeof(bool) * BROADCAST_NCOLS);
+	values[0] = CStringGetTextDatum(m->broadcast_id);
+	values[1] = CStringGetTextDatum(m->audience_id);
 	values[2] = CStringGetTextDatum(m->body);
 	values[3] = CStringGetTextDatum(m->status);
 	values[4] = Int64GetDatum(m->recipient_count);
@@ -955,18 +955,18 @@ MessageValues(const Message *m, Datum *values, bool *nulls)
 
 /* A bar9.broadcast composite Datum for m, built in memory context cxt. */
 static Datum
-MessageDatum(FunctionCallInfo fcinfo, const Message *m, MemoryContext cxt)
+BroadcastDatum(FunctionCallInfo fcinfo, const ApiBroadcast *m, MemoryContext cxt)
 {
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	TupleDesc	desc;
-	Datum		values[MESSAGE_NCOLS];
-	bool		nulls[MESSAGE_NCOLS];
+	Datum		values[BROADCAST_NCOLS];
+	bool		nulls[BROADCAST_NCOLS];
 	HeapTuple	tup;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	desc = BlessTupleDesc(desc);
-	MessageValues(m, values, nulls);
+	BroadcastValues(m, values, nulls);
 	tup = heap_form_tuple(desc, values, nulls);
 	MemoryContextSwitchTo(old);
 	return HeapTupleGetDatum(tup);
@@ -982,45 +982,45 @@ Datum
 bar9_create_broadcast(PG_FUNCTION_ARGS)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	char	   *account_id = MessageArgString(fcinfo, 0, "account_id");
-	char	   *channel_id = MessageArgString(fcinfo, 1, "audience_id");
-	char	   *body = MessageArgString(fcinfo, 2, "body");
+	char	   *account_id = BroadcastArgString(fcinfo, 0, "account_id");
+	char	   *audience_id = BroadcastArgString(fcinfo, 1, "audience_id");
+	char	   *body = BroadcastArgString(fcinfo, 2, "body");
 	bool		has_send_at = !PG_ARGISNULL(3);
 	TimestampTz send_at = has_send_at ? PG_GETARG_TIMESTAMPTZ(3) : 0;
 	SmsEncoding enc;
 	const char *why;
-	Message		m;
+	ApiBroadcast m;
 	Datum		result;
 
-	why = MessageCheckBody(body, &enc);
+	why = BroadcastCheckBody(body, &enc);
 	if (why != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid broadcast body: %s", why),
 				 errdetail("A body has 1 to %d characters.",
 						   SMS_BODY_MAX_CHARS)));
-	if (has_send_at && !MessageSendAtInWindow(send_at, GetCurrentTimestamp()))
+	if (has_send_at && !BroadcastSendAtInWindow(send_at, GetCurrentTimestamp()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("send_at must be between 1 minute and 35 days from now")));
 
 	SPI_connect();
-	switch (MessageCreate(account_id, channel_id, body, &enc, has_send_at,
-						  send_at, NULL, &m))
+	switch (BroadcastCreate(account_id, audience_id, body, &enc, has_send_at,
+							send_at, NULL, &m))
 	{
-		case MESSAGE_NO_CHANNEL:
-			MessageChannelNotFound(channel_id);
+		case BROADCAST_NO_AUDIENCE:
+			BroadcastAudienceNotFound(audience_id);
 			break;
-		case MESSAGE_CHANNEL_EMPTY:
+		case BROADCAST_AUDIENCE_EMPTY:
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("audience \"%s\" has no phone numbers",
-							channel_id)));
+							audience_id)));
 			break;
-		case MESSAGE_CREATED:
+		case BROADCAST_CREATED:
 			break;
 	}
-	result = MessageDatum(fcinfo, &m, cxt);
+	result = BroadcastDatum(fcinfo, &m, cxt);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -1033,14 +1033,14 @@ bar9_get_broadcast(PG_FUNCTION_ARGS)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *message_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	Message		m;
+	char	   *broadcast_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	ApiBroadcast m;
 	Datum		result;
 
 	SPI_connect();
-	if (!message_load(account_id, NULL, message_id, &m))
-		MessageNotFound(message_id);
-	result = MessageDatum(fcinfo, &m, cxt);
+	if (!broadcast_load(account_id, NULL, broadcast_id, &m))
+		BroadcastNotFound(broadcast_id);
+	result = BroadcastDatum(fcinfo, &m, cxt);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -1055,35 +1055,35 @@ Datum
 bar9_list_broadcasts(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *account_id = MessageArgString(fcinfo, 0, "account_id");
-	char	   *channel_id = MessageArgString(fcinfo, 1, "audience_id");
+	char	   *account_id = BroadcastArgString(fcinfo, 0, "account_id");
+	char	   *audience_id = BroadcastArgString(fcinfo, 1, "audience_id");
 	int			limit = PG_ARGISNULL(2) ? API_DEFAULT_LIMIT : PG_GETARG_INT32(2);
 	char	   *after = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
-	Channel		ch;
+	Audience	ch;
 	uint64		i;
 
-	if (limit < 1 || limit > MESSAGE_SQL_MAX_LIMIT)
+	if (limit < 1 || limit > BROADCAST_SQL_MAX_LIMIT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("limit must be between 1 and %d", MESSAGE_SQL_MAX_LIMIT)));
+				 errmsg("limit must be between 1 and %d", BROADCAST_SQL_MAX_LIMIT)));
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	if (!channel_load(account_id, channel_id, false, &ch))
-		MessageChannelNotFound(channel_id);
-	if (!MessageList(account_id, channel_id, limit - 1, after))
+	if (!audience_load(account_id, audience_id, false, &ch))
+		BroadcastAudienceNotFound(audience_id);
+	if (!BroadcastList(account_id, audience_id, limit - 1, after))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("starting_after \"%s\" is not a broadcast of this audience",
 						after)));
 	for (i = 0; i < SPI_processed; i++)
 	{
-		Message		m;
-		Datum		values[MESSAGE_NCOLS];
-		bool		nulls[MESSAGE_NCOLS];
+		ApiBroadcast m;
+		Datum		values[BROADCAST_NCOLS];
+		bool		nulls[BROADCAST_NCOLS];
 
-		MessageFromRow(i, &m);
-		MessageValues(&m, values, nulls);
+		BroadcastFromRow(i, &m);
+		BroadcastValues(&m, values, nulls);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	SPI_finish();
@@ -1101,26 +1101,26 @@ bar9_cancel_broadcast(PG_FUNCTION_ARGS)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *message_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	Message		m;
+	char	   *broadcast_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	ApiBroadcast m;
 	Datum		result;
 
 	SPI_connect();
-	switch (MessageCancel(account_id, NULL, message_id, &m))
+	switch (BroadcastCancel(account_id, NULL, broadcast_id, &m))
 	{
-		case MESSAGE_NOT_FOUND:
-			MessageNotFound(message_id);
+		case BROADCAST_NOT_FOUND:
+			BroadcastNotFound(broadcast_id);
 			break;
-		case MESSAGE_NOT_CANCELABLE:
+		case BROADCAST_NOT_CANCELABLE:
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("broadcast \"%s\" is %s and cannot be canceled",
-							message_id, m.status)));
+							broadcast_id, m.status)));
 			break;
-		case MESSAGE_CANCELED:
+		case BROADCAST_CANCELED:
 			break;
 	}
-	result = MessageDatum(fcinfo, &m, cxt);
+	result = BroadcastDatum(fcinfo, &m, cxt);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }

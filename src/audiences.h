@@ -1,24 +1,24 @@
 /*
- * channels.h
+ * audiences.h
  *		Audiences ("marketing channels"): typed SQL functions and routes.
  */
-#ifndef BAR9_CHANNELS_H
-#define BAR9_CHANNELS_H
+#ifndef BAR9_AUDIENCES_H
+#define BAR9_AUDIENCES_H
 
 #include "api.h"
 
 /* One audience as the API shows it. */
-typedef struct Channel
+typedef struct Audience
 {
-	char	   *channel_id;
+	char	   *audience_id;
 	char	   *name;
 	int64		subscriber_count;
-	int64		message_count;
+	int64		sms_count;
 	TimestampTz created_at;
 	TimestampTz updated_at;
 	int32		account_no;		/* the account's, its shard's (distribute()) */
 	int64		last_member_seq;	/* the added_seq of its latest member */
-} Channel;
+} Audience;
 
 /*
  * Load a live (not deleted) audience of account_id; SPI must be connected.
@@ -26,17 +26,17 @@ typedef struct Channel
  * counters takes it first, which orders concurrent writers and keeps
  * subscriber_count exact).  False when absent, deleted or another account's.
  */
-extern bool channel_load(const char *account_id, const char *channel_id,
-						 bool lock, Channel *out);
+extern bool audience_load(const char *account_id, const char *audience_id,
+						  bool lock, Audience *out);
 
 /* Write ch as an audience object ("object": "marketing_channel"). */
-extern void channel_json(JsonOut *jo, const Channel *ch);
+extern void audience_json(JsonOut *jo, const Audience *ch);
 
 /* Route handlers (routes.c) */
-extern void channels_create_handler(ApiRequest *req, ApiResponse *resp);
-extern void channels_list_handler(ApiRequest *req, ApiResponse *resp);
-extern void channels_get_handler(ApiRequest *req, ApiResponse *resp);
-extern void channels_update_handler(ApiRequest *req, ApiResponse *resp);
-extern void channels_delete_handler(ApiRequest *req, ApiResponse *resp);
+extern void audiences_create_handler(ApiRequest *req, ApiResponse *resp);
+extern void audiences_list_handler(ApiRequest *req, ApiResponse *resp);
+extern void audiences_get_handler(ApiRequest *req, ApiResponse *resp);
+extern void audiences_update_handler(ApiRequest *req, ApiResponse *resp);
+extern void audiences_delete_handler(ApiRequest *req, ApiResponse *resp);
 
-#endif							/* BAR9_CHANNELS_H */
+#endif							/* BAR9_AUDIENCES_H */
