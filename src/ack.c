@@ -177,13 +177,13 @@ Uint64Cmp(const void *a, const void *b)
 }
 
 /*
- * Mark the items whose number the last result's column 1 lists as done;
- * items[0..n) are sorted by number (one claim's).  Returns how many.
+ * Mark the items whose number column 1 of rows lists as done; items[0..n)
+ * are sorted by number (one claim's).  Returns how many.
  */
 static int
-MarkDone(AckItem *items, int n)
+MarkDone(AckItem *items, int n, SPITupleTable *rows)
 {
-	int			nrows = (int) SPI_processed;
+	int			nrows = (int) rows->numvals;
 	uint64	   *numbers = palloc(sizeof(uint64) * Max(nrows, 1));
 	int			k = 0;
 	int			i = 0;
@@ -192,9 +192,8 @@ MarkDone(AckItem *items, int n)
 	{
 		bool		isnull;
 
-		numbers[r] = DatumGetE164(SPI_getbinval(SPI_tuptable->vals[r],
-												SPI_tuptable->tupdesc, 1,
-												&isnull));
+		numbers[r] = DatumGetE164(SPI_getbinval(rows->vals[r], rows->tupdesc,
+												1, &isnull));
 	}
 	qsort(numbers, nrows, sizeof(uint64), Uint64Cmp);
 	for (int r = 0; r < nrows; r++)
@@ -375,11 +374,16 @@ CountDownRun(Datum *values, char *nulls, int32 remaining, int k)
 		elog(ERROR, "could not count down a claim");
 }
 
-/* Put the claimed SMS of a run back for a retry, or fail them for good. */
-static void
+/*
+ * Put the claimed SMS of a run back for a retry, or fail them for good;
+ * returns the rows of the SMS that moved (to_number, state).
+ */
+static SPITupleTable *
 RetryRun(AckCall *call, AckItem *items, int n, Broadcast *b, Datum *values,
 		 char *nulls)
 {
+	SPITupleTable *rows;
+
 	if (SPI_execute_plan(bar9_plan(&plan_run_retry,
 								   RUN_CLAIM RUN_GONE_NAMED ","
 								   " again AS ("
@@ -404,17 +408,18 @@ RetryRun(AckCall *call, AckItem *items, int n, Broadcast *b, Datum *values,
 								   MOVE_NARGS + 3, move_types),
 						 values, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not put SMS back for a retry");
-	for (uint64 r = 0; r < SPI_processed; r++)
+	rows = SPI_tuptable;
+	for (uint64 r = 0; r < rows->numvals; r++)
 	{
 		bool		isnull;
-		SmsState	to = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[r],
-													 SPI_tuptable->tupdesc,
+		SmsState	to = DatumGetInt16(SPI_getbinval(rows->vals[r], rows->tupdesc,
 													 2, &isnull)) == 0 ?
 			SMS_QUEUED : SMS_FAILED;
 
 		bar9_broadcast_move(b, SMS_SENDING, to, 1);
 		call->last = to;
 	}
+	return rows;
 }
 
 /*
@@ -430,24 +435,29 @@ AckRun(AckCall *call, AckItem *items, int n, Broadcast *b)
 	int32		remaining;
 	bool		whole;
 	int			k;
+	SPITupleTable *rows;
 
 	MoveArgs(call, items, n, values, nulls);
 	if (!LockRun(values, nulls, &remaining))
 		return;					/* stale or finished: the items stay */
 	whole = (n == remaining && call->outcome != ACK_RETRY);
 	if (call->outcome == ACK_RETRY)
-		RetryRun(call, items, n, b, values, nulls);
-	else if (SPI_execute_plan(RunFinalPlan(whole, AnyRef(items, n)),
-							  values, nulls, false, 0) !=
-			 SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "could not acknowledge SMS");
-	k = MarkDone(items, n);
+		rows = RetryRun(call, items, n, b, values, nulls);
+	else
+	{
+		if (SPI_execute_plan(RunFinalPlan(whole, AnyRef(items, n)),
+							 values, nulls, false, 0) !=
+			SPI_OK_INSERT_RETURNING)
+			elog(ERROR, "could not acknowledge SMS");
+		rows = SPI_tuptable;
+	}
+	k = MarkDone(items, n, rows);
 
 	/*
 	 * A whole-run acknowledgement moved every SMS of the run: each must have
 	 * been named, or the call acknowledged SMS it did not name.
 	 */
-	if (whole && (uint64) k != SPI_processed)
+	if (whole && (uint64) k != rows->numvals)
 	{
 		for (int i = 0; i < n; i++)
 			if (!items[i].done)
@@ -472,6 +482,7 @@ AckRetried(AckCall *call, AckItem *items, int n, Broadcast *b)
 	Datum		values[MOVE_NARGS + 3];
 	char		nulls[MOVE_NARGS + 3];
 	int			rc;
+	SPITupleTable *rows;
 
 	MoveArgs(call, items, n, values, nulls);
 	if (call->outcome != ACK_RETRY)
@@ -529,17 +540,18 @@ AckRetried(AckCall *call, AckItem *items, int n, Broadcast *b)
 							  values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT_RETURNING && rc != SPI_OK_SELECT)
 		elog(ERROR, "could not acknowledge retried SMS");
-	for (uint64 r = 0; r < SPI_processed; r++)
+	rows = SPI_tuptable;
+	for (uint64 r = 0; r < rows->numvals; r++)
 	{
 		bool		isnull;
-		int16		state = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[r],
-														SPI_tuptable->tupdesc,
+		int16		state = DatumGetInt16(SPI_getbinval(rows->vals[r],
+														rows->tupdesc,
 														2, &isnull));
 
 		bar9_broadcast_move(b, SMS_SENDING, (SmsState) state, 1);
 		call->last = (SmsState) state;
 	}
-	(void) MarkDone(items, n);
+	(void) MarkDone(items, n, rows);
 }
 
 /*
@@ -580,7 +592,7 @@ AckReceipts(AckCall *call, AckItem *items, int n, Broadcast *b)
 								   MOVE_NARGS, move_types),
 						 values, nulls, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not record a delivery receipt");
-	k = MarkDone(items, n);
+	k = MarkDone(items, n, SPI_tuptable);
 	bar9_broadcast_move(b, SMS_SENT, SMS_DELIVERED, k);
 	if (k > 0)
 		call->last = SMS_DELIVERED;

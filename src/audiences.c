@@ -60,12 +60,12 @@ static SPIPlanPtr account_plan = NULL;
  * ---------------------------------------------------------------------
  */
 
-/* Fill out from row i of SPI_tuptable (columns AUDIENCE_COLS). */
+/* Fill out from row i of rows (columns AUDIENCE_COLS). */
 static void
-AudienceFromRow(uint64 i, Audience *out)
+AudienceFromRow(SPITupleTable *rows, uint64 i, Audience *out)
 {
-	HeapTuple	tup = SPI_tuptable->vals[i];
-	TupleDesc	desc = SPI_tuptable->tupdesc;
+	HeapTuple	tup = rows->vals[i];
+	TupleDesc	desc = rows->tupdesc;
 	bool		isnull;
 
 	/* text columns, never NULL: no output-function lookup per value */
@@ -111,7 +111,7 @@ audience_load(const char *account_id, const char *audience_id, bool lock,
 		elog(ERROR, "audience lookup failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed != 1)
 		return false;
-	AudienceFromRow(0, out);
+	AudienceFromRow(SPI_tuptable, 0, out);
 	return true;
 }
 
@@ -202,16 +202,16 @@ AudienceCreate(const char *account_id, const char *name, Audience *out)
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not insert audience: %s", SPI_result_code_string(rc));
-	AudienceFromRow(0, out);
+	AudienceFromRow(SPI_tuptable, 0, out);
 }
 
 /*
- * List audiences into SPI_tuptable: at most limit + 1 rows, newest first,
- * after the audience after_id if not NULL.  False when after_id is not an
- * audience of the account (deleted ones still count: a client paging
- * through a list while one is deleted is not stopped).
+ * The audiences of the account: at most limit + 1 rows, newest first, after
+ * the audience after_id if not NULL.  NULL when after_id is not an audience
+ * of the account (deleted ones still count: a client paging through a list
+ * while one is deleted is not stopped).
  */
-static bool
+static SPITupleTable *
 AudienceList(const char *account_id, int limit, const char *after_id)
 {
 	Oid			argtypes[4] = {TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID};
@@ -247,7 +247,7 @@ AudienceList(const char *account_id, int limit, const char *after_id)
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "audience lookup failed: %s", SPI_result_code_string(rc));
 		if (SPI_processed != 1)
-			return false;
+			return NULL;
 		args[2] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 								1, &isnull);
 		args[3] = cargs[1];
@@ -262,7 +262,7 @@ AudienceList(const char *account_id, int limit, const char *after_id)
 	}
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "audience list failed: %s", SPI_result_code_string(rc));
-	return true;
+	return SPI_tuptable;
 }
 
 /* Rename a live audience; false when there is none. */
@@ -291,7 +291,7 @@ AudienceRename(const char *account_id, const char *audience_id,
 		elog(ERROR, "could not rename audience: %s", SPI_result_code_string(rc));
 	if (SPI_processed != 1)
 		return false;
-	AudienceFromRow(0, out);
+	AudienceFromRow(SPI_tuptable, 0, out);
 	return true;
 }
 
@@ -418,30 +418,30 @@ audiences_list_handler(ApiRequest *req, ApiResponse *resp)
 {
 	int			limit;
 	const char *after;
+	SPITupleTable *rows = NULL;
 	uint64		i;
 	uint64		n;
 
 	if (!api_page_params(req, resp, &limit, &after))
 		return;
-	if (after != NULL &&
-		(!api_valid_id(after, "mkt_") || !AudienceList(req->account_id, limit, after)))
+	if (after == NULL || api_valid_id(after, "mkt_"))
+		rows = AudienceList(req->account_id, limit, after);
+	if (rows == NULL)
 	{
 		char	   *msg = psprintf("No such marketing_channel: '%s'", after);
 
 		api_error(resp, 400, "invalid_parameter", msg, "starting_after");
 		return;
 	}
-	if (after == NULL)
-		(void) AudienceList(req->account_id, limit, NULL);
 
-	n = SPI_processed;
+	n = rows->numvals;
 	resp->status = 200;
 	api_list_begin(resp);
 	for (i = 0; i < n && i < (uint64) limit; i++)
 	{
 		Audience	ch;
 
-		AudienceFromRow(i, &ch);
+		AudienceFromRow(rows, i, &ch);
 		audience_json(&resp->json, &ch);
 	}
 	api_list_end(resp, n > (uint64) limit);
@@ -648,6 +648,7 @@ bar9_list_audiences(PG_FUNCTION_ARGS)
 	char	   *account_id;
 	int			limit = PG_ARGISNULL(1) ? API_DEFAULT_LIMIT : PG_GETARG_INT32(1);
 	char	   *after = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	SPITupleTable *rows;
 	uint64		i;
 
 	if (PG_ARGISNULL(0))
@@ -662,18 +663,19 @@ bar9_list_audiences(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	if (!AudienceList(account_id, limit - 1, after))
+	rows = AudienceList(account_id, limit - 1, after);
+	if (rows == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("starting_after \"%s\" is not an audience of this account",
 						after)));
-	for (i = 0; i < SPI_processed; i++)
+	for (i = 0; i < rows->numvals; i++)
 	{
 		Audience	ch;
 		Datum		values[6];
 		bool		nulls[6] = {false, false, false, false, false, false};
 
-		AudienceFromRow(i, &ch);
+		AudienceFromRow(rows, i, &ch);
 		AudienceValues(&ch, values);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

@@ -80,12 +80,12 @@ static SPIPlanPtr cancel_plan = NULL;
  * ---------------------------------------------------------------------
  */
 
-/* Fill out from row i of SPI_tuptable (columns BROADCAST_COLS). */
+/* Fill out from row i of rows (columns BROADCAST_COLS). */
 static void
-BroadcastFromRow(uint64 i, ApiBroadcast *out)
+BroadcastFromRow(SPITupleTable *rows, uint64 i, ApiBroadcast *out)
 {
-	HeapTuple	tup = SPI_tuptable->vals[i];
-	TupleDesc	desc = SPI_tuptable->tupdesc;
+	HeapTuple	tup = rows->vals[i];
+	TupleDesc	desc = rows->tupdesc;
 	bool		isnull;
 	int			c;
 
@@ -144,7 +144,7 @@ broadcast_load(const char *account_id, const char *audience_id,
 		elog(ERROR, "broadcast lookup failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed != 1)
 		return false;
-	BroadcastFromRow(0, out);
+	BroadcastFromRow(SPI_tuptable, 0, out);
 	return true;
 }
 
@@ -461,7 +461,7 @@ BroadcastCreate(const char *account_id, const char *audience_id,
 	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not insert broadcast: %s",
 			 SPI_result_code_string(rc));
-	BroadcastFromRow(0, out);
+	BroadcastFromRow(SPI_tuptable, 0, out);
 
 	/* the worker fans it out (or sets its timer) once we commit */
 	bar9_wake_worker();
@@ -469,11 +469,11 @@ BroadcastCreate(const char *account_id, const char *audience_id,
 }
 
 /*
- * List the broadcasts of an audience into SPI_tuptable: at most limit + 1
- * rows, newest first, after the broadcast after_id if not NULL.  False when
- * after_id is not a broadcast of that audience.
+ * The broadcasts of an audience: at most limit + 1 rows, newest first,
+ * after the broadcast after_id if not NULL.  NULL when after_id is not a
+ * broadcast of that audience.
  */
-static bool
+static SPITupleTable *
 BroadcastList(const char *account_id, const char *audience_id, int limit,
 			  const char *after_id)
 {
@@ -513,7 +513,7 @@ BroadcastList(const char *account_id, const char *audience_id, int limit,
 			elog(ERROR, "broadcast lookup failed: %s",
 				 SPI_result_code_string(rc));
 		if (SPI_processed != 1)
-			return false;
+			return NULL;
 		args[3] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 								1, &isnull);
 		args[4] = cargs[2];
@@ -528,7 +528,7 @@ BroadcastList(const char *account_id, const char *audience_id, int limit,
 	}
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "broadcast list failed: %s", SPI_result_code_string(rc));
-	return true;
+	return SPI_tuptable;
 }
 
 /*
@@ -597,6 +597,8 @@ broadcast_cancel_locked(const char *account_id, const char *broadcast_id,
 	bool		isnull;
 	bool		have_cursor;
 	Datum		cursor;
+	HeapTuple	row;
+	TupleDesc	desc;
 
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = CStringGetTextDatum(broadcast_id);
@@ -617,14 +619,13 @@ broadcast_cancel_locked(const char *account_id, const char *broadcast_id,
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read broadcast: %s", SPI_result_code_string(rc));
-	cursor = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3,
-						   &have_cursor);
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	cursor = SPI_getbinval(row, desc, 3, &have_cursor);
 	have_cursor = !have_cursor;
 	canceled = bar9_sms_cancel_unclaimed(
-		DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-									SPI_tuptable->tupdesc, 1, &isnull)),
-		DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-									SPI_tuptable->tupdesc, 2, &isnull)),
+		DatumGetInt32(SPI_getbinval(row, desc, 1, &isnull)),
+		DatumGetInt32(SPI_getbinval(row, desc, 2, &isnull)),
 		have_cursor, have_cursor ? DatumGetE164(cursor) : 0, NULL);
 
 	args[2] = Int64GetDatum(canceled);
@@ -643,7 +644,7 @@ broadcast_cancel_locked(const char *account_id, const char *broadcast_id,
 		elog(ERROR, "could not cancel broadcast: %s",
 			 SPI_result_code_string(rc));
 	if (out)
-		BroadcastFromRow(0, out);
+		BroadcastFromRow(SPI_tuptable, 0, out);
 }
 
 /* Write m as a message object. */
@@ -811,32 +812,31 @@ broadcasts_list_handler(ApiRequest *req, ApiResponse *resp)
 	const char *audience_id;
 	int			limit;
 	const char *after;
+	SPITupleTable *rows = NULL;
 	uint64		i;
 	uint64		n;
 
 	if (!BroadcastsAudience(req, resp, &audience_id) ||
 		!api_page_params(req, resp, &limit, &after))
 		return;
-	if (after != NULL &&
-		(!api_valid_id(after, "msg_") ||
-		 !BroadcastList(req->account_id, audience_id, limit, after)))
+	if (after == NULL || api_valid_id(after, "msg_"))
+		rows = BroadcastList(req->account_id, audience_id, limit, after);
+	if (rows == NULL)
 	{
 		char	   *msg = psprintf("No such marketing_message: '%s'", after);
 
 		api_error(resp, 400, "invalid_parameter", msg, "starting_after");
 		return;
 	}
-	if (after == NULL)
-		(void) BroadcastList(req->account_id, audience_id, limit, NULL);
 
-	n = SPI_processed;
+	n = rows->numvals;
 	resp->status = 200;
 	api_list_begin(resp);
 	for (i = 0; i < n && i < (uint64) limit; i++)
 	{
 		ApiBroadcast m;
 
-		BroadcastFromRow(i, &m);
+		BroadcastFromRow(rows, i, &m);
 		broadcast_json(&resp->json, &m);
 	}
 	api_list_end(resp, n > (uint64) limit);
@@ -1060,6 +1060,7 @@ bar9_list_broadcasts(PG_FUNCTION_ARGS)
 	int			limit = PG_ARGISNULL(2) ? API_DEFAULT_LIMIT : PG_GETARG_INT32(2);
 	char	   *after = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	Audience	ch;
+	SPITupleTable *rows;
 	uint64		i;
 
 	if (limit < 1 || limit > BROADCAST_SQL_MAX_LIMIT)
@@ -1071,18 +1072,19 @@ bar9_list_broadcasts(PG_FUNCTION_ARGS)
 	SPI_connect();
 	if (!audience_load(account_id, audience_id, false, &ch))
 		BroadcastAudienceNotFound(audience_id);
-	if (!BroadcastList(account_id, audience_id, limit - 1, after))
+	rows = BroadcastList(account_id, audience_id, limit - 1, after);
+	if (rows == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("starting_after \"%s\" is not a broadcast of this audience",
 						after)));
-	for (i = 0; i < SPI_processed; i++)
+	for (i = 0; i < rows->numvals; i++)
 	{
 		ApiBroadcast m;
 		Datum		values[BROADCAST_NCOLS];
 		bool		nulls[BROADCAST_NCOLS];
 
-		BroadcastFromRow(i, &m);
+		BroadcastFromRow(rows, i, &m);
 		BroadcastValues(&m, values, nulls);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

@@ -70,22 +70,22 @@ static SPIPlanPtr plan_cursor;
 
 PG_FUNCTION_INFO_V1(bar9_claim_sms);
 
-/* Run a kept plan; elog unless SPI answers expected. */
-static void
+/* Run a kept plan and return its rows; elog unless SPI answers expected. */
+static SPITupleTable *
 Exec(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
 {
 	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
 
 	if (rc != expected)
 		elog(ERROR, "claim statement failed: %s", SPI_result_code_string(rc));
+	return SPI_tuptable;
 }
 
-/* Column col of row i of the last result. */
+/* Column col of row i of rows. */
 static inline Datum
-Col(uint64 i, int col, bool *isnull)
+Col(SPITupleTable *rows, uint64 i, int col, bool *isnull)
 {
-	return SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, col,
-						 isnull);
+	return SPI_getbinval(rows->vals[i], rows->tupdesc, col, isnull);
 }
 
 /* Hand one SMS of broadcast b to the caller. */
@@ -130,25 +130,26 @@ RenewRun(ClaimCall *call, int32 a, int32 b, int64 claim_no)
 	INT8OID};
 	Datum		values[5];
 	bool		isnull;
+	SPITupleTable *rows;
 
 	values[0] = Int32GetDatum(a);
 	values[1] = Int32GetDatum(b);
 	values[2] = Int64GetDatum(claim_no);
 	values[3] = TimestampTzGetDatum(call->lease_until);
 	values[4] = Int64GetDatum(bar9_new_claim_no());
-	Exec(bar9_plan(&plan_run_take,
-				   "UPDATE bar9.sms_claims"
-				   "   SET claim_no = $5,"
-				   "       attempt = attempt + 1, lease_until = $4,"
-				   "       claimed_at = pg_catalog.now()"
-				   " WHERE account_no = $1 AND broadcast_no = $2"
-				   "   AND claim_no = $3"
-				   " RETURNING claim_no",
-				   5, types),
-		 values, NULL, SPI_OK_UPDATE_RETURNING);
-	if (SPI_processed != 1)
+	rows = Exec(bar9_plan(&plan_run_take,
+						  "UPDATE bar9.sms_claims"
+						  "   SET claim_no = $5,"
+						  "       attempt = attempt + 1, lease_until = $4,"
+						  "       claimed_at = pg_catalog.now()"
+						  " WHERE account_no = $1 AND broadcast_no = $2"
+						  "   AND claim_no = $3"
+						  " RETURNING claim_no",
+						  5, types),
+				values, NULL, SPI_OK_UPDATE_RETURNING);
+	if (rows->numvals != 1)
 		elog(ERROR, "could not take over an expired claim");
-	return DatumGetInt64(Col(0, 1, &isnull));
+	return DatumGetInt64(Col(rows, 0, 1, &isnull));
 }
 
 /*
@@ -165,6 +166,7 @@ SplitRun(ClaimCall *call, int32 a, int32 b, int64 claim_no, uint64 first,
 	TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID};
 	Datum		values[9];
 	bool		isnull;
+	SPITupleTable *rows;
 
 	values[0] = Int32GetDatum(a);
 	values[1] = Int32GetDatum(b);
@@ -175,25 +177,25 @@ SplitRun(ClaimCall *call, int32 a, int32 b, int64 claim_no, uint64 first,
 	values[6] = Int32GetDatum(n);
 	values[7] = TimestampTzGetDatum(call->lease_until);
 	values[8] = Int64GetDatum(bar9_new_claim_no());
-	Exec(bar9_plan(&plan_run_split,
-				   "WITH rest AS ("
-				   "  UPDATE bar9.sms_claims"
-				   "     SET first_number = $6::bar9.e164,"
-				   "         remaining = remaining - $7"
-				   "   WHERE account_no = $1 AND broadcast_no = $2"
-				   "     AND claim_no = $3"
-				   "   RETURNING attempt)"
-				   " INSERT INTO bar9.sms_claims"
-				   " SELECT $1, $2, $9,"
-				   "        $4::bar9.e164, $5::bar9.e164, $7, attempt + 1, $8,"
-				   "        pg_catalog.now()"
-				   "   FROM rest"
-				   " RETURNING claim_no",
-				   9, types),
-		 values, NULL, SPI_OK_INSERT_RETURNING);
-	if (SPI_processed != 1)
+	rows = Exec(bar9_plan(&plan_run_split,
+						  "WITH rest AS ("
+						  "  UPDATE bar9.sms_claims"
+						  "     SET first_number = $6::bar9.e164,"
+						  "         remaining = remaining - $7"
+						  "   WHERE account_no = $1 AND broadcast_no = $2"
+						  "     AND claim_no = $3"
+						  "   RETURNING attempt)"
+						  " INSERT INTO bar9.sms_claims"
+						  " SELECT $1, $2, $9,"
+						  "        $4::bar9.e164, $5::bar9.e164, $7, attempt + 1, $8,"
+						  "        pg_catalog.now()"
+						  "   FROM rest"
+						  " RETURNING claim_no",
+						  9, types),
+				values, NULL, SPI_OK_INSERT_RETURNING);
+	if (rows->numvals != 1)
 		elog(ERROR, "could not split an expired claim");
-	return DatumGetInt64(Col(0, 1, &isnull));
+	return DatumGetInt64(Col(rows, 0, 1, &isnull));
 }
 
 /*
@@ -237,26 +239,27 @@ TakeOverRun(ClaimCall *call, int32 a, int32 b, int64 claim_no,
 	uint64	   *numbers;
 	bool		isnull;
 	SmsId		id;
+	SPITupleTable *rows;
 
 	values[0] = Int32GetDatum(a);
 	values[1] = Int32GetDatum(b);
 	values[2] = first;
 	values[3] = last;
 	values[4] = Int32GetDatum(want + 1);
-	Exec(bar9_plan(&plan_run_rows,
-				   "SELECT to_number FROM bar9.sms_queue"
-				   " WHERE account_no = $1 AND broadcast_no = $2"
-				   "   AND to_number OPERATOR(bar9.>=) $3::bar9.e164"
-				   "   AND to_number OPERATOR(bar9.<=) $4::bar9.e164"
-				   " ORDER BY to_number LIMIT $5",
-				   5, types),
-		 values, NULL, SPI_OK_SELECT);
-	got = (int) SPI_processed;
+	rows = Exec(bar9_plan(&plan_run_rows,
+						  "SELECT to_number FROM bar9.sms_queue"
+						  " WHERE account_no = $1 AND broadcast_no = $2"
+						  "   AND to_number OPERATOR(bar9.>=) $3::bar9.e164"
+						  "   AND to_number OPERATOR(bar9.<=) $4::bar9.e164"
+						  " ORDER BY to_number LIMIT $5",
+						  5, types),
+				values, NULL, SPI_OK_SELECT);
+	got = (int) rows->numvals;
 	n = Min(got, want);
 	numbers = palloc(sizeof(uint64) * (got + 1));
 	for (int i = 0; i < got; i++)
-		numbers[i] = DatumGetE164(Col(i, 1, &isnull));
-	SPI_freetuptable(SPI_tuptable);
+		numbers[i] = DatumGetE164(Col(rows, i, 1, &isnull));
+	SPI_freetuptable(rows);
 	if (got == 0)
 	{
 		DropEmptyRun(a, b, claim_no);
@@ -283,29 +286,30 @@ TakeOverRun(ClaimCall *call, int32 a, int32 b, int64 claim_no,
 
 /*
  * Lock the expired run (a, b, claim_no) unless another call holds it or
- * took it over meanwhile; its columns are then the last result.  One row
- * of one shard: on Citus, no lock spans shards.
+ * took it over meanwhile; returns its row, or NULL.  One row of one shard:
+ * on Citus, no lock spans shards.
  */
-static bool
+static SPITupleTable *
 LockExpiredRun(int32 a, int32 b, int64 claim_no)
 {
 	static const Oid types[3] = {INT4OID, INT4OID, INT8OID};
 	Datum		values[3];
+	SPITupleTable *rows;
 
 	values[0] = Int32GetDatum(a);
 	values[1] = Int32GetDatum(b);
 	values[2] = Int64GetDatum(claim_no);
-	Exec(bar9_plan(&plan_expired_lock,
-				   "SELECT account_no, broadcast_no, claim_no,"
-				   "       first_number::text, last_number::text,"
-				   "       remaining, attempt"
-				   "  FROM bar9.sms_claims"
-				   " WHERE account_no = $1 AND broadcast_no = $2"
-				   "   AND claim_no = $3 AND lease_until <= pg_catalog.now()"
-				   "   FOR UPDATE SKIP LOCKED",
-				   3, types),
-		 values, NULL, SPI_OK_SELECT);
-	return SPI_processed == 1;
+	rows = Exec(bar9_plan(&plan_expired_lock,
+						  "SELECT account_no, broadcast_no, claim_no,"
+						  "       first_number::text, last_number::text,"
+						  "       remaining, attempt"
+						  "  FROM bar9.sms_claims"
+						  " WHERE account_no = $1 AND broadcast_no = $2"
+						  "   AND claim_no = $3 AND lease_until <= pg_catalog.now()"
+						  "   FOR UPDATE SKIP LOCKED",
+						  3, types),
+				values, NULL, SPI_OK_SELECT);
+	return rows->numvals == 1 ? rows : NULL;
 }
 
 /*
@@ -319,36 +323,40 @@ ClaimExpiredRuns(ClaimCall *call)
 	int64	   *keys;
 	int			n;
 	bool		isnull;
+	SPITupleTable *rows;
 
 	if (call->left <= 0)
 		return;
-	Exec(bar9_plan(&plan_expired,
-				   "SELECT account_no, broadcast_no, claim_no"
-				   "  FROM bar9.sms_claims"
-				   " WHERE lease_until <= pg_catalog.now()"
-				   " ORDER BY lease_until LIMIT " CppAsString2(CLAIM_EXPIRED_LOOK),
-				   0, NULL),
-		 NULL, NULL, SPI_OK_SELECT);
-	n = (int) SPI_processed;
+	rows = Exec(bar9_plan(&plan_expired,
+						  "SELECT account_no, broadcast_no, claim_no"
+						  "  FROM bar9.sms_claims"
+						  " WHERE lease_until <= pg_catalog.now()"
+						  " ORDER BY lease_until LIMIT " CppAsString2(CLAIM_EXPIRED_LOOK),
+						  0, NULL),
+				NULL, NULL, SPI_OK_SELECT);
+	n = (int) rows->numvals;
 	keys = palloc(sizeof(int64) * 3 * Max(n, 1));
 	for (int i = 0; i < n; i++)
 		for (int c = 0; c < 3; c++)
-			keys[3 * i + c] = c < 2 ? DatumGetInt32(Col(i, c + 1, &isnull)) :
-				DatumGetInt64(Col(i, c + 1, &isnull));
-	SPI_freetuptable(SPI_tuptable);
+			keys[3 * i + c] = c < 2 ? DatumGetInt32(Col(rows, i, c + 1, &isnull)) :
+				DatumGetInt64(Col(rows, i, c + 1, &isnull));
+	SPI_freetuptable(rows);
 
 	for (int i = 0; i < n && call->left > 0; i++)
 	{
-		if (!LockExpiredRun((int32) keys[3 * i], (int32) keys[3 * i + 1],
-							keys[3 * i + 2]))
+		SPITupleTable *run = LockExpiredRun((int32) keys[3 * i],
+											(int32) keys[3 * i + 1],
+											keys[3 * i + 2]);
+
+		if (run == NULL)
 			continue;
 		TakeOverRun(call,
-					DatumGetInt32(Col(0, 1, &isnull)),
-					DatumGetInt32(Col(0, 2, &isnull)),
-					DatumGetInt64(Col(0, 3, &isnull)),
-					Col(0, 4, &isnull), Col(0, 5, &isnull),
-					DatumGetInt32(Col(0, 6, &isnull)),
-					DatumGetInt16(Col(0, 7, &isnull)));
+					DatumGetInt32(Col(run, 0, 1, &isnull)),
+					DatumGetInt32(Col(run, 0, 2, &isnull)),
+					DatumGetInt64(Col(run, 0, 3, &isnull)),
+					Col(run, 0, 4, &isnull), Col(run, 0, 5, &isnull),
+					DatumGetInt32(Col(run, 0, 6, &isnull)),
+					DatumGetInt16(Col(run, 0, 7, &isnull)));
 	}
 }
 
@@ -363,42 +371,43 @@ ClaimAccountRetries(ClaimCall *call, int32 account_no)
 {
 	static const Oid types[4] = {INT4OID, TIMESTAMPTZOID, INT8OID, INT4OID};
 	Datum		values[4];
+	SPITupleTable *rows;
 
 	values[0] = Int32GetDatum(call->left);
 	values[1] = TimestampTzGetDatum(call->lease_until);
 	values[2] = Int64GetDatum(bar9_new_claim_no());
 	values[3] = Int32GetDatum(account_no);
-	Exec(bar9_plan(&plan_retries,
-				   "WITH picked AS ("
-				   "  SELECT account_no, broadcast_no, to_number,"
-				   "         claim_no IS NULL AS was_queued"
-				   "    FROM bar9.sms_retry"
-				   "   WHERE account_no = $4 AND due_at <= pg_catalog.now()"
-				   "   ORDER BY due_at LIMIT $1"
-				   "     FOR UPDATE SKIP LOCKED)"
-				   " UPDATE bar9.sms_retry r"
-				   "    SET claim_no = $3, attempt = r.attempt + 1,"
-				   "        due_at = $2"
-				   "   FROM picked p"
-				   "  WHERE r.account_no = $4 AND p.account_no = $4"
-				   "    AND r.broadcast_no = p.broadcast_no"
-				   "    AND r.to_number OPERATOR(bar9.=) p.to_number"
-				   " RETURNING r.account_no, r.broadcast_no, r.to_number,"
-				   "           r.claim_no, r.attempt, p.was_queued",
-				   4, types),
-		 values, NULL, SPI_OK_UPDATE_RETURNING);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	rows = Exec(bar9_plan(&plan_retries,
+						  "WITH picked AS ("
+						  "  SELECT account_no, broadcast_no, to_number,"
+						  "         claim_no IS NULL AS was_queued"
+						  "    FROM bar9.sms_retry"
+						  "   WHERE account_no = $4 AND due_at <= pg_catalog.now()"
+						  "   ORDER BY due_at LIMIT $1"
+						  "     FOR UPDATE SKIP LOCKED)"
+						  " UPDATE bar9.sms_retry r"
+						  "    SET claim_no = $3, attempt = r.attempt + 1,"
+						  "        due_at = $2"
+						  "   FROM picked p"
+						  "  WHERE r.account_no = $4 AND p.account_no = $4"
+						  "    AND r.broadcast_no = p.broadcast_no"
+						  "    AND r.to_number OPERATOR(bar9.=) p.to_number"
+						  " RETURNING r.account_no, r.broadcast_no, r.to_number,"
+						  "           r.claim_no, r.attempt, p.was_queued",
+						  4, types),
+				values, NULL, SPI_OK_UPDATE_RETURNING);
+	for (uint64 i = 0; i < rows->numvals; i++)
 	{
 		bool		isnull;
 		SmsId		id;
 
-		id.account_no = DatumGetInt32(Col(i, 1, &isnull));
-		id.broadcast_no = DatumGetInt32(Col(i, 2, &isnull));
-		id.number = DatumGetE164(Col(i, 3, &isnull));
+		id.account_no = DatumGetInt32(Col(rows, i, 1, &isnull));
+		id.broadcast_no = DatumGetInt32(Col(rows, i, 2, &isnull));
+		id.number = DatumGetE164(Col(rows, i, 3, &isnull));
 		id.retry = true;
-		id.claim_no = DatumGetInt64(Col(i, 4, &isnull));
-		Take(call, &id, DatumGetInt16(Col(i, 5, &isnull)),
-			 DatumGetBool(Col(i, 6, &isnull)));
+		id.claim_no = DatumGetInt64(Col(rows, i, 4, &isnull));
+		Take(call, &id, DatumGetInt16(Col(rows, i, 5, &isnull)),
+			 DatumGetBool(Col(rows, i, 6, &isnull)));
 	}
 }
 
@@ -412,21 +421,22 @@ ClaimRetries(ClaimCall *call)
 	int32	   *accounts;
 	int			n;
 	bool		isnull;
+	SPITupleTable *rows;
 
 	if (call->left <= 0)
 		return;
-	Exec(bar9_plan(&plan_retry_accounts,
-				   "SELECT account_no FROM bar9.sms_retry"
-				   " WHERE due_at <= pg_catalog.now()"
-				   " GROUP BY account_no ORDER BY pg_catalog.min(due_at)"
-				   " LIMIT " CppAsString2(CLAIM_EXPIRED_LOOK),
-				   0, NULL),
-		 NULL, NULL, SPI_OK_SELECT);
-	n = (int) SPI_processed;
+	rows = Exec(bar9_plan(&plan_retry_accounts,
+						  "SELECT account_no FROM bar9.sms_retry"
+						  " WHERE due_at <= pg_catalog.now()"
+						  " GROUP BY account_no ORDER BY pg_catalog.min(due_at)"
+						  " LIMIT " CppAsString2(CLAIM_EXPIRED_LOOK),
+						  0, NULL),
+				NULL, NULL, SPI_OK_SELECT);
+	n = (int) rows->numvals;
 	accounts = palloc(sizeof(int32) * Max(n, 1));
 	for (int i = 0; i < n; i++)
-		accounts[i] = DatumGetInt32(Col(i, 1, &isnull));
-	SPI_freetuptable(SPI_tuptable);
+		accounts[i] = DatumGetInt32(Col(rows, i, 1, &isnull));
+	SPI_freetuptable(rows);
 	for (int i = 0; i < n && call->left > 0; i++)
 		ClaimAccountRetries(call, accounts[i]);
 }
@@ -542,33 +552,34 @@ LockTurn(int32 a, int32 b, bool skip_locked, Broadcast *out,
 	static const Oid types[2] = {INT4OID, INT4OID};
 	Datum		values[2];
 	bool		isnull;
+	SPITupleTable *rows;
 
 	values[0] = Int32GetDatum(a);
 	values[1] = Int32GetDatum(b);
-	Exec(bar9_plan(&plan_lock_turn[skip_locked ? 1 : 0],
-				   skip_locked ?
-				   "SELECT broadcast_id, body, from_address, claim_cursor::text"
-				   "  FROM bar9.broadcasts"
-				   " WHERE account_no = $1 AND broadcast_no = $2"
-				   "   AND status IN ('pending', 'queued', 'sending')"
-				   "   FOR NO KEY UPDATE SKIP LOCKED" :
-				   "SELECT broadcast_id, body, from_address, claim_cursor::text"
-				   "  FROM bar9.broadcasts"
-				   " WHERE account_no = $1 AND broadcast_no = $2"
-				   "   AND status IN ('pending', 'queued', 'sending')"
-				   "   FOR NO KEY UPDATE",
-				   2, types),
-		 values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
+	rows = Exec(bar9_plan(&plan_lock_turn[skip_locked ? 1 : 0],
+						  skip_locked ?
+						  "SELECT broadcast_id, body, from_address, claim_cursor::text"
+						  "  FROM bar9.broadcasts"
+						  " WHERE account_no = $1 AND broadcast_no = $2"
+						  "   AND status IN ('pending', 'queued', 'sending')"
+						  "   FOR NO KEY UPDATE SKIP LOCKED" :
+						  "SELECT broadcast_id, body, from_address, claim_cursor::text"
+						  "  FROM bar9.broadcasts"
+						  " WHERE account_no = $1 AND broadcast_no = $2"
+						  "   AND status IN ('pending', 'queued', 'sending')"
+						  "   FOR NO KEY UPDATE",
+						  2, types),
+				values, NULL, SPI_OK_SELECT);
+	if (rows->numvals == 0)
 		return false;
 	memset(out, 0, sizeof(*out));
 	out->account_no = a;
 	out->broadcast_no = b;
 	out->found = true;
-	out->broadcast_id = Col(0, 1, &isnull);
-	out->body = Col(0, 2, &isnull);
-	out->from_address = Col(0, 3, &out->from_null);
-	*cursor = Col(0, 4, have_cursor);
+	out->broadcast_id = Col(rows, 0, 1, &isnull);
+	out->body = Col(rows, 0, 2, &isnull);
+	out->from_address = Col(rows, 0, 3, &out->from_null);
+	*cursor = Col(rows, 0, 4, have_cursor);
 	*have_cursor = !*have_cursor;
 	return true;
 }
@@ -590,29 +601,30 @@ ClaimRun(ClaimCall *call, Broadcast *b, bool have_cursor, Datum cursor)
 	int			n;
 	bool		isnull;
 	SmsId		id;
+	SPITupleTable *rows;
 
 	values[0] = Int32GetDatum(b->account_no);
 	values[1] = Int32GetDatum(b->broadcast_no);
 	values[2] = Int32GetDatum(call->left);
 	values[3] = cursor;
-	Exec(have_cursor ?
-		 bar9_plan(&plan_new_rows[1],
-				   "SELECT to_number FROM bar9.sms_queue"
-				   " WHERE account_no = $1 AND broadcast_no = $2"
-				   "   AND to_number OPERATOR(bar9.>) $4::bar9.e164"
-				   " ORDER BY to_number LIMIT $3",
-				   4, row_types) :
-		 bar9_plan(&plan_new_rows[0],
-				   "SELECT to_number FROM bar9.sms_queue"
-				   " WHERE account_no = $1 AND broadcast_no = $2"
-				   " ORDER BY to_number LIMIT $3",
-				   3, row_types),
-		 values, NULL, SPI_OK_SELECT);
-	n = (int) SPI_processed;
+	rows = Exec(have_cursor ?
+				bar9_plan(&plan_new_rows[1],
+						  "SELECT to_number FROM bar9.sms_queue"
+						  " WHERE account_no = $1 AND broadcast_no = $2"
+						  "   AND to_number OPERATOR(bar9.>) $4::bar9.e164"
+						  " ORDER BY to_number LIMIT $3",
+						  4, row_types) :
+				bar9_plan(&plan_new_rows[0],
+						  "SELECT to_number FROM bar9.sms_queue"
+						  " WHERE account_no = $1 AND broadcast_no = $2"
+						  " ORDER BY to_number LIMIT $3",
+						  3, row_types),
+				values, NULL, SPI_OK_SELECT);
+	n = (int) rows->numvals;
 	numbers = palloc(sizeof(uint64) * Max(n, 1));
 	for (int i = 0; i < n; i++)
-		numbers[i] = DatumGetE164(Col(i, 1, &isnull));
-	SPI_freetuptable(SPI_tuptable);
+		numbers[i] = DatumGetE164(Col(rows, i, 1, &isnull));
+	SPI_freetuptable(rows);
 
 	/*
 	 * The cursor and the counters move in one update; claimed_at even when
@@ -637,17 +649,17 @@ ClaimRun(ClaimCall *call, Broadcast *b, bool have_cursor, Datum cursor)
 	values[4] = Int32GetDatum(n);
 	values[5] = TimestampTzGetDatum(call->lease_until);
 	values[6] = Int64GetDatum(bar9_new_claim_no());
-	Exec(bar9_plan(&plan_new_claim,
-				   "INSERT INTO bar9.sms_claims VALUES"
-				   " ($1, $2, $7,"
-				   "  $3::bar9.e164, $4::bar9.e164, $5, 1, $6, pg_catalog.now())"
-				   " RETURNING claim_no",
-				   7, claim_types),
-		 values, NULL, SPI_OK_INSERT_RETURNING);
+	rows = Exec(bar9_plan(&plan_new_claim,
+						  "INSERT INTO bar9.sms_claims VALUES"
+						  " ($1, $2, $7,"
+						  "  $3::bar9.e164, $4::bar9.e164, $5, 1, $6, pg_catalog.now())"
+						  " RETURNING claim_no",
+						  7, claim_types),
+				values, NULL, SPI_OK_INSERT_RETURNING);
 	id.account_no = b->account_no;
 	id.broadcast_no = b->broadcast_no;
 	id.retry = false;
-	id.claim_no = DatumGetInt64(Col(0, 1, &isnull));
+	id.claim_no = DatumGetInt64(Col(rows, 0, 1, &isnull));
 	for (int i = 0; i < n; i++)
 	{
 		id.number = numbers[i];
@@ -669,23 +681,24 @@ ClaimNew(ClaimCall *call)
 	int32	   *keys;
 	int			nturns;
 	bool		isnull;
+	SPITupleTable *rows;
 
 	if (call->left <= 0)
 		return;
 	values[0] = Int32GetDatum(CLAIM_TURNS);
-	Exec(bar9_plan(&plan_turns,
-				   "SELECT account_no, broadcast_no FROM bar9.broadcasts"
-				   " WHERE status IN ('pending', 'queued', 'sending')"
-				   "   AND n_queued > 0"
-				   " ORDER BY claimed_at NULLS FIRST LIMIT $1",
-				   1, types),
-		 values, NULL, SPI_OK_SELECT);
-	nturns = (int) SPI_processed;
+	rows = Exec(bar9_plan(&plan_turns,
+						  "SELECT account_no, broadcast_no FROM bar9.broadcasts"
+						  " WHERE status IN ('pending', 'queued', 'sending')"
+						  "   AND n_queued > 0"
+						  " ORDER BY claimed_at NULLS FIRST LIMIT $1",
+						  1, types),
+				values, NULL, SPI_OK_SELECT);
+	nturns = (int) rows->numvals;
 	keys = palloc(sizeof(int32) * 2 * Max(nturns, 1));
 	for (int i = 0; i < nturns; i++)
 	{
-		keys[2 * i] = DatumGetInt32(Col(i, 1, &isnull));
-		keys[2 * i + 1] = DatumGetInt32(Col(i, 2, &isnull));
+		keys[2 * i] = DatumGetInt32(Col(rows, i, 1, &isnull));
+		keys[2 * i + 1] = DatumGetInt32(Col(rows, i, 2, &isnull));
 	}
 
 	for (int i = 0; i < nturns && call->left > 0; i++)

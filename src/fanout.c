@@ -217,8 +217,11 @@ static const FanoutQuery fanout_queries[NUM_FANOUT_PLANS] = {
 
 static SPIPlanPtr fanout_plans[NUM_FANOUT_PLANS];
 
-/* Run a fan-out statement; elog if SPI answers other than expected. */
-static void
+/*
+ * Run a fan-out statement and return its rows; elog if SPI answers other
+ * than expected.
+ */
+static SPITupleTable *
 ExecPlan(FanoutPlanId id, Datum *values, const char *nulls, int expected)
 {
 	int			rc;
@@ -229,42 +232,42 @@ ExecPlan(FanoutPlanId id, Datum *values, const char *nulls, int expected)
 	if (rc != expected)
 		elog(ERROR, "fan-out statement %d failed: %s",
 			 (int) id, SPI_result_code_string(rc));
+	return SPI_tuptable;
 }
 
-/* Column col (1-based) of the first result row; *isnull tells NULL. */
+/* Column col (1-based) of the first row of rows; *isnull tells NULL. */
 static Datum
-ResultColumn(int col, bool *isnull)
+ResultColumn(SPITupleTable *rows, int col, bool *isnull)
 {
-	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-						 col, isnull);
+	return SPI_getbinval(rows->vals[0], rows->tupdesc, col, isnull);
 }
 
-/* Column col of the first result row as int8, 0 when NULL. */
+/* Column col of the first row of rows as int8, 0 when NULL. */
 static int64
-ResultInt64(int col)
+ResultInt64(SPITupleTable *rows, int col)
 {
 	bool		isnull;
-	Datum		d = ResultColumn(col, &isnull);
+	Datum		d = ResultColumn(rows, col, &isnull);
 
 	return isnull ? 0 : DatumGetInt64(d);
 }
 
-/* Column col of the first result row as a palloc'd C string, or NULL. */
+/* Column col of the first row of rows as a palloc'd C string, or NULL. */
 static char *
-ResultText(int col)
+ResultText(SPITupleTable *rows, int col)
 {
 	bool		isnull;
-	Datum		d = ResultColumn(col, &isnull);
+	Datum		d = ResultColumn(rows, col, &isnull);
 
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
-/* Column col of the first result row as bool, false when NULL. */
+/* Column col of the first row of rows as bool, false when NULL. */
 static bool
-ResultBool(int col)
+ResultBool(SPITupleTable *rows, int col)
 {
 	bool		isnull;
-	Datum		d = ResultColumn(col, &isnull);
+	Datum		d = ResultColumn(rows, col, &isnull);
 
 	return isnull ? false : DatumGetBool(d);
 }
@@ -361,12 +364,13 @@ FanoutAudienceOf(const char *account_id, int32 account_no,
 				 const char *broadcast_id)
 {
 	Datum		values[3];
+	SPITupleTable *rows;
 
 	values[0] = CStringGetTextDatum(account_id);
 	values[1] = CStringGetTextDatum(broadcast_id);
 	values[2] = Int32GetDatum(account_no);
-	ExecPlan(PLAN_AUDIENCE_OF, values, NULL, SPI_OK_SELECT);
-	return SPI_processed == 0 ? NULL : ResultText(1);
+	rows = ExecPlan(PLAN_AUDIENCE_OF, values, NULL, SPI_OK_SELECT);
+	return rows->numvals == 0 ? NULL : ResultText(rows, 1);
 }
 
 /*
@@ -380,30 +384,33 @@ FanoutLock(FanoutBroadcast *b, bool *audience_deleted,
 {
 	Datum		values[3];
 	bool		isnull;
+	SPITupleTable *rows;
+	bool		found;
 
 	values[0] = CStringGetTextDatum(b->account_id);
 	values[1] = CStringGetTextDatum(b->audience_id);
 	values[2] = Int32GetDatum(b->account_no);
-	ExecPlan(PLAN_LOCK_AUDIENCE, values, NULL, SPI_OK_SELECT);
-	*audience_deleted = (SPI_processed == 0 || ResultBool(1));
-	*subscriber_count = SPI_processed > 0 ? ResultInt64(2) : 0;
-	b->last_member_seq = SPI_processed > 0 ? ResultInt64(3) : 0;
+	rows = ExecPlan(PLAN_LOCK_AUDIENCE, values, NULL, SPI_OK_SELECT);
+	found = rows->numvals > 0;
+	*audience_deleted = (!found || ResultBool(rows, 1));
+	*subscriber_count = found ? ResultInt64(rows, 2) : 0;
+	b->last_member_seq = found ? ResultInt64(rows, 3) : 0;
 
 	values[1] = CStringGetTextDatum(b->broadcast_id);
-	ExecPlan(PLAN_LOCK_BROADCAST, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
+	rows = ExecPlan(PLAN_LOCK_BROADCAST, values, NULL, SPI_OK_SELECT);
+	if (rows->numvals == 0)
 		return false;
-	b->status = ResultText(1);
-	b->due = ResultBool(2);
-	(void) ResultColumn(3, &isnull);
+	b->status = ResultText(rows, 1);
+	b->due = ResultBool(rows, 2);
+	(void) ResultColumn(rows, 3, &isnull);
 	b->have_cutoff = !isnull;
-	b->cutoff = ResultInt64(3);
-	b->cursor = DatumGetE164(ResultColumn(4, &isnull));
+	b->cutoff = ResultInt64(rows, 3);
+	b->cursor = DatumGetE164(ResultColumn(rows, 4, &isnull));
 	b->have_cursor = !isnull;
-	b->recipient_count = ResultInt64(5);
-	b->created = ResultInt64(6);
-	b->keys[0] = ResultColumn(7, &isnull);
-	b->keys[1] = ResultColumn(8, &isnull);
+	b->recipient_count = ResultInt64(rows, 5);
+	b->created = ResultInt64(rows, 6);
+	b->keys[0] = ResultColumn(rows, 7, &isnull);
+	b->keys[1] = ResultColumn(rows, 8, &isnull);
 	return true;
 }
 
@@ -416,6 +423,7 @@ static void
 FanoutStart(FanoutBroadcast *b, int64 subscriber_count)
 {
 	Datum		values[5];
+	SPITupleTable *rows;
 
 	/* the audience's members now: those its counter has numbered so far */
 	values[0] = CStringGetTextDatum(b->account_id);
@@ -423,10 +431,10 @@ FanoutStart(FanoutBroadcast *b, int64 subscriber_count)
 	values[2] = Int64GetDatum(subscriber_count);
 	values[3] = Int64GetDatum(b->last_member_seq);
 	values[4] = Int32GetDatum(b->account_no);
-	ExecPlan(PLAN_START, values, NULL, SPI_OK_UPDATE_RETURNING);
+	rows = ExecPlan(PLAN_START, values, NULL, SPI_OK_UPDATE_RETURNING);
 	b->have_cutoff = true;
-	b->cutoff = ResultInt64(1);
-	b->recipient_count = ResultInt64(2);
+	b->cutoff = ResultInt64(rows, 1);
+	b->recipient_count = ResultInt64(rows, 2);
 }
 
 /* Step 4a: the next batch_size members after the cursor, in number order. */
@@ -435,6 +443,7 @@ FanoutReadMembers(const FanoutBroadcast *b, int batch_size, FanoutMembers *m)
 {
 	Datum		values[6];
 	bool		isnull;
+	SPITupleTable *rows;
 
 	values[0] = CStringGetTextDatum(b->account_id);
 	values[1] = CStringGetTextDatum(b->audience_id);
@@ -443,17 +452,16 @@ FanoutReadMembers(const FanoutBroadcast *b, int batch_size, FanoutMembers *m)
 	values[4] = b->have_cursor ? E164TextDatum(b->cursor) : (Datum) 0;
 	values[5] = Int32GetDatum(b->account_no);
 	/* $5 is NULL, not an unset Datum, where unused: Citus copies it */
-	ExecPlan(b->have_cursor ? PLAN_READ_AFTER : PLAN_READ, values,
-			 b->have_cursor ? NULL : "    n ", SPI_OK_SELECT);
-	m->n = (int) SPI_processed;
+	rows = ExecPlan(b->have_cursor ? PLAN_READ_AFTER : PLAN_READ, values,
+					b->have_cursor ? NULL : "    n ", SPI_OK_SELECT);
+	m->n = (int) rows->numvals;
 	m->kept = 0;
 	m->numbers = palloc(sizeof(Datum) * Max(m->n, 1));
 	for (int i = 0; i < m->n; i++)
-		m->numbers[i] = SPI_getbinval(SPI_tuptable->vals[i],
-									  SPI_tuptable->tupdesc, 1, &isnull);
-	m->e164type = m->n > 0 ? SPI_gettypeid(SPI_tuptable->tupdesc, 1) :
-		InvalidOid;
-	SPI_freetuptable(SPI_tuptable);
+		m->numbers[i] = SPI_getbinval(rows->vals[i], rows->tupdesc, 1,
+									  &isnull);
+	m->e164type = m->n > 0 ? SPI_gettypeid(rows->tupdesc, 1) : InvalidOid;
+	SPI_freetuptable(rows);
 }
 
 /*
@@ -470,19 +478,19 @@ FanoutSuppress(const char *account_id, int32 account_no, FanoutMembers *m)
 	int			j = 0;
 	int64		suppressed = 0;
 	bool		isnull;
+	SPITupleTable *rows;
 
 	values[0] = CStringGetTextDatum(account_id);
 	values[1] = E164TextDatum(DatumGetE164(m->numbers[0]));
 	values[2] = E164TextDatum(DatumGetE164(m->numbers[m->n - 1]));
 	values[3] = Int32GetDatum(account_no);
-	ExecPlan(PLAN_OPTED, values, NULL, SPI_OK_SELECT);
-	nopted = (int) SPI_processed;
+	rows = ExecPlan(PLAN_OPTED, values, NULL, SPI_OK_SELECT);
+	nopted = (int) rows->numvals;
 	opted = palloc(sizeof(uint64) * Max(nopted, 1));
 	for (int i = 0; i < nopted; i++)
-		opted[i] = DatumGetE164(SPI_getbinval(SPI_tuptable->vals[i],
-											  SPI_tuptable->tupdesc, 1,
-											  &isnull));
-	SPI_freetuptable(SPI_tuptable);
+		opted[i] = DatumGetE164(SPI_getbinval(rows->vals[i], rows->tupdesc,
+											  1, &isnull));
+	SPI_freetuptable(rows);
 
 	for (int i = 0; i < m->n; i++)
 	{
@@ -515,8 +523,8 @@ FanoutQueue(FanoutBroadcast *b, FanoutMembers *m)
 
 	if (m->kept == 0)
 		return 0;
-	ExecPlan(PLAN_SMS_MAX, b->keys, NULL, SPI_OK_SELECT);
-	max = ResultColumn(1, &isnull);
+	max = ResultColumn(ExecPlan(PLAN_SMS_MAX, b->keys, NULL, SPI_OK_SELECT),
+					   1, &isnull);
 	conflicts = !isnull && DatumGetE164(max) >= DatumGetE164(m->numbers[0]);
 	return (int64) InsertSms(b->keys, b->account_id, b->audience_id,
 							 m->numbers, m->kept, m->e164type,
@@ -536,6 +544,7 @@ FanoutRecord(FanoutBroadcast *b, const FanoutBatchResult *r, bool done)
 	Datum		values[9];
 	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	int64		created = b->created + r->queued;
+	SPITupleTable *rows;
 
 	values[0] = CStringGetTextDatum(b->account_id);
 	values[1] = CStringGetTextDatum(b->broadcast_id);
@@ -552,12 +561,12 @@ FanoutRecord(FanoutBroadcast *b, const FanoutBatchResult *r, bool done)
 	{
 		Datum		counted[4] = {values[0], values[3], values[2], values[8]};
 
-		ExecPlan(PLAN_COUNT_AUDIENCE, counted, NULL, SPI_OK_UPDATE);
+		(void) ExecPlan(PLAN_COUNT_AUDIENCE, counted, NULL, SPI_OK_UPDATE);
 	}
-	ExecPlan(PLAN_RECORD, values, nulls, SPI_OK_UPDATE_RETURNING);
-	if (SPI_processed != 1)
+	rows = ExecPlan(PLAN_RECORD, values, nulls, SPI_OK_UPDATE_RETURNING);
+	if (rows->numvals != 1)
 		elog(ERROR, "could not record a fan-out batch");
-	return ResultText(1);
+	return ResultText(rows, 1);
 }
 
 /*
@@ -663,6 +672,7 @@ bar9_fanout_cancel_audience(const char *account_id, const char *audience_id)
 {
 	Datum		values[3];
 	char	  **broadcast_ids;
+	SPITupleTable *rows;
 	int			n;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -670,12 +680,11 @@ bar9_fanout_cancel_audience(const char *account_id, const char *audience_id)
 	values[0] = CStringGetTextDatum(account_id);
 	values[1] = CStringGetTextDatum(audience_id);
 	values[2] = Int32GetDatum(bar9_account_no(account_id, true));
-	ExecPlan(PLAN_CANCEL_AUDIENCE, values, NULL, SPI_OK_SELECT);
-	n = (int) SPI_processed;
+	rows = ExecPlan(PLAN_CANCEL_AUDIENCE, values, NULL, SPI_OK_SELECT);
+	n = (int) rows->numvals;
 	broadcast_ids = palloc(sizeof(char *) * Max(n, 1));
 	for (int i = 0; i < n; i++)
-		broadcast_ids[i] = SPI_getvalue(SPI_tuptable->vals[i],
-										SPI_tuptable->tupdesc, 1);
+		broadcast_ids[i] = SPI_getvalue(rows->vals[i], rows->tupdesc, 1);
 	for (int i = 0; i < n; i++)
 		broadcast_cancel_locked(account_id, broadcast_ids[i], NULL);
 	SPI_finish();

@@ -370,10 +370,10 @@ NumbersAddMany(const char *account_id, const Audience *ch,
 }
 
 /*
- * Numbers of an audience into SPI_tuptable (phone_number, created_at): at
- * most limit rows in e164 order, after `after` when has_after.
+ * Numbers of an audience (phone_number, created_at): at most limit rows in
+ * e164 order, after `after` when has_after.
  */
-static void
+static SPITupleTable *
 NumbersList(const char *account_id, const char *audience_id, int limit,
 			bool has_after, uint64 after)
 {
@@ -409,6 +409,7 @@ NumbersList(const char *account_id, const char *audience_id, int limit,
 	}
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "number list failed: %s", SPI_result_code_string(rc));
+	return SPI_tuptable;
 }
 
 /* Remove a number from a locked live audience; false when not there. */
@@ -597,6 +598,7 @@ numbers_list_handler(ApiRequest *req, ApiResponse *resp)
 	int			limit;
 	const char *after;
 	uint64		after_number = 0;
+	SPITupleTable *rows;
 	uint64		i;
 	uint64		n;
 
@@ -607,15 +609,15 @@ numbers_list_handler(ApiRequest *req, ApiResponse *resp)
 		!numbers_parse_phone(resp, after, "starting_after", &after_number))
 		return;
 
-	NumbersList(req->account_id, ch.audience_id, limit + 1, after != NULL,
-				after_number);
-	n = SPI_processed;
+	rows = NumbersList(req->account_id, ch.audience_id, limit + 1,
+					   after != NULL, after_number);
+	n = rows->numvals;
 	resp->status = 200;
 	api_list_begin(resp);
 	for (i = 0; i < n && i < (uint64) limit; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		HeapTuple	tup = rows->vals[i];
+		TupleDesc	desc = rows->tupdesc;
 		bool		isnull;
 
 		NumbersJson(&resp->json,
@@ -823,6 +825,7 @@ bar9_list_numbers(PG_FUNCTION_ARGS)
 	bool		has_after = !PG_ARGISNULL(3);
 	uint64		after = has_after ? PG_GETARG_E164(3) : 0;
 	Audience	ch;
+	SPITupleTable *rows;
 	uint64		i;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -839,11 +842,11 @@ bar9_list_numbers(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	NumbersSqlAudience(account_id, audience_id, false, &ch);
-	NumbersList(account_id, audience_id, limit, has_after, after);
-	for (i = 0; i < SPI_processed; i++)
+	rows = NumbersList(account_id, audience_id, limit, has_after, after);
+	for (i = 0; i < rows->numvals; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		HeapTuple	tup = rows->vals[i];
+		TupleDesc	desc = rows->tupdesc;
 		Datum		values[3];
 		bool		nulls[3] = {false, false, false};
 		bool		isnull;

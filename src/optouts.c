@@ -340,11 +340,11 @@ bar9_is_opted_out(const char *account_id, uint64 number)
 }
 
 /*
- * Run the page query: up to nrows entries of the account after
- * starting_after (NULL: from the start), in bar9.e164 order.  SPI is
- * connected; the rows are in SPI_tuptable.
+ * Run the page query and return its rows: up to nrows entries of the
+ * account after starting_after (NULL: from the start), in bar9.e164 order.
+ * SPI is connected.
  */
-static void
+static SPITupleTable *
 FetchPage(const char *account_id, int nrows, const uint64 *starting_after)
 {
 	static SPIPlanPtr first_plan = NULL;
@@ -381,6 +381,7 @@ FetchPage(const char *account_id, int nrows, const uint64 *starting_after)
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "opt-out list query failed: %s",
 			 SPI_result_code_string(rc));
+	return SPI_tuptable;
 }
 
 /* Write an opt-out object ("object": "opt_out"). */
@@ -493,6 +494,7 @@ bar9_list_opt_outs(PG_FUNCTION_ARGS)
 	char	   *account_id;
 	int32		limit;
 	uint64		after = 0;
+	SPITupleTable *rows;
 	uint64		i;
 
 	if (PG_ARGISNULL(0))
@@ -517,14 +519,14 @@ bar9_list_opt_outs(PG_FUNCTION_ARGS)
 	bar9_consent_require_account(account_id);
 
 	ConnectSPI();
-	FetchPage(account_id, limit, PG_ARGISNULL(2) ? NULL : &after);
-	for (i = 0; i < SPI_processed; i++)
+	rows = FetchPage(account_id, limit, PG_ARGISNULL(2) ? NULL : &after);
+	for (i = 0; i < rows->numvals; i++)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
+		HeapTuple	tuple = rows->vals[i];
 		Datum		values[3];
 		bool		nulls[3];
 
-		heap_deform_tuple(tuple, SPI_tuptable->tupdesc, values, nulls);
+		heap_deform_tuple(tuple, rows->tupdesc, values, nulls);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
 							 values, nulls);
 	}
@@ -565,6 +567,7 @@ opt_outs_list_handler(ApiRequest *req, ApiResponse *resp)
 	int			limit;
 	const char *starting_after;
 	uint64		after;
+	SPITupleTable *rows;
 	uint64		i;
 	uint64		n;
 
@@ -575,9 +578,9 @@ opt_outs_list_handler(ApiRequest *req, ApiResponse *resp)
 		!numbers_parse_phone(resp, starting_after, "starting_after", &after))
 		return;
 
-	FetchPage(req->account_id, limit + 1,
-			  starting_after != NULL ? &after : NULL);
-	n = Min(SPI_processed, (uint64) limit);
+	rows = FetchPage(req->account_id, limit + 1,
+					 starting_after != NULL ? &after : NULL);
+	n = Min(rows->numvals, (uint64) limit);
 
 	resp->status = 200;
 	api_list_begin(resp);
@@ -585,10 +588,10 @@ opt_outs_list_handler(ApiRequest *req, ApiResponse *resp)
 	{
 		OptOut		row;
 
-		RowToOptOut(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, &row);
+		RowToOptOut(rows->vals[i], rows->tupdesc, &row);
 		opt_out_json(&resp->json, &row);
 	}
-	api_list_end(resp, SPI_processed > (uint64) limit);
+	api_list_end(resp, rows->numvals > (uint64) limit);
 }
 
 /* DELETE /v1/marketing/opt-outs/:phone_number: re-subscribe, or 404. */

@@ -276,7 +276,7 @@ BroadcastNextAccount(BroadcastSet *set, int *i, int *end, Datum *account)
 	return true;
 }
 
-static void BroadcastsLocked(BroadcastSet *set);
+static void BroadcastsLocked(BroadcastSet *set, SPITupleTable *rows);
 
 /* Lock the bar9.broadcasts rows of set in key order (see queue.h). */
 void
@@ -308,18 +308,18 @@ bar9_broadcasts_lock(BroadcastSet *set)
 		next = end;
 		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not lock the broadcasts of a batch of SMS");
-		BroadcastsLocked(set);
+		BroadcastsLocked(set, SPI_tuptable);
 	}
 }
 
-/* Note in set what the lock statement returned about its broadcasts. */
+/* Note in set what the lock statement returned about its broadcasts (rows). */
 static void
-BroadcastsLocked(BroadcastSet *set)
+BroadcastsLocked(BroadcastSet *set, SPITupleTable *rows)
 {
-	for (uint64 i = 0; i < SPI_processed; i++)
+	for (uint64 i = 0; i < rows->numvals; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		HeapTuple	tup = rows->vals[i];
+		TupleDesc	desc = rows->tupdesc;
 		bool		isnull;
 		Broadcast  *b;
 		char	   *status;

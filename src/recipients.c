@@ -133,12 +133,10 @@ RecipientsStatus(ApiRequest *req, ApiResponse *resp, int *state)
 	return false;
 }
 
-/* Write row i of the page as a recipient object. */
+/* Write a row of the page (tup of desc) as a recipient object. */
 static void
-RecipientJson(JsonOut *jo, uint64 i)
+RecipientJson(JsonOut *jo, HeapTuple tup, TupleDesc desc)
 {
-	HeapTuple	tup = SPI_tuptable->vals[i];
-	TupleDesc	desc = SPI_tuptable->tupdesc;
 	bool		isnull;
 	char		buf[E164_BUFSIZE];
 	int			state;
@@ -173,6 +171,7 @@ recipients_list_handler(ApiRequest *req, ApiResponse *resp)
 	const char *after;
 	uint64		after_number = 0;
 	int			state;
+	SPITupleTable *rows;
 	uint64		n;
 
 	if (!api_valid_id(audience_id, "mkt_") ||
@@ -202,10 +201,11 @@ recipients_list_handler(ApiRequest *req, ApiResponse *resp)
 						 bar9_plan(&page_plan[0], PAGE_SQL(NO_AFTER), 4, types),
 						 values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list the recipients of a broadcast");
-	n = SPI_processed;
+	rows = SPI_tuptable;
+	n = rows->numvals;
 	resp->status = 200;
 	api_list_begin(resp);
 	for (uint64 i = 0; i < n && i < (uint64) limit; i++)
-		RecipientJson(&resp->json, i);
+		RecipientJson(&resp->json, rows->vals[i], rows->tupdesc);
 	api_list_end(resp, n > (uint64) limit);
 }
