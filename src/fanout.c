@@ -608,14 +608,15 @@ FanoutBatchLocked(FanoutBroadcast *b, int64 subscriber_count, int batch_size,
 /*
  * Fan out the next batch of one broadcast, in the caller's transaction.
  *
- * audience_id may be NULL (it is then looked up).  batch_size is the number
- * of audience members to read.  The caller commits; the work of the batch,
+ * account_no is the account's, as the worker's to-do list read it, and
+ * audience_id the broadcast's; 0 and NULL: looked up here.  batch_size is
+ * the number of audience members to read.  The caller commits; the work of the batch,
  * the cursor and the counters commit together.
  */
 void
-bar9_fanout_batch(const char *account_id, const char *broadcast_id,
-				  const char *audience_id, int batch_size,
-				  FanoutBatchResult *result)
+bar9_fanout_batch(const char *account_id, int32 account_no,
+				  const char *broadcast_id, const char *audience_id,
+				  int batch_size, FanoutBatchResult *result)
 {
 	FanoutBroadcast b;
 	bool		audience_deleted;
@@ -631,7 +632,7 @@ bar9_fanout_batch(const char *account_id, const char *broadcast_id,
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	b.account_no = bar9_account_no(account_id, true);
+	b.account_no = account_no ? account_no : bar9_account_no(account_id, true);
 	b.audience_id = audience_id ? audience_id :
 		FanoutAudienceOf(account_id, b.account_no, broadcast_id);
 
@@ -714,7 +715,7 @@ SqlFanoutBatch(FunctionCallInfo fcinfo, int batch_size,
 	char	   *account_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *broadcast_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
-	bar9_fanout_batch(account_id, broadcast_id, NULL, batch_size, result);
+	bar9_fanout_batch(account_id, 0, broadcast_id, NULL, batch_size, result);
 	if (!result->found)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),

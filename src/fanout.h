@@ -21,7 +21,8 @@ typedef struct FanoutBatchResult
 	bool		more;			/* another batch is due at once */
 } FanoutBatchResult;
 
-extern void bar9_fanout_batch(const char *account_id, const char *broadcast_id,
+extern void bar9_fanout_batch(const char *account_id, int32 account_no,
+							  const char *broadcast_id,
 							  const char *audience_id, int batch_size,
 							  FanoutBatchResult *result);
 extern void bar9_fanout_cancel_audience(const char *account_id,

@@ -94,6 +94,7 @@ typedef struct DueBroadcast
 	char	   *account_id;
 	char	   *broadcast_id;
 	char	   *audience_id;
+	int32		account_no;		/* the account's shard key */
 } DueBroadcast;
 
 /* Worker only: the memory of one pass, and whether we said the extension is missing. */
@@ -113,7 +114,7 @@ static bool told_extension_missing = false;
  * hold up another's.
  */
 static const char *due_sql =
-"SELECT account_id, broadcast_id, audience_id"
+"SELECT account_id, broadcast_id, audience_id, account_no"
 "  FROM bar9.broadcasts"
 " WHERE status IN ('scheduled', 'pending')"
 "   AND (status = 'pending' OR send_at <= pg_catalog.now())"
@@ -131,6 +132,30 @@ static const char *next_due_sql =
 static const Oid due_argtypes[1] = {TEXTARRAYOID};
 static SPIPlanPtr due_plan = NULL;
 static SPIPlanPtr next_due_plan = NULL;
+
+/* The to-do list (in pass_context) from the rows of due_sql. */
+static List *
+DueFromRows(SPITupleTable *rows)
+{
+	MemoryContext old = MemoryContextSwitchTo(pass_context);
+	List	   *due = NIL;
+
+	for (uint64 i = 0; i < rows->numvals; i++)
+	{
+		HeapTuple	tup = rows->vals[i];
+		DueBroadcast *m = palloc(sizeof(DueBroadcast));
+		bool		isnull;
+
+		m->account_id = SPI_getvalue(tup, rows->tupdesc, 1);
+		m->broadcast_id = SPI_getvalue(tup, rows->tupdesc, 2);
+		m->audience_id = SPI_getvalue(tup, rows->tupdesc, 3);
+		m->account_no = DatumGetInt32(SPI_getbinval(tup, rows->tupdesc, 4,
+													&isnull));
+		due = lappend(due, m);
+	}
+	MemoryContextSwitchTo(old);
+	return due;
+}
 
 static void WorkerShmemRequest(void);
 static void WorkerShmemStartup(void);
@@ -548,7 +573,6 @@ FetchDue(List *failed, bool *extension_missing, TimestampTz *next_due)
 	Datum		arg;
 	int			n;
 	ListCell   *lc;
-	int			i;
 	int			rc;
 
 	*extension_missing = false;
@@ -606,19 +630,7 @@ FetchDue(List *failed, bool *extension_missing, TimestampTz *next_due)
 		elog(ERROR, "could not read the fan-out to-do list: %s",
 			 SPI_result_code_string(rc));
 
-	for (i = 0; i < (int) SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		MemoryContext old = MemoryContextSwitchTo(pass_context);
-		DueBroadcast *m = palloc(sizeof(DueBroadcast));
-
-		m->account_id = SPI_getvalue(tup, desc, 1);
-		m->broadcast_id = SPI_getvalue(tup, desc, 2);
-		m->audience_id = SPI_getvalue(tup, desc, 3);
-		due = lappend(due, m);
-		MemoryContextSwitchTo(old);
-	}
+	due = DueFromRows(SPI_tuptable);
 
 	if (due == NIL)
 	{
@@ -667,8 +679,9 @@ RunBatchStep(void *arg)
 	BatchStep  *step = (BatchStep *) arg;
 	FanoutBatchResult result;
 
-	bar9_fanout_batch(step->m->account_id, step->m->broadcast_id,
-					  step->m->audience_id, bar9_fanout_batch_size, &result);
+	bar9_fanout_batch(step->m->account_id, step->m->account_no,
+					  step->m->broadcast_id, step->m->audience_id,
+					  bar9_fanout_batch_size, &result);
 	step->more = result.more;
 }
 
