@@ -719,7 +719,7 @@ SqlFanoutBatch(FunctionCallInfo fcinfo, int batch_size,
 	if (!result->found)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("message \"%s\" does not exist in account \"%s\"",
+				 errmsg("broadcast \"%s\" does not exist in account \"%s\"",
 						broadcast_id, account_id)));
 }
 

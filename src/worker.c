@@ -417,7 +417,7 @@ NoteLockWait(DueBroadcast *m, bool waiting)
 	if (!waiting)
 		return;
 	ereport(LOG,
-			(errmsg("bar9 fan-out of message \"%s\" of account \"%s\" waits: a lock it needs was held longer than bar9.worker_lock_timeout",
+			(errmsg("bar9 fan-out of broadcast \"%s\" of account \"%s\" waits: a lock it needs was held longer than bar9.worker_lock_timeout",
 					m->broadcast_id, m->account_id),
 			 errdetail("Other broadcasts go on; this one is retried every bar9.poll_interval, and logged again only after it ran.")));
 	old = MemoryContextSwitchTo(TopMemoryContext);
@@ -661,7 +661,7 @@ BatchErrorContext(void *arg)
 {
 	DueBroadcast *m = (DueBroadcast *) arg;
 
-	errcontext("fan-out of message \"%s\" of account \"%s\"",
+	errcontext("fan-out of broadcast \"%s\" of account \"%s\"",
 			   m->broadcast_id, m->account_id);
 }
 
@@ -699,7 +699,7 @@ RunBatch(DueBroadcast *m, bool *more)
 
 	step.m = m;
 	step.more = false;
-	snprintf(activity, sizeof(activity), "bar9 fan-out of message %s",
+	snprintf(activity, sizeof(activity), "bar9 fan-out of broadcast %s",
 			 m->broadcast_id);
 	ok = bar9_worker_transaction(RunBatchStep, &step, activity,
 								 BatchErrorContext, m);

@@ -132,7 +132,7 @@ $q->(qq{SELECT bar9.add_number('$acct', '$aud', ('+12025550' || lpad(i::text, 3,
 $q->('REVOKE UPDATE ON bar9.broadcasts FROM bar9_worker');
 my $msg = $q->(qq{SELECT id FROM bar9.create_broadcast('$acct', '$aud', 'held')});
 $node->wait_for_log(
-	qr/ERROR:  permission denied for table broadcasts\n.*CONTEXT:  SQL statement .*\n\tfan-out of message "$msg"/);
+	qr/ERROR:  permission denied for table broadcasts\n.*CONTEXT:  SQL statement .*\n\tfan-out of broadcast "$msg"/);
 pass('without UPDATE on bar9.broadcasts the fan-out fails: "permission denied"');
 is($q->(qq{SELECT status FROM bar9.broadcasts WHERE broadcast_id = '$msg'}),
 	'pending', '... and the broadcast waits');

@@ -75,7 +75,7 @@ sub broadcast
 sub waits_logged
 {
 	my $log = slurp_file($node->logfile);
-	my @hits = ($log =~ /bar9 fan-out of message "\Q$_[0]\E" of account "[^"]+" waits/g);
+	my @hits = ($log =~ /bar9 fan-out of broadcast "\Q$_[0]\E" of account "[^"]+" waits/g);
 	return scalar @hits;
 }
 
