@@ -4,9 +4,9 @@
 --
 -- Timestamps are checked for their RFC 3339 form and then masked.
 CREATE FUNCTION pg_temp.req(key text, method text, path text, body text DEFAULT NULL, idem text DEFAULT NULL) RETURNS TABLE (status int, body text) LANGUAGE sql AS $$ SELECT r.status, regexp_replace(r.body, '"created_at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"', '"created_at":"<time>"', 'g') FROM bar9.api(method, path, jsonb_strip_nulls(jsonb_build_object('authorization', 'Bearer ' || key, 'content-type', CASE WHEN body IS NOT NULL THEN 'application/json' END, 'idempotency-key', idem)), convert_to(body, 'UTF8')) r $$;
--- The SMS of a broadcast by number, and its counters.
-CREATE FUNCTION pg_temp.sms(acct text) RETURNS TABLE (broadcast_id text, to_number text, status text) LANGUAGE sql AS $$ SELECT broadcast_id, to_number::text, status FROM bar9.sms WHERE account_id = acct ORDER BY broadcast_id, to_number $$;
--- (PL/pgSQL: so it runs on Citus too)
+-- The SMS of a broadcast by number, and its counters (PL/pgSQL: so they
+-- run on Citus too, which plans no SQL function's parameters)
+CREATE FUNCTION pg_temp.sms(acct text) RETURNS TABLE (broadcast_id text, to_number text, status text) LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY SELECT s.broadcast_id, s.to_number::text, s.status FROM bar9.sms s WHERE s.account_id = acct ORDER BY 1, 2; END $$;
 CREATE FUNCTION pg_temp.counts(acct text) RETURNS TABLE (broadcast_id text, status text, n_queued bigint, n_sending bigint, n_canceled bigint, recipient_count bigint, suppressed_count bigint) LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY SELECT m.broadcast_id, m.status, m.n_queued, m.n_sending, m.n_canceled, m.recipient_count, m.suppressed_count FROM bar9.broadcasts m WHERE m.account_id = acct ORDER BY m.broadcast_id; END $$;
 SELECT bar9.create_account('Consent A') AS acct \gset
 SELECT bar9.create_account('Consent B') AS acct_b \gset
@@ -146,13 +146,29 @@ SELECT * FROM bar9.add_opt_out(:'acct', NULL);
 --
 -- An opt-out cancels at once the number's queued SMS, in every broadcast of
 -- the account, and leaves claimed ('sending') ones to their senders.  The
--- broadcasts are made by hand here, in a transaction (the worker never sees
--- them): m1 sending (fanned out), m2 queued (fanned out), m3 pending (fan-out
--- under way), m4 sending with the number's SMS claimed; account B's m5.
+-- broadcasts are made by hand here (the worker serves another database: it
+-- never sees them): m1 sending (fanned out), m2 queued (fanned out), m3
+-- pending (fan-out under way), m4 sending with the number's SMS claimed;
+-- account B's m5.
 --
-BEGIN;
-INSERT INTO bar9.audiences (account_id, audience_id, name) VALUES (:'acct', 'mkt_consent1', 'consent'), (:'acct_b', 'mkt_consent2', 'consent b');
-INSERT INTO bar9.broadcasts (account_id, broadcast_id, audience_id, body, encoding, segments, status, fanout_done, recipient_count, n_queued, n_sending) VALUES (:'acct', 'msg_m1', 'mkt_consent1', 'hello', 'GSM-7', 1, 'sending', true, 3, 2, 1), (:'acct', 'msg_m2', 'mkt_consent1', 'hello', 'GSM-7', 1, 'queued', true, 1, 1, 0), (:'acct', 'msg_m3', 'mkt_consent1', 'hello', 'GSM-7', 1, 'pending', false, 2, 2, 0), (:'acct', 'msg_m4', 'mkt_consent1', 'hello', 'GSM-7', 1, 'sending', true, 1, 0, 1), (:'acct_b', 'msg_m5', 'mkt_consent2', 'hello', 'GSM-7', 1, 'queued', true, 1, 1, 0);
+-- Rows made by hand name account_no, and a broadcast its number, drawn as
+-- the code draws it: Citus routes and keys rows by them.  Each statement
+-- commits on its own, and pg_temp.forget removes the rows afterwards: on
+-- Citus a transaction may not write an account's shard as one user and then
+-- read it as another (bar9.api and the SMS functions run as bar9_definer).
+--
+-- broadcast(acct, id, audience, status, fanout_done, recipients, queued, sending, text): a broadcast made by hand
+CREATE PROCEDURE pg_temp.broadcast(acct text, id text, aud text, st text, done boolean DEFAULT false, recipients bigint DEFAULT 0, queued bigint DEFAULT 0, sending bigint DEFAULT 0, txt text DEFAULT 'hello') LANGUAGE plpgsql AS $$ DECLARE a int; n int := bar9.broadcast_no_floor(now()); BEGIN SELECT account_no INTO a FROM bar9.accounts WHERE account_id = acct; UPDATE bar9.account_counters SET last_broadcast_no = greatest(last_broadcast_no + 1, n) WHERE account_no = a RETURNING last_broadcast_no INTO n; INSERT INTO bar9.broadcasts (account_id, broadcast_id, audience_id, body, encoding, segments, status, fanout_done, recipient_count, n_queued, n_sending, account_no, broadcast_no) VALUES (acct, id, aud, txt, 'GSM-7', 1, st, done, recipients, queued, sending, a, n); END $$;
+-- forget(acct, acct_b): remove the audiences, broadcasts, SMS and opt-outs made below
+CREATE PROCEDURE pg_temp.forget(acct text, acct_b text) LANGUAGE plpgsql AS $$ DECLARE a int[] := ARRAY(SELECT account_no FROM bar9.accounts WHERE account_id IN (acct, acct_b)); BEGIN DELETE FROM bar9.sms_queue WHERE account_no = ANY (a); DELETE FROM bar9.sms_claims WHERE account_no = ANY (a); DELETE FROM bar9.sms_retry WHERE account_no = ANY (a); DELETE FROM bar9.sms_history WHERE account_no = ANY (a); DELETE FROM bar9.broadcasts WHERE account_no = ANY (a); DELETE FROM bar9.audience_numbers WHERE account_no = ANY (a) AND audience_id LIKE 'mkt_consent%'; DELETE FROM bar9.audiences WHERE account_no = ANY (a) AND audience_id LIKE 'mkt_consent%'; DELETE FROM bar9.opt_outs WHERE account_no = ANY (a) AND (phone_number::text LIKE '+213666%' OR phone_number::text LIKE '+213777%'); END $$;
+SELECT account_no AS acct_no FROM bar9.accounts WHERE account_id = :'acct' \gset
+SELECT account_no AS acct_b_no FROM bar9.accounts WHERE account_id = :'acct_b' \gset
+INSERT INTO bar9.audiences (account_id, audience_id, name, account_no) VALUES (:'acct', 'mkt_consent1', 'consent', :acct_no), (:'acct_b', 'mkt_consent2', 'consent b', :acct_b_no);
+CALL pg_temp.broadcast(:'acct', 'msg_m1', 'mkt_consent1', 'sending', true, 3, 2, 1);
+CALL pg_temp.broadcast(:'acct', 'msg_m2', 'mkt_consent1', 'queued', true, 1, 1, 0);
+CALL pg_temp.broadcast(:'acct', 'msg_m3', 'mkt_consent1', 'pending', false, 2, 2, 0);
+CALL pg_temp.broadcast(:'acct', 'msg_m4', 'mkt_consent1', 'sending', true, 1, 0, 1);
+CALL pg_temp.broadcast(:'acct_b', 'msg_m5', 'mkt_consent2', 'queued', true, 1, 1, 0);
 -- their SMS as fan-out and claims leave them (060_queue.sql): claimed ones up to each broadcast's claim cursor, under a claim; queued ones after it
 INSERT INTO bar9.sms_queue SELECT m.account_no, m.broadcast_no, v.n::bar9.e164 FROM bar9.broadcasts m JOIN (VALUES ('msg_m1', '+213666000000'), ('msg_m1', '+213666000001'), ('msg_m1', '+213666000002'), ('msg_m2', '+213666000001'), ('msg_m3', '+213666000001'), ('msg_m3', '+213666000004'), ('msg_m4', '+213666000001'), ('msg_m5', '+213666000001')) v(id, n) ON m.broadcast_id = v.id;
 INSERT INTO bar9.sms_claims SELECT m.account_no, m.broadcast_no, nextval('bar9.claim_no_seq'), v.n::bar9.e164, v.n::bar9.e164, 1, 1, now() + interval '1 hour', now() FROM bar9.broadcasts m JOIN (VALUES ('msg_m1', '+213666000000'), ('msg_m4', '+213666000001')) v(id, n) ON m.broadcast_id = v.id;
@@ -167,8 +183,11 @@ SELECT * FROM pg_temp.counts(:'acct_b');
 SELECT phone_number, created, canceled_sms FROM bar9.add_opt_out(:'acct', '+213666000001');
 -- a claimed SMS that goes back to the queue after the opt-out is canceled
 -- by the next opt-out of the number (a repeated STOP, say)
+SELECT sms_id AS m4_sms FROM bar9.sms WHERE broadcast_id = 'msg_m4' \gset
+BEGIN;
 SET LOCAL bar9.retry_delay = '1h';
-SELECT bar9.ack_sms(sms_id, 'retry') FROM bar9.sms WHERE broadcast_id = 'msg_m4';
+SELECT bar9.ack_sms(:'m4_sms', 'retry');
+COMMIT;
 SELECT * FROM pg_temp.counts(:'acct') WHERE broadcast_id = 'msg_m4';
 SELECT bar9.receive_sms(:'acct', '+213666000001', 'stop');
 SELECT * FROM pg_temp.sms(:'acct') WHERE broadcast_id = 'msg_m4';
@@ -178,30 +197,34 @@ SELECT bar9.receive_sms(:'acct', '+213666000002', E' Stop\n');
 SELECT * FROM pg_temp.sms(:'acct') WHERE to_number = '+213666000002';
 SELECT * FROM pg_temp.counts(:'acct') WHERE broadcast_id = 'msg_m1';
 -- the cancel finds each SMS with one probe of the queue's primary key per unfinished broadcast
+-- plan(q): the lines of EXPLAIN (COSTS OFF) q; on Citus only the router's part, a
+-- custom scan of one task (the account's shard plans it with the values as constants)
+CREATE FUNCTION pg_temp.plan(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$ DECLARE l text; citus boolean := false; BEGIN FOR l IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP citus := citus OR l LIKE 'Custom Scan (Citus %'; IF NOT citus OR l LIKE 'Custom Scan (Citus %' OR l ~ '^ *Task Count: ' THEN RETURN NEXT l; END IF; END LOOP; END $$;
+BEGIN;
 SET LOCAL enable_seqscan = off;
-EXPLAIN (COSTS OFF) DELETE FROM bar9.sms_queue WHERE account_no = 1 AND broadcast_no = 1 AND to_number OPERATOR(bar9.>) '+213666000000' AND to_number OPERATOR(bar9.=) '+213666000001';
+SELECT pg_temp.plan($$DELETE FROM bar9.sms_queue WHERE account_no = 1 AND broadcast_no = 1 AND to_number OPERATOR(bar9.>) '+213666000000' AND to_number OPERATOR(bar9.=) '+213666000001'$$) AS "QUERY PLAN";
 ROLLBACK;
+CALL pg_temp.forget(:'acct', :'acct_b');
 --
 -- The same with the real fan-out: an audience of four, fanned out, then one
 -- number opts out; a second broadcast leaves it out (suppressed).
 --
-BEGIN;
-INSERT INTO bar9.audiences (account_id, audience_id, name, subscriber_count) VALUES (:'acct', 'mkt_consent3', 'consent', 4);
-INSERT INTO bar9.audience_numbers (account_id, audience_id, phone_number) VALUES (:'acct', 'mkt_consent3', '+213777000001'), (:'acct', 'mkt_consent3', '+213777000002'), (:'acct', 'mkt_consent3', '+213777000003'), (:'acct', 'mkt_consent3', '+213777000004');
-INSERT INTO bar9.broadcasts (account_id, broadcast_id, audience_id, body, encoding, segments, status) VALUES (:'acct', 'msg_f1', 'mkt_consent3', 'hello', 'GSM-7', 1, 'pending');
+INSERT INTO bar9.audiences (account_id, audience_id, name, subscriber_count, account_no) VALUES (:'acct', 'mkt_consent3', 'consent', 4, :acct_no);
+INSERT INTO bar9.audience_numbers (account_id, audience_id, phone_number, account_no) VALUES (:'acct', 'mkt_consent3', '+213777000001', :acct_no), (:'acct', 'mkt_consent3', '+213777000002', :acct_no), (:'acct', 'mkt_consent3', '+213777000003', :acct_no), (:'acct', 'mkt_consent3', '+213777000004', :acct_no);
+CALL pg_temp.broadcast(:'acct', 'msg_f1', 'mkt_consent3', 'pending');
 SELECT bar9.fanout_run(:'acct', 'msg_f1');
 SELECT * FROM pg_temp.counts(:'acct');
 SELECT * FROM pg_temp.req(:'rw', 'POST', '/v1/marketing/opt-outs', '{"phone_number": "+213777000003"}');
 SELECT * FROM pg_temp.sms(:'acct');
 SELECT * FROM pg_temp.counts(:'acct');
-INSERT INTO bar9.broadcasts (account_id, broadcast_id, audience_id, body, encoding, segments, status) VALUES (:'acct', 'msg_f2', 'mkt_consent3', 'hello again', 'GSM-7', 1, 'pending');
+CALL pg_temp.broadcast(:'acct', 'msg_f2', 'mkt_consent3', 'pending', txt => 'hello again');
 SELECT bar9.fanout_run(:'acct', 'msg_f2');
 SELECT * FROM pg_temp.sms(:'acct') WHERE broadcast_id = 'msg_f2';
 SELECT * FROM pg_temp.counts(:'acct');
 -- re-subscribed, the number gets the next broadcast
 SELECT * FROM pg_temp.req(:'rw', 'DELETE', '/v1/marketing/opt-outs/%2B213777000003');
-INSERT INTO bar9.broadcasts (account_id, broadcast_id, audience_id, body, encoding, segments, status) VALUES (:'acct', 'msg_f3', 'mkt_consent3', 'welcome back', 'GSM-7', 1, 'pending');
+CALL pg_temp.broadcast(:'acct', 'msg_f3', 'mkt_consent3', 'pending', txt => 'welcome back');
 SELECT bar9.fanout_run(:'acct', 'msg_f3');
 SELECT * FROM pg_temp.sms(:'acct') WHERE broadcast_id = 'msg_f3';
 SELECT * FROM pg_temp.counts(:'acct');
-ROLLBACK;
+CALL pg_temp.forget(:'acct', :'acct_b');
