@@ -214,50 +214,56 @@ AudienceCreate(const char *account_id, const char *name, Audience *out)
 static SPITupleTable *
 AudienceList(const char *account_id, int limit, const char *after_id)
 {
-	Oid			argtypes[4] = {TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID};
-	Datum		args[4];
+	Oid			argtypes[5] = {TEXTOID, INT4OID, INT4OID, TIMESTAMPTZOID, TEXTOID};
+	Datum		args[5];
 	int			rc;
 
+	/* account_no too: on Citus, one shard asked, not all */
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = Int32GetDatum(limit + 1);
+	args[2] = Int32GetDatum(bar9_account_no(account_id, true));
 
 	if (after_id == NULL)
 	{
 		rc = SPI_execute_plan(bar9_plan(&list_plan,
 										"SELECT " AUDIENCE_COLS " FROM bar9.audiences"
 										" WHERE account_id = $1 AND deleted_at IS NULL"
+										"   AND account_no = $3"
 										" ORDER BY created_at DESC, audience_id DESC"
 										" LIMIT $2",
-										2, argtypes),
+										3, argtypes),
 							  args, NULL, false, 0);
 	}
 	else
 	{
-		Oid			ctypes[2] = {TEXTOID, TEXTOID};
-		Datum		cargs[2];
+		Oid			ctypes[3] = {TEXTOID, TEXTOID, INT4OID};
+		Datum		cargs[3];
 		bool		isnull;
 
 		cargs[0] = args[0];
 		cargs[1] = CStringGetTextDatum(after_id);
+		cargs[2] = args[2];
 		rc = SPI_execute_plan(bar9_plan(&cursor_plan,
 										"SELECT created_at FROM bar9.audiences"
-										" WHERE account_id = $1 AND audience_id = $2",
-										2, ctypes),
+										" WHERE account_id = $1 AND audience_id = $2"
+										"   AND account_no = $3",
+										3, ctypes),
 							  cargs, NULL, false, 1);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "audience lookup failed: %s", SPI_result_code_string(rc));
 		if (SPI_processed != 1)
 			return NULL;
-		args[2] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+		args[3] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 								1, &isnull);
-		args[3] = cargs[1];
+		args[4] = cargs[1];
 		rc = SPI_execute_plan(bar9_plan(&list_after_plan,
 										"SELECT " AUDIENCE_COLS " FROM bar9.audiences"
 										" WHERE account_id = $1 AND deleted_at IS NULL"
-										"   AND (created_at, audience_id) < ($3, $4)"
+										"   AND account_no = $3"
+										"   AND (created_at, audience_id) < ($4, $5)"
 										" ORDER BY created_at DESC, audience_id DESC"
 										" LIMIT $2",
-										4, argtypes),
+										5, argtypes),
 							  args, NULL, false, 0);
 	}
 	if (rc != SPI_OK_SELECT)

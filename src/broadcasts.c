@@ -477,53 +477,58 @@ static SPITupleTable *
 BroadcastList(const char *account_id, const char *audience_id, int limit,
 			  const char *after_id)
 {
-	Oid			argtypes[5] = {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID,
-	TEXTOID};
-	Datum		args[5];
+	Oid			argtypes[6] = {TEXTOID, TEXTOID, INT4OID, INT4OID,
+	TIMESTAMPTZOID, TEXTOID};
+	Datum		args[6];
 	int			rc;
 
+	/* account_no too: on Citus, one shard asked, not all */
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = CStringGetTextDatum(audience_id);
 	args[2] = Int32GetDatum(limit + 1);
+	args[3] = Int32GetDatum(bar9_account_no(account_id, true));
 
 	if (after_id == NULL)
 		rc = SPI_execute_plan(bar9_plan(&list_plan,
 										"SELECT " BROADCAST_COLS " FROM bar9.broadcasts"
 										" WHERE account_id = $1 AND audience_id = $2"
+										"   AND account_no = $4"
 										" ORDER BY created_at DESC, broadcast_id DESC"
 										" LIMIT $3",
-										3, argtypes),
+										4, argtypes),
 							  args, NULL, false, 0);
 	else
 	{
-		Oid			ctypes[3] = {TEXTOID, TEXTOID, TEXTOID};
-		Datum		cargs[3];
+		Oid			ctypes[4] = {TEXTOID, TEXTOID, TEXTOID, INT4OID};
+		Datum		cargs[4];
 		bool		isnull;
 
 		cargs[0] = args[0];
 		cargs[1] = args[1];
 		cargs[2] = CStringGetTextDatum(after_id);
+		cargs[3] = args[3];
 		rc = SPI_execute_plan(bar9_plan(&cursor_plan,
 										"SELECT created_at FROM bar9.broadcasts"
 										" WHERE account_id = $1 AND audience_id = $2"
-										"   AND broadcast_id = $3",
-										3, ctypes),
+										"   AND broadcast_id = $3 AND account_no = $4",
+										4, ctypes),
 							  cargs, NULL, false, 1);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "broadcast lookup failed: %s",
 				 SPI_result_code_string(rc));
 		if (SPI_processed != 1)
 			return NULL;
-		args[3] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+		args[4] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 								1, &isnull);
-		args[4] = cargs[2];
+		args[5] = cargs[2];
 		rc = SPI_execute_plan(bar9_plan(&list_after_plan,
 										"SELECT " BROADCAST_COLS " FROM bar9.broadcasts"
 										" WHERE account_id = $1 AND audience_id = $2"
-										"   AND (created_at, broadcast_id) < ($4, $5)"
+										"   AND account_no = $4"
+										"   AND (created_at, broadcast_id) < ($5, $6)"
 										" ORDER BY created_at DESC, broadcast_id DESC"
 										" LIMIT $3",
-										5, argtypes),
+										6, argtypes),
 							  args, NULL, false, 0);
 	}
 	if (rc != SPI_OK_SELECT)

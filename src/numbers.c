@@ -377,34 +377,38 @@ static SPITupleTable *
 NumbersList(const char *account_id, const char *audience_id, int limit,
 			bool has_after, uint64 after)
 {
-	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT4OID, TEXTOID};
-	Datum		args[4];
+	Oid			argtypes[5] = {TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTOID};
+	Datum		args[5];
 	int			rc;
 
+	/* account_no too: on Citus, one shard asked, not all */
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = CStringGetTextDatum(audience_id);
 	args[2] = Int32GetDatum(limit);
+	args[3] = Int32GetDatum(bar9_account_no(account_id, true));
 	if (!has_after)
 		rc = SPI_execute_plan(bar9_plan(&list_plan,
 										"SELECT phone_number, created_at"
 										"  FROM bar9.audience_numbers"
 										" WHERE account_id = $1 AND audience_id = $2"
+										"   AND account_no = $4"
 										" ORDER BY phone_number LIMIT $3",
-										3, argtypes),
+										4, argtypes),
 							  args, NULL, false, 0);
 	else
 	{
 		char		buf[E164_BUFSIZE];
 
 		e164_format(after, buf);
-		args[3] = CStringGetTextDatum(buf);
+		args[4] = CStringGetTextDatum(buf);
 		rc = SPI_execute_plan(bar9_plan(&list_after_plan,
 										"SELECT phone_number, created_at"
 										"  FROM bar9.audience_numbers"
 										" WHERE account_id = $1 AND audience_id = $2"
-										"   AND phone_number OPERATOR(bar9.>) $4::bar9.e164"
+										"   AND account_no = $4"
+										"   AND phone_number OPERATOR(bar9.>) $5::bar9.e164"
 										" ORDER BY phone_number LIMIT $3",
-										4, argtypes),
+										5, argtypes),
 							  args, NULL, false, 0);
 	}
 	if (rc != SPI_OK_SELECT)
@@ -633,8 +637,8 @@ void
 numbers_get_handler(ApiRequest *req, ApiResponse *resp)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		args[3];
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		args[4];
 	Audience	ch;
 	uint64		number;
 	bool		isnull;
@@ -646,11 +650,13 @@ numbers_get_handler(ApiRequest *req, ApiResponse *resp)
 	args[0] = CStringGetTextDatum(req->account_id);
 	args[1] = CStringGetTextDatum(ch.audience_id);
 	args[2] = E164TextDatum(number);
+	args[3] = Int32GetDatum(bar9_account_no(req->account_id, false));
 	if (SPI_execute_plan(bar9_plan(&plan,
 								   "SELECT created_at FROM bar9.audience_numbers"
 								   " WHERE account_id = $1 AND audience_id = $2"
-								   "   AND phone_number OPERATOR(bar9.=) $3::bar9.e164",
-								   3, argtypes),
+								   "   AND phone_number OPERATOR(bar9.=) $3::bar9.e164"
+								   "   AND account_no = $4",
+								   4, argtypes),
 						 args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up a number");
 	if (SPI_processed == 0)
