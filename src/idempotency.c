@@ -6,11 +6,16 @@
  * request's method, target (path and query as received) and the SHA-256 of
  * its body, with the status and body of the response.  "Still running" is
  * detected without blocking by a transaction-level advisory lock on a 64-bit
- * hash of (account_id, key): the request holding it stores its response in
- * the same transaction as its work, so when the lock is free the response is
- * either committed and visible, or was never stored (rolled back or 5xx) and
- * the request may run again.  Rows older than 24 hours are ignored, replaced
- * when their key is used again, and removed by bar9.purge_idempotency_keys().
+ * hash of (account_id, key), taken on the node that holds the account's
+ * rows: a SELECT of the account's bar9.account_counters row calls
+ * pg_try_advisory_xact_lock, so on Citus it runs on the account's shard, in
+ * the request's transaction there, whichever node took the request (on a
+ * single node it is the local lock it always was).  The request holding it
+ * stores its response in the same transaction as its work, on the same
+ * shard, so when the lock is free the response is either committed and
+ * visible, or was never stored (rolled back or 5xx) and the request may run
+ * again.  Rows older than 24 hours are ignored, replaced when their key is
+ * used again, and removed by bar9.purge_idempotency_keys().
  */
 #include "postgres.h"
 
@@ -19,7 +24,6 @@
 #include "common/hashfn.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
-#include "utils/fmgrprotos.h"
 
 #include "api.h"
 #include "auth.h"
@@ -28,8 +32,54 @@
 /* Seed of the advisory lock hash: "bar9" and "idem" in ASCII. */
 #define IDEMPOTENCY_LOCK_SEED	UINT64CONST(0x6261723969646d65)
 
+static SPIPlanPtr lock_plan = NULL;
 static SPIPlanPtr lookup_plan = NULL;
 static SPIPlanPtr store_plan = NULL;
+
+/*
+ * Try to take the request's lock on (account, key) without waiting, on the
+ * node of the account's shard; false when another transaction holds it.
+ */
+static bool
+IdempotencyTryLock(const char *account_id, int32 account_no, const char *key)
+{
+	StringInfoData lockkey;
+	Oid			argtypes[2] = {INT8OID, INT4OID};
+	Datum		args[2];
+	bool		isnull;
+	int			rc;
+
+	initStringInfo(&lockkey);
+	appendStringInfoString(&lockkey, account_id);
+	appendStringInfoChar(&lockkey, '\n');
+	appendStringInfoString(&lockkey, key);
+	args[0] = Int64GetDatum((int64) hash_bytes_extended((const unsigned char *) lockkey.data,
+														 lockkey.len,
+														 IDEMPOTENCY_LOCK_SEED));
+	args[1] = Int32GetDatum(account_no);
+
+	/*
+	 * A read of one row of the account's shard (a Citus router query, the
+	 * function pushed down with it): the lock is taken where the account's
+	 * rows are.  FOR KEY SHARE (which blocks no numbering of a broadcast)
+	 * makes Citus open the request's transaction on that shard now, not at
+	 * its first write: the lock is held until the request's transaction
+	 * ends, the same one that stores the answer.  Not a write: no volatile
+	 * function in a distributed write.
+	 */
+	rc = SPI_execute_plan(bar9_plan(&lock_plan,
+									"SELECT pg_catalog.pg_try_advisory_xact_lock($1)"
+									"  FROM bar9.account_counters"
+									" WHERE account_no = $2 FOR KEY SHARE",
+									2, argtypes),
+						  args, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "idempotency lock failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+		elog(ERROR, "account \"%s\" has no counters row", account_id);
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 1, &isnull));
+}
 
 /* Validate the key, lock it, and replay or refuse (see idempotency.h). */
 bool
@@ -39,8 +89,7 @@ idempotency_begin(ApiRequest *req, ApiResponse *resp, const char *body,
 	const char *key = req->idempotency_key;
 	int			klen = strlen(key);
 	int			nchars = pg_mbstrlen_with_len(key, klen);
-	StringInfoData lockkey;
-	uint64		h;
+	int32		account_no;
 	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT4OID};
 	Datum		args[3];
 	int			rc;
@@ -55,14 +104,9 @@ idempotency_begin(ApiRequest *req, ApiResponse *resp, const char *body,
 	}
 
 	/* one request per (account, key) at a time, without waiting */
-	initStringInfo(&lockkey);
-	appendStringInfoString(&lockkey, req->account_id);
-	appendStringInfoChar(&lockkey, '\n');
-	appendStringInfoString(&lockkey, key);
-	h = hash_bytes_extended((const unsigned char *) lockkey.data, lockkey.len,
-							IDEMPOTENCY_LOCK_SEED);
-	if (!DatumGetBool(DirectFunctionCall1(pg_try_advisory_xact_lock_int8,
-										  Int64GetDatum((int64) h))))
+	account_no = bar9_account_no(req->account_id, false);
+	st->account_no = account_no;
+	if (!IdempotencyTryLock(req->account_id, account_no, key))
 	{
 		api_error(resp, 409, "idempotency_key_in_use",
 				  "A request with this Idempotency-Key is still being processed; retry later",
@@ -74,7 +118,7 @@ idempotency_begin(ApiRequest *req, ApiResponse *resp, const char *body,
 
 	args[0] = CStringGetTextDatum(req->account_id);
 	args[1] = CStringGetTextDatum(key);
-	args[2] = Int32GetDatum(bar9_account_no(req->account_id, false));
+	args[2] = Int32GetDatum(account_no);
 	rc = SPI_execute_plan(bar9_plan(&lookup_plan,
 									"SELECT method, path, body_sha256, status, response_body"
 									"  FROM bar9.idempotency_keys"
@@ -82,7 +126,7 @@ idempotency_begin(ApiRequest *req, ApiResponse *resp, const char *body,
 									"   AND account_no = $3"
 									"   AND created_at > pg_catalog.now() - interval '24 hours'",
 									3, argtypes),
-						  args, NULL, true, 1);
+						  args, NULL, false, 1);	/* a snapshot taken after the lock */
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "idempotency lookup failed: %s", SPI_result_code_string(rc));
 
@@ -155,7 +199,7 @@ idempotency_finish(ApiRequest *req, ApiResponse *resp, IdempotencyState *st)
 	nulls[6] = resp->body.len > IDEMPOTENCY_ANSWER_MAX_BYTES ? 'n' : ' ';
 	/* no function in the distributed write: its values come as parameters */
 	args[7] = TimestampTzGetDatum(now);
-	args[8] = Int32GetDatum(bar9_account_no(req->account_id, false));
+	args[8] = Int32GetDatum(st->account_no);
 	/* forgotten after 24 hours: the older answer may be replaced */
 	args[9] = TimestampTzGetDatum(now - 24 * USECS_PER_HOUR);
 	rc = SPI_execute_plan(bar9_plan(&store_plan,

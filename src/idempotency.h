@@ -24,13 +24,15 @@
 typedef struct IdempotencyState
 {
 	bool		active;			/* a new key: store the response at the end */
+	int32		account_no;		/* the account's shard */
 	uint8		body_sha256[PG_SHA256_DIGEST_LENGTH];
 } IdempotencyState;
 
 /*
  * Before the handler of a POST carrying req->idempotency_key: validate the
  * key (400), take a transaction-level advisory lock on (account, key) without
- * waiting (409 idempotency_key_in_use when another transaction holds it),
+ * waiting, on the node of the account's shard (409 idempotency_key_in_use
+ * when another transaction holds it, through whichever node),
  * and look for a stored response of the last 24 hours: the same method, path
  * and body replay it (header Idempotent-Replayed: true), or are 409
  * idempotency_answer_not_stored when the answer was too large to keep;
