@@ -201,6 +201,12 @@ SELECT bar9.create_broadcast(:'acct', :'cid', '');
 SELECT bar9.create_broadcast(:'acct', :'cid', repeat('x', 1601));
 SELECT bar9.create_broadcast(:'acct', :'cid', 'x', now() + interval '10 seconds');
 SELECT bar9.create_broadcast(:'acct', :'cid', 'x', now() + interval '40 days');
+-- "from" as the HTTP body's: one of the account's sender addresses, else 22023
+SELECT bar9.add_sender(:'acct', 'SqlShop') \g /dev/null
+SELECT "from", (bar9.get_broadcast(:'acct', id))."from" AS stored FROM bar9.create_broadcast(:'acct', :'cid', 'from SQL', NULL, 'SqlShop');
+SELECT "from" IS NULL AS no_default FROM bar9.create_broadcast(:'acct', :'cid', 'no from');
+SELECT bar9.create_broadcast(:'acct', :'cid', 'x', NULL, 'Unknown1');
+SELECT bar9.remove_sender(:'acct', 'SqlShop');
 SELECT pg_temp.try(format('SELECT bar9.create_broadcast(%L, %L, ''x'')', :'acct', :'empty'));
 SELECT pg_temp.try(format('SELECT bar9.create_broadcast(%L, %L, ''x'')', :'acct', :'cid2'));
 SELECT bar9.create_broadcast(NULL, :'cid', 'x');

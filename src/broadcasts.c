@@ -42,7 +42,7 @@
 	"broadcast_id, audience_id, body, status, recipient_count, suppressed_count," \
 	" encoding, segments, send_at, n_queued, n_sending, n_sent, n_delivered," \
 	" n_failed, n_canceled, created_at, from_address"
-#define BROADCAST_NCOLS	16
+#define BROADCAST_NCOLS	17
 
 /* Names of the counts, in the order of ApiBroadcast.counts and the n_* columns. */
 static const char *const count_names[6] = {
@@ -956,6 +956,8 @@ BroadcastValues(const ApiBroadcast *m, Datum *values, bool *nulls)
 	for (c = 0; c < 6; c++)
 		values[9 + c] = Int64GetDatum(m->counts[c]);
 	values[15] = TimestampTzGetDatum(m->created_at);
+	values[16] = m->from_address ? CStringGetTextDatum(m->from_address) : (Datum) 0;
+	nulls[16] = m->from_address == NULL;
 }
 
 /* A bar9.broadcast composite Datum for m, built in memory context cxt. */
@@ -981,7 +983,9 @@ PG_FUNCTION_INFO_V1(bar9_create_broadcast);
 
 /*
  * SQL: bar9.create_broadcast(account_id text, audience_id text, body text,
- * send_at timestamptz DEFAULT NULL) -> bar9.broadcast
+ * send_at timestamptz DEFAULT NULL, "from" text DEFAULT NULL) ->
+ * bar9.broadcast; "from" as the HTTP body's: one of the account's sender
+ * addresses (22023 otherwise), NULL for the account's default.
  */
 Datum
 bar9_create_broadcast(PG_FUNCTION_ARGS)
@@ -992,6 +996,7 @@ bar9_create_broadcast(PG_FUNCTION_ARGS)
 	char	   *body = BroadcastArgString(fcinfo, 2, "body");
 	bool		has_send_at = !PG_ARGISNULL(3);
 	TimestampTz send_at = has_send_at ? PG_GETARG_TIMESTAMPTZ(3) : 0;
+	char	   *from = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
 	SmsEncoding enc;
 	const char *why;
 	ApiBroadcast m;
@@ -1010,8 +1015,13 @@ bar9_create_broadcast(PG_FUNCTION_ARGS)
 				 errmsg("send_at must be between 1 minute and 35 days from now")));
 
 	SPI_connect();
+	if (from != NULL && !BroadcastSenderKnown(account_id, from))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("from must be one of the account's sender addresses"),
+				 errhint("Give it exactly as bar9.add_sender returned it; bar9.list_senders lists them.")));
 	switch (BroadcastCreate(account_id, audience_id, body, &enc, has_send_at,
-							send_at, NULL, &m))
+							send_at, from, &m))
 	{
 		case BROADCAST_NO_AUDIENCE:
 			BroadcastAudienceNotFound(audience_id);

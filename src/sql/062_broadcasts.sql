@@ -22,7 +22,8 @@ CREATE TYPE broadcast AS (
 	delivered		bigint,
 	failed			bigint,
 	canceled		bigint,
-	created_at		timestamptz
+	created_at		timestamptz,
+	"from"			text		-- its sender address; NULL: the SMSC's default
 );
 COMMENT ON TYPE broadcast IS
 	'a broadcast (marketing message) as returned by create_broadcast, get_broadcast, list_broadcasts and cancel_broadcast';
@@ -31,12 +32,13 @@ COMMENT ON TYPE broadcast IS
 -- audience does not exist (42704).
 
 CREATE FUNCTION create_broadcast(account_id text, audience_id text, body text,
-								 send_at timestamptz DEFAULT NULL)
+								 send_at timestamptz DEFAULT NULL,
+								 "from" text DEFAULT NULL)
 	RETURNS broadcast
 	AS 'MODULE_PATHNAME', 'bar9_create_broadcast'
 	LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION create_broadcast(text, text, text, timestamptz) IS
-	'creates a broadcast of body (1 to 1600 characters) to the audience''s numbers, now or at send_at (1 minute to 35 days ahead); returns at once, the background worker creates the SMS';
+COMMENT ON FUNCTION create_broadcast(text, text, text, timestamptz, text) IS
+	'creates a broadcast of body (1 to 1600 characters) to the audience''s numbers, now or at send_at (1 minute to 35 days ahead), from the sender address "from" (one of the account''s, 22023 otherwise; NULL: the account''s default); returns at once, the background worker creates the SMS';
 
 CREATE FUNCTION get_broadcast(account_id text, broadcast_id text)
 	RETURNS broadcast
