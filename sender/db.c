@@ -4,9 +4,14 @@
  *		claim_sms, ack_sms_batch, report_delivery, receive_sms_at, and
  *		LISTEN bar9_sms to wake without polling.
  *
- * One blocking libpq connection; every call is one round trip.  When the
- * database goes away the sender keeps what it has not acknowledged and
- * reconnects with back-off (db_ready).
+ * One libpq connection.  The calls of the sender's steady state (claims,
+ * acks of SMS sent, receipts) are sent without waiting (db_send_*) and
+ * their answer is taken when it came (db_result), so that the loop keeps
+ * reading and writing the SMSC's socket while the database works; one
+ * request is in flight at a time, so they run in the order sent.  The rare
+ * ones (failed SMS, a batch refused whole, inbound SMS) are one blocking
+ * round trip each.  When the database goes away the sender keeps what it
+ * has not acknowledged and reconnects with back-off (db_ready).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +37,9 @@ db_ready(Db *db, const Config *c)
 		db_lost(db, PQerrorMessage(db->conn));
 		return false;
 	}
-	r = PQexec(db->conn, "SET application_name = 'bar9-sender'; LISTEN bar9_sms");
+	r = PQexec(db->conn, db->listen ?
+			   "SET application_name = 'bar9-sender'; LISTEN bar9_sms" :
+			   "SET application_name = 'bar9-sender'");
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 	{
 		PQclear(r);
@@ -41,7 +48,7 @@ db_ready(Db *db, const Config *c)
 	}
 	PQclear(r);
 	db->backoff = 0;
-	logmsg("database: connected");
+	logmsg("%s: connected", db->name);
 	return true;
 }
 
@@ -53,7 +60,7 @@ db_lost(Db *db, const char *what)
 
 	snprintf(line, sizeof(line), "%s", what ? what : "");
 	line[strcspn(line, "\n")] = '\0';
-	logmsg("error: database: %s", line);
+	logmsg("error: %s: %s", db->name, line);
 	if (db->conn && PQstatus(db->conn) != CONNECTION_OK)
 	{
 		PQfinish(db->conn);
@@ -77,7 +84,7 @@ Failed(Db *db, PGresult *r, ExecStatusType want)
 
 		snprintf(line, sizeof(line), "%s", PQresultErrorMessage(r));
 		line[strcspn(line, "\n")] = '\0';
-		logmsg("error: database: %s", line);
+		logmsg("error: %s: %s", db->name, line);
 	}
 	return true;
 }
@@ -89,32 +96,37 @@ Digits(char *to, size_t cap, const char *e164)
 	snprintf(to, cap, "%s", e164[0] == '+' ? e164 + 1 : e164);
 }
 
-/*
- * Claim up to max SMS and append them to the list at *tail (encoded, their
- * parts pending); returns how many, -1 on a database error.
- */
-int
-db_claim(Db *db, const Config *c, int max, Sms **tail, double now)
+/* Send claim_sms(max) without waiting; false when it could not be sent. */
+bool
+db_send_claim(Db *db, const Config *c, int max)
 {
-	static uint8_t ref;
 	char		smax[16],
 				lease[32];
 	const char *params[2] = {smax, lease};
-	PGresult   *r;
-	int			n;
 
 	snprintf(smax, sizeof(smax), "%d", max);
 	snprintf(lease, sizeof(lease), "%d seconds", c->lease_s);
-	r = PQexecParams(db->conn,
-					 "SELECT sms_id, to_number::text, body, from_address"
-					 "  FROM bar9.claim_sms($1::int, $2::interval)",
-					 2, NULL, params, NULL, NULL, 0);
-	if (Failed(db, r, PGRES_TUPLES_OK))
+	if (!PQsendQueryParams(db->conn,
+						   "SELECT sms_id, to_number::text, body, from_address"
+						   "  FROM bar9.claim_sms($1::int, $2::interval)",
+						   2, NULL, params, NULL, NULL, 0))
 	{
-		PQclear(r);
-		return -1;
+		db_lost(db, PQerrorMessage(db->conn));
+		return false;
 	}
-	n = PQntuples(r);
+	return true;
+}
+
+/*
+ * Append the SMS of a claim_sms result r to the list at *tail (encoded,
+ * their parts pending); returns how many.
+ */
+int
+db_claimed(PGresult *r, Sms **tail, double now)
+{
+	static uint8_t ref;
+	int			n = PQntuples(r);
+
 	for (int i = 0; i < n; i++)
 	{
 		Sms		   *s = calloc(1, sizeof(Sms));
@@ -124,12 +136,51 @@ db_claim(Db *db, const Config *c, int max, Sms **tail, double now)
 		s->from = PQgetisnull(r, i, 3) ? NULL : strdup(PQgetvalue(r, i, 3));
 		encode_body(PQgetvalue(r, i, 2), ref++, &s->enc);
 		s->state = calloc(s->enc.nparts, sizeof(PartState));
+		s->part_refs = calloc(s->enc.nparts, sizeof(char *));
 		s->claimed_at = now;
 		*tail = s;
 		tail = &s->next;
 	}
-	PQclear(r);
 	return n;
+}
+
+/*
+ * The answer to the request in flight: RES_PENDING while it runs (wait:
+ * block until it comes), RES_OK with *res (to PQclear) when it is of
+ * status want, RES_FAILED when it failed (logged; db->conn is NULL when
+ * the connection is gone).
+ */
+DbResult
+db_result(Db *db, bool wait, ExecStatusType want, PGresult **res)
+{
+	PGresult   *r,
+			   *more;
+
+	*res = NULL;
+	if (db->conn == NULL)
+		return RES_FAILED;
+	if (!wait)
+	{
+		if (!PQconsumeInput(db->conn))
+		{
+			db_lost(db, PQerrorMessage(db->conn));
+			return RES_FAILED;
+		}
+		if (PQisBusy(db->conn))
+			return RES_PENDING;
+	}
+	r = PQgetResult(db->conn);
+	while ((more = PQgetResult(db->conn)) != NULL)
+		PQclear(more);
+	if (r == NULL || Failed(db, r, want))
+	{
+		if (r == NULL && PQstatus(db->conn) != CONNECTION_OK)
+			db_lost(db, PQerrorMessage(db->conn));
+		PQclear(r);
+		return RES_FAILED;
+	}
+	*res = r;
+	return RES_OK;
 }
 
 /* Build a text[] literal of items (quoted, escaped) into a malloc'd string. */
@@ -168,6 +219,9 @@ ArrayLiteral(char **items, int n)
 	return out;
 }
 
+/* The ack_sms_batch statement. */
+#define ACK_SQL "SELECT bar9.ack_sms_batch($1::text[], $2, $3::text[], $4)"
+
 /* ack_sms_batch(ids, outcome, refs, error): true when it committed. */
 static bool
 AckBatch(Db *db, char **ids, char **refs, int n, const char *outcome,
@@ -179,13 +233,43 @@ AckBatch(Db *db, char **ids, char **refs, int n, const char *outcome,
 	PGresult   *r;
 	bool		ok;
 
-	r = PQexecParams(db->conn,
-					 "SELECT bar9.ack_sms_batch($1::text[], $2, $3::text[], $4)",
-					 4, NULL, params, NULL, NULL, 0);
+	r = PQexecParams(db->conn, ACK_SQL, 4, NULL, params, NULL, NULL, 0);
 	ok = !Failed(db, r, PGRES_TUPLES_OK);
 	PQclear(r);
 	free(aids);
 	free(arefs);
+	return ok;
+}
+
+/*
+ * Send the acknowledgement 'sent' of done[0..n) (none failed), with their
+ * provider refs, without waiting; false when it could not be sent.
+ */
+bool
+db_send_ack(Db *db, Sms **done, int n)
+{
+	char	  **ids = malloc(sizeof(char *) * n);
+	char	  **refs = malloc(sizeof(char *) * n);
+	char	   *a[4];
+	bool		ok;
+
+	for (int i = 0; i < n; i++)
+	{
+		ids[i] = done[i]->sms_id;
+		refs[i] = done[i]->provider_ref;
+	}
+	a[0] = ArrayLiteral(ids, n);
+	a[1] = "sent";
+	a[2] = ArrayLiteral(refs, n);
+	a[3] = NULL;
+	ok = PQsendQueryParams(db->conn, ACK_SQL, 4, NULL,
+						   (const char *const *) a, NULL, NULL, 0);
+	if (!ok)
+		db_lost(db, PQerrorMessage(db->conn));
+	free(a[0]);
+	free(a[2]);
+	free(ids);
+	free(refs);
 	return ok;
 }
 
@@ -236,17 +320,17 @@ db_ack(Db *db, Sms **done, int n, long *acked, long *failed)
 }
 
 /*
- * Report the receipts r[0..n) in one statement; matched[i] is whether
- * report_delivery found an SMS for r[i].  False when it failed.
+ * Send report_delivery for the receipts r[0..n) in one statement, without
+ * waiting; false when it could not be sent.  Its result (db_reported) has
+ * one row per receipt, in order: whether report_delivery found its SMS.
  */
 bool
-db_report(Db *db, Receipt *r, int n, bool *matched)
+db_send_report(Db *db, Receipt *r, int n)
 {
 	char	  **refs = malloc(sizeof(char *) * n);
 	char	  **outs = malloc(sizeof(char *) * n);
 	char	  **errs = malloc(sizeof(char *) * n);
 	char	   *a[3];
-	PGresult   *res;
 	bool		ok;
 
 	for (int i = 0; i < n; i++)
@@ -258,22 +342,31 @@ db_report(Db *db, Receipt *r, int n, bool *matched)
 	a[0] = ArrayLiteral(refs, n);
 	a[1] = ArrayLiteral(outs, n);
 	a[2] = ArrayLiteral(errs, n);
-	res = PQexecParams(db->conn,
-					   "SELECT bar9.report_delivery(u.r, u.o, u.e)"
-					   "  FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]),"
-					   "                  unnest($3::text[])) WITH ORDINALITY AS u(r, o, e, i)"
-					   " ORDER BY u.i",
-					   3, NULL, (const char *const *) a, NULL, NULL, 0);
-	ok = !Failed(db, res, PGRES_TUPLES_OK) && PQntuples(res) == n;
-	for (int i = 0; ok && i < n; i++)
-		matched[i] = PQgetvalue(res, i, 0)[0] == 't';
-	PQclear(res);
+	ok = PQsendQueryParams(db->conn,
+						   "SELECT bar9.report_delivery(u.r, u.o, u.e)"
+						   "  FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]),"
+						   "                  unnest($3::text[])) WITH ORDINALITY AS u(r, o, e, i)"
+						   " ORDER BY u.i",
+						   3, NULL, (const char *const *) a, NULL, NULL, 0);
+	if (!ok)
+		db_lost(db, PQerrorMessage(db->conn));
 	for (int i = 0; i < 3; i++)
 		free(a[i]);
 	free(refs);
 	free(outs);
 	free(errs);
 	return ok;
+}
+
+/* matched[i]: did receipt i of a report's result res find its SMS?  False: a bad result. */
+bool
+db_reported(PGresult *res, int n, bool *matched)
+{
+	if (PQntuples(res) != n)
+		return false;
+	for (int i = 0; i < n; i++)
+		matched[i] = PQgetvalue(res, i, 0)[0] == 't';
+	return true;
 }
 
 /*

@@ -6,7 +6,7 @@
  * SMS by the message_id its submit_sm_resp gave, in the
  * receipted_message_id TLV or in the text ("id:... stat:DELIVRD err:000",
  * SMPP 3.4 appendix B); the TLVs win when both are there.  It is reported
- * with the next acks (loop.c).  Any other deliver_sm is an SMS from a
+ * after the acks (loop.c).  Any other deliver_sm is an SMS from a
  * handset: bar9.receive_sms_at for the account owning its destination
  * address, and the reply (STOP confirmation, HELP) is submitted back.
  */
@@ -128,6 +128,7 @@ QueueReply(Sender *s, const char *from, const char *to, const char *text)
 	m->from = strdup(from);
 	encode_body(text, ref++, &m->enc);
 	m->state = calloc(m->enc.nparts, sizeof(PartState));
+	m->part_refs = calloc(m->enc.nparts, sizeof(char *));
 	m->claimed_at = now_s();
 	m->next = s->queue;
 	s->queue = m;
@@ -157,7 +158,9 @@ Inbound(Sender *s, const deliver_sm_t *d, uint32_t seq)
 	}
 	body = decode_text(d->data_coding, text, len);
 	s->inbound++;
-	ok = db_ready(&s->db, &s->cfg) && db_inbound(&s->db, to, from, body, &reply);
+	sender_db_collect(s, true);	/* rdb is free for a blocking call */
+	ok = db_ready(&s->rdb, &s->cfg) &&
+		db_inbound(&s->rdb, to, from, body, &reply);
 	smpp_respond(&s->bind, DELIVER_SM_RESP, seq,
 				 ok ? ESME_ROK : 0x00000064 /* ESME_RX_T_APPN */ );
 	if (reply)
@@ -184,15 +187,27 @@ sender_deliver_sm(Sender *s, const uint8_t *pdu, uint32_t len)
 	}
 	if ((d.esm_class & 0x3C) == 0x04)
 	{
-		Receipt    *r = &s->receipts[s->nreceipts];
+		Receipt    *r;
 
+		if (s->nreceipts == MAX_RECEIPTS)
+			sender_flush(s);	/* full: report them first */
+		if (s->nreceipts == MAX_RECEIPTS)
+		{
+			/* all kept for a retry: the SMSC sends this one again later */
+			smpp_respond(&s->bind, DELIVER_SM_RESP, seq, 0x00000064 /* ESME_RX_T_APPN */ );
+			destroy_tlv(d.tlv);
+			return;
+		}
+		r = &s->receipts[s->nreceipts];
 		memset(r, 0, sizeof(*r));
 		r->seq = seq;
 		r->first_at = now_s();
+		/* its SMS's ack: in the batch in flight or the next one */
+		r->ack_gen = s->ack_sent_gen + 1;
 		if (!ParseReceipt(&d, r))
 			smpp_respond(&s->bind, DELIVER_SM_RESP, seq, ESME_ROK);
-		else if (++s->nreceipts == MAX_RECEIPTS)
-			sender_flush(s);
+		else
+			s->nreceipts++;
 	}
 	else
 		Inbound(s, &d, seq);

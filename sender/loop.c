@@ -62,8 +62,12 @@ OnSubmitResp(Sender *s, const uint8_t *pdu, uint32_t len, uint32_t status,
 	{
 		m->state[o.part] = PART_OK;
 		s->throttle_backoff = 0;
-		if (o.part == 0 && len > 16)
-			m->provider_ref = strndup((const char *) pdu + 16, len - 16);
+		if (len > 16)
+		{
+			/* submitted again after a rebind: the newer id is the one kept */
+			free(m->part_refs[o.part]);
+			m->part_refs[o.part] = strndup((const char *) pdu + 16, len - 16);
+		}
 		return;
 	}
 	if (Throttling(status))
@@ -154,7 +158,18 @@ Unbound(Sender *s)
 		s->out[i].sms->out--;
 	}
 	s->nout = 0;
-	s->nreceipts = 0;			/* unanswered: the SMSC sends them again */
+	/* a report in flight answers its deliver_sm on the old bind: wait for it */
+	if (s->rdb_req == REQ_REPORT)
+		sender_db_collect(s, true);
+	/* unanswered receipts: the SMSC sends them again; answered ones stay */
+	{
+		int			k = 0;
+
+		for (int i = 0; i < s->nreceipts; i++)
+			if (s->receipts[i].answered)
+				s->receipts[k++] = s->receipts[i];
+		s->nreceipts = k;
+	}
 	BackOff(s);
 }
 
@@ -208,89 +223,266 @@ KeepAlive(Sender *s, double now)
 }
 
 /*
- * Report the receipts collected.  One that finds no SMS may have overtaken
- * the submit_sm_resp of its SMS (some SMSCs send the receipt first): it is
- * tried again for a few seconds before it is dropped.  Each deliver_sm is
- * answered once: OK when reported (or kept to retry), a temporary error
- * when the database could not take it (the SMSC sends it again).
+ * The provider_ref an SMS is acknowledged with: its message_id, or for a
+ * split SMS the message_ids of its parts in order, separated by spaces
+ * (each part gets its own receipt: bar9 waits for every one, and keeps
+ * the first as the SMS's provider_ref).  A part without an id, or an id
+ * with a space in it, leaves the first part's alone.
+ */
+static char *
+ProviderRef(const Sms *m)
+{
+	size_t		len = 0;
+	char	   *out;
+
+	if (m->part_refs[0] == NULL || m->part_refs[0][0] == '\0')
+		return NULL;
+	for (int i = 0; i < m->enc.nparts; i++)
+	{
+		const char *r = m->part_refs[i];
+
+		if (r == NULL || r[0] == '\0' || strchr(r, ' ') != NULL)
+			return strdup(m->part_refs[0]);
+		len += strlen(r) + 1;
+	}
+	out = malloc(len + 1);
+	out[0] = '\0';
+	for (int i = 0; i < m->enc.nparts; i++)
+	{
+		if (i > 0)
+			strcat(out, " ");
+		strcat(out, m->part_refs[i]);
+	}
+	return out;
+}
+
+/* Free the claimed SMS whose acknowledgement committed; they leave the window. */
+static void
+FreeAcked(Sender *s)
+{
+	for (Sms **p = &s->queue; *p;)
+	{
+		Sms		   *m = *p;
+
+		if (m->acked)
+		{
+			*p = m->next;
+			if (m->started)
+				s->nstarted--;
+			sms_free(m);
+		}
+		else
+			p = &m->next;
+	}
+}
+
+/*
+ * Acknowledge the claimed SMS that finished and are not being acked: the
+ * sent in one ack_sms_batch sent without waiting (REQ_ACK); when one
+ * failed, all of them at once by the blocking path (one batch per error;
+ * failures are rare).  True when a request went.
+ */
+static bool
+StartAck(Sender *s)
+{
+	int			n = 0;
+	bool		any_failed = false;
+
+	for (Sms *m = s->queue; m; m = m->next)
+		if (m->sms_id && !m->acking && !m->acked && sms_finished(m))
+		{
+			if (n == 10000)
+				break;			/* ack_sms_batch's limit: the rest next */
+			if (n % 64 == 0)
+				s->acking = realloc(s->acking, sizeof(Sms *) * (n + 64));
+			if (m->provider_ref == NULL && m->error == NULL)
+				m->provider_ref = ProviderRef(m);
+			any_failed = any_failed || m->error != NULL;
+			s->acking[n++] = m;
+		}
+	if (n == 0)
+		return false;
+	s->ack_sent_gen++;
+	if (any_failed)
+	{
+		if (db_ack(&s->db, s->acking, n, &s->acked, &s->failed))
+		{
+			for (int i = 0; i < n; i++)
+				s->acking[i]->acked = true;
+			FreeAcked(s);
+		}
+		s->ack_done_gen = s->ack_sent_gen;
+		return true;
+	}
+	if (!db_send_ack(&s->db, s->acking, n))
+	{
+		s->ack_done_gen = s->ack_sent_gen;
+		return true;
+	}
+	for (int i = 0; i < n; i++)
+		s->acking[i]->acking = true;
+	s->nacking = n;
+	s->db_req = REQ_ACK;
+	return true;
+}
+
+/* Are claimed SMS finished and not yet acknowledged (or being)? */
+static bool
+AcksPending(const Sender *s)
+{
+	if (s->db_req == REQ_ACK)
+		return true;
+	for (const Sms *m = s->queue; m; m = m->next)
+		if (m->sms_id && !m->acked && sms_finished(m))
+			return true;
+	return false;
+}
+
+/*
+ * The answer to the ack in flight.  Committed: the SMS leave the window.
+ * Refused whole (a claim went stale): SMS by SMS, blocking.  The
+ * connection gone: they stay, finished, to be acked after the reconnect.
  */
 static void
-ReportReceipts(Sender *s, bool acks_ok, double now)
+AckDone(Sender *s, DbResult r)
+{
+	bool		ok = r == RES_OK;
+
+	if (ok)
+		s->acked += s->nacking;
+	else if (s->db.conn != NULL)
+		ok = db_ack(&s->db, s->acking, s->nacking, &s->acked, &s->failed);
+	for (int i = 0; i < s->nacking; i++)
+	{
+		s->acking[i]->acking = false;
+		s->acking[i]->acked = ok;
+	}
+	s->nacking = 0;
+	s->ack_done_gen = s->ack_sent_gen;
+	FreeAcked(s);
+}
+
+/*
+ * Send the receipts collected to report_delivery on rdb (REQ_REPORT), when
+ * none is in flight there.  A receipt goes once the ack batch sent after it
+ * came has committed (its SMS's, if its submit_sm_resp came first), or
+ * when nothing waits to be acked: so a receipt does not overtake the ack
+ * naming its provider_ref, though the two run on two connections.  Kept
+ * ones (not matched yet) go again once a second.  At most a window's
+ * worth (16 at least) per report: a report's transaction holds the row of
+ * its broadcast's counters from its first receipt to its commit, and the
+ * next ack (which moves the same counters) waits for it with the window
+ * full.
+ */
+static void
+StartReport(Sender *s, double now)
+{
+	bool		fresh = false,
+				all;
+	int			n = 0,
+				max = s->cfg.window < 16 ? 16 : s->cfg.window;
+
+	if (s->rdb_req != REQ_NONE || s->nreceipts == 0)
+		return;
+	all = !AcksPending(s);
+	for (; n < s->nreceipts && n < max &&
+		 (all || s->receipts[n].ack_gen <= s->ack_done_gen); n++)
+		fresh = fresh || !s->receipts[n].answered;
+	if (n == 0 || (!fresh && now < s->receipts_retry_at) ||
+		!db_ready(&s->rdb, &s->cfg) ||
+		!db_send_report(&s->rdb, s->receipts, n))
+		return;
+	s->nreporting = n;
+	s->rdb_req = REQ_REPORT;
+}
+
+/*
+ * The answer to the receipts reported.  One that found no SMS may have
+ * overtaken the submit_sm_resp of its SMS (some SMSCs send the receipt
+ * first): it is tried again for a few seconds before it is dropped.  Each
+ * deliver_sm is answered once: OK when reported (or kept to retry), a
+ * temporary error when the database could not take it (the SMSC sends it
+ * again).  Receipts that came meanwhile stay for the next report.
+ */
+static void
+ReportDone(Sender *s, DbResult r, PGresult *res, double now)
 {
 	bool		matched[MAX_RECEIPTS];
-	bool		fresh = false;
 	bool		ok;
-	int			k = 0;
+	int			n = s->nreporting,
+				k = 0;
 
-	for (int i = 0; i < s->nreceipts; i++)
-		fresh = fresh || !s->receipts[i].answered;
-	/* only kept ones: try them again once a second, not every turn */
-	if (s->nreceipts == 0 || (!fresh && now < s->receipts_retry_at))
-		return;
-	ok = acks_ok && db_ready(&s->db, &s->cfg) &&
-		db_report(&s->db, s->receipts, s->nreceipts, matched);
-	for (int i = 0; i < s->nreceipts; i++)
+	ok = r == RES_OK && db_reported(res, n, matched);
+	for (int i = 0; i < n; i++)
 	{
-		Receipt    *r = &s->receipts[i];
+		Receipt    *rc = &s->receipts[i];
 
-		if (!r->answered)
-			smpp_respond(&s->bind, DELIVER_SM_RESP, r->seq,
+		if (!rc->answered)
+			smpp_respond(&s->bind, DELIVER_SM_RESP, rc->seq,
 						 ok ? ESME_ROK : 0x00000064 /* ESME_RX_T_APPN */ );
-		r->answered = true;
+		rc->answered = true;
 		if (!ok)
 			continue;			/* the SMSC will send it again */
 		if (matched[i])
 			s->receipts_n++;
-		else if (now - r->first_at < 10)
-			s->receipts[k++] = *r;	/* try again: its ack may come */
+		else if (now - rc->first_at < 10)
+			s->receipts[k++] = *rc; /* try again: its ack may come */
 		else
-			s->receipts_unmatched++;	/* another part's, or unknown */
+			s->receipts_unmatched++;	/* unknown, or no longer waiting */
 	}
-	s->nreceipts = ok ? k : 0;
+	memmove(&s->receipts[k], &s->receipts[n],
+			sizeof(Receipt) * (s->nreceipts - n));
+	s->nreceipts = k + s->nreceipts - n;
+	s->nreporting = 0;
 	s->receipts_retry_at = now + 1;
 }
 
-/*
- * Acknowledge the SMS that finished, then report the receipts collected
- * (after: a receipt must find the ack of its provider_ref committed).
- */
-void
-sender_flush(Sender *s)
+/* Take the answer of the claim or ack in flight on db, if it came (wait: block). */
+static void
+CollectMain(Sender *s, bool wait)
 {
-	Sms		  **done = NULL;
-	int			n = 0,
-				cap = 0;
-	bool		acks_ok = true;
+	PGresult   *res;
+	DbResult	r;
+	double		now;
 
-	for (Sms *m = s->queue; m; m = m->next)
-		if (m->sms_id && sms_finished(m))
-		{
-			if (n == cap)
-				done = realloc(done, sizeof(Sms *) * (cap = cap ? cap * 2 : 64));
-			done[n++] = m;
-		}
-	if (n > 0)
-		acks_ok = db_ready(&s->db, &s->cfg) &&
-			db_ack(&s->db, done, n, &s->acked, &s->failed);
-	if (n > 0 && acks_ok)
+	if (s->db_req == REQ_NONE)
+		return;
+	r = db_result(&s->db, wait, PGRES_TUPLES_OK, &res);
+	if (r == RES_PENDING)
+		return;
+	now = now_s();
+	if (s->db_req == REQ_CLAIM)
 	{
-		for (Sms **p = &s->queue; *p;)
-		{
-			Sms		   *m = *p;
+		Sms		  **tail = &s->queue;
 
-			if (m->sms_id && sms_finished(m))
-			{
-				*p = m->next;
-				if (m->started)
-					s->nstarted--;
-				sms_free(m);
-			}
-			else
-				p = &m->next;
-		}
+		while (*tail)
+			tail = &(*tail)->next;
+		/* idle: NOTIFY bar9_sms wakes us sooner */
+		if (r != RES_OK || db_claimed(res, tail, now) == 0)
+			s->next_claim = now + 1;
 	}
-	free(done);
-	ReportReceipts(s, acks_ok, now_s());
+	else
+		AckDone(s, r);
+	PQclear(res);
+	s->db_req = REQ_NONE;
+}
+
+/* Take the answers of the requests in flight, those that came (wait: block). */
+void
+sender_db_collect(Sender *s, bool wait)
+{
+	PGresult   *res;
+	DbResult	r;
+
+	CollectMain(s, wait);
+	if (s->rdb_req == REQ_NONE)
+		return;
+	r = db_result(&s->rdb, wait, PGRES_TUPLES_OK, &res);
+	if (r == RES_PENDING)
+		return;
+	ReportDone(s, r, res, now_s());
+	PQclear(res);
+	s->rdb_req = REQ_NONE;
 }
 
 /* Replies free themselves once answered; claimed SMS wait for their ack. */
@@ -344,30 +536,79 @@ DropStale(Sender *s, double now)
 }
 
 /*
- * Claim more SMS when fewer than half a window wait to start: claimed ahead,
- * so that a slot freed by an ack is filled at once, not after a claim.
+ * How many SMS a claim asks for: four windows (a claim round trip feeds
+ * many acks), no more than the rate cap submits in two seconds nor in half
+ * a lease, at least one, at most claim_sms's 10,000.  Claimed ahead and
+ * not yet submitted, they are outside the window: a kill -9 only lets
+ * their claims run out (README, "Delivery").
  */
-static void
-Claim(Sender *s, double now)
+static int
+ClaimSize(const Sender *s)
 {
-	Sms		  **tail = &s->queue;
+	double		n = 4.0 * s->cfg.window;
+
+	if (s->cfg.rate > 0 && n > s->cfg.rate * 2)
+		n = s->cfg.rate * 2;
+	if (s->cfg.rate > 0 && n > s->cfg.rate * s->cfg.lease_s / 2)
+		n = s->cfg.rate * s->cfg.lease_s / 2;
+	return n < 1 ? 1 : (n > 10000 ? 10000 : (int) n);
+}
+
+/*
+ * Claim more SMS (REQ_CLAIM) when fewer than half a claim's worth wait to
+ * start: so that a slot freed by an ack is filled at once, not after a
+ * claim.  True when a request went.
+ */
+static bool
+StartClaim(Sender *s, double now)
+{
 	int			waiting = 0,
-				max = s->cfg.window;
+				max = ClaimSize(s);
 
 	for (Sms *m = s->queue; m; m = m->next)
-	{
 		if (m->sms_id && !sms_started(m))
 			waiting++;
-		tail = &m->next;
+	if (stopping || waiting * 2 >= max || now < s->next_claim ||
+		!s->bind.bound)
+		return false;
+	if (!db_send_claim(&s->db, &s->cfg, max))
+		return true;
+	s->db_req = REQ_CLAIM;
+	return true;
+}
+
+/*
+ * Start the next database requests where none is in flight: on db, acks
+ * first (they free window slots), then a claim if the backlog runs low
+ * (not when claim is false); on rdb, the receipts.  A report holds up no
+ * ack: the window's path (submit_sm, its response, the ack) never waits
+ * for receipts.
+ */
+static void
+DbDispatch(Sender *s, double now, bool claim)
+{
+	if (s->db_req == REQ_NONE && db_ready(&s->db, &s->cfg) && !StartAck(s) &&
+		claim)
+		(void) StartClaim(s, now);
+	StartReport(s, now);
+}
+
+/*
+ * Wait for the database to take what is at hand: the request in flight,
+ * then the acks of what finished and the receipts (no claim).  At exit,
+ * and when the receipts fill up.
+ */
+void
+sender_flush(Sender *s)
+{
+	for (int i = 0; i < 4; i++)
+	{
+		sender_db_collect(s, true);
+		DbDispatch(s, now_s(), false);
+		if (s->db_req == REQ_NONE && s->rdb_req == REQ_NONE)
+			break;
 	}
-	if (stopping || waiting * 2 >= s->cfg.window || now < s->next_claim ||
-		!s->bind.bound || !db_ready(&s->db, &s->cfg))
-		return;
-	/* no more than the rate cap submits in half a lease */
-	if (s->cfg.rate > 0 && max > s->cfg.rate * s->cfg.lease_s / 2)
-		max = (int) (s->cfg.rate * s->cfg.lease_s / 2) + 1;
-	if (db_claim(&s->db, &s->cfg, max, tail, now) == 0)
-		s->next_claim = now + 1;	/* idle: NOTIFY bar9_sms wakes us sooner */
+	sender_db_collect(s, true);
 }
 
 /* Refill the rate cap's bucket; true when a submit_sm may go now. */
@@ -487,7 +728,7 @@ sender_run(Sender *s)
 	for (;;)
 	{
 		double		now = now_s();
-		struct pollfd p[2];
+		struct pollfd p[3];
 		int			np = 0;
 
 		if (stopping && Drained(s, now))
@@ -495,10 +736,10 @@ sender_run(Sender *s)
 		EnsureBound(s, now);
 		ReadSmsc(s);
 		KeepAlive(s, now);
-		sender_flush(s);
+		sender_db_collect(s, false);
 		DropAnsweredReplies(s);
 		DropStale(s, now);
-		Claim(s, now);
+		DbDispatch(s, now, true);
 		Submit(s, now);
 		if (now >= s->next_stats)
 		{
@@ -509,6 +750,8 @@ sender_run(Sender *s)
 			p[np++] = (struct pollfd) {s->bind.fd, POLLIN, 0};
 		if (s->db.conn)
 			p[np++] = (struct pollfd) {PQsocket(s->db.conn), POLLIN, 0};
+		if (s->rdb.conn && s->rdb_req != REQ_NONE)
+			p[np++] = (struct pollfd) {PQsocket(s->rdb.conn), POLLIN, 0};
 		if (poll(p, np, PollTimeout(s, now)) < 0 && errno != EINTR)
 			break;
 		if (db_wait(&s->db))

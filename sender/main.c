@@ -3,17 +3,23 @@
  *		bar9-sender: the loop that moves SMS from bar9's queue to the SMSC and
  *		receipts and inbound SMS back (README, "Delivery").
  *
- * Each turn of the loop: read and handle the PDUs the SMSC sent; record
- * what finished (ack_sms_batch) and the receipts (report_delivery, after
- * the acks, so that a receipt never overtakes the ack that names its
- * provider_ref); claim more SMS when there is room; submit parts while the
- * window, the rate cap and any throttling allow; then poll() both sockets.
+ * Each turn of the loop: read and handle the PDUs the SMSC sent; take the
+ * answer of the database request in flight if it came; start the next one
+ * (acks of what finished first, then a claim when the backlog runs low,
+ * then the receipts: report_delivery goes after the acks sent before it,
+ * so that a receipt never overtakes the ack that names its provider_ref);
+ * submit parts while the window, the rate cap and any throttling allow;
+ * then poll() both sockets.  The database works while the SMSC does: the
+ * loop never waits for one to talk to the other (loop.c).
  *
  * The window bounds two things: submit_sm PDUs without a response, and SMS
- * started (a part submitted) but not yet acknowledged in the database.  So
- * after a kill -9 at most `window` SMS come back by lease expiry having
+ * started (a part submitted) but not yet acknowledged in the database (an
+ * SMS leaves the window when its ack has committed, not when it is sent).
+ * So after a kill -9 at most `window` SMS come back by lease expiry having
  * been submitted already: they are submitted again (SMPP has no
- * idempotency key).
+ * idempotency key).  SMS claimed ahead and not yet submitted (the backlog,
+ * a few windows' worth) are not in the window: after a kill -9 their
+ * claims expire and they are claimed again, never submitted twice.
  */
 #include <errno.h>
 #include <poll.h>
@@ -80,6 +86,9 @@ sms_free(Sms *m)
 	free(m->sms_id);
 	free(m->from);
 	free(m->provider_ref);
+	for (int i = 0; m->part_refs && i < m->enc.nparts; i++)
+		free(m->part_refs[i]);
+	free(m->part_refs);
 	free(m->error);
 	free(m->state);
 	encoded_free(&m->enc);
@@ -118,6 +127,9 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	s->out = calloc(s->cfg.window, sizeof(Outstanding));
 	s->bind.fd = -1;
+	s->db.name = "database";
+	s->db.listen = true;
+	s->rdb.name = "receipts";
 	s->tokens_at = now_s();
 	s->next_stats = now_s() + s->cfg.stats_s;
 	logmsg("starting: %s:%d window=%d rate=%g/s lease=%ds", s->cfg.host,

@@ -85,13 +85,16 @@ typedef struct Sms
 	char	   *from;			/* source address, NULL: the SMSC's default */
 	Encoded		enc;
 	PartState  *state;
-	char	   *provider_ref;	/* message_id of the first part */
+	char	  **part_refs;		/* [nparts]: each part's message_id */
+	char	   *provider_ref;	/* for the ack: the parts' message_ids */
 	char	   *error;			/* a permanent error: the SMS failed */
 	double		claimed_at;
 	int			out;			/* parts PART_OUT */
 	bool		started;		/* a part was submitted once: counts against
 								 * the window until acked, even when a rebind
 								 * put its parts back */
+	bool		acking;			/* in the acknowledgement in flight */
+	bool		acked;			/* acknowledged: to free */
 } Sms;
 
 /* ---- smpp.c ------------------------------------------------------------ */
@@ -125,9 +128,28 @@ extern const char *smpp_status_name(uint32_t status);
 typedef struct Db
 {
 	PGconn	   *conn;
+	const char *name;			/* in log lines: "database" or "receipts" */
+	bool		listen;			/* LISTEN bar9_sms on it */
 	double		retry_at;
 	double		backoff;
 } Db;
+
+/* The answer to the request in flight (db_result). */
+typedef enum DbResult
+{
+	RES_PENDING,				/* not yet come */
+	RES_OK,
+	RES_FAILED					/* logged; db->conn NULL if the connection is gone */
+} DbResult;
+
+/* What the request in flight is (one at a time; Sender.db_req). */
+typedef enum DbRequest
+{
+	REQ_NONE,
+	REQ_CLAIM,
+	REQ_ACK,
+	REQ_REPORT
+} DbRequest;
 
 /* A delivery receipt waiting to be reported, or an inbound SMS. */
 typedef struct Receipt
@@ -138,13 +160,19 @@ typedef struct Receipt
 	uint32_t	seq;			/* the deliver_sm to answer */
 	bool		answered;		/* deliver_sm_resp sent */
 	double		first_at;		/* when it came */
+	long		ack_gen;		/* reported once this ack batch committed */
 } Receipt;
 
 extern bool db_ready(Db *db, const Config *c);
 extern void db_lost(Db *db, const char *what);
-extern int	db_claim(Db *db, const Config *c, int max, Sms **tail, double now);
+extern bool db_send_claim(Db *db, const Config *c, int max);
+extern int	db_claimed(PGresult *r, Sms **tail, double now);
+extern bool db_send_ack(Db *db, Sms **done, int n);
 extern bool db_ack(Db *db, Sms **done, int n, long *acked, long *failed);
-extern bool db_report(Db *db, Receipt *r, int n, bool *matched);
+extern bool db_send_report(Db *db, Receipt *r, int n);
+extern bool db_reported(PGresult *res, int n, bool *matched);
+extern DbResult db_result(Db *db, bool wait, ExecStatusType want,
+						  PGresult **res);
 extern bool db_inbound(Db *db, const char *to, const char *from,
 					   const char *body, char **reply);
 extern bool db_wait(Db *db);
@@ -172,13 +200,21 @@ typedef struct Sender
 {
 	Config		cfg;
 	Bind		bind;
-	Db			db;
+	Db			db;				/* claims and acks (the window's path) */
+	Db			rdb;			/* receipts and inbound SMS */
 	Sms		   *queue;			/* claimed (and replies), in order */
 	Outstanding *out;			/* [cfg.window] */
 	int			nout;
 	int			nstarted;		/* SMS with a part submitted, not acked */
 	Receipt		receipts[MAX_RECEIPTS];
 	int			nreceipts;
+	DbRequest	db_req;			/* the request in flight on db */
+	DbRequest	rdb_req;		/* the request in flight on rdb */
+	Sms		  **acking;			/* REQ_ACK: the SMS it acknowledges */
+	int			nacking;
+	long		ack_sent_gen;	/* ack batches sent */
+	long		ack_done_gen;	/* ack batches answered */
+	int			nreporting;		/* REQ_REPORT: receipts[0..nreporting) */
 	double		tokens;			/* rate cap: submit_sm allowed now */
 	double		tokens_at;
 	double		paused_until;	/* throttled by the SMSC */
@@ -204,6 +240,7 @@ extern volatile sig_atomic_t stopping;
 extern int	sender_run(Sender *s);
 extern void sender_deliver_sm(Sender *s, const uint8_t *pdu, uint32_t len);
 extern void sender_flush(Sender *s);
+extern void sender_db_collect(Sender *s, bool wait);
 extern void sender_log_stats(Sender *s);
 extern void sms_free(Sms *m);
 extern bool sms_finished(const Sms *m);

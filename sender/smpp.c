@@ -9,6 +9,8 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,6 +36,7 @@ Connect(const Config *c)
 	char		port[8];
 	int			fd = -1;
 	struct timeval tv = {5, 0};
+	int			one = 1;
 
 	hints.ai_socktype = SOCK_STREAM;
 	snprintf(port, sizeof(port), "%d", c->port);
@@ -46,6 +49,12 @@ Connect(const Config *c)
 			continue;
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		/*
+		 * No Nagle: a submit_sm (or a deliver_sm_resp) goes out when it is
+		 * written, not once the previous segment is acknowledged; with the
+		 * peer's delayed ACK that wait is up to 40 ms per small window.
+		 */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
 		close(fd);

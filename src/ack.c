@@ -269,22 +269,35 @@ MoveArgs(AckCall *call, AckItem *items, int n, Datum *values, char *nulls)
 	"     AND q.to_number OPERATOR(bar9.>=) c.first_number" \
 	"     AND q.to_number OPERATOR(bar9.<=) c.last_number" \
 	"  RETURNING q.to_number, c.attempt)"
-/* The provider references given, by number. */
+/*
+ * The provider references given, by number: ref the SMS's (the first of a
+ * split SMS's), parts every part's (a split SMS is acknowledged with its
+ * parts' references separated by spaces).
+ */
 #define RUN_REFS \
 	", refs AS (" \
-	"  SELECT u.n::bar9.e164 AS to_number, u.ref" \
-	"    FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(n, ref)" \
+	"  SELECT u.n::bar9.e164 AS to_number, p.a[1] AS ref, p.a AS parts" \
+	"    FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(n, ref)," \
+	"         LATERAL (SELECT pg_catalog.array_remove(" \
+	"                    pg_catalog.string_to_array(u.ref, ' '), '') AS a) p" \
 	"   WHERE u.ref IS NOT NULL)"
 /*
  * An SMS 'sent' ($6 = 2) with a provider reference waits for its delivery
  * receipt in sms_receipt_wait (080_senders.sql), found by the hash of the
- * reference.
+ * reference.  A split SMS waits for each part's (i = 1..n, part_ref the
+ * part's reference), and counts them in one more row (i = 0, parts_left
+ * n) under the hash of its first reference.
  */
 #define RUN_WAIT \
 	", wait AS (" \
 	"  INSERT INTO bar9.sms_receipt_wait" \
-	"  SELECT pg_catalog.hashtext(r.ref), $1, $2, g.to_number" \
-	"    FROM gone g JOIN refs r ON r.to_number OPERATOR(bar9.=) g.to_number" \
+	"  SELECT pg_catalog.hashtext(r.parts[GREATEST(i, 1)]), $1, $2, g.to_number," \
+	"         CASE WHEN i > 0 AND pg_catalog.cardinality(r.parts) > 1 THEN r.parts[i] END," \
+	"         CASE WHEN i = 0 THEN pg_catalog.cardinality(r.parts) END" \
+	"    FROM gone g JOIN refs r ON r.to_number OPERATOR(bar9.=) g.to_number," \
+	"         pg_catalog.generate_series(" \
+	"           CASE WHEN pg_catalog.cardinality(r.parts) > 1 THEN 0 ELSE 1 END," \
+	"           pg_catalog.cardinality(r.parts)) i" \
 	"   WHERE $6 = 2)"
 /* Into the history with state $6; with or without provider references. */
 #define RUN_FINAL_INSERT(refs_join, ref) \
@@ -568,7 +581,8 @@ AckReceipts(AckCall *call, AckItem *items, int n, Broadcast *b)
 	MoveArgs(call, items, n, values, nulls);
 	if (SPI_execute_plan(bar9_plan(&plan_receipt,
 								   "WITH refs AS ("
-								   "  SELECT u.n::bar9.e164 AS to_number, u.ref"
+								   "  SELECT u.n::bar9.e164 AS to_number,"
+								   "         (pg_catalog.string_to_array(u.ref, ' '))[1] AS ref"
 								   "    FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(n, ref)),"
 								   " old AS ("
 								   "  SELECT h.to_number, h.provider_ref FROM bar9.sms_history h"

@@ -155,13 +155,116 @@ CREATE TABLE sms_receipt_wait (
 	ref_hash		integer NOT NULL,	-- hashtext(provider_ref)
 	account_no		integer NOT NULL,
 	broadcast_no	integer NOT NULL,
-	to_number		e164 NOT NULL
+	to_number		e164 NOT NULL,
+	part_ref		text,		-- a part of a split SMS: its reference
+	parts_left		smallint	-- a split SMS's count of parts not delivered
 );
 CREATE INDEX sms_receipt_wait_ref ON sms_receipt_wait (ref_hash);
 ALTER TABLE sms_receipt_wait SET (autovacuum_vacuum_scale_factor = 0.02,
 								  autovacuum_vacuum_insert_scale_factor = 0.02);
 COMMENT ON TABLE sms_receipt_wait IS
-	'SMS sent with a provider_ref and waiting for their delivery receipt, by hash of the reference; deleted as receipts arrive';
+	'SMS sent with a provider_ref and waiting for their delivery receipt, by hash of the reference (a split SMS: one row per part, with its reference, and one counting the parts not delivered); deleted as receipts arrive';
+
+-- A split SMS (acknowledged with its parts' references separated by
+-- spaces; the first is its provider_ref) waits for a receipt per part:
+-- rows (hash of the part's reference, SMS, part_ref) and one more row
+-- (hash of the first reference, SMS, parts_left = number of parts).  It
+-- is delivered when every part is, failed as soon as one part fails; the
+-- receipts of its other parts then change nothing.  Each receipt is one
+-- probe by its hash (one shard on Citus), then the SMS's rows by key: the
+-- counting row by the hash of the history row's provider_ref, the history
+-- row by the account (one shard each).  Single-part SMS have NULL in both
+-- columns: their row stays 52 bytes (the null bitmap fits the header).
+
+-- The receipt of a part of a split SMS (a row w of sms_receipt_wait, its
+-- ref_hash h): true when it was waited for.
+CREATE FUNCTION report_part(h integer, w_account_no integer,
+							w_broadcast_no integer, w_to_number e164,
+							ref text, new_state smallint, error text)
+	RETURNS boolean
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	first_ref	text;
+	left_n		integer;
+BEGIN
+	DELETE FROM @extschema@.sms_receipt_wait x
+	 WHERE x.ref_hash = h AND x.account_no = w_account_no
+	   AND x.broadcast_no = w_broadcast_no
+	   AND x.to_number OPERATOR(@extschema@.=) w_to_number
+	   AND x.part_ref = ref;
+	IF NOT FOUND THEN
+		RETURN false;			-- a repeated receipt, taken meanwhile
+	END IF;
+	SELECT s.provider_ref INTO first_ref
+	  FROM @extschema@.sms_history s
+	 WHERE s.account_no = w_account_no AND s.broadcast_no = w_broadcast_no
+	   AND s.to_number OPERATOR(@extschema@.=) w_to_number AND s.state = 2;
+	IF NOT FOUND THEN
+		RETURN true;			-- already failed (another part) or finished
+	END IF;
+	IF new_state = 3 THEN
+		UPDATE @extschema@.sms_receipt_wait x SET parts_left = x.parts_left - 1
+		 WHERE x.ref_hash = pg_catalog.hashtext(first_ref)
+		   AND x.account_no = w_account_no AND x.broadcast_no = w_broadcast_no
+		   AND x.to_number OPERATOR(@extschema@.=) w_to_number
+		   AND x.parts_left IS NOT NULL
+		RETURNING x.parts_left INTO left_n;
+		IF left_n > 0 THEN
+			RETURN true;		-- other parts still to be delivered
+		END IF;
+	END IF;
+	-- the last part delivered, or one failed: the SMS is final
+	DELETE FROM @extschema@.sms_receipt_wait x
+	 WHERE x.ref_hash = pg_catalog.hashtext(first_ref)
+	   AND x.account_no = w_account_no AND x.broadcast_no = w_broadcast_no
+	   AND x.to_number OPERATOR(@extschema@.=) w_to_number
+	   AND x.parts_left IS NOT NULL;
+	PERFORM @extschema@.receipt_final(w_account_no, w_broadcast_no,
+									  w_to_number, first_ref, new_state, error);
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION report_part(integer, integer, integer, e164, text, smallint, text) IS
+	'report_delivery for a part of a split SMS: the SMS is delivered with its last part, failed with its first failed part';
+
+-- A sent SMS whose receipt came: delivered (3) or failed (4); false when
+-- it was not sent (any more) under the reference ref.
+CREATE FUNCTION receipt_final(w_account_no integer, w_broadcast_no integer,
+							  w_to_number e164, ref text, new_state smallint,
+							  error text)
+	RETURNS boolean
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	UPDATE @extschema@.sms_history s
+	   SET state = new_state,
+		   changed_s = ((pg_catalog.extract('epoch', pg_catalog.now())
+						 - 946684800)::bigint
+						- (w_broadcast_no::bigint >> 15) * 86400)::integer,
+		   error = CASE WHEN new_state = 4
+					   THEN coalesce(receipt_final.error, 'delivery failed')
+				   END
+	 WHERE s.account_no = w_account_no AND s.broadcast_no = w_broadcast_no
+	   AND s.to_number OPERATOR(@extschema@.=) w_to_number
+	   AND s.provider_ref = ref AND s.state = 2;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	UPDATE @extschema@.broadcasts m
+	   SET n_sent = m.n_sent - 1,
+		   n_delivered = m.n_delivered + (new_state = 3)::int,
+		   n_failed = m.n_failed + (new_state = 4)::int,
+		   updated_at = pg_catalog.now()
+	 WHERE m.account_no = w_account_no
+	   AND m.broadcast_no = w_broadcast_no;
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION receipt_final(integer, integer, e164, text, smallint, text) IS
+	'a sent SMS becomes delivered (3) or failed (4) by its receipt, and its broadcast''s counts follow; false when it was not sent under that provider_ref';
 
 -- A delivery receipt that names only the carrier's id (report_delivery).
 CREATE FUNCTION report_delivery(provider_ref text, outcome text,
@@ -189,32 +292,24 @@ BEGIN
 	END IF;
 	h := pg_catalog.hashtext(ref);
 	-- one probe of sms_receipt_wait_ref (one shard on Citus); a hash that
-	-- other references share is told apart by the history row's own
-	-- provider_ref, read by its key (the shard of its account)
+	-- other references share is told apart by the part's reference, or by
+	-- the history row's own provider_ref, read by its key (the shard of
+	-- its account)
 	FOR w IN
-		SELECT x.account_no, x.broadcast_no, x.to_number
+		SELECT x.account_no, x.broadcast_no, x.to_number, x.part_ref
 		  FROM @extschema@.sms_receipt_wait x
-		 WHERE x.ref_hash = h
+		 WHERE x.ref_hash = h AND x.parts_left IS NULL
+		   AND (x.part_ref IS NULL OR x.part_ref = ref)
 	LOOP
-		UPDATE @extschema@.sms_history s
-		   SET state = new_state,
-			   changed_s = ((pg_catalog.extract('epoch', pg_catalog.now())
-							 - 946684800)::bigint
-							- (w.broadcast_no::bigint >> 15) * 86400)::integer,
-			   error = CASE WHEN new_state = 4
-						   THEN coalesce(report_delivery.error, 'delivery failed')
-					   END
-		 WHERE s.account_no = w.account_no AND s.broadcast_no = w.broadcast_no
-		   AND s.to_number OPERATOR(@extschema@.=) w.to_number
-		   AND s.provider_ref = ref AND s.state = 2;
-		IF FOUND THEN
-			UPDATE @extschema@.broadcasts m
-			   SET n_sent = m.n_sent - 1,
-				   n_delivered = m.n_delivered + (new_state = 3)::int,
-				   n_failed = m.n_failed + (new_state = 4)::int,
-				   updated_at = pg_catalog.now()
-			 WHERE m.account_no = w.account_no
-			   AND m.broadcast_no = w.broadcast_no;
+		IF w.part_ref IS NOT NULL THEN
+			found_one := @extschema@.report_part(h, w.account_no,
+				w.broadcast_no, w.to_number, ref, new_state,
+				report_delivery.error) OR found_one;
+			CONTINUE;
+		END IF;
+		IF @extschema@.receipt_final(w.account_no, w.broadcast_no,
+									 w.to_number, ref, new_state,
+									 report_delivery.error) THEN
 			found_one := true;
 		ELSIF NOT EXISTS (SELECT FROM @extschema@.sms_history s
 						   WHERE s.account_no = w.account_no
@@ -227,13 +322,14 @@ BEGIN
 		DELETE FROM @extschema@.sms_receipt_wait x
 		 WHERE x.ref_hash = h AND x.account_no = w.account_no
 		   AND x.broadcast_no = w.broadcast_no
-		   AND x.to_number OPERATOR(@extschema@.=) w.to_number;
+		   AND x.to_number OPERATOR(@extschema@.=) w.to_number
+		   AND x.part_ref IS NULL;
 	END LOOP;
 	RETURN found_one;
 END
 $$;
 COMMENT ON FUNCTION report_delivery(text, text, text) IS
-	'a delivery receipt naming only the carrier''s id: the sent SMS with that provider_ref becomes delivered or failed; false when no SMS waits for a receipt under that reference (unknown, or already delivered or failed: nothing changes)';
+	'a delivery receipt naming only the carrier''s id: the sent SMS with that provider_ref becomes delivered or failed (a split SMS: delivered when every part''s receipt says delivered, failed with the first that says failed); false when no SMS waits for a receipt under that reference (unknown, or already delivered or failed: nothing changes)';
 
 -- An inbound SMS to one of the senders' addresses (receive_sms for the
 -- account that owns to_address).

@@ -126,6 +126,15 @@ sub stats
 	return $r->{success} ? decode_json($r->{content}) : undef;
 }
 
+# The receipts held (mode receipt "held"): [{id, destination_addr, part}].
+sub held
+{
+	my ($self) = @_;
+	my $r = $http->get("http://127.0.0.1:$self->{control}/held");
+	die "SMSC control /held: $r->{status}" unless $r->{success};
+	return decode_json($r->{content});
+}
+
 # POST a control request; its JSON answer.
 sub control
 {

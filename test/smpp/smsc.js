@@ -10,8 +10,11 @@
 // 127.0.0.1:C steers it, one JSON body per POST:
 //   POST /mode     {"throttle": n}          the next n submit_sm: ESME_RTHROTTLED
 //                  {"fail": {"<dest digits>": status}}  permanent errors
-//                  {"receipt": "delivered"|"failed"|"none", "receipt_form": "tlv"|"text"|"both",
+//                  {"receipt": "delivered"|"failed"|"none"|"held", "receipt_form": "tlv"|"text"|"both",
 //                   "receipt_delay_ms": ms, "resp_delay_ms": ms}
+//   GET  /held     the receipts held (mode receipt "held"): [{"id", "destination_addr", "part"}]
+//   POST /release  {"receipts": [{"id": "...", "receipt": "delivered"|"failed"}, ...]}
+//                  sends those held receipts, in that order
 //   POST /inbound  {"from": "2135...", "to": "38383", "text": "STOP"}   deliver_sm to every bind
 //   POST /drop     closes every connection at once (a drop mid window)
 //   GET  /stats    {"binds": n, "submits": n, "sessions": n}
@@ -35,6 +38,7 @@ const prefix = Date.now().toString(36) + process.pid.toString(36);
 let counter = 0;
 const sessions = new Set();
 const pending = [];	// receipts whose bind closed before they went
+const held = new Map();	// message id -> [pdu, id]: receipts held until /release
 
 // Append one received PDU to the record.
 function log(session, pdu) {
@@ -52,9 +56,9 @@ function log(session, pdu) {
 	fs.writeSync(out, JSON.stringify(r) + '\n');
 }
 
-// The receipt for message id `id` of a submit_sm `pdu`.
-function receipt(session, pdu, id) {
-	const ok = mode.receipt === 'delivered';
+// The receipt for message id `id` of a submit_sm `pdu` (outcome: as the mode says).
+function receipt(session, pdu, id, outcome) {
+	const ok = (outcome || mode.receipt) === 'delivered';
 	const stat = ok ? 'DELIVRD' : 'UNDELIV';
 	const text = `id:${id} sub:001 dlvrd:${ok ? '001' : '000'} submit date:2601010000 ` +
 		`done date:2601010000 stat:${stat} err:${ok ? '000' : '034'} text:`;
@@ -87,7 +91,8 @@ function onSubmit(session, pdu) {
 		if (session.closed) return;
 		session.send(pdu.response(status === 0 ? {message_id: id} : {command_status: status}));
 		if (status === 0 && (pdu.registered_delivery & 1) && mode.receipt !== 'none')
-			setTimeout(() => {
+			if (mode.receipt === 'held') held.set(id, [pdu, id]);
+			else setTimeout(() => {
 				// a receipt for a bind that is gone waits for the next bind, as SMSCs keep them
 				if (session.closed) pending.push([pdu, id]); else receipt(session, pdu, id);
 			}, mode.receipt_delay_ms);
@@ -97,6 +102,8 @@ function onSubmit(session, pdu) {
 
 const server = smpp.createServer(session => {
 	session.bar9_id = ++stats.binds;
+	// no Nagle: answers go out as written (a real SMSC answers promptly)
+	session.socket.setNoDelay(true);
 	session.bar9_unanswered = new Set();
 	sessions.add(session);
 	const gone = () => {
@@ -140,9 +147,26 @@ http.createServer((req, res) => {
 	const done = (code, obj) => { res.writeHead(code, {'content-type': 'application/json'}); res.end(JSON.stringify(obj)); };
 	if (req.method === 'GET' && req.url === '/stats')
 		return done(200, Object.assign({sessions: sessions.size}, stats));
+	if (req.method === 'GET' && req.url === '/held')
+		return done(200, [...held.values()].map(([p, id]) => {
+			const sm = p.short_message;
+			const udh = sm && sm.udh && sm.udh[0];
+			return {id, destination_addr: p.destination_addr, part: udh ? udh[4] : 1};
+		}));
 	body(req, b => {
 		if (b === null) return done(400, {error: 'bad json'});
 		if (req.url === '/mode') { Object.assign(mode, b); return done(200, mode); }
+		if (req.url === '/release') {
+			const session = [...sessions][0];
+			if (!session) return done(409, {error: 'no bind'});
+			for (const r of b.receipts || []) {
+				const h = held.get(r.id);
+				if (!h) return done(404, {error: `no receipt held for ${r.id}`});
+				held.delete(r.id);
+				receipt(session, h[0], h[1], r.receipt);
+			}
+			return done(200, {held: held.size});
+		}
 		if (req.url === '/drop') { for (const s of sessions) s.socket.destroy(); return done(200, {}); }
 		if (req.url === '/inbound') {
 			let n = 0;

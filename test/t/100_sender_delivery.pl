@@ -3,6 +3,7 @@
 # destination, source TON/NPI, data_coding, UDH parts and text checked
 # against the body (GSM-7 with extension characters, Arabic UCS-2, emoji,
 # 1,600-character bodies); receipts in the TLVs or the text, delivered or
+# failed; a split SMS whose parts' receipts come in any order, one of them
 # failed; throttling; a permanent error; SIGTERM drains the window; an
 # inbound STOP opts the number out, cancels its queued SMS and the
 # confirmation goes back as a submit_sm.
@@ -205,6 +206,52 @@ is($node->safe_psql('postgres',
 	"SELECT to_number::text || ' ' || error FROM bar9.sms WHERE broadcast_id = '$m_perm' AND status = 'failed'"),
 	'+213555130003 ESME_RINVDSTADR (0x0000000b)', 'failed with the status name and code');
 $smsc->control('/mode', { fail => {} });
+
+# ---- a split SMS: a receipt per part, in any order; delivered when every
+# part is, failed as soon as one part fails
+$smsc->control('/mode', { receipt => 'held' });
+my $three = join('', map { chr(ord('a') + $_ % 26) } 0 .. 399);    # 3 parts
+my $m_split = broadcast(audience('split', 60000, 3), $three);
+my $held;
+ok(wait_for(sub { $held = $smsc->held; @$held == 9 }, 60),
+	'split SMS: 3 x 3 parts submitted, their receipts held');
+ok(wait_for(sub { counts($m_split) eq '0/0/3/0/0/0' }, 30), 'the 3 SMS are sent');
+my %part;    # digits -> part -> message id
+$part{ $_->{destination_addr} }{ $_->{part} } = $_->{id} for @$held;
+my ($pa, $pb, $pc) = map { $part{"21355516000$_"} } 0 .. 2;
+is(scalar(grep { keys %{ $part{"21355516000$_"} } == 3 } 0 .. 2), 3,
+	'each SMS has 3 parts with their own message ids');
+my $waiting = sub { $node->safe_psql('postgres', 'SELECT count(*) FROM bar9.sms_receipt_wait') };
+is($waiting->(), 12, 'each SMS waits for 3 receipts (and counts them: 4 rows)');
+my $sms_of = sub {
+	$node->safe_psql('postgres', qq{
+		SELECT status || ' ' || coalesce(provider_ref, '-') || ' ' || coalesce(error, '-')
+		  FROM bar9.sms WHERE broadcast_id = '$m_split' AND to_number::text = '+21355516000$_[0]'});
+};
+my $release = sub {
+	$smsc->control('/release', { receipts => [ map { { id => $_->[0], receipt => $_->[1] } } @_ ] });
+};
+my $w = $waiting->();
+$release->([ $pa->{3}, 'delivered' ], [ $pa->{1}, 'delivered' ]);
+ok(wait_for(sub { $waiting->() == $w - 2 }, 30), 'A: the receipts of parts 3 and 1 are taken');
+is($sms_of->(0), "sent $pa->{1} -", 'A: still sent while part 2 is not delivered');
+$release->([ $pb->{2}, 'failed' ]);
+ok(wait_for(sub { $sms_of->(1) =~ /^failed/ }, 30), 'B: failed by its part 2, first to come');
+is($sms_of->(1), "failed $pb->{1} stat:UNDELIV err:034",
+	'B: the error of the failed part, its provider_ref the first part\'s id');
+$release->([ $pa->{2}, 'delivered' ], [ $pb->{1}, 'delivered' ], [ $pb->{3}, 'delivered' ],
+	[ $pc->{2}, 'delivered' ], [ $pc->{3}, 'delivered' ]);
+ok(wait_for(sub { $sms_of->(0) =~ /^delivered/ }, 30), 'A: delivered with its last part');
+ok(wait_for(sub { $waiting->() == 2 }, 30), 'every receipt released so far is taken (C waits for part 1)');
+is($sms_of->(1), "failed $pb->{1} stat:UNDELIV err:034",
+	'B: stays failed when its other parts are delivered');
+is($sms_of->(2), "sent $pc->{1} -", 'C: sent while part 1 is not delivered');
+$release->([ $pc->{1}, 'delivered' ]);
+ok(wait_for(sub { $sms_of->(2) =~ /^delivered/ }, 30), 'C: delivered by its first part, the last to come');
+is($sms_of->(0), "delivered $pa->{1} -", 'A: delivered, provider_ref the first part\'s id');
+is(counts($m_split), '0/0/0/2/1/0', 'split SMS: 2 delivered, 1 failed');
+is($waiting->(), 0, 'no part waits for a receipt any more');
+$smsc->control('/mode', { receipt => 'delivered' });
 
 # ---- SIGTERM: the window finishes, what it knows is acked, exit 0
 $smsc->control('/mode', { resp_delay_ms => 1000 });
