@@ -3,14 +3,15 @@
  *		bar9-sender: hands bar9's SMS queue to an SMSC over SMPP 3.4.
  *
  * One process, one transceiver bind, one thread: a poll() loop over the
- * SMSC socket and the database connection (README, "Delivery").
+ * SMSC socket and two database connections, claims and acks on one,
+ * receipts and inbound SMS on the other (README, "Delivery").
  *
  *	config.c	BAR9_SMPP_URL / BAR9_DATABASE_URL and the flags
  *	encode.c	GSM-7 / UCS-2 encoding and the split into UDH parts
  *	smpp.c		the bind: connect, bind_transceiver, PDUs in and out
  *	db.c		claim_sms, ack_sms_batch, report_delivery, receive_sms_at
- *	loop.c		the loop: the window of submit_sm, the rate cap, throttling,
- *				acks in batches, rebinds
+ *	loop.c		the loop: the window of submit_sm, claims ahead, the rate
+ *				cap, throttling, acks in batches, receipts, rebinds
  *	inbound.c	deliver_sm: delivery receipts and inbound SMS
  *	main.c		configuration, signals, logging, counters
  */

@@ -201,12 +201,6 @@ SELECT bar9.create_broadcast(:'acct', :'cid', '');
 SELECT bar9.create_broadcast(:'acct', :'cid', repeat('x', 1601));
 SELECT bar9.create_broadcast(:'acct', :'cid', 'x', now() + interval '10 seconds');
 SELECT bar9.create_broadcast(:'acct', :'cid', 'x', now() + interval '40 days');
--- "from" as the HTTP body's: one of the account's sender addresses, else 22023
-SELECT bar9.add_sender(:'acct', 'SqlShop') \g /dev/null
-SELECT "from", (bar9.get_broadcast(:'acct', id))."from" AS stored FROM bar9.create_broadcast(:'acct', :'cid', 'from SQL', NULL, 'SqlShop');
-SELECT "from" IS NULL AS no_default FROM bar9.create_broadcast(:'acct', :'cid', 'no from');
-SELECT bar9.create_broadcast(:'acct', :'cid', 'x', NULL, 'Unknown1');
-SELECT bar9.remove_sender(:'acct', 'SqlShop');
 SELECT pg_temp.try(format('SELECT bar9.create_broadcast(%L, %L, ''x'')', :'acct', :'empty'));
 SELECT pg_temp.try(format('SELECT bar9.create_broadcast(%L, %L, ''x'')', :'acct', :'cid2'));
 SELECT bar9.create_broadcast(NULL, :'cid', 'x');
@@ -222,6 +216,12 @@ SELECT pg_temp.try(format('SELECT bar9.list_broadcasts(%L, %L)', :'acct2', :'cid
 SELECT status, canceled FROM bar9.cancel_broadcast(:'acct', (SELECT broadcast_id FROM bar9.broadcasts WHERE body = 'later' AND status = 'scheduled' ORDER BY created_at LIMIT 1));
 SELECT pg_temp.try(format('SELECT bar9.cancel_broadcast(%L, %L)', :'acct', :'m1'));
 SELECT pg_temp.try(format('SELECT bar9.cancel_broadcast(%L, %L)', :'acct2', :'mq'));
+-- "from" as the HTTP body's: one of the account's sender addresses, else 22023
+SELECT bar9.add_sender(:'acct', 'SqlShop') \g /dev/null
+SELECT "from", (bar9.get_broadcast(:'acct', id))."from" AS stored FROM bar9.create_broadcast(:'acct', :'cid', 'from SQL', NULL, 'SqlShop');
+SELECT "from" IS NULL AS no_default FROM bar9.create_broadcast(:'acct', :'cid', 'no from');
+SELECT bar9.create_broadcast(:'acct', :'cid', 'x', NULL, 'Unknown1');
+SELECT bar9.remove_sender(:'acct', 'SqlShop');
 -- every broadcast's counters match its SMS
 SELECT bool_and((m.n_queued, m.n_sending, m.n_sent, m.n_delivered, m.n_failed, m.n_canceled) = (SELECT count(*) FILTER (WHERE s.status = 'queued'), count(*) FILTER (WHERE s.status = 'sending'), count(*) FILTER (WHERE s.status = 'sent'), count(*) FILTER (WHERE s.status = 'delivered'), count(*) FILTER (WHERE s.status = 'failed'), count(*) FILTER (WHERE s.status = 'canceled') FROM bar9.sms s WHERE s.broadcast_id = m.broadcast_id)) AS all_exact FROM bar9.broadcasts m;
 \c postgres

@@ -505,11 +505,8 @@ AckRetried(AckCall *call, AckItem *items, int n, Broadcast *b)
 										"   WHERE account_no = $1 AND broadcast_no = $2"
 										"     AND to_number OPERATOR(bar9.=) ANY ($3::bar9.e164[])"
 										"     AND claim_no = $5"
-										"  RETURNING to_number, attempt, error),"
-										" refs AS ("
-										"  SELECT u.n::bar9.e164 AS to_number, u.ref"
-										"    FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(n, ref)"
-										"   WHERE u.ref IS NOT NULL)"
+										"  RETURNING to_number, attempt, error)"
+										RUN_REFS
 										RUN_WAIT
 										" INSERT INTO bar9.sms_history"
 										" SELECT $1, $2, g.to_number, $6,"

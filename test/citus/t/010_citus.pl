@@ -3,8 +3,10 @@
 # by account_no or a reference table; requests through a worker node; a
 # broadcast's recipients exactly its audience at its cutoff whichever node
 # took the adds; claims on two nodes with distinct ids, acknowledged from a
-# third; accounts taking turns; the fan-out's insert and the key lookup on
-# one shard (EXPLAIN); an old day of SMS history retired on every node.
+# third; receipts found from any node, a split SMS's parts among them, by
+# one shard (EXPLAIN); accounts taking turns; the fan-out's insert and the
+# key lookup on one shard (EXPLAIN); an old day of SMS history retired on
+# every node.
 use strict;
 use warnings;
 
@@ -103,6 +105,40 @@ is( $w2->safe_psql('postgres',
 is( $node->safe_psql('postgres',
 		"SELECT bar9.ack_sms_batch(string_to_array('$claim_w', ' '), 'delivered')"),
 	'5', "a worker node's claims acknowledged on the coordinator");
+
+# ---- receipts: report_delivery finds its SMS from any node, by one shard
+# of sms_receipt_wait (distributed by the hash of the reference)
+my @three = split / /, $q->("SELECT string_agg(sms_id, ' ') FROM bar9.claim_sms(3)");
+is(scalar(@three), 3, 'three more SMS claimed');
+is( $q->(qq{SELECT bar9.ack_sms_batch(ARRAY['$three[0]', '$three[1]', '$three[2]'], 'sent',
+			ARRAY['citus-ref-1', 'citus-ref-2', 'citus-p1 citus-p2'])}),
+	'3', 'acknowledged sent with provider refs, the third a split SMS of two parts');
+is($q->('SELECT count(*) FROM bar9.sms_receipt_wait'), '5',
+	'five rows wait: one per reference, and the split SMS\'s count of parts');
+my $statuses = sub {
+	$q->(q{SELECT string_agg(status, ' ' ORDER BY provider_ref) FROM bar9.sms
+			WHERE provider_ref LIKE 'citus-%'});
+};
+is($w1->safe_psql('postgres', "SELECT bar9.report_delivery('citus-ref-1', 'delivered')"),
+	't', 'a receipt reported on a worker node finds its SMS');
+is($q->("SELECT bar9.report_delivery('citus-ref-2', 'failed', 'stat:UNDELIV err:034')"),
+	't', 'a receipt reported on the coordinator finds its SMS');
+is($w2->safe_psql('postgres', "SELECT bar9.report_delivery('citus-p2', 'delivered')"),
+	't', "the split SMS's second part, on the other worker");
+is($statuses->(), 'sent delivered failed', 'delivered, failed, and the split SMS still sent');
+is($q->("SELECT bar9.report_delivery('citus-p1', 'delivered')"), 't', 'its first part');
+is($statuses->(), 'delivered delivered failed', 'the split SMS delivered with its last part');
+is($q->('SELECT count(*) FROM bar9.sms_receipt_wait'), '0', 'no receipt waits any more');
+is($q->("SELECT bar9.report_delivery('citus-ref-1', 'delivered')"), 'f',
+	'a repeated receipt finds nothing');
+my $h = $q->("SELECT hashtext('citus-ref-1')");
+my $rplan = $q->(qq{EXPLAIN (COSTS OFF)
+	SELECT x.account_no, x.broadcast_no, x.to_number, x.part_ref
+	  FROM bar9.sms_receipt_wait x
+	 WHERE x.ref_hash = $h AND x.parts_left IS NULL});
+like($rplan, qr/Task Count: 1/, "report_delivery's lookup by ref_hash goes to one shard");
+unlike($rplan, qr/coordinator|repartition/i, 'and nothing is pulled to the coordinator');
+note $rplan;
 
 # ---- accounts take turns: a second account's broadcast is served next
 my ($key2, $account2) = bar9_key($node);
