@@ -627,12 +627,21 @@ bar9_fanout_batch(const char *account_id, int32 account_no,
 	b.account_id = account_id;
 	b.broadcast_id = broadcast_id;
 
-	/* 1. No opt-out of this account in flight while the batch runs. */
-	bar9_consent_lock(account_id, false);
-
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	b.account_no = account_no ? account_no : bar9_account_no(account_id, true);
+	if (b.account_no == 0)
+	{
+		SPI_finish();			/* no such account: no such broadcast */
+		return;
+	}
+
+	/* 1. No opt-out of this account in flight while the batch runs. */
+	if (!bar9_consent_lock_shared(account_id, b.account_no, broadcast_id))
+	{
+		SPI_finish();			/* no such broadcast */
+		return;
+	}
 	b.audience_id = audience_id ? audience_id :
 		FanoutAudienceOf(account_id, b.account_no, broadcast_id);
 

@@ -22,8 +22,6 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
-#include "miscadmin.h"
-#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -84,21 +82,77 @@ bar9_consent_require_account(const char *account_id)
 				 errmsg("account \"%s\" does not exist", account_id)));
 }
 
-/* Take the account's consent lock (see optouts.h), shared or exclusive. */
-void
-bar9_consent_lock(const char *account_id, bool exclusive)
+/*
+ * Run sql, a SELECT of one row of the account's shard that calls
+ * pg_advisory_xact_lock[_shared]($1, $2) with the consent lock's keys and
+ * locks the row FOR KEY SHARE; args[2..] are its own parameters.  On Citus
+ * the SELECT runs in the transaction on the account's shard, so the lock is
+ * taken on that node whichever node runs either side (FOR KEY SHARE keeps
+ * the read in the transaction there, and conflicts with no update but of a
+ * key); on a single node it is the local advisory lock it always was.
+ * Returns whether the row was there (and the lock taken).
+ */
+static bool
+ConsentLockVia(SPIPlanPtr *plan, const char *sql, const char *account_id,
+			   int nargs, Oid *argtypes, Datum *args)
 {
-	LOCKTAG		tag;
-	uint32		key2;
+	int			rc;
 
+	args[0] = Int32GetDatum(BAR9_CONSENT_LOCK_CLASS);
 	/* the same value as SQL hashtext(account_id) (deterministic collation) */
-	key2 = hash_bytes((const unsigned char *) account_id, strlen(account_id));
+	args[1] = Int32GetDatum((int32) hash_bytes((const unsigned char *) account_id,
+											   strlen(account_id)));
+	rc = SPI_execute_plan(bar9_plan(plan, sql, nargs, argtypes),
+						  args, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "consent lock failed: %s", SPI_result_code_string(rc));
+	return SPI_processed == 1;
+}
 
-	/* what pg_advisory_xact_lock[_shared](int4, int4) locks */
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) BAR9_CONSENT_LOCK_CLASS,
-						 key2, 2);
-	(void) LockAcquire(&tag, exclusive ? ExclusiveLock : ShareLock,
-					   false, false);
+/*
+ * Take the account's consent lock (see optouts.h) exclusive, for an
+ * opt-out, through the account's bar9.account_counters row.  SPI is
+ * connected.
+ */
+void
+bar9_consent_lock_exclusive(const char *account_id, int32 account_no)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[3] = {INT4OID, INT4OID, INT4OID};
+	Datum		args[3];
+
+	args[2] = Int32GetDatum(account_no);
+	if (!ConsentLockVia(&plan,
+						"SELECT pg_catalog.pg_advisory_xact_lock($1, $2)"
+						"  FROM bar9.account_counters"
+						" WHERE account_no = $3 FOR KEY SHARE",
+						account_id, 3, argtypes, args))
+		elog(ERROR, "account \"%s\" has no counters row", account_id);
+}
+
+/*
+ * Take the account's consent lock shared, for a fan-out batch of
+ * broadcast_id, through the broadcast's row (the fan-out worker may lock
+ * it; it may not lock the account's counters).  SPI is connected.  Returns
+ * false, taking nothing, when there is no such broadcast.
+ */
+bool
+bar9_consent_lock_shared(const char *account_id, int32 account_no,
+						 const char *broadcast_id)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[5] = {INT4OID, INT4OID, TEXTOID, TEXTOID, INT4OID};
+	Datum		args[5];
+
+	args[2] = CStringGetTextDatum(account_id);
+	args[3] = CStringGetTextDatum(broadcast_id);
+	args[4] = Int32GetDatum(account_no);
+	return ConsentLockVia(&plan,
+						  "SELECT pg_catalog.pg_advisory_xact_lock_shared($1, $2)"
+						  "  FROM bar9.broadcasts"
+						  " WHERE account_id = $3 AND broadcast_id = $4"
+						  "   AND account_no = $5 FOR KEY SHARE",
+						  account_id, 5, argtypes, args);
 }
 
 /* Copy one opt_outs row (phone_number, source, created_at) into *out. */
@@ -194,9 +248,10 @@ bar9_opt_out_add(const char *account_id, uint64 number, const char *source,
 	int			attempt;
 
 	CheckSource(source);
-	bar9_consent_lock(account_id, true);
-
 	ConnectSPI();
+	args[3] = Int32GetDatum(bar9_account_no(account_id, false));
+	bar9_consent_lock_exclusive(account_id, DatumGetInt32(args[3]));
+
 	bar9_plan(&insert_plan,
 			  "INSERT INTO bar9.opt_outs"
 			  "  (account_id, phone_number, source, created_at, account_no)"
@@ -214,7 +269,6 @@ bar9_opt_out_add(const char *account_id, uint64 number, const char *source,
 	args[0] = CStringGetTextDatum(account_id);
 	args[1] = E164TextDatum(number);
 	args[2] = CStringGetTextDatum(source);
-	args[3] = Int32GetDatum(bar9_account_no(account_id, false));
 
 	/*
 	 * Insert, or read the entry that is there.  It can vanish in between (a

@@ -20,7 +20,10 @@
  *	cancel runs (which then sees and cancels its SMS), and a batch starting
  *	later sees the opt-out row.  From SQL the shared lock is
  *		SELECT pg_advisory_xact_lock_shared(1650553401, hashtext(account_id));
- *	and from C bar9_consent_lock(account_id, false).
+ *	and from C bar9_consent_lock_shared(account_id, account_no,
+ *	broadcast_id), which takes it through a SELECT of the broadcast's row
+ *	(the opt-out: of the account's bar9.account_counters row), so that on
+ *	Citus it is taken on the node of the account's shard.
  *
  *	After that, an opt-out locks bar9.sms rows (the queued SMS to the number;
  *	it waits for a claimer holding one, which turns it 'sending' so that it
@@ -52,8 +55,16 @@ typedef struct OptOut
 /* Raise 22023 unless account_id names an existing account. */
 extern void bar9_consent_require_account(const char *account_id);
 
-/* Take the account's consent lock (see above), shared or exclusive. */
-extern void bar9_consent_lock(const char *account_id, bool exclusive);
+/*
+ * Take the account's consent lock (see above) on the node of the account's
+ * shard: exclusive for an opt-out, shared for a fan-out batch of
+ * broadcast_id (false when there is no such broadcast).  SPI must be
+ * connected.
+ */
+extern void bar9_consent_lock_exclusive(const char *account_id,
+										int32 account_no);
+extern bool bar9_consent_lock_shared(const char *account_id, int32 account_no,
+									 const char *broadcast_id);
 
 /*
  * Put number on the account's opt-out list (source "api" or "keyword") and
