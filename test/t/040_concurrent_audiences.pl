@@ -21,7 +21,7 @@ use Test::More;
 my $clients = 8;
 my $transactions = 250;
 
-my $node = PostgreSQL::Test::Cluster->new('concurrent_channels');
+my $node = PostgreSQL::Test::Cluster->new('concurrent_audiences');
 $node->init;
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'bar9'");
 $node->append_conf('postgresql.conf', "max_connections = 50");

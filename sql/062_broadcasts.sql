@@ -3,14 +3,11 @@
 -- (bar9.fanout_run) and the sender queue, body and send_at validation,
 -- cancel in every state, and the typed SQL functions.
 -- It runs in a database of its own: it claims SMS, which must be its own.
-DROP DATABASE IF EXISTS bar9_messages_regress;
-NOTICE:  database "bar9_messages_regress" does not exist, skipping
-CREATE DATABASE bar9_messages_regress;
-ALTER DATABASE bar9_messages_regress SET lc_messages TO 'C';
-\c bar9_messages_regress
+DROP DATABASE IF EXISTS bar9_broadcasts_regress;
+CREATE DATABASE bar9_broadcasts_regress;
+ALTER DATABASE bar9_broadcasts_regress SET lc_messages TO 'C';
+\c bar9_broadcasts_regress
 CREATE EXTENSION bar9;
-WARNING:  the bar9 worker does not serve database "bar9_messages_regress": its broadcasts will stay pending
-HINT:  The worker serves database 'postgres'. Set bar9.database_name = 'bar9_messages_regress' in postgresql.conf and restart the server, or create the extension in database 'postgres'.
 \pset format unaligned
 CREATE FUNCTION pg_temp.mask(t text) RETURNS text LANGUAGE sql AS $$ SELECT regexp_replace(regexp_replace(t, '(mkt|acct|key|msg)_[0-9A-Za-z]{22}', '\1_X', 'g'), '\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ', 'TIME', 'g') $$;
 CREATE FUNCTION pg_temp.call(m text, p text, h jsonb, b text DEFAULT NULL) RETURNS TABLE (status int, body text) LANGUAGE sql AS $$ SELECT a.status, pg_temp.mask(a.body) FROM bar9.api(m, p, h, convert_to(b, 'UTF8')) a $$;
@@ -27,620 +24,205 @@ SELECT (bar9.create_audience(:'acct', 'Ramadan')).id AS cid \gset
 SELECT (bar9.create_audience(:'acct', 'Empty')).id AS empty \gset
 SELECT (bar9.create_audience(:'acct2', 'Theirs')).id AS cid2 \gset
 SELECT added FROM bar9.add_numbers(:'acct', :'cid', ARRAY['+213555123456', '+33612345678', '+447911123456']);
-added
-3
-(1 row)
 SELECT added FROM bar9.add_numbers(:'acct2', :'cid2', ARRAY['+213555123456']);
-added
-1
-(1 row)
 \set msgs '/v1/marketing/channels/' :cid '/messages'
 --
 -- POST: 201 at once, status pending, recipients counted from the audience
 --
 CREATE TEMP TABLE r AS SELECT * FROM bar9.api('POST', :'msgs', :'h', convert_to('{"body": "Big discount this weekend!"}', 'UTF8'));
 SELECT status, pg_temp.mask(body) FROM r;
-status|mask
-201|{"id":"msg_X","object":"marketing_message","channel_id":"mkt_X","body":"Big discount this weekend!","status":"pending","recipient_count":3,"suppressed_count":0,"encoding":"GSM-7","segments":1,"send_at":null,"from":null,"counts":{"queued":0,"sending":0,"sent":0,"delivered":0,"failed":0,"canceled":0},"created_at":"TIME","status_reason":"the bar9 worker serves database \"postgres\", not \"bar9_messages_regress\": set bar9.database_name = 'bar9_messages_regress' and restart the server"}
-(1 row)
 SELECT body::jsonb->>'id' AS m1 FROM r \gset
 SELECT :'m1' ~ '^msg_[0-9A-Za-z]{22}$' AS id_ok;
-id_ok
-t
-(1 row)
 SELECT status, fanout_done, send_at IS NULL AS now, recipient_count FROM bar9.broadcasts WHERE broadcast_id = :'m1';
-status|fanout_done|now|recipient_count
-pending|f|t|3
-(1 row)
 SELECT count(*) AS sms_at_request FROM bar9.sms WHERE broadcast_id = :'m1';
-sms_at_request
-0
-(1 row)
 -- the recipients: members whose added_seq is at most the cutoff
 SELECT member_seq_cutoff = (SELECT max(added_seq) FROM bar9.audience_numbers) AS cutoff_is_last_member FROM bar9.broadcasts WHERE broadcast_id = :'m1';
-cutoff_is_last_member
-t
-(1 row)
 -- a number added after the request gets nothing
 SELECT added FROM bar9.add_numbers(:'acct', :'cid', ARRAY['+213555000999']);
-added
-1
-(1 row)
 SELECT (SELECT added_seq FROM bar9.audience_numbers WHERE phone_number::text = '+213555000999') > member_seq_cutoff AS later_number_excluded FROM bar9.broadcasts WHERE broadcast_id = :'m1';
-later_number_excluded
-t
-(1 row)
 SELECT * FROM pg_temp.call('GET', :'msgs' || '/' || :'m1', :'h');
-status|body
-200|{"id":"msg_X","object":"marketing_message","channel_id":"mkt_X","body":"Big discount this weekend!","status":"pending","recipient_count":3,"suppressed_count":0,"encoding":"GSM-7","segments":1,"send_at":null,"from":null,"counts":{"queued":0,"sending":0,"sent":0,"delivered":0,"failed":0,"canceled":0},"created_at":"TIME","status_reason":"the bar9 worker serves database \"postgres\", not \"bar9_messages_regress\": set bar9.database_name = 'bar9_messages_regress' and restart the server"}
-(1 row)
 --
 -- Status: pending -> queued (fan-out) -> sending (claims) -> completed (acks)
 --
 SELECT bar9.fanout_run(:'acct', :'m1');
-fanout_run
-queued
-(1 row)
 SELECT * FROM pg_temp.call('GET', :'msgs' || '/' || :'m1', :'h');
-status|body
-200|{"id":"msg_X","object":"marketing_message","channel_id":"mkt_X","body":"Big discount this weekend!","status":"queued","recipient_count":3,"suppressed_count":0,"encoding":"GSM-7","segments":1,"send_at":null,"from":null,"counts":{"queued":3,"sending":0,"sent":0,"delivered":0,"failed":0,"canceled":0},"created_at":"TIME"}
-(1 row)
 SELECT to_number, body, attempt FROM bar9.claim_sms(1);
-to_number|body|attempt
-+213555123456|Big discount this weekend!|1
-(1 row)
 SELECT * FROM pg_temp.call('GET', :'msgs' || '/' || :'m1', :'h');
-status|body
-200|{"id":"msg_X","object":"marketing_message","channel_id":"mkt_X","body":"Big discount this weekend!","status":"sending","recipient_count":3,"suppressed_count":0,"encoding":"GSM-7","segments":1,"send_at":null,"from":null,"counts":{"queued":2,"sending":1,"sent":0,"delivered":0,"failed":0,"canceled":0},"created_at":"TIME"}
-(1 row)
 SELECT bar9.ack_sms_batch(ARRAY(SELECT sms_id FROM bar9.sms WHERE broadcast_id = :'m1' AND status = 'sending'), 'sent');
-ack_sms_batch
-1
-(1 row)
 SELECT * FROM pg_temp.call('GET', :'msgs' || '/' || :'m1', :'h');
-status|body
-200|{"id":"msg_X","object":"marketing_message","channel_id":"mkt_X","body":"Big discount this weekend!","status":"sending","recipient_count":3,"suppressed_count":0,"encoding":"GSM-7","segments":1,"send_at":null,"from":null,"counts":{"queued":2,"sending":0,"sent":1,"delivered":0,"failed":0,"canceled":0},"created_at":"TIME"}
-(1 row)
 SELECT count(*) AS claimed FROM bar9.claim_sms(100);
-claimed
-2
-(1 row)
 SELECT bar9.ack_sms(sms_id, 'delivered') FROM bar9.sms WHERE broadcast_id = :'m1' AND to_number::text = '+33612345678';
-ack_sms
-delivered
-(1 row)
 SELECT bar9.ack_sms(sms_id, 'failed', NULL, 'unreachable') FROM bar9.sms WHERE broadcast_id = :'m1' AND to_number::text = '+447911123456';
-ack_sms
-failed
-(1 row)
 SELECT * FROM pg_temp.call('GET', :'msgs' || '/' || :'m1', :'h');
-status|body
-200|{"id":"msg_X","object":"marketing_message","channel_id":"mkt_X","body":"Big discount this weekend!","status":"completed","recipient_count":3,"suppressed_count":0,"encoding":"GSM-7","segments":1,"send_at":null,"from":null,"counts":{"queued":0,"sending":0,"sent":1,"delivered":1,"failed":1,"canceled":0},"created_at":"TIME"}
-(1 row)
 --
 -- Body: 1 to 1600 characters (not bytes), a JSON string, required
 --
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": "x"}');
-status|body
-201|{"id":"msg_X","object":"marketing_message","channel_id":"mkt_X","body":"x","status":"pending","recipient_count":4,"suppressed_count":0,"encoding":"GSM-7","segments":1,"send_at":null,"from":null,"counts":{"queued":0,"sending":0,"sent":0,"delivered":0,"failed":0,"canceled":0},"created_at":"TIME","status_reason":"the bar9 worker serves database \"postgres\", not \"bar9_messages_regress\": set bar9.database_name = 'bar9_messages_regress' and restart the server"}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', jsonb_build_object('body', repeat('a', 1600))::text);
-status|body
-201|{"id":"msg_X","object":"marketing_message","channel_id":"mkt_X","body":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","status":"pending","recipient_count":4,"suppressed_count":0,"encoding":"GSM-7","segments":11,"send_at":null,"from":null,"counts":{"queued":0,"sending":0,"sent":0,"delivered":0,"failed":0,"canceled":0},"created_at":"TIME","status_reason":"the bar9 worker serves database \"postgres\", not \"bar9_messages_regress\": set bar9.database_name = 'bar9_messages_regress' and restart the server"}
-(1 row)
 SELECT status, body::jsonb->'segments' AS segments, body::jsonb->'encoding' AS encoding FROM bar9.api('POST', :'msgs', :'h', convert_to(jsonb_build_object('body', repeat('é', 1600))::text, 'UTF8'));
-status|segments|encoding
-201|11|"GSM-7"
-(1 row)
 SELECT status, body::jsonb->'segments' AS segments, body::jsonb->'encoding' AS encoding FROM bar9.api('POST', :'msgs', :'h', convert_to(jsonb_build_object('body', repeat('ش', 1600))::text, 'UTF8'));
-status|segments|encoding
-201|24|"UCS-2"
-(1 row)
 SELECT status, body::jsonb->'segments' AS segments, body::jsonb->'encoding' AS encoding FROM bar9.api('POST', :'msgs', :'h', convert_to(jsonb_build_object('body', repeat('😀', 1600))::text, 'UTF8'));
-status|segments|encoding
-201|49|"UCS-2"
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', jsonb_build_object('body', repeat('a', 1601))::text);
-status|body
-400|{"error":{"code":"invalid_parameter","message":"body must be at most 1600 characters long","param":"body"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', jsonb_build_object('body', repeat('😀', 1601))::text);
-status|body
-400|{"error":{"code":"invalid_parameter","message":"body must be at most 1600 characters long","param":"body"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": ""}');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"body must not be empty","param":"body"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": 42}');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"body must be a string","param":"body"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": null}');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"body must be a string","param":"body"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": ["hi"]}');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"body must be a string","param":"body"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": {"text": "hi"}}');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"body must be a string","param":"body"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": true}');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"body must be a string","param":"body"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{}');
-status|body
-400|{"error":{"code":"missing_parameter","message":"Missing required parameter: body","param":"body"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h');
-status|body
-400|{"error":{"code":"missing_parameter","message":"Missing required parameter: body","param":"body"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": "hi", "to": "+213555123456"}');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"Received unknown parameter: to","param":"to"}}
-(1 row)
 -- a missing required field is named even beside an unknown one
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"text": "hi"}');
-status|body
-400|{"error":{"code":"missing_parameter","message":"Missing required parameter: body; received unknown parameter: text","param":"body"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": "hi"');
-status|body
-400|{"error":{"code":"invalid_json","message":"The request body is not valid JSON: The input string ended unexpectedly."}}
-(1 row)
 --
 -- Audience: empty is 422, absent or another account's is 404; scope send
 --
 SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels/' || :'empty' || '/messages', :'h', '{"body": "hi"}');
-status|body
-422|{"error":{"code":"channel_empty","message":"The audience has no phone numbers: add some before sending to it"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels/mkt_0000000000000000000000/messages', :'h', '{"body": "hi"}');
-status|body
-404|{"error":{"code":"not_found","message":"No such marketing_channel: 'mkt_X'"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels/nope/messages', :'h', '{"body": "hi"}');
-status|body
-404|{"error":{"code":"not_found","message":"No such marketing_channel: 'nope'"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels/' || :'cid2' || '/messages', :'h', '{"body": "hi"}');
-status|body
-404|{"error":{"code":"not_found","message":"No such marketing_channel: 'mkt_X'"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h2', '{"body": "hi"}');
-status|body
-404|{"error":{"code":"not_found","message":"No such marketing_channel: 'mkt_X'"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h_rw', '{"body": "hi"}');
-status|body
-403|{"error":{"code":"insufficient_scope","message":"This API key does not have the required scope: marketing:channels:send"}}
-(1 row)
 SELECT * FROM pg_temp.call('PUT', :'msgs', :'h', '{"body": "hi"}');
-status|body
-405|{"error":{"code":"method_not_allowed","message":"Method not allowed; this URL accepts GET, POST"}}
-(1 row)
 -- a deleted audience takes its broadcasts out of the API
 SELECT (bar9.create_audience(:'acct', 'Doomed')).id AS doomed \gset
 SELECT added FROM bar9.add_numbers(:'acct', :'doomed', ARRAY['+213555123456']);
-added
-1
-(1 row)
 SELECT body::jsonb->>'id' AS md FROM bar9.api('POST', '/v1/marketing/channels/' || :'doomed' || '/messages', :'h', convert_to('{"body": "bye"}', 'UTF8')) \gset
 SELECT bar9.delete_audience(:'acct', :'doomed');
-delete_audience
-
-(1 row)
 SELECT * FROM pg_temp.call('GET', '/v1/marketing/channels/' || :'doomed' || '/messages/' || :'md', :'h');
-status|body
-404|{"error":{"code":"not_found","message":"No such marketing_channel: 'mkt_X'"}}
-(1 row)
 SELECT * FROM pg_temp.call('GET', '/v1/marketing/channels/' || :'doomed' || '/messages', :'h');
-status|body
-404|{"error":{"code":"not_found","message":"No such marketing_channel: 'mkt_X'"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels/' || :'doomed' || '/messages', :'h', '{"body": "hi"}');
-status|body
-404|{"error":{"code":"not_found","message":"No such marketing_channel: 'mkt_X'"}}
-(1 row)
 --
 -- send_at: RFC 3339, 1 minute to 35 days ahead
 --
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', jsonb_build_object('body', 'later', 'send_at', pg_temp.ahead('30 seconds'))::text);
-status|body
-400|{"error":{"code":"invalid_parameter","message":"send_at must be between 1 minute and 35 days from now","param":"send_at"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', jsonb_build_object('body', 'later', 'send_at', pg_temp.ahead('36 days'))::text);
-status|body
-400|{"error":{"code":"invalid_parameter","message":"send_at must be between 1 minute and 35 days from now","param":"send_at"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', jsonb_build_object('body', 'later', 'send_at', pg_temp.ahead('-1 hour'))::text);
-status|body
-400|{"error":{"code":"invalid_parameter","message":"send_at must be between 1 minute and 35 days from now","param":"send_at"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": "later", "send_at": 1893456000}');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"send_at must be a string","param":"send_at"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": "later", "send_at": null}');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"send_at must be a string","param":"send_at"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": "later", "send_at": true}');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"send_at must be a string","param":"send_at"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": "later", "send_at": "tomorrow"}');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"send_at must be an RFC 3339 date-time with a time zone, e.g. TIME","param":"send_at"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": "later", "send_at": ""}');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"send_at must be an RFC 3339 date-time with a time zone, e.g. TIME","param":"send_at"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', jsonb_build_object('body', 'later', 'send_at', replace(pg_temp.ahead('1 day'), 'T', ' '))::text);
-status|body
-400|{"error":{"code":"invalid_parameter","message":"send_at must be an RFC 3339 date-time with a time zone, e.g. TIME","param":"send_at"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', jsonb_build_object('body', 'later', 'send_at', rtrim(pg_temp.ahead('1 day'), 'Z'))::text);
-status|body
-400|{"error":{"code":"invalid_parameter","message":"send_at must be an RFC 3339 date-time with a time zone, e.g. TIME","param":"send_at"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', jsonb_build_object('body', 'later', 'send_at', left(pg_temp.ahead('1 day'), 10))::text);
-status|body
-400|{"error":{"code":"invalid_parameter","message":"send_at must be an RFC 3339 date-time with a time zone, e.g. TIME","param":"send_at"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', jsonb_build_object('body', 'later', 'send_at', rtrim(pg_temp.ahead('1 day'), 'Z') || '+0100')::text);
-status|body
-400|{"error":{"code":"invalid_parameter","message":"send_at must be an RFC 3339 date-time with a time zone, e.g. TIME","param":"send_at"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": "later", "send_at": "2030-13-01T10:00:00Z"}');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"send_at must be an RFC 3339 date-time with a time zone, e.g. TIME","param":"send_at"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": "later", "send_at": "2030-02-30T10:00:00Z"}');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"send_at must be an RFC 3339 date-time with a time zone, e.g. TIME","param":"send_at"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": "later", "send_at": "2030-01-01T24:00:00Z"}');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"send_at must be an RFC 3339 date-time with a time zone, e.g. TIME","param":"send_at"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": "later", "send_at": "2030-01-01T10:00:00+24:00"}');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"send_at must be an RFC 3339 date-time with a time zone, e.g. TIME","param":"send_at"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": "later", "send_at": "2030-01-01T10:00:00.Z"}');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"send_at must be an RFC 3339 date-time with a time zone, e.g. TIME","param":"send_at"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h', '{"body": "later", "send_at": "+2030-01-01T10:00:00Z"}');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"send_at must be an RFC 3339 date-time with a time zone, e.g. TIME","param":"send_at"}}
-(1 row)
 -- accepted: UTC, an offset, lower case, a fraction; shown in UTC
 BEGIN;  -- one transaction: now() is the same in the request and in the checks
 CREATE TEMP TABLE s AS SELECT * FROM bar9.api('POST', :'msgs', :'h', convert_to(jsonb_build_object('body', 'later', 'send_at', pg_temp.ahead('1 hour'))::text, 'UTF8'));
 SELECT status, pg_temp.mask(body) FROM s;
-status|mask
-201|{"id":"msg_X","object":"marketing_message","channel_id":"mkt_X","body":"later","status":"scheduled","recipient_count":4,"suppressed_count":0,"encoding":"GSM-7","segments":1,"send_at":"TIME","from":null,"counts":{"queued":0,"sending":0,"sent":0,"delivered":0,"failed":0,"canceled":0},"created_at":"TIME","status_reason":"the bar9 worker serves database \"postgres\", not \"bar9_messages_regress\": set bar9.database_name = 'bar9_messages_regress' and restart the server"}
-(1 row)
 SELECT body::jsonb->>'id' AS ms FROM s \gset
 SELECT (body::jsonb->>'send_at')::timestamptz = date_trunc('second', now() + interval '1 hour') AS send_at_echoed FROM s;
-send_at_echoed
-t
-(1 row)
 SELECT status, member_seq_cutoff IS NULL AS cutoff_at_send_at, send_at = date_trunc('second', now() + interval '1 hour') AS send_at_stored FROM bar9.broadcasts WHERE broadcast_id = :'ms';
-status|cutoff_at_send_at|send_at_stored
-scheduled|t|t
-(1 row)
 COMMIT;
 SELECT status, body::jsonb->>'send_at' = to_char(date_trunc('second', now() + interval '2 hours') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS utc FROM bar9.api('POST', :'msgs', :'h', convert_to(jsonb_build_object('body', 'later', 'send_at', to_char((now() + interval '2 hours') AT TIME ZONE 'UTC' + interval '1 hour', 'YYYY-MM-DD"T"HH24:MI:SS"+01:00"'))::text, 'UTF8'));
-status|utc
-201|t
-(1 row)
 SELECT status, body::jsonb->>'send_at' = to_char(date_trunc('second', now() + interval '2 hours') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS utc FROM bar9.api('POST', :'msgs', :'h', convert_to(jsonb_build_object('body', 'later', 'send_at', to_char((now() + interval '2 hours') AT TIME ZONE 'UTC' - interval '5 hours 30 minutes', 'YYYY-MM-DD"t"HH24:MI:SS".123456789-05:30"'))::text, 'UTF8'));
-status|utc
-201|t
-(1 row)
 SELECT status, body::jsonb->>'status' AS message_status FROM bar9.api('POST', :'msgs', :'h', convert_to(jsonb_build_object('body', 'later', 'send_at', lower(pg_temp.ahead('34 days')))::text, 'UTF8'));
-status|message_status
-201|scheduled
-(1 row)
 --
 -- GET one and the list: newest first, limit / starting_after
 --
 SELECT * FROM pg_temp.call('GET', :'msgs' || '/' || :'ms', :'h');
-status|body
-200|{"id":"msg_X","object":"marketing_message","channel_id":"mkt_X","body":"later","status":"scheduled","recipient_count":4,"suppressed_count":0,"encoding":"GSM-7","segments":1,"send_at":"TIME","from":null,"counts":{"queued":0,"sending":0,"sent":0,"delivered":0,"failed":0,"canceled":0},"created_at":"TIME","status_reason":"the bar9 worker serves database \"postgres\", not \"bar9_messages_regress\": set bar9.database_name = 'bar9_messages_regress' and restart the server"}
-(1 row)
 SELECT * FROM pg_temp.call('GET', :'msgs' || '/msg_0000000000000000000000', :'h');
-status|body
-404|{"error":{"code":"not_found","message":"No such marketing_message: 'msg_X'"}}
-(1 row)
 SELECT * FROM pg_temp.call('GET', :'msgs' || '/nope', :'h');
-status|body
-404|{"error":{"code":"not_found","message":"No such marketing_message: 'nope'"}}
-(1 row)
 SELECT * FROM pg_temp.call('GET', '/v1/marketing/channels/' || :'empty' || '/messages/' || :'m1', :'h');
-status|body
-404|{"error":{"code":"not_found","message":"No such marketing_message: 'msg_X'"}}
-(1 row)
 SELECT * FROM pg_temp.call('GET', '/v1/marketing/channels/' || :'cid2' || '/messages/' || :'m1', :'h2');
-status|body
-404|{"error":{"code":"not_found","message":"No such marketing_message: 'msg_X'"}}
-(1 row)
 SELECT * FROM pg_temp.call('GET', '/v1/marketing/channels/' || :'cid' || '/messages/' || :'m1', :'h2');
-status|body
-404|{"error":{"code":"not_found","message":"No such marketing_channel: 'mkt_X'"}}
-(1 row)
 SELECT * FROM pg_temp.call('GET', :'msgs' || '/' || :'m1', :'h_rw');
-status|body
-200|{"id":"msg_X","object":"marketing_message","channel_id":"mkt_X","body":"Big discount this weekend!","status":"completed","recipient_count":3,"suppressed_count":0,"encoding":"GSM-7","segments":1,"send_at":null,"from":null,"counts":{"queued":0,"sending":0,"sent":1,"delivered":1,"failed":1,"canceled":0},"created_at":"TIME"}
-(1 row)
 SELECT array_agg(broadcast_id ORDER BY created_at DESC, broadcast_id DESC) AS ids, count(*) AS nids FROM bar9.broadcasts WHERE account_id = :'acct' AND audience_id = :'cid' \gset
 SELECT :nids AS broadcasts_of_the_audience;
-broadcasts_of_the_audience
-10
-(1 row)
 SELECT status, ARRAY(SELECT e->>'id' FROM jsonb_array_elements(body::jsonb->'data') e) = (:'ids'::text[])[1:20] AS newest_first, body::jsonb->'has_more' AS has_more FROM bar9.api('GET', :'msgs', :'h', NULL);
-status|newest_first|has_more
-200|t|false
-(1 row)
 SELECT ARRAY(SELECT e->>'id' FROM jsonb_array_elements(body::jsonb->'data') e) = (:'ids'::text[])[1:2] AS page_1, body::jsonb->'has_more' AS has_more FROM bar9.api('GET', :'msgs' || '?limit=2', :'h', NULL);
-page_1|has_more
-t|true
-(1 row)
 SELECT ARRAY(SELECT e->>'id' FROM jsonb_array_elements(body::jsonb->'data') e) = (:'ids'::text[])[3:4] AS page_2, body::jsonb->'has_more' AS has_more FROM bar9.api('GET', :'msgs' || '?limit=2&starting_after=' || (:'ids'::text[])[2], :'h', NULL);
-page_2|has_more
-t|true
-(1 row)
 SELECT ARRAY(SELECT e->>'id' FROM jsonb_array_elements(body::jsonb->'data') e) = ARRAY[(:'ids'::text[])[:nids]] AS last_page, body::jsonb->'has_more' AS has_more FROM bar9.api('GET', :'msgs' || '?limit=2&starting_after=' || (:'ids'::text[])[:nids - 1], :'h', NULL);
-last_page|has_more
-t|false
-(1 row)
 SELECT jsonb_array_length(body::jsonb->'data') AS n, body::jsonb->'has_more' AS has_more FROM bar9.api('GET', :'msgs' || '?starting_after=' || :'m1', :'h', NULL);
-n|has_more
-0|false
-(1 row)
 SELECT * FROM pg_temp.call('GET', :'msgs' || '?starting_after=msg_0000000000000000000000', :'h');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"No such marketing_message: 'msg_X'","param":"starting_after"}}
-(1 row)
 SELECT * FROM pg_temp.call('GET', :'msgs' || '?starting_after=' || :'md', :'h');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"No such marketing_message: 'msg_X'","param":"starting_after"}}
-(1 row)
 SELECT * FROM pg_temp.call('GET', :'msgs' || '?limit=0', :'h');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"limit must be an integer from 1 to 100","param":"limit"}}
-(1 row)
 SELECT * FROM pg_temp.call('GET', :'msgs' || '?limit=101', :'h');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"limit must be an integer from 1 to 100","param":"limit"}}
-(1 row)
 SELECT * FROM pg_temp.call('GET', '/v1/marketing/channels/' || :'empty' || '/messages', :'h');
-status|body
-200|{"object":"list","data":[],"has_more":false}
-(1 row)
 SELECT * FROM pg_temp.call('GET', '/v1/marketing/channels/' || :'cid' || '/messages', :'h2');
-status|body
-404|{"error":{"code":"not_found","message":"No such marketing_channel: 'mkt_X'"}}
-(1 row)
 --
 -- Cancel in every state
 --
 -- scheduled
 SELECT * FROM pg_temp.call('POST', :'msgs' || '/' || :'ms' || '/cancel', :'h');
-status|body
-200|{"id":"msg_X","object":"marketing_message","channel_id":"mkt_X","body":"later","status":"canceled","recipient_count":4,"suppressed_count":0,"encoding":"GSM-7","segments":1,"send_at":"TIME","from":null,"counts":{"queued":0,"sending":0,"sent":0,"delivered":0,"failed":0,"canceled":0},"created_at":"TIME"}
-(1 row)
 SELECT bar9.fanout_run(:'acct', :'ms');
-fanout_run
-canceled
-(1 row)
 -- pending: the fan-out then stops, nothing is queued
 SELECT body::jsonb->>'id' AS mp FROM bar9.api('POST', :'msgs', :'h', convert_to('{"body": "pending"}', 'UTF8')) \gset
 SELECT * FROM pg_temp.call('POST', :'msgs' || '/' || :'mp' || '/cancel', :'h');
-status|body
-200|{"id":"msg_X","object":"marketing_message","channel_id":"mkt_X","body":"pending","status":"canceled","recipient_count":4,"suppressed_count":0,"encoding":"GSM-7","segments":1,"send_at":null,"from":null,"counts":{"queued":0,"sending":0,"sent":0,"delivered":0,"failed":0,"canceled":0},"created_at":"TIME"}
-(1 row)
 SELECT bar9.fanout_run(:'acct', :'mp');
-fanout_run
-canceled
-(1 row)
 SELECT count(*) AS sms FROM bar9.sms WHERE broadcast_id = :'mp';
-sms
-0
-(1 row)
 -- queued: every SMS canceled
 SELECT body::jsonb->>'id' AS mq FROM bar9.api('POST', :'msgs', :'h', convert_to('{"body": "queued"}', 'UTF8')) \gset
 SELECT bar9.fanout_run(:'acct', :'mq');
-fanout_run
-queued
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs' || '/' || :'mq' || '/cancel', :'h');
-status|body
-200|{"id":"msg_X","object":"marketing_message","channel_id":"mkt_X","body":"queued","status":"canceled","recipient_count":4,"suppressed_count":0,"encoding":"GSM-7","segments":1,"send_at":null,"from":null,"counts":{"queued":0,"sending":0,"sent":0,"delivered":0,"failed":0,"canceled":4},"created_at":"TIME"}
-(1 row)
 SELECT status, count(*) FROM bar9.sms WHERE broadcast_id = :'mq' GROUP BY status;
-status|count
-canceled|4
-(1 row)
 -- sending: the claimed SMS is left to its sender, which finishes it
 SELECT body::jsonb->>'id' AS mg FROM bar9.api('POST', :'msgs', :'h', convert_to('{"body": "sending"}', 'UTF8')) \gset
 SELECT bar9.fanout_run(:'acct', :'mg');
-fanout_run
-queued
-(1 row)
 SELECT to_number AS claimed_number, sms_id AS claimed FROM bar9.claim_sms(1) \gset
 SELECT * FROM pg_temp.call('POST', :'msgs' || '/' || :'mg' || '/cancel', :'h');
-status|body
-200|{"id":"msg_X","object":"marketing_message","channel_id":"mkt_X","body":"sending","status":"canceled","recipient_count":4,"suppressed_count":0,"encoding":"GSM-7","segments":1,"send_at":null,"from":null,"counts":{"queued":0,"sending":1,"sent":0,"delivered":0,"failed":0,"canceled":3},"created_at":"TIME"}
-(1 row)
 SELECT count(*) AS nothing_left_to_claim FROM bar9.claim_sms(100);
-nothing_left_to_claim
-0
-(1 row)
 SELECT bar9.ack_sms(:'claimed', 'sent');
-ack_sms
-sent
-(1 row)
 SELECT * FROM pg_temp.call('GET', :'msgs' || '/' || :'mg', :'h');
-status|body
-200|{"id":"msg_X","object":"marketing_message","channel_id":"mkt_X","body":"sending","status":"canceled","recipient_count":4,"suppressed_count":0,"encoding":"GSM-7","segments":1,"send_at":null,"from":null,"counts":{"queued":0,"sending":0,"sent":1,"delivered":0,"failed":0,"canceled":3},"created_at":"TIME"}
-(1 row)
 -- completed and canceled: 409
 SELECT * FROM pg_temp.call('POST', :'msgs' || '/' || :'m1' || '/cancel', :'h');
-status|body
-409|{"error":{"code":"message_not_cancelable","message":"The message is completed and can no longer be canceled"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs' || '/' || :'mg' || '/cancel', :'h');
-status|body
-409|{"error":{"code":"message_not_cancelable","message":"The message is canceled and can no longer be canceled"}}
-(1 row)
 -- unknown, another account's, wrong scope, a body
 SELECT * FROM pg_temp.call('POST', :'msgs' || '/msg_0000000000000000000000/cancel', :'h');
-status|body
-404|{"error":{"code":"not_found","message":"No such marketing_message: 'msg_X'"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', '/v1/marketing/channels/' || :'cid2' || '/messages/' || :'mq' || '/cancel', :'h2');
-status|body
-404|{"error":{"code":"not_found","message":"No such marketing_message: 'msg_X'"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs' || '/' || :'mq' || '/cancel', :'h_rw');
-status|body
-403|{"error":{"code":"insufficient_scope","message":"This API key does not have the required scope: marketing:channels:send"}}
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs' || '/' || :'mq' || '/cancel', :'h', '{"reason": "oops"}');
-status|body
-400|{"error":{"code":"invalid_parameter","message":"Received unknown parameter: reason","param":"reason"}}
-(1 row)
 SELECT * FROM pg_temp.call('GET', :'msgs' || '/' || :'mq' || '/cancel', :'h');
-status|body
-405|{"error":{"code":"method_not_allowed","message":"Method not allowed; this URL accepts POST"}}
-(1 row)
 --
 -- Idempotency-Key: the first response is replayed, one broadcast is created
 --
 SELECT status, coalesce(headers->>'idempotent-replayed', 'absent') AS replayed, body::jsonb->>'id' AS id FROM bar9.api('POST', :'msgs', :'h'::jsonb || '{"idempotency-key": "k-1"}', convert_to('{"body": "once"}', 'UTF8')) \gset first_
 SELECT status, coalesce(headers->>'idempotent-replayed', 'absent') AS replayed, body::jsonb->>'id' AS id FROM bar9.api('POST', :'msgs', :'h'::jsonb || '{"idempotency-key": "k-1"}', convert_to('{"body": "once"}', 'UTF8')) \gset again_
 SELECT :first_status AS first, :'first_replayed' AS first_replayed, :again_status AS again, :'again_replayed' AS again_replayed, :'first_id' = :'again_id' AS same_id;
-first|first_replayed|again|again_replayed|same_id
-201|absent|201|true|t
-(1 row)
 SELECT count(*) AS broadcasts_of_once FROM bar9.broadcasts WHERE body = 'once';
-broadcasts_of_once
-1
-(1 row)
 SELECT * FROM pg_temp.call('POST', :'msgs', :'h'::jsonb || '{"idempotency-key": "k-1"}', '{"body": "twice"}');
-status|body
-422|{"error":{"code":"idempotency_key_reused","message":"This Idempotency-Key was already used with a different request; keys can only be reused with the same method, path and body"}}
-(1 row)
 --
 -- Typed SQL functions
 --
 SELECT id = :'m1' AS same, audience_id = :'cid' AS audience, body, status, recipient_count, suppressed_count, encoding, segments, send_at, queued, sending, sent, delivered, failed, canceled FROM bar9.get_broadcast(:'acct', :'m1');
-same|audience|body|status|recipient_count|suppressed_count|encoding|segments|send_at|queued|sending|sent|delivered|failed|canceled
-t|t|Big discount this weekend!|completed|3|0|GSM-7|1||0|0|1|1|1|0
-(1 row)
 SELECT status, recipient_count, encoding, segments, send_at IS NULL AS now FROM bar9.create_broadcast(:'acct', :'cid', 'Ramadan Mubarak! رمضان مبارك') \gset sql_
 SELECT :'sql_status' AS status, :sql_recipient_count AS recipient_count, :'sql_encoding' AS encoding, :sql_segments AS segments, :'sql_now' AS now;
-status|recipient_count|encoding|segments|now
-pending|4|UCS-2|1|t
-(1 row)
 SELECT status, send_at = date_trunc('second', now()) + interval '2 days' AS send_at_ok FROM bar9.create_broadcast(:'acct', :'cid', 'later', date_trunc('second', now()) + interval '2 days');
-status|send_at_ok
-scheduled|t
-(1 row)
 SELECT bar9.create_broadcast(:'acct', :'cid', '');
-ERROR:  invalid broadcast body: body must not be empty
-DETAIL:  A body has 1 to 1600 characters.
 SELECT bar9.create_broadcast(:'acct', :'cid', repeat('x', 1601));
-ERROR:  invalid broadcast body: body must be at most 1600 characters long
-DETAIL:  A body has 1 to 1600 characters.
 SELECT bar9.create_broadcast(:'acct', :'cid', 'x', now() + interval '10 seconds');
-ERROR:  send_at must be between 1 minute and 35 days from now
 SELECT bar9.create_broadcast(:'acct', :'cid', 'x', now() + interval '40 days');
-ERROR:  send_at must be between 1 minute and 35 days from now
 SELECT pg_temp.try(format('SELECT bar9.create_broadcast(%L, %L, ''x'')', :'acct', :'empty'));
-try
-55000: audience "mkt_X" has no phone numbers
-(1 row)
 SELECT pg_temp.try(format('SELECT bar9.create_broadcast(%L, %L, ''x'')', :'acct', :'cid2'));
-try
-42704: audience "mkt_X" does not exist
-(1 row)
 SELECT bar9.create_broadcast(NULL, :'cid', 'x');
-ERROR:  account_id must not be null
 SELECT bar9.create_broadcast(:'acct', :'cid', NULL);
-ERROR:  body must not be null
 SELECT pg_temp.try(format('SELECT bar9.get_broadcast(%L, %L)', :'acct2', :'m1'));
-try
-42704: broadcast "msg_X" does not exist
-(1 row)
 SELECT pg_temp.try(format('SELECT bar9.get_broadcast(%L, ''msg_nope'')', :'acct'));
-try
-42704: broadcast "msg_nope" does not exist
-(1 row)
 SELECT count(*), bool_and(audience_id = :'cid') FROM bar9.list_broadcasts(:'acct', :'cid', 1000);
-count|bool_and
-16|t
-(1 row)
 SELECT count(*) FROM bar9.list_broadcasts(:'acct', :'cid', 2, :'m1');
-count
-0
-(1 row)
 SELECT body FROM bar9.list_broadcasts(:'acct', :'cid', 2);
-body
-later
-Ramadan Mubarak! رمضان مبارك
-(2 rows)
 SELECT bar9.list_broadcasts(:'acct', :'cid', 0);
-ERROR:  limit must be between 1 and 1000
 SELECT bar9.list_broadcasts(:'acct', :'cid', 20, 'msg_nope');
-ERROR:  starting_after "msg_nope" is not a broadcast of this audience
 SELECT pg_temp.try(format('SELECT bar9.list_broadcasts(%L, %L)', :'acct2', :'cid'));
-try
-42704: audience "mkt_X" does not exist
-(1 row)
 SELECT status, canceled FROM bar9.cancel_broadcast(:'acct', (SELECT broadcast_id FROM bar9.broadcasts WHERE body = 'later' AND status = 'scheduled' ORDER BY created_at LIMIT 1));
-status|canceled
-canceled|0
-(1 row)
 SELECT pg_temp.try(format('SELECT bar9.cancel_broadcast(%L, %L)', :'acct', :'m1'));
-try
-55000: broadcast "msg_X" is completed and cannot be canceled
-(1 row)
 SELECT pg_temp.try(format('SELECT bar9.cancel_broadcast(%L, %L)', :'acct2', :'mq'));
-try
-42704: broadcast "msg_X" does not exist
-(1 row)
 -- "from" as the HTTP body's: one of the account's sender addresses, else 22023
 SELECT bar9.add_sender(:'acct', 'SqlShop') \g /dev/null
 SELECT "from", (bar9.get_broadcast(:'acct', id))."from" AS stored FROM bar9.create_broadcast(:'acct', :'cid', 'from SQL', NULL, 'SqlShop');
-from|stored
-SqlShop|SqlShop
-(1 row)
 SELECT "from" IS NULL AS no_default FROM bar9.create_broadcast(:'acct', :'cid', 'no from');
-no_default
-t
-(1 row)
 SELECT bar9.create_broadcast(:'acct', :'cid', 'x', NULL, 'Unknown1');
-ERROR:  from must be one of the account's sender addresses
-HINT:  Give it exactly as bar9.add_sender returned it; bar9.list_senders lists them.
 SELECT bar9.remove_sender(:'acct', 'SqlShop');
-remove_sender
-t
-(1 row)
 -- every broadcast's counters match its SMS
 SELECT bool_and((m.n_queued, m.n_sending, m.n_sent, m.n_delivered, m.n_failed, m.n_canceled) = (SELECT count(*) FILTER (WHERE s.status = 'queued'), count(*) FILTER (WHERE s.status = 'sending'), count(*) FILTER (WHERE s.status = 'sent'), count(*) FILTER (WHERE s.status = 'delivered'), count(*) FILTER (WHERE s.status = 'failed'), count(*) FILTER (WHERE s.status = 'canceled') FROM bar9.sms s WHERE s.broadcast_id = m.broadcast_id)) AS all_exact FROM bar9.broadcasts m;
-all_exact
-t
-(1 row)
 \c postgres
-DROP DATABASE bar9_messages_regress;
+DROP DATABASE bar9_broadcasts_regress;
