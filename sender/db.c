@@ -1,7 +1,7 @@
 /*
  * db.c
  *		The sender's side of bar9's SQL contract (docs/api.md, "Senders"):
- *		claim_sms, ack_sms_batch, report_delivery, receive_sms_at, and
+ *		claim_sms, ack_sms_batch, report_deliveries, receive_sms_at, and
  *		LISTEN bar9_sms to wake without polling.
  *
  * One libpq connection.  The calls of the sender's steady state (claims,
@@ -320,9 +320,10 @@ db_ack(Db *db, Sms **done, int n, long *acked, long *failed)
 }
 
 /*
- * Send report_delivery for the receipts r[0..n) in one statement, without
- * waiting; false when it could not be sent.  Its result (db_reported) has
- * one row per receipt, in order: whether report_delivery found its SMS.
+ * Send the receipts r[0..n) to report_deliveries in one statement, without
+ * waiting; false when it could not be sent.  Its result (db_reported) is
+ * one row, an array of one boolean per receipt, in order: whether it found
+ * its SMS.  The broadcasts' counters move once per statement, at its end.
  */
 bool
 db_send_report(Db *db, Receipt *r, int n)
@@ -343,10 +344,7 @@ db_send_report(Db *db, Receipt *r, int n)
 	a[1] = ArrayLiteral(outs, n);
 	a[2] = ArrayLiteral(errs, n);
 	ok = PQsendQueryParams(db->conn,
-						   "SELECT bar9.report_delivery(u.r, u.o, u.e)"
-						   "  FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]),"
-						   "                  unnest($3::text[])) WITH ORDINALITY AS u(r, o, e, i)"
-						   " ORDER BY u.i",
+						   "SELECT bar9.report_deliveries($1::text[], $2::text[], $3::text[])",
 						   3, NULL, (const char *const *) a, NULL, NULL, 0);
 	if (!ok)
 		db_lost(db, PQerrorMessage(db->conn));
@@ -358,15 +356,30 @@ db_send_report(Db *db, Receipt *r, int n)
 	return ok;
 }
 
-/* matched[i]: did receipt i of a report's result res find its SMS?  False: a bad result. */
+/*
+ * matched[i]: did receipt i of a report's result res ("{t,f,...}") find its
+ * SMS?  False: a bad result.
+ */
 bool
 db_reported(PGresult *res, int n, bool *matched)
 {
-	if (PQntuples(res) != n)
+	const char *v;
+	int			k = 0;
+
+	if (PQntuples(res) != 1 || PQnfields(res) != 1 || PQgetisnull(res, 0, 0))
 		return false;
-	for (int i = 0; i < n; i++)
-		matched[i] = PQgetvalue(res, i, 0)[0] == 't';
-	return true;
+	v = PQgetvalue(res, 0, 0);
+	if (*v++ != '{')
+		return false;
+	for (; *v != '\0' && *v != '}'; v++)
+	{
+		if (*v == ',')
+			continue;
+		if (k == n || (*v != 't' && *v != 'f'))
+			return false;
+		matched[k++] = (*v == 't');
+	}
+	return *v == '}' && k == n;
 }
 
 /*

@@ -363,16 +363,16 @@ AckDone(Sender *s, DbResult r)
 }
 
 /*
- * Send the receipts collected to report_delivery on rdb (REQ_REPORT), when
+ * Send the receipts collected to report_deliveries on rdb (REQ_REPORT), when
  * none is in flight there.  A receipt goes once the ack batch sent after it
  * came has committed (its SMS's, if its submit_sm_resp came first), or
  * when nothing waits to be acked: so a receipt does not overtake the ack
  * naming its provider_ref, though the two run on two connections.  Kept
  * ones (not matched yet) go again once a second.  At most a window's
- * worth (16 at least) per report: a report's transaction holds the row of
- * its broadcast's counters from its first receipt to its commit, and the
- * next ack (which moves the same counters) waits for it with the window
- * full.
+ * worth (16 at least) per report.  report_deliveries moves each
+ * broadcast's counters once, at the end of its statement: the row the
+ * acks also move is locked only from then to its commit, not from the
+ * first receipt on, so the next ack waits little for it.
  */
 static void
 StartReport(Sender *s, double now)

@@ -6,7 +6,7 @@
  * Each turn of the loop: read and handle the PDUs the SMSC sent; take the
  * answer of the database request in flight if it came; start the next one
  * (acks of what finished first, then a claim when the backlog runs low,
- * then the receipts: report_delivery goes after the acks sent before it,
+ * then the receipts: report_deliveries goes after the acks sent before it,
  * so that a receipt never overtakes the ack that names its provider_ref);
  * submit parts while the window, the rate cap and any throttling allow;
  * then poll() both sockets.  The database works while the SMSC does: the

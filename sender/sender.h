@@ -9,7 +9,7 @@
  *	config.c	BAR9_SMPP_URL / BAR9_DATABASE_URL and the flags
  *	encode.c	GSM-7 / UCS-2 encoding and the split into UDH parts
  *	smpp.c		the bind: connect, bind_transceiver, PDUs in and out
- *	db.c		claim_sms, ack_sms_batch, report_delivery, receive_sms_at
+ *	db.c		claim_sms, ack_sms_batch, report_deliveries, receive_sms_at
  *	loop.c		the loop: the window of submit_sm, claims ahead, the rate
  *				cap, throttling, acks in batches, receipts, rebinds
  *	inbound.c	deliver_sm: delivery receipts and inbound SMS

@@ -1,7 +1,8 @@
 -- Sender addresses (bar9.add_sender, remove_sender, list_senders), the
 -- broadcast's "from" checked against them and handed out by claim_sms,
--- delivery receipts by provider_ref (bar9.report_delivery and the
--- sms_receipt_wait rows it consumes), inbound SMS by destination address
+-- delivery receipts by provider_ref (bar9.report_delivery, its batched
+-- form bar9.report_deliveries, and the sms_receipt_wait rows they
+-- consume), inbound SMS by destination address
 -- (bar9.receive_sms_at), and what the bar9_sender role may call.
 -- It runs in a database of its own: it claims SMS, which must be its own.
 DROP DATABASE IF EXISTS bar9_senders_regress;
@@ -152,6 +153,7 @@ CREATE ROLE regress_bar9_sender80 LOGIN IN ROLE bar9_sender;
 \c - regress_bar9_sender80
 SELECT bar9.report_delivery('ref-m3-+447911123456', 'delivered');
 SELECT bar9.receive_sms_at('38383', '+33612345678', 'HELP') IS NOT NULL AS replied;
+SELECT bar9.report_deliveries(ARRAY['no-such-ref'], ARRAY['delivered']);
 SELECT bar9.add_sender(:'acct', 'MINE');
 SELECT bar9.remove_sender(:'acct', 'BAR9');
 SELECT * FROM bar9.list_senders(:'acct');
@@ -160,6 +162,65 @@ DELETE FROM bar9.sms_receipt_wait;
 \c - postgres
 SELECT status, n_sent, n_delivered FROM bar9.broadcasts WHERE broadcast_id = :'m3';
 SELECT count(*) AS waiting FROM bar9.sms_receipt_wait;
+--
+-- report_deliveries: many receipts in one call, the same results as
+-- report_delivery for each in order (states, errors, counters, what still
+-- waits, what each returns), on the same data: two broadcasts, single and
+-- split SMS (b4-3 in 2 parts, b4-4 in 3), a repeated receipt, an unknown
+-- reference, receipts of parts of an SMS already failed
+--
+SELECT (bar9.create_audience(:'acct', 'Batch')).id AS cid2 \gset
+SELECT added FROM bar9.add_numbers(:'acct', :'cid2', ARRAY['+447700900001', '+447700900002', '+447700900003', '+447700900004']);
+\set msgs2 '/v1/marketing/channels/' :cid2 '/messages'
+SELECT body::jsonb->>'id' AS m4 FROM bar9.api('POST', :'msgs2', :'h', convert_to('{"body": "Four"}', 'UTF8')) \gset
+SELECT body::jsonb->>'id' AS m5 FROM bar9.api('POST', :'msgs2', :'h', convert_to('{"body": "Five"}', 'UTF8')) \gset
+SELECT bar9.fanout_run(:'acct', :'m4'), bar9.fanout_run(:'acct', :'m5');
+CREATE TEMP TABLE c2 AS SELECT * FROM bar9.claim_sms(100);
+SELECT bar9.ack_sms_batch(array_agg(sms_id ORDER BY sms_id), 'sent', array_agg(CASE WHEN message_id = :'m4' THEN CASE right(to_number::text, 1) WHEN '3' THEN 'b4-3a b4-3b' WHEN '4' THEN 'b4-4a b4-4b b4-4c' ELSE 'b4-' || right(to_number::text, 1) END ELSE 'b5-' || right(to_number::text, 1) END ORDER BY sms_id)) FROM c2;
+SELECT count(*) AS waiting FROM bar9.sms_receipt_wait;
+-- the SMS of both broadcasts, their counters and what still waits, as text
+CREATE FUNCTION pg_temp.receipts_state(m4 text, m5 text) RETURNS text LANGUAGE sql AS $$
+SELECT (SELECT string_agg(concat_ws(' ', CASE s.broadcast_id WHEN m4 THEN 'b4' ELSE 'b5' END, s.to_number, s.status, s.error), '; ' ORDER BY s.broadcast_id = m5, s.to_number) FROM bar9.sms s WHERE s.broadcast_id IN (m4, m5))
+	|| ' | ' || (SELECT string_agg(concat_ws(' ', b.n_sent, b.n_delivered, b.n_failed, b.status), '; ' ORDER BY b.broadcast_id = m5) FROM bar9.broadcasts b WHERE b.broadcast_id IN (m4, m5))
+	|| ' | ' || (SELECT count(*) FROM bar9.sms_receipt_wait)
+$$;
+\set refs '{b5-1,b4-1,b4-2,b4-3a,b4-4b,b5-1,nope,b4-4a,b4-3b,b5-2,b4-4c}'
+\set outs '{delivered,delivered,failed,delivered,failed,delivered,delivered,delivered,delivered,failed,failed}'
+\set errs '{NULL,NULL,E1,NULL,"part 2 failed",NULL,NULL,NULL,NULL,NULL,NULL}'
+BEGIN;
+SAVEPOINT one_by_one;
+SELECT array_agg(bar9.report_delivery(u.r, u.o, u.e) ORDER BY u.i) AS single FROM ROWS FROM (unnest(:'refs'::text[]), unnest(:'outs'::text[]), unnest(:'errs'::text[])) WITH ORDINALITY AS u(r, o, e, i) \gset
+SELECT pg_temp.receipts_state(:'m4', :'m5') AS single_state \gset
+ROLLBACK TO SAVEPOINT one_by_one;
+SELECT count(*) AS waiting_again FROM bar9.sms_receipt_wait;
+SELECT bar9.report_deliveries(:'refs', :'outs', :'errs') AS batch \gset
+SELECT pg_temp.receipts_state(:'m4', :'m5') AS batch_state \gset
+COMMIT;
+SELECT :'single' AS one_by_one, :'batch' AS batched, :'single' = :'batch' AS same_results;
+SELECT :'single_state' = :'batch_state' AS same_states_and_counters;
+SELECT broadcast_id = :'m4' AS b4, to_number, status, error FROM bar9.sms WHERE broadcast_id IN (:'m4', :'m5') ORDER BY 1 DESC, 2;
+SELECT broadcast_id = :'m4' AS b4, n_sent, n_delivered, n_failed FROM bar9.broadcasts WHERE broadcast_id IN (:'m4', :'m5') ORDER BY 1 DESC;
+SELECT to_number, part_ref, parts_left FROM bar9.sms_receipt_wait ORDER BY to_number;
+-- nothing: an empty array; errors may be NULL, or hold NULLs
+SELECT bar9.report_deliveries('{}', '{}');
+SELECT bar9.report_deliveries(ARRAY['nope'], ARRAY['failed'], NULL);
+-- bad input (the session's pg_temp functions went with \c: again)
+CREATE FUNCTION pg_temp.mask(t text) RETURNS text LANGUAGE sql AS $$ SELECT regexp_replace(regexp_replace(t, '(mkt|acct|key|msg)_[0-9A-Za-z]{22}', '\1_X', 'g'), '\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ', 'TIME', 'g') $$;
+CREATE FUNCTION pg_temp.try(q text) RETURNS text LANGUAGE plpgsql AS $$ BEGIN EXECUTE q; RETURN 'ok'; EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE || ': ' || pg_temp.mask(SQLERRM); END $$;
+-- lengths that differ or arrays of 2 dimensions 22023, NULL
+-- arrays or elements 22004, an outcome other than delivered or failed
+-- 22023; and no receipt of the call is applied (b5-3 still waits)
+SELECT pg_temp.try($$SELECT bar9.report_deliveries(ARRAY['b5-3', 'b5-4'], ARRAY['delivered'])$$);
+SELECT pg_temp.try($$SELECT bar9.report_deliveries(ARRAY['b5-3'], ARRAY['delivered'], ARRAY['a', 'b'])$$);
+SELECT pg_temp.try($$SELECT bar9.report_deliveries(ARRAY[['b5-3'], ['b5-4']], ARRAY['delivered', 'delivered'])$$);
+SELECT pg_temp.try($$SELECT bar9.report_deliveries(NULL, ARRAY['delivered'])$$);
+SELECT pg_temp.try($$SELECT bar9.report_deliveries(ARRAY['b5-3'], NULL)$$);
+SELECT pg_temp.try($$SELECT bar9.report_deliveries(ARRAY['b5-3', NULL], ARRAY['delivered', 'delivered'])$$);
+SELECT pg_temp.try($$SELECT bar9.report_deliveries(ARRAY['b5-3', 'b5-4'], ARRAY['delivered', NULL])$$);
+SELECT pg_temp.try($$SELECT bar9.report_deliveries(ARRAY['b5-3', 'b5-4'], ARRAY['delivered', 'sent'])$$);
+SELECT pg_temp.try($$SELECT bar9.report_deliveries(array_fill('x'::text, ARRAY[10001]), array_fill('delivered'::text, ARRAY[10001]))$$);
+SELECT to_number, part_ref, parts_left FROM bar9.sms_receipt_wait ORDER BY to_number;
+SELECT n_sent, n_delivered, n_failed FROM bar9.broadcasts WHERE broadcast_id = :'m5';
 \c postgres
 DROP DATABASE bar9_senders_regress;
 DROP ROLE regress_bar9_sender80;

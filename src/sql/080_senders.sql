@@ -177,11 +177,12 @@ COMMENT ON TABLE sms_receipt_wait IS
 -- columns: their row stays 52 bytes (the null bitmap fits the header).
 
 -- The receipt of a part of a split SMS (a row w of sms_receipt_wait, its
--- ref_hash h): true when it was waited for.
+-- ref_hash h): 0 when it was not waited for, 1 when it was, 2 when it also
+-- made the SMS final (its broadcast's counters then to move: receipt_count).
 CREATE FUNCTION report_part(h integer, w_account_no integer,
 							w_broadcast_no integer, w_to_number e164,
 							ref text, new_state smallint, error text)
-	RETURNS boolean
+	RETURNS integer
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -195,14 +196,14 @@ BEGIN
 	   AND x.to_number OPERATOR(@extschema@.=) w_to_number
 	   AND x.part_ref = ref;
 	IF NOT FOUND THEN
-		RETURN false;			-- a repeated receipt, taken meanwhile
+		RETURN 0;				-- a repeated receipt, taken meanwhile
 	END IF;
 	SELECT s.provider_ref INTO first_ref
 	  FROM @extschema@.sms_history s
 	 WHERE s.account_no = w_account_no AND s.broadcast_no = w_broadcast_no
 	   AND s.to_number OPERATOR(@extschema@.=) w_to_number AND s.state = 2;
 	IF NOT FOUND THEN
-		RETURN true;			-- already failed (another part) or finished
+		RETURN 1;				-- already failed (another part) or finished
 	END IF;
 	IF new_state = 3 THEN
 		UPDATE @extschema@.sms_receipt_wait x SET parts_left = x.parts_left - 1
@@ -212,7 +213,7 @@ BEGIN
 		   AND x.parts_left IS NOT NULL
 		RETURNING x.parts_left INTO left_n;
 		IF left_n > 0 THEN
-			RETURN true;		-- other parts still to be delivered
+			RETURN 1;			-- other parts still to be delivered
 		END IF;
 	END IF;
 	-- the last part delivered, or one failed: the SMS is final
@@ -221,16 +222,19 @@ BEGIN
 	   AND x.account_no = w_account_no AND x.broadcast_no = w_broadcast_no
 	   AND x.to_number OPERATOR(@extschema@.=) w_to_number
 	   AND x.parts_left IS NOT NULL;
-	PERFORM @extschema@.receipt_final(w_account_no, w_broadcast_no,
-									  w_to_number, first_ref, new_state, error);
-	RETURN true;
+	IF @extschema@.receipt_final(w_account_no, w_broadcast_no, w_to_number,
+								 first_ref, new_state, error) THEN
+		RETURN 2;
+	END IF;
+	RETURN 1;
 END
 $$;
 COMMENT ON FUNCTION report_part(integer, integer, integer, e164, text, smallint, text) IS
-	'report_delivery for a part of a split SMS: the SMS is delivered with its last part, failed with its first failed part';
+	'a receipt for a part of a split SMS: the SMS is delivered with its last part, failed with its first failed part; 0 not waited for, 1 taken, 2 taken and the SMS final (its counters to move)';
 
--- A sent SMS whose receipt came: delivered (3) or failed (4); false when
--- it was not sent (any more) under the reference ref.
+-- A sent SMS whose receipt came: its history row becomes delivered (3) or
+-- failed (4); false when it was not sent (any more) under the reference
+-- ref.  Its broadcast's counters are the caller's to move (receipt_count).
 CREATE FUNCTION receipt_final(w_account_no integer, w_broadcast_no integer,
 							  w_to_number e164, ref text, new_state smallint,
 							  error text)
@@ -250,47 +254,28 @@ BEGIN
 	 WHERE s.account_no = w_account_no AND s.broadcast_no = w_broadcast_no
 	   AND s.to_number OPERATOR(@extschema@.=) w_to_number
 	   AND s.provider_ref = ref AND s.state = 2;
-	IF NOT FOUND THEN
-		RETURN false;
-	END IF;
-	UPDATE @extschema@.broadcasts m
-	   SET n_sent = m.n_sent - 1,
-		   n_delivered = m.n_delivered + (new_state = 3)::int,
-		   n_failed = m.n_failed + (new_state = 4)::int,
-		   updated_at = pg_catalog.now()
-	 WHERE m.account_no = w_account_no
-	   AND m.broadcast_no = w_broadcast_no;
-	RETURN true;
+	RETURN FOUND;
 END
 $$;
 COMMENT ON FUNCTION receipt_final(integer, integer, e164, text, smallint, text) IS
-	'a sent SMS becomes delivered (3) or failed (4) by its receipt, and its broadcast''s counts follow; false when it was not sent under that provider_ref';
+	'a sent SMS becomes delivered (3) or failed (4) by its receipt (its broadcast''s counts are the caller''s to move); false when it was not sent under that provider_ref';
 
--- A delivery receipt that names only the carrier's id (report_delivery).
-CREATE FUNCTION report_delivery(provider_ref text, outcome text,
-								error text DEFAULT NULL)
-	RETURNS boolean
+-- One receipt (report_delivery without the counters): matched when it was
+-- waited for; the SMS it made final, by account_nos[i], broadcast_nos[i].
+CREATE FUNCTION receipt_apply(ref text, new_state smallint, error text,
+							  OUT matched boolean, OUT account_nos integer[],
+							  OUT broadcast_nos integer[])
 	LANGUAGE plpgsql VOLATILE
-	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
-	ref			text := report_delivery.provider_ref;
-	h			integer;
-	new_state	smallint;
+	h			integer := pg_catalog.hashtext(ref);
 	w			record;
-	found_one	boolean := false;
+	k			integer;
 BEGIN
-	IF ref IS NULL OR outcome IS NULL THEN
-		RAISE EXCEPTION 'provider_ref and outcome must not be null'
-			USING ERRCODE = 'null_value_not_allowed';
-	END IF;
-	new_state := CASE outcome WHEN 'delivered' THEN 3 WHEN 'failed' THEN 4 END;
-	IF new_state IS NULL THEN
-		RAISE EXCEPTION 'invalid outcome "%"', outcome
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'A delivery receipt reports delivered or failed.';
-	END IF;
-	h := pg_catalog.hashtext(ref);
+	matched := false;
+	account_nos := '{}';
+	broadcast_nos := '{}';
 	-- one probe of sms_receipt_wait_ref (one shard on Citus); a hash that
 	-- other references share is told apart by the part's reference, or by
 	-- the history row's own provider_ref, read by its key (the shard of
@@ -302,34 +287,191 @@ BEGIN
 		   AND (x.part_ref IS NULL OR x.part_ref = ref)
 	LOOP
 		IF w.part_ref IS NOT NULL THEN
-			found_one := @extschema@.report_part(h, w.account_no,
-				w.broadcast_no, w.to_number, ref, new_state,
-				report_delivery.error) OR found_one;
-			CONTINUE;
-		END IF;
-		IF @extschema@.receipt_final(w.account_no, w.broadcast_no,
-									 w.to_number, ref, new_state,
-									 report_delivery.error) THEN
-			found_one := true;
-		ELSIF NOT EXISTS (SELECT FROM @extschema@.sms_history s
-						   WHERE s.account_no = w.account_no
-							 AND s.broadcast_no = w.broadcast_no
-							 AND s.to_number OPERATOR(@extschema@.=) w.to_number
-							 AND s.provider_ref = ref) THEN
+			k := @extschema@.report_part(h, w.account_no, w.broadcast_no,
+										 w.to_number, ref, new_state,
+										 receipt_apply.error);
+		ELSIF @extschema@.receipt_final(w.account_no, w.broadcast_no,
+										w.to_number, ref, new_state,
+										receipt_apply.error) THEN
+			k := 2;
+		ELSIF EXISTS (SELECT FROM @extschema@.sms_history s
+					   WHERE s.account_no = w.account_no
+						 AND s.broadcast_no = w.broadcast_no
+						 AND s.to_number OPERATOR(@extschema@.=) w.to_number
+						 AND s.provider_ref = ref) THEN
+			k := -1;			-- finished by its sms_id meanwhile
+		ELSE
 			CONTINUE;			-- another reference with the same hash
 		END IF;
-		-- its receipt came (or it was finished by its sms_id meanwhile)
-		DELETE FROM @extschema@.sms_receipt_wait x
-		 WHERE x.ref_hash = h AND x.account_no = w.account_no
-		   AND x.broadcast_no = w.broadcast_no
-		   AND x.to_number OPERATOR(@extschema@.=) w.to_number
-		   AND x.part_ref IS NULL;
+		IF w.part_ref IS NULL THEN
+			-- its receipt came (or it was finished by its sms_id meanwhile)
+			DELETE FROM @extschema@.sms_receipt_wait x
+			 WHERE x.ref_hash = h AND x.account_no = w.account_no
+			   AND x.broadcast_no = w.broadcast_no
+			   AND x.to_number OPERATOR(@extschema@.=) w.to_number
+			   AND x.part_ref IS NULL;
+		END IF;
+		matched := matched OR k > 0;
+		IF k = 2 THEN
+			account_nos := account_nos || w.account_no;
+			broadcast_nos := broadcast_nos || w.broadcast_no;
+		END IF;
 	END LOOP;
-	RETURN found_one;
+END
+$$;
+COMMENT ON FUNCTION receipt_apply(text, smallint, text) IS
+	'one delivery receipt without its broadcasts'' counters: matched when an SMS waited for it; the SMS it made final, by account_no and broadcast_no';
+
+-- Move the counters of the SMS made final (account_nos[i], broadcast_nos[i]
+-- to states[i]): one UPDATE per broadcast, in (account_no, broadcast_no)
+-- order, the lock order of src/queue.h (acks lock them in that order too).
+CREATE FUNCTION receipt_count(account_nos integer[], broadcast_nos integer[],
+							  states smallint[])
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d			record;
+BEGIN
+	FOR d IN
+		SELECT u.a, u.b, pg_catalog.count(*) FILTER (WHERE u.s = 3) AS n_d,
+			   pg_catalog.count(*) FILTER (WHERE u.s = 4) AS n_f
+		  FROM ROWS FROM (pg_catalog.unnest(account_nos),
+						  pg_catalog.unnest(broadcast_nos),
+						  pg_catalog.unnest(states)) AS u(a, b, s)
+		 GROUP BY u.a, u.b
+		 ORDER BY u.a, u.b
+	LOOP
+		UPDATE @extschema@.broadcasts m
+		   SET n_sent = m.n_sent - d.n_d - d.n_f,
+			   n_delivered = m.n_delivered + d.n_d,
+			   n_failed = m.n_failed + d.n_f,
+			   updated_at = pg_catalog.now()
+		 WHERE m.account_no = d.a
+		   AND m.broadcast_no = d.b;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION receipt_count(integer[], integer[], smallint[]) IS
+	'moves the broadcasts'' counters for SMS made final by receipts: sent down, delivered (3) or failed (4) up; one UPDATE per broadcast, in key order';
+
+-- The state a receipt's outcome records: 3 or 4, or a 22004/22023 error
+-- (report_deliveries; report_delivery's own checks say the same).
+CREATE FUNCTION receipt_state(ref text, outcome text) RETURNS smallint
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF ref IS NULL OR outcome IS NULL THEN
+		RAISE EXCEPTION 'provider_ref and outcome must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF outcome = 'delivered' THEN
+		RETURN 3;
+	ELSIF outcome = 'failed' THEN
+		RETURN 4;
+	END IF;
+	RAISE EXCEPTION 'invalid outcome "%"', outcome
+		USING ERRCODE = 'invalid_parameter_value',
+			  HINT = 'A delivery receipt reports delivered or failed.';
+END
+$$;
+COMMENT ON FUNCTION receipt_state(text, text) IS
+	'the state a receipt''s outcome records: delivered 3, failed 4; 22004 for a NULL provider_ref or outcome, 22023 for another outcome';
+
+-- A delivery receipt that names only the carrier's id (report_delivery).
+CREATE FUNCTION report_delivery(provider_ref text, outcome text,
+								error text DEFAULT NULL)
+	RETURNS boolean
+	LANGUAGE plpgsql VOLATILE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	new_state	smallint;
+	r			record;
+BEGIN
+	IF provider_ref IS NULL OR outcome IS NULL THEN
+		RAISE EXCEPTION 'provider_ref and outcome must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	new_state := CASE outcome WHEN 'delivered' THEN 3 WHEN 'failed' THEN 4 END;
+	IF new_state IS NULL THEN
+		RAISE EXCEPTION 'invalid outcome "%"', outcome
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A delivery receipt reports delivered or failed.';
+	END IF;
+	r := @extschema@.receipt_apply(provider_ref, new_state,
+								   report_delivery.error);
+	PERFORM @extschema@.receipt_count(r.account_nos, r.broadcast_nos,
+		pg_catalog.array_fill(new_state,
+							  ARRAY[pg_catalog.cardinality(r.account_nos)]));
+	RETURN r.matched;
 END
 $$;
 COMMENT ON FUNCTION report_delivery(text, text, text) IS
 	'a delivery receipt naming only the carrier''s id: the sent SMS with that provider_ref becomes delivered or failed (a split SMS: delivered when every part''s receipt says delivered, failed with the first that says failed); false when no SMS waits for a receipt under that reference (unknown, or already delivered or failed: nothing changes)';
+
+-- Many delivery receipts in one call (report_delivery for each, in order),
+-- the broadcasts' counters moved once per broadcast, at the end.
+CREATE FUNCTION report_deliveries(provider_refs text[], outcomes text[],
+								  errors text[] DEFAULT NULL)
+	RETURNS boolean[]
+	LANGUAGE plpgsql VOLATILE
+	SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n			integer := pg_catalog.cardinality(provider_refs);
+	matched		boolean[] := '{}';
+	accts		integer[] := '{}';
+	bcasts		integer[] := '{}';
+	states		smallint[] := '{}';
+	s			smallint;
+	u			record;
+	r			record;
+BEGIN
+	IF provider_refs IS NULL OR outcomes IS NULL THEN
+		RAISE EXCEPTION 'provider_refs and outcomes must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF pg_catalog.array_ndims(provider_refs) > 1
+		OR pg_catalog.array_ndims(outcomes) > 1
+		OR pg_catalog.array_ndims(errors) > 1
+		OR pg_catalog.cardinality(outcomes) <> n
+		OR pg_catalog.cardinality(errors) <> n THEN
+		RAISE EXCEPTION 'outcomes and errors must have one element per provider_ref'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF n > 10000 THEN
+		RAISE EXCEPTION 'provider_refs may hold at most 10000 receipts'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- every receipt checked before any is applied
+	PERFORM @extschema@.receipt_state(x.ref, x.o)
+	   FROM ROWS FROM (pg_catalog.unnest(provider_refs),
+					   pg_catalog.unnest(outcomes)) AS x(ref, o);
+	FOR u IN
+		SELECT x.ref, x.o, x.e
+		  FROM ROWS FROM (pg_catalog.unnest(provider_refs),
+						  pg_catalog.unnest(outcomes),
+						  pg_catalog.unnest(errors))
+			   WITH ORDINALITY AS x(ref, o, e, i)
+		 ORDER BY x.i
+	LOOP
+		s := @extschema@.receipt_state(u.ref, u.o);
+		r := @extschema@.receipt_apply(u.ref, s, u.e);
+		matched := matched || r.matched;
+		accts := accts || r.account_nos;
+		bcasts := bcasts || r.broadcast_nos;
+		states := states || pg_catalog.array_fill(s,
+			ARRAY[pg_catalog.cardinality(r.account_nos)]);
+	END LOOP;
+	PERFORM @extschema@.receipt_count(accts, bcasts, states);
+	RETURN matched;
+END
+$$;
+COMMENT ON FUNCTION report_deliveries(text[], text[], text[]) IS
+	'delivery receipts in one call: report_delivery for each (provider_refs[i], outcomes[i], errors[i]), in order, with the same results, returned as an array; the broadcasts'' counters move once per broadcast, in key order, at the end';
 
 -- An inbound SMS to one of the senders' addresses (receive_sms for the
 -- account that owns to_address).

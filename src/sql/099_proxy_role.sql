@@ -71,6 +71,7 @@ GRANT EXECUTE ON FUNCTION ack_sms(text, text, text, text) TO bar9_sender;
 GRANT EXECUTE ON FUNCTION ack_sms_batch(text[], text, text[], text) TO bar9_sender;
 GRANT EXECUTE ON FUNCTION receive_sms(text, e164, text) TO bar9_sender;
 GRANT EXECUTE ON FUNCTION report_delivery(text, text, text) TO bar9_sender;
+GRANT EXECUTE ON FUNCTION report_deliveries(text[], text[], text[]) TO bar9_sender;
 GRANT EXECUTE ON FUNCTION receive_sms_at(text, e164, text) TO bar9_sender;
 
 -- ---------------------------------------------------------------------------
@@ -103,6 +104,7 @@ ALTER FUNCTION ack_sms(text, text, text, text) OWNER TO bar9_definer;
 ALTER FUNCTION ack_sms_batch(text[], text, text[], text) OWNER TO bar9_definer;
 ALTER FUNCTION receive_sms(text, e164, text) OWNER TO bar9_definer;
 ALTER FUNCTION report_delivery(text, text, text) OWNER TO bar9_definer;
+ALTER FUNCTION report_deliveries(text[], text[], text[]) OWNER TO bar9_definer;
 ALTER FUNCTION receive_sms_at(text, e164, text) OWNER TO bar9_definer;
 
 -- ---------------------------------------------------------------------------

@@ -140,6 +140,28 @@ like($rplan, qr/Task Count: 1/, "report_delivery's lookup by ref_hash goes to on
 unlike($rplan, qr/coordinator|repartition/i, 'and nothing is pulled to the coordinator');
 note $rplan;
 
+# ---- receipts in one call: report_deliveries, from a worker node (each
+# receipt one probe of its hash's shard, the counters once per broadcast)
+my @more = split / /, $q->("SELECT string_agg(sms_id, ' ') FROM bar9.claim_sms(3)");
+is( $q->(qq{SELECT bar9.ack_sms_batch(ARRAY['$more[0]', '$more[1]', '$more[2]'], 'sent',
+			ARRAY['citus-b1', 'citus-b2', 'citus-b3 citus-b4'])}),
+	'3', 'three more acknowledged sent, the third a split SMS of two parts');
+my $counts = sub {
+	$q->("SELECT concat_ws(' ', n_sent, n_delivered, n_failed) FROM bar9.broadcasts WHERE broadcast_id = '$msg'");
+};
+my $before = $counts->();
+is( $w1->safe_psql('postgres',
+		"SELECT bar9.report_deliveries(ARRAY['citus-b4', 'citus-b1', 'citus-b2', 'citus-b3', 'citus-nope'],"
+		  . " ARRAY['delivered', 'delivered', 'failed', 'delivered', 'delivered'])"),
+	'{t,t,t,t,f}', 'report_deliveries on a worker node: each receipt found, the unknown one not');
+is( $q->(q{SELECT string_agg(status, ' ' ORDER BY provider_ref) FROM bar9.sms
+			WHERE provider_ref LIKE 'citus-b%'}),
+	'delivered failed delivered', 'delivered, failed, and the split SMS delivered with both parts');
+my @b = split / /, $before;
+is($counts->(), join(' ', $b[0] - 3, $b[1] + 2, $b[2] + 1),
+	'the counters moved: 3 fewer sent, 2 more delivered, 1 more failed');
+is($q->('SELECT count(*) FROM bar9.sms_receipt_wait'), '0', 'no receipt waits any more');
+
 # ---- accounts take turns: a second account's broadcast is served next
 my ($key2, $account2) = bar9_key($node);
 $r = $coord->request('POST', '/v1/marketing/channels', key => $key2,
