@@ -366,7 +366,7 @@ COMMENT ON FUNCTION receipt_count(integer[], integer[], smallint[]) IS
 	'moves the broadcasts'' counters for SMS made final by receipts: sent down, delivered (3) or failed (4) up; one UPDATE per broadcast, in key order';
 
 -- The state a receipt's outcome records: 3 or 4, or a 22004/22023 error
--- (report_deliveries; report_delivery's own checks say the same).
+-- (report_delivery and report_deliveries check their arguments with it).
 CREATE FUNCTION receipt_state(ref text, outcome text) RETURNS smallint
 	LANGUAGE plpgsql IMMUTABLE
 	SET search_path = pg_catalog, pg_temp
@@ -401,16 +401,7 @@ DECLARE
 	new_state	smallint;
 	r			record;
 BEGIN
-	IF provider_ref IS NULL OR outcome IS NULL THEN
-		RAISE EXCEPTION 'provider_ref and outcome must not be null'
-			USING ERRCODE = 'null_value_not_allowed';
-	END IF;
-	new_state := CASE outcome WHEN 'delivered' THEN 3 WHEN 'failed' THEN 4 END;
-	IF new_state IS NULL THEN
-		RAISE EXCEPTION 'invalid outcome "%"', outcome
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'A delivery receipt reports delivered or failed.';
-	END IF;
+	new_state := @extschema@.receipt_state(provider_ref, outcome);
 	r := @extschema@.receipt_apply(provider_ref, new_state,
 								   report_delivery.error);
 	PERFORM @extschema@.receipt_count(r.account_nos, r.broadcast_nos,
