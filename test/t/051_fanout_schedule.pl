@@ -1,13 +1,15 @@
 
 # The worker is woken, not polling (bar9.poll_interval is an hour here):
-#   - a broadcast leaves 'pending' within a second of its creation;
+#   - a broadcast leaves 'pending' within seconds of its creation;
 #   - a scheduled broadcast crosses a server restart and fires once, within
-#     a second of its send_at, with the audience as it is then;
+#     seconds of its send_at, with the audience as it is then;
 #   - one whose send_at passed while the server was down fires at start.
 # The API refuses a send_at less than a minute ahead: the tests create the
 # broadcast a few minutes ahead through bar9.create_broadcast, then move
 # send_at closer by hand and call bar9.wake_worker() so that the worker
 # resets its timer (test only).
+# The bounds are a few seconds, not one: polling would take the hour, and
+# a loaded CI machine makes a one-second bound fail with nothing wrong.
 
 use strict;
 use warnings;
@@ -34,7 +36,7 @@ $node->safe_psql('postgres', qq{
 		ARRAY(SELECT '+1202555' || lpad(i::text, 4, '0') FROM generate_series(1, 1000) i));
 });
 
-# 1. Woken at commit: out of 'pending' within a second.
+# 1. Woken at commit: out of 'pending' within seconds.
 my $msg = $node->safe_psql('postgres',
 	"SELECT id FROM bar9.create_broadcast('$acct', '$aud', 'now')");
 $node->poll_query_until('postgres', qq{
@@ -46,7 +48,7 @@ my ($status, $late) = split /\|/, $node->safe_psql('postgres', qq{
 	SELECT status, extract(epoch FROM updated_at - created_at)
 	  FROM bar9.broadcasts WHERE broadcast_id = '$msg'});
 is($status, 'queued', 'immediate broadcast fanned out');
-cmp_ok($late, '<', 1, "immediate broadcast fanned out ${late}s after its creation");
+cmp_ok($late, '<', 5, "immediate broadcast fanned out ${late}s after its creation");
 
 # Schedule a broadcast $secs seconds ahead (see the top); returns its id
 # and send_at as epoch.
@@ -68,7 +70,7 @@ sub schedule
 	});
 }
 
-# After firing: one SMS per recipient, its fan-out ended within a second of
+# After firing: one SMS per recipient, its fan-out ended within seconds of
 # send_at (updated_at: when the last fan-out batch committed) and not before
 # (the SMS exist only once the broadcast left 'scheduled').
 sub check_fired
@@ -100,7 +102,7 @@ $node->restart;
 $node->safe_psql('postgres',
 	"SELECT bar9.add_number('$acct', '$aud', '+12025559999')");
 my $fired = check_fired($sched, $send_at, 1001, 'across a restart');
-cmp_ok($fired, '<', 1, "across a restart: fired within ${fired}s of send_at");
+cmp_ok($fired, '<', 5, "across a restart: fired within ${fired}s of send_at");
 is( $node->safe_psql('postgres', qq{
 		SELECT status, recipient_count FROM bar9.broadcasts
 		 WHERE broadcast_id = '$sched'}),
@@ -125,7 +127,7 @@ check_fired($sched, $send_at, 1001, 'due while down');
 my $after_start = $node->safe_psql('postgres', qq{
 	SELECT extract(epoch FROM updated_at) - $started
 	  FROM bar9.broadcasts WHERE broadcast_id = '$sched'});
-cmp_ok($after_start, '<', 2, "due while down: fired ${after_start}s after start");
+cmp_ok($after_start, '<', 5, "due while down: fired ${after_start}s after start");
 
 $node->stop;
 done_testing();

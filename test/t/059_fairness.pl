@@ -2,17 +2,21 @@
 # audience's size:
 #   - accounts take turns at the worker: while account A's 1M-recipient
 #     broadcast fans out and 2,000 more of A's broadcasts wait, account B's
-#     100-number broadcast leaves 'pending' within 2 seconds (first in,
-#     first out it would wait for all of A's);
-#   - deleting a 1M-number audience returns in milliseconds, the audience
-#     is gone from every route at once, and the worker then removes its
-#     numbers in batches.
+#     100-number broadcast leaves 'pending' (first in, first out it would
+#     wait for all of A's);
+#   - deleting a 1M-number audience reads a few pages, not its numbers, the
+#     audience is gone from every route at once, and the worker then removes
+#     its numbers in batches.
+# Both are asserted by what happened, not by the clock: on a loaded machine
+# a wall-clock bound fails without anything being wrong.  The times are
+# printed as notes.
 use strict;
 use warnings;
 
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use JSON::PP;
 use Time::HiRes qw(time usleep);
 
 my $node = PostgreSQL::Test::Cluster->new('fairness');
@@ -60,7 +64,7 @@ $node->poll_query_until('postgres', qq{
 my $t0 = time;
 my $msg_b = $q->("SELECT id FROM bar9.create_broadcast('$acct_b', '$other', 'B''s turn')");
 my $took;
-while (time - $t0 < 30)
+while (time - $t0 < 120)
 {
 	if ($q->("SELECT status FROM bar9.broadcasts WHERE broadcast_id = '$msg_b'") ne 'pending')
 	{
@@ -69,12 +73,12 @@ while (time - $t0 < 30)
 	}
 	usleep(20_000);
 }
-ok(defined $took && $took < 2,
-	sprintf('B\'s broadcast leaves pending within 2 s (%.2f s)', $took // -1));
 my ($big_status, $waiting) = split /\|/, $q->(qq{
 	SELECT (SELECT status FROM bar9.broadcasts WHERE broadcast_id = '$msg_big'),
 		   (SELECT count(*) FROM bar9.broadcasts WHERE account_id = '$acct_a' AND status = 'pending')});
-note("then A's big broadcast was $big_status, $waiting of A's broadcasts pending");
+ok(defined $took, 'B\'s broadcast left pending');
+note(sprintf('after %.2f s; then A\'s big broadcast was %s, %d of A\'s broadcasts pending',
+	$took // -1, $big_status, $waiting));
 ok($waiting > 100, "while $waiting of A's broadcasts still wait (it jumped the queue)");
 is($q->("SELECT n_queued FROM bar9.broadcasts WHERE broadcast_id = '$msg_b'"), '100',
 	'B\'s 100 SMS queued');
@@ -87,27 +91,45 @@ is($q->("SELECT n_queued FROM bar9.broadcasts WHERE broadcast_id = '$msg_big'"),
 # 2. deleting a 1M-number audience (another one, with no broadcast)
 my $gone = audience($acct_a, 'to delete', 1_000_000, '+1505');
 my $h = qq{'{"authorization": "Bearer $key_a", "content-type": "application/json"}'};
-# api(METHOD, PATH[, BODY]): status and elapsed ms of one bar9.api call
+# api(METHOD, PATH[, BODY]): the status of one bar9.api call
 sub api
 {
 	my ($method, $path, $body) = @_;
 	my $b = defined $body ? "convert_to('$body', 'UTF8')" : 'NULL';
-	return $q->(qq{
-		SELECT a.status || '|' ||
-			   round(extract(epoch FROM clock_timestamp() - t.t0) * 1000)
-		  FROM (SELECT clock_timestamp() AS t0) t,
-			   LATERAL bar9.api('$method', '$path', $h, $b) a});
+	return $q->("SELECT status FROM bar9.api('$method', '$path', $h, $b)");
 }
-my ($status, $ms) = split /\|/, api('DELETE', "/v1/marketing/channels/$gone");
+# api_pages(METHOD, PATH): the status of one bar9.api call and the shared
+# pages it touched (EXPLAIN's buffer counts take in the function's queries)
+sub api_pages
+{
+	my ($method, $path) = @_;
+	my $out = $q->(qq{
+		EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON)
+		CREATE TEMP TABLE answer AS SELECT status FROM bar9.api('$method', '$path', $h, NULL);
+		SELECT status FROM answer});
+	my ($plan, $status) = $out =~ /\A(.*\])\s*\n(\d+)\s*\z/s
+	  or die "unexpected EXPLAIN output: $out";
+	my $top = decode_json($plan)->[0]{Plan};
+	return ($status, $top->{'Shared Hit Blocks'} + $top->{'Shared Read Blocks'});
+}
+# a small audience's DELETE, for scale
+my $few = audience($acct_a, 'few to delete', 5, '+1606');
+my ($few_status, $few_pages) = api_pages('DELETE', "/v1/marketing/channels/$few");
+is($few_status, '200', 'DELETE of a 5-number audience: 200');
+my $t1 = time;
+my ($status, $pages) = api_pages('DELETE', "/v1/marketing/channels/$gone");
+note(sprintf('DELETE of 1M numbers: %d pages in %.0f ms; of 5 numbers: %d pages',
+	$pages, (time - $t1) * 1000, $few_pages));
 is($status, '200', 'DELETE of a 1M-number audience: 200');
-ok($ms < 200, "and it returns in milliseconds ($ms ms)");
-is((split /\|/, api('GET', "/v1/marketing/channels/$gone"))[0], '404',
+ok($pages < $few_pages + 100,
+	"and it touches no more pages than that of 5 numbers ($pages against $few_pages)");
+is(api('GET', "/v1/marketing/channels/$gone"), '404',
 	'the audience is 404 at once');
-is((split /\|/, api('GET', "/v1/marketing/channels/$gone/numbers"))[0], '404',
+is(api('GET', "/v1/marketing/channels/$gone/numbers"), '404',
 	'its numbers are 404 at once');
-is((split /\|/, api('GET', "/v1/marketing/channels/$gone/numbers/%2B15050000001"))[0], '404',
+is(api('GET', "/v1/marketing/channels/$gone/numbers/%2B15050000001"), '404',
 	'one of its numbers is 404 at once');
-is((split /\|/, api('POST', "/v1/marketing/channels/$gone/messages", '{"body": "hi"}'))[0], '404',
+is(api('POST', "/v1/marketing/channels/$gone/messages", '{"body": "hi"}'), '404',
 	'a broadcast to it is 404 at once');
 $node->poll_query_until('postgres', qq{
 	SELECT count(*) = 0 FROM bar9.audience_numbers WHERE audience_id = '$gone'})

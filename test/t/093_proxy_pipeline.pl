@@ -139,7 +139,8 @@ my $t0 = time;
 my $h = $two->request('GET', '/healthz');
 my $took = time - $t0;
 is($h->{status}, 200, '/healthz while a call is stuck: 200, on the other connection');
-ok($took < 1, "and at once (${took}s)");
+# (a stuck connection would hold it until the COMMIT below, never)
+ok($took < 5, "and at once (${took}s)");
 $bg->query_safe('COMMIT');
 like(raw_read($stuck, 10), qr{^HTTP/1\.1 200 }, 'the stuck call completes');
 close $stuck;

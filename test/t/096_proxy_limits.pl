@@ -33,8 +33,8 @@ sleep 0.3;
 my $fourth = raw_connect($proxy);
 my $t0 = time;
 print $fourth $get_close;
-is(raw_read($fourth, 3), '', 'a 4th connection from the same address: closed, no answer');
-ok(time - $t0 < 2, 'and closed at once');
+is(raw_read($fourth, 10), '', 'a 4th connection from the same address: closed, no answer');
+ok(time - $t0 < 5, 'and closed at once (not left to time out)');
 close $fourth;
 my $served = 0;
 for my $c (@held)
@@ -91,7 +91,7 @@ close $s;
 like($resp, qr{^HTTP/1\.1 408 }, 'a body trickled one byte per 0.5 s: 408');
 like($resp, qr/"code":"request_timeout"/, '408 code request_timeout');
 like($resp, qr/\r\nX-Request-Id: req_/i, '408 carries X-Request-Id');
-ok($took >= 1.8 && $took < 4, "after the deadline (${took}s)");
+ok($took >= 1.8 && $took < 6, "after the deadline (${took}s)");
 ok($sent < length($body) - 5, "well before the body was whole ($sent of "
 	  . length($body) . ' bytes)');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM bar9.audiences'),
@@ -104,7 +104,7 @@ print $s "GET /healthz HTTP/1.1\r\nHost: x\r\n";
 ($resp, $sent, $took) = trickle($s, "X-Slow: " . ('a' x 30) . "\r\n\r\n");
 close $s;
 like($resp, qr{^HTTP/1\.1 408 }, 'headers trickled one byte per 0.5 s: 408');
-ok($took >= 1.8 && $took < 4, "after the deadline (${took}s, $sent bytes sent)");
+ok($took >= 1.8 && $took < 6, "after the deadline (${took}s, $sent bytes sent)");
 
 # the request line itself trickled in: closed, there is no request to answer
 $s = raw_connect($proxy);
@@ -112,7 +112,7 @@ $t0 = time;
 ($resp, $sent, $took) = trickle($s, 'GET /healthz?' . ('a' x 30) . " HTTP/1.1\r\n\r\n");
 close $s;
 is($resp, '', 'a request line trickled one byte per 0.5 s: closed');
-ok($took >= 1.8 && $took < 4, "after the deadline (${took}s, $sent bytes sent)");
+ok($took >= 1.8 && $took < 6, "after the deadline (${took}s, $sent bytes sent)");
 
 # meanwhile and after, well-behaved clients are served
 is($proxy->request('GET', '/healthz')->{status}, 200, 'a normal request: 200');
