@@ -5,9 +5,10 @@
  * The choice and the split follow bar9's own count (src/segments.c) exactly,
  * so that an SMS goes out as the message's `segments` parts:
  *	- GSM-7 when every character is in the GSM 03.38 default alphabet or its
- *	  extension table (3GPP TS 23.038 6.2.1, 6.2.1.1); data_coding 0, one
- *	  septet per octet (unpacked: what SMSCs expect in submit_sm); an
- *	  extension character is ESC (0x1B) + its code, 2 septets;
+ *	  extension table (3GPP TS 23.038 6.2.1, 6.2.1.1: src/gsm7.h, the tables
+ *	  segments.c counts with); data_coding 0, one septet per octet
+ *	  (unpacked: what SMSCs expect in submit_sm); an extension character is
+ *	  ESC (0x1B) + its code, 2 septets;
  *	- else UCS-2: data_coding 8, UTF-16 big-endian (characters beyond the
  *	  BMP as surrogate pairs);
  *	- whole when it fits (160 septets, 70 units), else parts of 153 septets
@@ -17,51 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gsm7.h"
 #include "sender.h"
-
-/* The GSM 03.38 default alphabet: the Unicode code point of each septet. */
-static const uint16_t gsm_basic[128] = {
-	'@', 0xA3, '$', 0xA5, 0xE8, 0xE9, 0xF9, 0xEC, 0xF2, 0xC7, '\n', 0xD8, 0xF8, '\r', 0xC5, 0xE5,
-	0x394, '_', 0x3A6, 0x393, 0x39B, 0x3A9, 0x3A0, 0x3A8, 0x3A3, 0x398, 0x39E, 0xFFFF, 0xC6, 0xE6, 0xDF, 0xC9,
-	' ', '!', '"', '#', 0xA4, '%', '&', '\'', '(', ')', '*', '+', ',', '-', '.', '/',
-	'0', '1', '2', '3', '4', '5', '6', '7', '8', '9', ':', ';', '<', '=', '>', '?',
-	0xA1, 'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M', 'N', 'O',
-	'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X', 'Y', 'Z', 0xC4, 0xD6, 0xD1, 0xDC, 0xA7,
-	0xBF, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o',
-	'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', 0xE4, 0xF6, 0xF1, 0xFC, 0xE0
-};
-
-/* The extension table: code point and its code after ESC. */
-static const struct
-{
-	uint16_t	cp;
-	uint8_t		code;
-}			gsm_ext[] = {
-	{'\f', 0x0A}, {'^', 0x14}, {'{', 0x28}, {'}', 0x29}, {'\\', 0x2F},
-	{'[', 0x3C}, {'~', 0x3D}, {']', 0x3E}, {'|', 0x40}, {0x20AC, 0x65}
-};
-
-#define NEXT	(sizeof(gsm_ext) / sizeof(gsm_ext[0]))
-
-/* The septets of code point cp into out (1 or 2); 0 when not GSM-7. */
-static int
-Gsm7(uint32_t cp, uint8_t out[2])
-{
-	for (int i = 0; i < 128; i++)
-		if (gsm_basic[i] == cp && i != 0x1B)
-		{
-			out[0] = (uint8_t) i;
-			return 1;
-		}
-	for (size_t i = 0; i < NEXT; i++)
-		if (gsm_ext[i].cp == cp)
-		{
-			out[0] = 0x1B;
-			out[1] = gsm_ext[i].code;
-			return 2;
-		}
-	return 0;
-}
 
 /*
  * Decode one UTF-8 character of s[0..len) as src/segments.c does: an invalid
@@ -133,7 +91,7 @@ ToUnits(const char *utf8, bool gsm, Units *u)
 		pos += Utf8(s + pos, len - pos, &cp);
 		if (gsm)
 		{
-			if ((k = Gsm7(cp, sept)) == 0)
+			if ((k = gsm7_septets(cp, sept)) == 0)
 				return false;
 			memcpy(u->b + u->nbytes, sept, k);
 			u->nbytes += k;
@@ -308,16 +266,15 @@ decode_text(uint8_t data_coding, const uint8_t *s, int len)
 		}
 		else if (data_coding == 0)
 		{
-			if (s[i] == 0x1B && i + 1 < len)
+			if (s[i] == GSM7_ESC && i + 1 < len)
 			{
-				cp = ' ';
-				for (size_t k = 0; k < NEXT; k++)
-					if (gsm_ext[k].code == s[i + 1])
-						cp = gsm_ext[k].cp;
+				/* a code the extension table lacks reads as a space */
+				if ((cp = gsm7_ext_code_point(s[i + 1])) == 0)
+					cp = ' ';
 				i++;
 			}
 			else
-				cp = gsm_basic[s[i] & 0x7F];
+				cp = gsm7_basic[s[i] & 0x7F];
 		}
 		else
 			cp = s[i];

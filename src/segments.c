@@ -2,22 +2,22 @@
  * segments.c
  *		SMS encoding (GSM-7 or UCS-2) and exact segment count of a body.
  *
- * Source of the alphabets: 3GPP TS 23.038 (GSM 03.38) section 6.2.1, "GSM
- * 7 bit Default Alphabet" (the 128-entry basic table) and section 6.2.1.1,
- * "GSM 7 bit default alphabet extension table" (reached with escape 0x1B,
- * so each of its characters costs 2 septets).  Segment sizes: 3GPP TS
- * 23.040 section 9.2.3.24.1 (concatenated SMS): a 6-octet user data header
- * leaves 153 septets or 134 octets (67 UCS-2 units) per part, against 160
- * septets or 70 units for a message sent whole.
+ * The alphabets, in gsm7.h (shared with bar9-sender): 3GPP TS 23.038
+ * (GSM 03.38) section 6.2.1, "GSM 7 bit Default Alphabet" (the 128-entry
+ * basic table) and section 6.2.1.1, "GSM 7 bit default alphabet extension
+ * table" (reached with escape 0x1B, so each of its characters costs 2
+ * septets).  Segment sizes: 3GPP TS 23.040 section 9.2.3.24.1 (concatenated
+ * SMS): a 6-octet user data header leaves 153 septets or 134 octets (67
+ * UCS-2 units) per part, against 160 septets or 70 units for a message sent
+ * whole.
  *
  * Counting walks the characters and fills parts one by one, rather than
  * dividing, so that an escape pair (ESC + extension char) or a UTF-16
  * surrogate pair is never split across two parts: a character that does not
  * fit whole into what is left of a part starts the next part.
  *
- * The national language shift tables (TS 23.038 section 6.2.1.2, Turkish,
- * Spanish, Portuguese, ...) are not used: docs/api.md defines GSM-7 as the
- * default alphabet and its extension table only.
+ * The national language shift tables (TS 23.038 section 6.2.1.2) are not
+ * used (gsm7.h says why).
  */
 #include "postgres.h"
 
@@ -27,88 +27,8 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
+#include "gsm7.h"
 #include "segments.h"
-
-/*
- * Septet cost of each ASCII code point: 1 in the basic table, 2 in the
- * extension table (form feed ^ { } \ [ ~ ] |), 0 when not GSM-7 at all
- * (control characters other than LF and CR, e.g. TAB; grave accent `; DEL).
- * Note '$' and '@' are in the basic table (at 0x02 and 0x00), '`' is not.
- */
-static const uint8 gsm7_ascii_cost[128] = {
-	/* 0x00-0x0F: only LF (0x0A) and CR (0x0D) basic; FF (0x0C) extension */
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 1, 0, 0,
-	/* 0x10-0x1F: control characters, none in GSM-7 */
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	/* 0x20-0x2F:  space ! " # $ % & ' ( ) * + , - . / */
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	/* 0x30-0x3F: 0-9 : ; < = > ? */
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	/* 0x40-0x4F: @ A-O */
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	/* 0x50-0x5F: P-Z, then [ \ ] ^ extension, _ basic */
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 1,
-	/* 0x60-0x6F: ` (not GSM-7), a-o */
-	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	/* 0x70-0x7F: p-z, then { | } ~ extension, DEL not GSM-7 */
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 0
-};
-
-/* Septet cost (1 or 2) of a non-ASCII code point, 0 if not GSM-7. */
-static inline int
-Gsm7NonAsciiCost(uint32 cp)
-{
-	switch (cp)
-	{
-			/* basic table, Latin-1 part */
-		case 0x00A1:			/* ¡ */
-		case 0x00A3:			/* £ */
-		case 0x00A4:			/* ¤ */
-		case 0x00A5:			/* ¥ */
-		case 0x00A7:			/* § */
-		case 0x00BF:			/* ¿ */
-		case 0x00C4:			/* Ä */
-		case 0x00C5:			/* Å */
-		case 0x00C6:			/* Æ */
-		case 0x00C7:			/* Ç (capital only; ç is not GSM-7) */
-		case 0x00C9:			/* É */
-		case 0x00D1:			/* Ñ */
-		case 0x00D6:			/* Ö */
-		case 0x00D8:			/* Ø */
-		case 0x00DC:			/* Ü */
-		case 0x00DF:			/* ß */
-		case 0x00E0:			/* à */
-		case 0x00E4:			/* ä */
-		case 0x00E5:			/* å */
-		case 0x00E6:			/* æ */
-		case 0x00E8:			/* è */
-		case 0x00E9:			/* é */
-		case 0x00EC:			/* ì */
-		case 0x00F1:			/* ñ */
-		case 0x00F2:			/* ò */
-		case 0x00F6:			/* ö */
-		case 0x00F8:			/* ø */
-		case 0x00F9:			/* ù */
-		case 0x00FC:			/* ü */
-			/* basic table, Greek capitals */
-		case 0x0393:			/* Γ */
-		case 0x0394:			/* Δ */
-		case 0x0398:			/* Θ */
-		case 0x039B:			/* Λ */
-		case 0x039E:			/* Ξ */
-		case 0x03A0:			/* Π */
-		case 0x03A3:			/* Σ */
-		case 0x03A6:			/* Φ */
-		case 0x03A8:			/* Ψ */
-		case 0x03A9:			/* Ω */
-			return 1;
-			/* extension table, non-ASCII part */
-		case 0x20AC:			/* € */
-			return 2;
-		default:
-			return 0;
-	}
-}
 
 /*
  * Decode one UTF-8 character at s[0..len) (len >= 1) into *cp; returns the
@@ -201,19 +121,9 @@ sms_measure(const char *utf8, int len, SmsEncoding *out)
 	while (pos < len)
 	{
 		uint32		cp;
-		int			gcost;
 		int			ucost;
 
-		if (s[pos] < 0x80)
-		{
-			cp = s[pos++];
-			gcost = gsm7_ascii_cost[cp];
-		}
-		else
-		{
-			pos += Utf8Decode(s + pos, len - pos, &cp);
-			gcost = Gsm7NonAsciiCost(cp);
-		}
+		pos += Utf8Decode(s + pos, len - pos, &cp);
 		nchars++;
 
 		/* UCS-2 side, always counted: the first non-GSM char may come late */
@@ -224,6 +134,9 @@ sms_measure(const char *utf8, int len, SmsEncoding *out)
 		/* GSM-7 side, until a character outside it is seen */
 		if (gsm7)
 		{
+			uint8		sept[2];
+			int			gcost = gsm7_septets(cp, sept);
+
 			if (gcost == 0)
 				gsm7 = false;
 			else

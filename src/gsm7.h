@@ -1,0 +1,121 @@
+/*
+ * gsm7.h
+ *		The GSM 03.38 alphabet, one copy for the extension and the sender.
+ *
+ * Source: 3GPP TS 23.038 (GSM 03.38) section 6.2.1, "GSM 7 bit Default
+ * Alphabet" (the 128-entry basic table), and section 6.2.1.1, "GSM 7 bit
+ * default alphabet extension table" (reached with the escape 0x1B, so each
+ * of its characters costs 2 septets: ESC + its code).  The national
+ * language shift tables (section 6.2.1.2, Turkish, Spanish, Portuguese,
+ * ...) are not used: docs/api.md defines GSM-7 as the default alphabet and
+ * its extension table only.
+ *
+ * src/segments.c counts a body's septets with it and bar9-sender
+ * (sender/encode.c, a libpq client built with -I../src) encodes and decodes
+ * with it, so the count and the PDUs cannot disagree.  Hence plain C99 with
+ * <stdint.h> and <stddef.h> only, no PostgreSQL header.
+ *
+ * Usage:
+ *		uint8_t		sept[2];
+ *		int			k = gsm7_septets(cp, sept);
+ *
+ *		k == 0: cp is not GSM-7 (the body goes as UCS-2);
+ *		k == 1: sept[0] is its septet; k == 2: sept is ESC, extension code.
+ */
+#ifndef BAR9_GSM7_H
+#define BAR9_GSM7_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The escape septet: the septet after it is a code of the extension table. */
+#define GSM7_ESC				0x1B
+
+/*
+ * The default alphabet: the Unicode code point of each septet.  Septet 0x1B
+ * is the escape, not a character; 0xFFFF (a Unicode noncharacter) stands in
+ * for it, and gsm7_septets never gives it.  Note '$' and '@' are here (at
+ * 0x02 and 0x00) but '`' is not, and capital Ç (0x09) but not ç.
+ */
+static const uint16_t gsm7_basic[128] = {
+	'@', 0xA3, '$', 0xA5, 0xE8, 0xE9, 0xF9, 0xEC,			/* 0x00 */
+	0xF2, 0xC7, '\n', 0xD8, 0xF8, '\r', 0xC5, 0xE5,			/* 0x08 */
+	0x394, '_', 0x3A6, 0x393, 0x39B, 0x3A9, 0x3A0, 0x3A8,	/* 0x10 */
+	0x3A3, 0x398, 0x39E, 0xFFFF, 0xC6, 0xE6, 0xDF, 0xC9,	/* 0x18 */
+	' ', '!', '"', '#', 0xA4, '%', '&', '\'',				/* 0x20 */
+	'(', ')', '*', '+', ',', '-', '.', '/',					/* 0x28 */
+	'0', '1', '2', '3', '4', '5', '6', '7',					/* 0x30 */
+	'8', '9', ':', ';', '<', '=', '>', '?',					/* 0x38 */
+	0xA1, 'A', 'B', 'C', 'D', 'E', 'F', 'G',				/* 0x40 */
+	'H', 'I', 'J', 'K', 'L', 'M', 'N', 'O',					/* 0x48 */
+	'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W',					/* 0x50 */
+	'X', 'Y', 'Z', 0xC4, 0xD6, 0xD1, 0xDC, 0xA7,			/* 0x58 */
+	0xBF, 'a', 'b', 'c', 'd', 'e', 'f', 'g',				/* 0x60 */
+	'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o',					/* 0x68 */
+	'p', 'q', 'r', 's', 't', 'u', 'v', 'w',					/* 0x70 */
+	'x', 'y', 'z', 0xE4, 0xF6, 0xF1, 0xFC, 0xE0				/* 0x78 */
+};
+
+/* A character of the extension table: its code point, its code after ESC. */
+typedef struct Gsm7Ext
+{
+	uint16_t	cp;
+	uint8_t		code;
+} Gsm7Ext;
+
+/* The extension table: form feed ^ { } \ [ ~ ] | and the euro sign. */
+static const Gsm7Ext gsm7_ext[] = {
+	{'\f', 0x0A}, {'^', 0x14}, {'{', 0x28}, {'}', 0x29}, {'\\', 0x2F},
+	{'[', 0x3C}, {'~', 0x3D}, {']', 0x3E}, {'|', 0x40}, {0x20AC, 0x65}
+};
+
+#define GSM7_NEXT				(sizeof(gsm7_ext) / sizeof(gsm7_ext[0]))
+
+/* Septets of code point cp into out: 1, 2 (ESC + code), 0 if not GSM-7. */
+static inline int
+gsm7_septets(uint32_t cp, uint8_t out[2])
+{
+	int			i;
+	size_t		e;
+
+	/* most of ASCII (letters, digits, space, LF, CR) is its own septet */
+	if (cp < 128 && gsm7_basic[cp] == cp)
+	{
+		out[0] = (uint8_t) cp;
+		return 1;
+	}
+	for (i = 0; i < 128; i++)
+	{
+		if (gsm7_basic[i] == cp && i != GSM7_ESC)
+		{
+			out[0] = (uint8_t) i;
+			return 1;
+		}
+	}
+	for (e = 0; e < GSM7_NEXT; e++)
+	{
+		if (gsm7_ext[e].cp == cp)
+		{
+			out[0] = GSM7_ESC;
+			out[1] = gsm7_ext[e].code;
+			return 2;
+		}
+	}
+	return 0;
+}
+
+/* The code point that code stands for after ESC; 0 if the table lacks it. */
+static inline uint32_t
+gsm7_ext_code_point(uint8_t code)
+{
+	size_t		e;
+
+	for (e = 0; e < GSM7_NEXT; e++)
+	{
+		if (gsm7_ext[e].code == code)
+			return gsm7_ext[e].cp;
+	}
+	return 0;
+}
+
+#endif							/* BAR9_GSM7_H */
