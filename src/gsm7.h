@@ -71,26 +71,29 @@ static const Gsm7Ext gsm7_ext[] = {
 
 #define GSM7_NEXT				(sizeof(gsm7_ext) / sizeof(gsm7_ext[0]))
 
+/* One past the highest code point of the basic table (U+03A9, Omega). */
+#define GSM7_BASIC_END			0x3AA
+
 /* Septets of code point cp into out: 1, 2 (ESC + code), 0 if not GSM-7. */
 static inline int
 gsm7_septets(uint32_t cp, uint8_t out[2])
 {
-	int			i;
+	/* septet + 1 of each code point of the basic table (0: none), built once */
+	static uint8_t septet_of[GSM7_BASIC_END];
+	static int	built = 0;
 	size_t		e;
 
-	/* most of ASCII (letters, digits, space, LF, CR) is its own septet */
-	if (cp < 128 && gsm7_basic[cp] == cp)
+	if (!built)
 	{
-		out[0] = (uint8_t) cp;
-		return 1;
+		for (int i = 0; i < 128; i++)
+			if (i != GSM7_ESC && gsm7_basic[i] < GSM7_BASIC_END)
+				septet_of[gsm7_basic[i]] = (uint8_t) (i + 1);
+		built = 1;
 	}
-	for (i = 0; i < 128; i++)
+	if (cp < GSM7_BASIC_END && septet_of[cp] != 0)
 	{
-		if (gsm7_basic[i] == cp && i != GSM7_ESC)
-		{
-			out[0] = (uint8_t) i;
-			return 1;
-		}
+		out[0] = septet_of[cp] - 1;
+		return 1;
 	}
 	for (e = 0; e < GSM7_NEXT; e++)
 	{
