@@ -3,7 +3,8 @@
 # An SMSC that is not ours (test/smpp/smsc.js on npm smpp 0.5.1, installed
 # by test/run-all with `npm ci`), steered over its control port and
 # recording every PDU it receives; bar9-sender started against it and a
-# PostgreSQL::Test::Cluster node; and readers of what the SMSC recorded.
+# PostgreSQL::Test::Cluster node; an account's audiences and broadcasts on
+# that node; and readers of what the SMSC recorded.
 package Bar9Smpp;
 
 use strict;
@@ -20,7 +21,7 @@ use Time::HiRes qw(time sleep);
 
 use Bar9Proxy qw(bar9_root);
 
-our @EXPORT = qw(start_smsc start_sender wait_for sender_node submits_of);
+our @EXPORT = qw(start_smsc start_sender wait_for sender_node sms_account submits_of);
 
 my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 0);
 
@@ -106,11 +107,90 @@ sub start_sender
 	return $self;
 }
 
-# The submit_sm PDUs of the record, in the order received.
+# Account ACCT on NODE: audiences of numbers => PREFIX..., broadcasts via bar9.api with key => K, else SQL; a Bar9Smpp::Account.
+sub sms_account
+{
+	my ($node, $acct, %opt) = @_;
+	die 'sms_account: numbers => the prefix of the numbers' unless defined $opt{numbers};
+	return bless { node => $node, id => $acct, numbers => $opt{numbers}, key => $opt{key} },
+	  'Bar9Smpp::Account';
+}
+
+# The submit_sm PDUs of the record (only those of BODY if given), in the order received.
 sub submits_of
 {
-	my ($smsc) = @_;
-	return grep { $_->{command} eq 'submit_sm' } $smsc->pdus;
+	my ($smsc, $body) = @_;
+	return grep {
+		$_->{command} eq 'submit_sm' && (!defined $body || ($_->{message} // '') eq $body)
+	} $smsc->pdus;
+}
+
+package Bar9Smpp::Account;
+
+use Encode qw(encode_utf8);
+use JSON::PP;
+use Test::More;
+
+# NODE's answer to SQL in database postgres, as safe_psql gives it.
+sub sql { my ($self, $sql) = @_; return $self->{node}->safe_psql('postgres', $sql) }
+
+# The audience NAME of N numbers from FIRST, the prefix then 5 digits (+2135551 00042); its id.
+sub audience
+{
+	my ($self, $name, $first, $n) = @_;
+	my $id = $self->sql("SELECT (bar9.create_audience('$self->{id}', '$name')).id");
+	$self->sql(qq{
+		SELECT bar9.add_numbers('$self->{id}', '$id',
+			ARRAY(SELECT '$self->{numbers}' || lpad(g::text, 5, '0')
+				    FROM generate_series($first, $first + $n - 1) g))});
+	return $id;
+}
+
+# A broadcast of BODY to AUDIENCE from FROM (default sender if undef), POSTed (asserting 201) with a key, else by SQL; its id.
+sub broadcast
+{
+	my ($self, $audience, $body, $from) = @_;
+	if (!defined $self->{key})
+	{
+		my $as = defined $from ? qq{, "from" => '$from'} : '';
+		return $self->sql(encode_utf8(
+			"SELECT id FROM bar9.create_broadcast('$self->{id}', '$audience', \$b\$$body\$b\$$as)"));
+	}
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $req = { body => $body };
+	$req->{from} = $from if defined $from;
+	my $json = JSON::PP->new->utf8->canonical;
+	my $q = $self->sql(
+		"SELECT status || ' ' || body FROM bar9.api('POST', "
+		  . "'/v1/marketing/channels/$audience/messages', "
+		  . "jsonb_build_object('authorization', 'Bearer $self->{key}', 'content-type', 'application/json'), "
+		  . "convert_to(\$b\$" . $json->encode($req) . "\$b\$, 'UTF8'))");
+	my ($status, $resp) = split / /, $q, 2;
+	is($status, 201, 'POST .../messages: 201');
+	return JSON::PP->new->utf8->decode($resp)->{id};
+}
+
+# The counts of broadcast MSG, "queued/sending/sent/delivered/failed/canceled".
+sub counts
+{
+	my ($self, $msg) = @_;
+	return $self->sql(qq{
+		SELECT concat_ws('/', n_queued, n_sending, n_sent, n_delivered, n_failed, n_canceled)
+		  FROM bar9.broadcasts WHERE broadcast_id = '$msg'});
+}
+
+# Wait up to TIMEOUT s until MSG has no SMS queued, sending or (unless receipts => 0) sent; true if so.
+sub settled
+{
+	my ($self, $msg, $timeout, %opt) = @_;
+	my $sent = ($opt{receipts} // 1) ? ' + n_sent' : '';
+	return Bar9Smpp::wait_for(
+		sub {
+			$self->sql(qq{
+				SELECT fanout_done AND n_queued + n_sending$sent = 0
+				  FROM bar9.broadcasts WHERE broadcast_id = '$msg'}) eq 't';
+		},
+		$timeout);
 }
 
 package Bar9Smpp::Smsc;

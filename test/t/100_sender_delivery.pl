@@ -16,7 +16,6 @@ use lib "$FindBin::Bin/../lib";
 use Bar9Proxy qw(bar9_root);
 use Bar9Smpp;
 use Encode qw(decode_utf8);
-use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -32,57 +31,8 @@ $node->safe_psql('postgres', qq{
 	SELECT bar9.add_sender('$acct', '+213555000001');
 	SELECT bar9.add_sender('$acct', 'BAR9')});
 
-# An audience of the numbers +2135551NNNNN (n of them, from first).
-sub audience
-{
-	my ($name, $first, $n) = @_;
-	my $id = $node->safe_psql('postgres',
-		"SELECT (bar9.create_audience('$acct', '$name')).id");
-	$node->safe_psql('postgres', qq{
-		SELECT bar9.add_numbers('$acct', '$id',
-			ARRAY(SELECT '+2135551' || lpad(g::text, 5, '0')
-				    FROM generate_series($first, $first + $n - 1) g))});
-	return $id;
-}
-
-# POST a broadcast through bar9.api; its id.
-sub broadcast
-{
-	my ($chan, $body, $from) = @_;
-	my $req = { body => $body };
-	$req->{from} = $from if defined $from;
-	my $json = JSON::PP->new->utf8->canonical;
-	my $q = $node->safe_psql('postgres',
-		"SELECT status || ' ' || body FROM bar9.api('POST', "
-		  . "'/v1/marketing/channels/$chan/messages', "
-		  . "jsonb_build_object('authorization', 'Bearer $key', 'content-type', 'application/json'), "
-		  . "convert_to(\$b\$" . $json->encode($req) . "\$b\$, 'UTF8'))");
-	my ($status, $resp) = split / /, $q, 2;
-	is($status, 201, 'POST .../messages: 201');
-	return JSON::PP->new->utf8->decode($resp)->{id};
-}
-
-# The counts of a broadcast, "queued/sending/sent/delivered/failed/canceled".
-sub counts
-{
-	my ($msg) = @_;
-	return $node->safe_psql('postgres', qq{
-		SELECT concat_ws('/', n_queued, n_sending, n_sent, n_delivered, n_failed, n_canceled)
-		  FROM bar9.broadcasts WHERE broadcast_id = '$msg'});
-}
-
-# Wait until a broadcast has no SMS queued, sending or sent.
-sub settled
-{
-	my ($msg, $timeout) = @_;
-	return wait_for(
-		sub {
-			$node->safe_psql('postgres', qq{
-				SELECT fanout_done AND n_queued + n_sending + n_sent = 0
-				  FROM bar9.broadcasts WHERE broadcast_id = '$msg'}) eq 't';
-		},
-		$timeout);
-}
+# Audiences of the numbers +2135551NNNNN; broadcasts POSTed through bar9.api.
+my $account = sms_account($node, $acct, numbers => '+2135551', key => $key);
 
 # ---- the bodies, and what the SMSC must receive for each
 my $gsm_ext = 'Sale [50%] {today} ~ only €5 | ^_^ \\o/ ' x 6;    # escapes across parts
@@ -90,29 +40,29 @@ my $arabic = 'تخفيضات كبيرة هذا الأسبوع في كل المت
 my $emoji = 'Party 🎉 tonight 😀! ' x 12;                            # surrogate pairs
 my $long_gsm = join('', map { chr(ord('a') + $_ % 26) } 0 .. 1599);
 my $long_ucs = join('', map { chr(0x0430 + $_ % 32) } 0 .. 1599);   # Cyrillic
-my $big = audience('big', 0, 10000);
-my $small = audience('small', 20000, 3);
+my $big = $account->audience('big', 0, 10000);
+my $small = $account->audience('small', 20000, 3);
 
 my %sent;    # message id -> [body, from, kind]
-my $m_big = broadcast($big, 'Big discount this weekend!');
+my $m_big = $account->broadcast($big, 'Big discount this weekend!');
 $sent{$m_big} = [ 'Big discount this weekend!', '38383' ];
 for my $case ([ $gsm_ext, '+213555000001' ], [ $arabic, 'BAR9' ],
 	[ $emoji, undef ], [ $long_gsm, '38383' ], [ $long_ucs, 'BAR9' ])
 {
-	my $m = broadcast($small, @$case);
+	my $m = $account->broadcast($small, @$case);
 	$sent{$m} = [ $case->[0], $case->[1] // '38383' ];
 }
 
 my $smsc = start_smsc($node);
 my $sender = start_sender($node, $smsc, '--window' => 50, '--lease' => 10);
 
-ok(settled($_, 300), "broadcast $_ settled") for sort keys %sent;
-is(counts($m_big), '0/0/0/10000/0/0',
+ok($account->settled($_, 300), "broadcast $_ settled") for sort keys %sent;
+is($account->counts($m_big), '0/0/0/10000/0/0',
 	'10,000-number broadcast: every SMS delivered, by receipts');
 for my $m (sort keys %sent)
 {
 	next if $m eq $m_big;
-	is(counts($m), '0/0/0/3/0/0', "broadcast $m: 3 delivered");
+	is($account->counts($m), '0/0/0/3/0/0', "broadcast $m: 3 delivered");
 }
 is($node->safe_psql('postgres', 'SELECT count(*) FROM bar9.sms_receipt_wait'),
 	'0', 'no SMS waits for a receipt any more');
@@ -127,7 +77,7 @@ my %encoding = map { $_->[0] => $_->[2] } map { [ split /\|/ ] } split /\n/,
 	"SELECT broadcast_id || '|' || segments || '|' || encoding FROM bar9.broadcasts");
 
 # the big one: one PDU per number, no duplicate in a run without faults
-my @big = grep { ($_->{message} // '') eq 'Big discount this weekend!' } @submits;
+my @big = submits_of($smsc, 'Big discount this weekend!');
 my %dest = map { $_->{destination_addr} => 1 } @big;
 is(scalar(@big), 10000, '10,000 submit_sm for the big broadcast');
 is(scalar(keys %dest), 10000, 'to 10,000 distinct numbers');
@@ -178,10 +128,10 @@ for my $m (sort keys %sent)
 
 # ---- receipts in the text only, and failed ones
 $smsc->control('/mode', { receipt => 'failed', receipt_form => 'text' });
-my $third = audience('third', 30000, 20);
-my $m_fail = broadcast($third, 'Receipts say undelivered');
-ok(settled($m_fail, 60), 'failed receipts settle');
-is(counts($m_fail), '0/0/0/0/20/0', 'receipts UNDELIV (text only): 20 failed');
+my $third = $account->audience('third', 30000, 20);
+my $m_fail = $account->broadcast($third, 'Receipts say undelivered');
+ok($account->settled($m_fail, 60), 'failed receipts settle');
+is($account->counts($m_fail), '0/0/0/0/20/0', 'receipts UNDELIV (text only): 20 failed');
 is($node->safe_psql('postgres',
 	"SELECT DISTINCT error FROM bar9.sms WHERE broadcast_id = '$m_fail'"),
 	'stat:UNDELIV err:034', 'the error names the receipt state and error');
@@ -189,19 +139,19 @@ $smsc->control('/mode', { receipt => 'delivered', receipt_form => 'both' });
 
 # ---- throttling: the SMSC refuses 7 submits; they go again later
 $smsc->control('/mode', { throttle => 7 });
-my $m_thr = broadcast($third, 'After a slow down');
-ok(settled($m_thr, 60), 'throttled broadcast settles');
-is(counts($m_thr), '0/0/0/20/0/0', 'throttling: all 20 delivered, none failed');
-my @thr = grep { ($_->{message} // '') eq 'After a slow down' } submits_of($smsc);
+my $m_thr = $account->broadcast($third, 'After a slow down');
+ok($account->settled($m_thr, 60), 'throttled broadcast settles');
+is($account->counts($m_thr), '0/0/0/20/0/0', 'throttling: all 20 delivered, none failed');
+my @thr = submits_of($smsc, 'After a slow down');
 is(scalar(@thr), 27, '20 accepted + 7 throttled submit_sm');
 like($sender->log_text, qr/SMSC throttling: ESME_RTHROTTLED \(0x00000058\); pausing/,
 	'the throttling is logged');
 
 # ---- a permanent error fails that SMS with the status code and name
 $smsc->control('/mode', { fail => { '213555130003' => 11 } });
-my $m_perm = broadcast($third, 'One bad number');
-ok(settled($m_perm, 60), 'permanent error settles');
-is(counts($m_perm), '0/0/0/19/1/0', 'a permanent error: 1 failed, 19 delivered');
+my $m_perm = $account->broadcast($third, 'One bad number');
+ok($account->settled($m_perm, 60), 'permanent error settles');
+is($account->counts($m_perm), '0/0/0/19/1/0', 'a permanent error: 1 failed, 19 delivered');
 is($node->safe_psql('postgres',
 	"SELECT to_number::text || ' ' || error FROM bar9.sms WHERE broadcast_id = '$m_perm' AND status = 'failed'"),
 	'+213555130003 ESME_RINVDSTADR (0x0000000b)', 'failed with the status name and code');
@@ -211,11 +161,11 @@ $smsc->control('/mode', { fail => {} });
 # part is, failed as soon as one part fails
 $smsc->control('/mode', { receipt => 'held' });
 my $three = join('', map { chr(ord('a') + $_ % 26) } 0 .. 399);    # 3 parts
-my $m_split = broadcast(audience('split', 60000, 3), $three);
+my $m_split = $account->broadcast($account->audience('split', 60000, 3), $three);
 my $held;
 ok(wait_for(sub { $held = $smsc->held; @$held == 9 }, 60),
 	'split SMS: 3 x 3 parts submitted, their receipts held');
-ok(wait_for(sub { counts($m_split) eq '0/0/3/0/0/0' }, 30), 'the 3 SMS are sent');
+ok(wait_for(sub { $account->counts($m_split) eq '0/0/3/0/0/0' }, 30), 'the 3 SMS are sent');
 my %part;    # digits -> part -> message id
 $part{ $_->{destination_addr} }{ $_->{part} } = $_->{id} for @$held;
 my ($pa, $pb, $pc) = map { $part{"21355516000$_"} } 0 .. 2;
@@ -249,17 +199,17 @@ is($sms_of->(2), "sent $pc->{1} -", 'C: sent while part 1 is not delivered');
 $release->([ $pc->{1}, 'delivered' ]);
 ok(wait_for(sub { $sms_of->(2) =~ /^delivered/ }, 30), 'C: delivered by its first part, the last to come');
 is($sms_of->(0), "delivered $pa->{1} -", 'A: delivered, provider_ref the first part\'s id');
-is(counts($m_split), '0/0/0/2/1/0', 'split SMS: 2 delivered, 1 failed');
+is($account->counts($m_split), '0/0/0/2/1/0', 'split SMS: 2 delivered, 1 failed');
 is($waiting->(), 0, 'no part waits for a receipt any more');
 $smsc->control('/mode', { receipt => 'delivered' });
 
 # ---- SIGTERM: the window finishes, what it knows is acked, exit 0
 $smsc->control('/mode', { resp_delay_ms => 1000 });
 my $before = $smsc->stats->{submits};
-my $m_term = broadcast(audience('term', 50000, 300), 'Stopping midway');
+my $m_term = $account->broadcast($account->audience('term', 50000, 300), 'Stopping midway');
 ok(wait_for(sub { $smsc->stats->{submits} > $before }, 30), 'submits started');
 is($sender->stop('TERM', 30), 0, 'SIGTERM: exit status 0');
-my $submitted = () = grep { ($_->{message} // '') eq 'Stopping midway' } submits_of($smsc);
+my $submitted = () = submits_of($smsc, 'Stopping midway');
 ok($submitted > 0 && $submitted <= 100, "stopped midway ($submitted of 300 submitted)");
 is($node->safe_psql('postgres',
 	"SELECT n_sent + n_delivered FROM bar9.broadcasts WHERE broadcast_id = '$m_term'"),
@@ -271,15 +221,15 @@ unlike($sender->log_text, qr/Stopping midway|Big discount/, 'no body in the log'
 # the rest goes out after a restart (the receipts the SMSC kept too)
 $smsc->control('/mode', { resp_delay_ms => 0 });
 $sender = start_sender($node, $smsc, '--window' => 50, '--lease' => 10);
-ok(settled($m_term, 60), 'the rest of the stopped broadcast goes out after a restart');
-is(counts($m_term), '0/0/0/300/0/0', 'all 300 delivered');
+ok($account->settled($m_term, 60), 'the rest of the stopped broadcast goes out after a restart');
+is($account->counts($m_term), '0/0/0/300/0/0', 'all 300 delivered');
 is($sender->stop('TERM', 30), 0, 'stopped again');
 
 # ---- inbound STOP: opt-out, queued SMS canceled, confirmation submitted
 $sender = start_sender($node, $smsc, '--window' => 1, '--rate' => 2);
-my $stop = audience('stop', 40000, 30);
-my $m_stop = broadcast($stop, 'Slowly, number by number');
-ok(wait_for(sub { grep { ($_->{message} // '') eq 'Slowly, number by number' } submits_of($smsc) }, 30),
+my $stop = $account->audience('stop', 40000, 30);
+my $m_stop = $account->broadcast($stop, 'Slowly, number by number');
+ok(wait_for(sub { submits_of($smsc, 'Slowly, number by number') }, 30),
 	'the slow broadcast started');
 $smsc->control('/inbound', { from => '213555140029', to => '38383', text => 'STOP' });
 ok(wait_for(sub {
@@ -291,8 +241,8 @@ is($node->safe_psql('postgres',
 	'canceled', 'its queued SMS is canceled');
 my $confirm = decode_utf8($node->safe_psql('postgres',
 	"SELECT opt_out FROM bar9.keyword_replies('$acct')"));
-ok(wait_for(sub { grep { $_->{destination_addr} eq '213555140029' && ($_->{message} // '') eq $confirm
-	  && $_->{source_addr} eq '38383' } submits_of($smsc) }, 30),
+ok(wait_for(sub { grep { $_->{destination_addr} eq '213555140029' && $_->{source_addr} eq '38383' }
+	  submits_of($smsc, $confirm) }, 30),
 	'the confirmation went back as a submit_sm from 38383');
 is($sender->stop('TERM', 60), 0, 'stopped');
 like($sender->log_text, qr/inbound=1/, 'the inbound SMS is counted');

@@ -20,40 +20,13 @@ my $WINDOW = 10;
 my $node = sender_node('sender_faults');
 my $acct = $node->safe_psql('postgres', "SELECT bar9.create_account('faults')");
 $node->safe_psql('postgres', "SELECT bar9.add_sender('$acct', 'BAR9', true)");
+my $account = sms_account($node, $acct, numbers => '+2135552');
 
-# A broadcast of BODY to N numbers +2135552FFNNN (FF: first); its id.
+# A broadcast of BODY to N numbers +2135552FFNNN (FF: first), by SQL; its id.
 sub broadcast
 {
 	my ($first, $n, $body) = @_;
-	my $chan = $node->safe_psql('postgres',
-		"SELECT (bar9.create_audience('$acct', '$body')).id");
-	$node->safe_psql('postgres', qq{
-		SELECT bar9.add_numbers('$acct', '$chan',
-			ARRAY(SELECT '+2135552' || lpad(g::text, 5, '0')
-				    FROM generate_series($first, $first + $n - 1) g))});
-	return $node->safe_psql('postgres',
-		"SELECT id FROM bar9.create_broadcast('$acct', '$chan', '$body')");
-}
-
-# "queued/sending/sent/delivered/failed/canceled" of a broadcast.
-sub counts
-{
-	my ($msg) = @_;
-	return $node->safe_psql('postgres', qq{
-		SELECT concat_ws('/', n_queued, n_sending, n_sent, n_delivered, n_failed, n_canceled)
-		  FROM bar9.broadcasts WHERE broadcast_id = '$msg'});
-}
-
-# Wait until no SMS of the broadcast is queued or sending (and, with
-# $receipts, none waits for its receipt).
-sub settled
-{
-	my ($msg, $receipts) = @_;
-	my $more = $receipts ? ' + n_sent' : '';
-	return wait_for(sub {
-			$node->safe_psql('postgres', qq{
-				SELECT fanout_done AND n_queued + n_sending $more = 0
-				  FROM bar9.broadcasts WHERE broadcast_id = '$msg'}) eq 't' }, 120);
+	return $account->broadcast($account->audience($body, $first, $n), $body);
 }
 
 # The submit_sm of BODY: how many, to how many numbers, the most to one.
@@ -61,8 +34,7 @@ sub submitted
 {
 	my ($smsc, $body) = @_;
 	my %per;
-	$per{ $_->{destination_addr} }++
-	  for grep { ($_->{message} // '') eq $body } submits_of($smsc);
+	$per{ $_->{destination_addr} }++ for submits_of($smsc, $body);
 	my $dups = 0;
 	$dups += $_ - 1 for values %per;
 	return (scalar(keys %per), $dups);
@@ -77,8 +49,8 @@ my $before = $smsc->stats->{submits};
 my $m1 = broadcast(10000, 300, 'Dropped midway');
 ok(wait_for(sub { $smsc->stats->{submits} > $before + 50 }, 60), 'submitting');
 $smsc->control('/drop');
-ok(settled($m1, 1), 'after the drop, every SMS is sent and delivered');
-is(counts($m1), '0/0/0/300/0/0', 'drop: counts exact, 300 delivered');
+ok($account->settled($m1, 120), 'after the drop, every SMS is sent and delivered');
+is($account->counts($m1), '0/0/0/300/0/0', 'drop: counts exact, 300 delivered');
 my ($numbers, $dups) = submitted($smsc, 'Dropped midway');
 is($numbers, 300, 'drop: every number got its SMS');
 ok($dups <= $WINDOW, "drop: $dups submitted twice, at most the window ($WINDOW)");
@@ -93,8 +65,8 @@ my %same = (port => $smsc->{port}, control => $smsc->{control}, record => $smsc-
 $smsc->stop;
 sleep 1.5;
 $smsc = start_smsc($node, %same);
-ok(settled($m2, 0), 'after the restart, no SMS is left queued or sending');
-my @c = split m{/}, counts($m2);
+ok($account->settled($m2, 120, receipts => 0), 'after the restart, no SMS is left queued or sending');
+my @c = split m{/}, $account->counts($m2);
 is($c[2] + $c[3], 300, 'restart: all 300 sent or delivered');
 is($c[4] + $c[5], 0, 'restart: none failed or canceled');
 ($numbers, $dups) = submitted($smsc, 'Across a restart');
@@ -108,8 +80,8 @@ my $m3 = broadcast(30000, 300, 'Killed midway');
 ok(wait_for(sub { $smsc->stats->{submits} > $before + 50 }, 60), 'submitting');
 is($sender->stop('KILL', 10), 9, 'sender killed with SIGKILL');
 $sender = start_sender($node, $smsc, '--window' => $WINDOW, '--lease' => 4);
-ok(settled($m3, 1), 'after the kill, every SMS is sent and delivered');
-is(counts($m3), '0/0/0/300/0/0', 'kill -9: counts exact, 300 delivered');
+ok($account->settled($m3, 120), 'after the kill, every SMS is sent and delivered');
+is($account->counts($m3), '0/0/0/300/0/0', 'kill -9: counts exact, 300 delivered');
 ($numbers, $dups) = submitted($smsc, 'Killed midway');
 is($numbers, 300, 'kill -9: every number got its SMS');
 ok($dups <= $WINDOW, "kill -9: $dups submitted twice, at most the window");
