@@ -19,49 +19,8 @@
 #include <string.h>
 
 #include "gsm7.h"
+#include "utf8.h"
 #include "sender.h"
-
-/*
- * Decode one UTF-8 character of s[0..len) as src/segments.c does: an invalid
- * sequence uses one byte and gives U+FFFD.  Returns the bytes used.
- */
-static int
-Utf8(const unsigned char *s, int len, uint32_t *cp)
-{
-	unsigned char c = s[0];
-	uint32_t	v;
-	int			n;
-
-	if (c < 0x80)
-	{
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xC2 && c <= 0xDF)
-		n = 2, v = c & 0x1F;
-	else if (c >= 0xE0 && c <= 0xEF)
-		n = 3, v = c & 0x0F;
-	else if (c >= 0xF0 && c <= 0xF4)
-		n = 4, v = c & 0x07;
-	else
-		goto bad;
-	if (len < n)
-		goto bad;
-	for (int i = 1; i < n; i++)
-	{
-		if ((s[i] & 0xC0) != 0x80)
-			goto bad;
-		v = (v << 6) | (s[i] & 0x3F);
-	}
-	if ((n == 3 && v < 0x800) || (n == 4 && v < 0x10000) ||
-		(v >= 0xD800 && v <= 0xDFFF) || v > 0x10FFFF)
-		goto bad;
-	*cp = v;
-	return n;
-bad:
-	*cp = 0xFFFD;
-	return 1;
-}
 
 /* The whole body as units: septets (gsm) or UTF-16 code units as bytes. */
 typedef struct Units
@@ -88,7 +47,7 @@ ToUnits(const char *utf8, bool gsm, Units *u)
 		uint8_t		sept[2];
 		int			k;
 
-		pos += Utf8(s + pos, len - pos, &cp);
+		pos += utf8_next_char(s + pos, len - pos, &cp);
 		if (gsm)
 		{
 			if ((k = gsm7_septets(cp, sept)) == 0)

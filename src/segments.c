@@ -29,62 +29,7 @@
 
 #include "gsm7.h"
 #include "segments.h"
-
-/*
- * Decode one UTF-8 character at s[0..len) (len >= 1) into *cp; returns the
- * number of bytes used.  Invalid sequences (bad lead or continuation byte,
- * overlong form, surrogate, beyond U+10FFFF, truncated) use one byte and
- * give U+FFFD.
- */
-static inline int
-Utf8Decode(const unsigned char *s, int len, uint32 *cp)
-{
-	unsigned char c = s[0];
-	uint32		v;
-	int			n;
-	int			i;
-
-	if (c < 0x80)
-	{
-		*cp = c;
-		return 1;
-	}
-	else if (c >= 0xC2 && c <= 0xDF)
-	{
-		n = 2;
-		v = c & 0x1F;
-	}
-	else if (c >= 0xE0 && c <= 0xEF)
-	{
-		n = 3;
-		v = c & 0x0F;
-	}
-	else if (c >= 0xF0 && c <= 0xF4)
-	{
-		n = 4;
-		v = c & 0x07;
-	}
-	else
-		goto bad;
-
-	if (len < n)
-		goto bad;
-	for (i = 1; i < n; i++)
-	{
-		if ((s[i] & 0xC0) != 0x80)
-			goto bad;
-		v = (v << 6) | (s[i] & 0x3F);
-	}
-	if ((n == 3 && v < 0x800) || (n == 4 && v < 0x10000) ||
-		(v >= 0xD800 && v <= 0xDFFF) || v > 0x10FFFF)
-		goto bad;
-	*cp = v;
-	return n;
-
-bad:
-	*cp = 0xFFFD;
-	return 1;
-}
+#include "utf8.h"
 
 /*
  * Add a character of the given cost to a concatenated message being filled
@@ -123,7 +68,7 @@ sms_measure(const char *utf8, int len, SmsEncoding *out)
 		uint32		cp;
 		int			ucost;
 
-		pos += Utf8Decode(s + pos, len - pos, &cp);
+		pos += utf8_next_char(s + pos, len - pos, &cp);
 		nchars++;
 
 		/* UCS-2 side, always counted: the first non-GSM char may come late */
