@@ -72,39 +72,70 @@ static const Gsm7Ext gsm7_ext[] = {
 #define GSM7_NEXT				(sizeof(gsm7_ext) / sizeof(gsm7_ext[0]))
 
 /* One past the highest code point of the basic table (U+03A9, Omega). */
-#define GSM7_BASIC_END			0x3AA
+#define GSM7_INDEX_END			0x3AA
+
+/* An index entry of an extension character: this flag | its code. */
+#define GSM7_INDEX_EXT			0x100
+
+/*
+ * Both tables by code point below GSM7_INDEX_END, built on the first call:
+ * 0 not GSM-7, septet + 1 in the basic table, GSM7_INDEX_EXT | code in the
+ * extension table.  Only the euro sign lies beyond (see gsm7_lookup).
+ */
+static inline const uint16_t *
+gsm7_index(void)
+{
+	static uint16_t index[GSM7_INDEX_END];
+	static int	built = 0;
+
+	if (!built)
+	{
+		for (int i = 0; i < 128; i++)
+			if (i != GSM7_ESC && gsm7_basic[i] < GSM7_INDEX_END)
+				index[gsm7_basic[i]] = (uint16_t) (i + 1);
+		for (size_t e = 0; e < GSM7_NEXT; e++)
+			if (gsm7_ext[e].cp < GSM7_INDEX_END)
+				index[gsm7_ext[e].cp] = GSM7_INDEX_EXT | gsm7_ext[e].code;
+		built = 1;
+	}
+	return index;
+}
+
+/* The index entry of code point cp (index from gsm7_index). */
+static inline uint16_t
+gsm7_lookup(const uint16_t *index, uint32_t cp)
+{
+	if (cp < GSM7_INDEX_END)
+		return index[cp];
+	for (size_t e = 0; e < GSM7_NEXT; e++)
+		if (gsm7_ext[e].cp == cp)
+			return GSM7_INDEX_EXT | gsm7_ext[e].code;
+	return 0;
+}
+
+/* Septets an index entry costs: 0 (not GSM-7), 1 or 2 (ESC + code). */
+static inline int
+gsm7_cost(uint16_t entry)
+{
+	return entry == 0 ? 0 : entry < GSM7_INDEX_EXT ? 1 : 2;
+}
 
 /* Septets of code point cp into out: 1, 2 (ESC + code), 0 if not GSM-7. */
 static inline int
 gsm7_septets(uint32_t cp, uint8_t out[2])
 {
-	/* septet + 1 of each code point of the basic table (0: none), built once */
-	static uint8_t septet_of[GSM7_BASIC_END];
-	static int	built = 0;
-	size_t		e;
+	uint16_t	v = gsm7_lookup(gsm7_index(), cp);
 
-	if (!built)
+	if (v == 0)
+		return 0;
+	if (v < GSM7_INDEX_EXT)
 	{
-		for (int i = 0; i < 128; i++)
-			if (i != GSM7_ESC && gsm7_basic[i] < GSM7_BASIC_END)
-				septet_of[gsm7_basic[i]] = (uint8_t) (i + 1);
-		built = 1;
-	}
-	if (cp < GSM7_BASIC_END && septet_of[cp] != 0)
-	{
-		out[0] = septet_of[cp] - 1;
+		out[0] = (uint8_t) (v - 1);
 		return 1;
 	}
-	for (e = 0; e < GSM7_NEXT; e++)
-	{
-		if (gsm7_ext[e].cp == cp)
-		{
-			out[0] = GSM7_ESC;
-			out[1] = gsm7_ext[e].code;
-			return 2;
-		}
-	}
-	return 0;
+	out[0] = GSM7_ESC;
+	out[1] = (uint8_t) (v & 0xFF);
+	return 2;
 }
 
 /* The code point that code stands for after ESC; 0 if the table lacks it. */

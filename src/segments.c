@@ -53,6 +53,7 @@ void
 sms_measure(const char *utf8, int len, SmsEncoding *out)
 {
 	const unsigned char *s = (const unsigned char *) utf8;
+	const uint16 *alphabet = gsm7_index();
 	bool		gsm7 = true;
 	int			septets = 0;
 	int			gsm_parts = 0;
@@ -68,7 +69,10 @@ sms_measure(const char *utf8, int len, SmsEncoding *out)
 		uint32		cp;
 		int			ucost;
 
-		pos += utf8_next_char(s + pos, len - pos, &cp);
+		if (s[pos] < 0x80)
+			cp = s[pos++];		/* ASCII, most bodies: no decoding */
+		else
+			pos += utf8_next_char(s + pos, len - pos, &cp);
 		nchars++;
 
 		/* UCS-2 side, always counted: the first non-GSM char may come late */
@@ -79,8 +83,7 @@ sms_measure(const char *utf8, int len, SmsEncoding *out)
 		/* GSM-7 side, until a character outside it is seen */
 		if (gsm7)
 		{
-			uint8		sept[2];
-			int			gcost = gsm7_septets(cp, sept);
+			int			gcost = gsm7_cost(gsm7_lookup(alphabet, cp));
 
 			if (gcost == 0)
 				gsm7 = false;

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# bench/20_segments.sh - bar9.sms_segments (the segment count every
+# broadcast's body gets: src/segments.c with src/gsm7.h and src/utf8.h)
+# against PostgreSQL's own length(), which walks the same UTF-8 bytes.
+#
+# Connection from PGHOST/PGPORT/PGUSER/PGDATABASE; the database must already
+# have the bar9 extension.  Four kinds of 1,600-character bodies, 10,000 of
+# each (BENCH_ROWS): plain ASCII, GSM-7 with accents (é à ñ ü), GSM-7 with
+# extension characters ({ } € [ ]) and UCS-2 (Arabic).  Both sides run in
+# the same session, alternately; median of BENCH_REPS (default 7).  Printed
+# per kind: ms for all bodies, us per body, and ratio = segments / length
+# (how many times the cost of counting the characters).
+set -euo pipefail
+
+N=${BENCH_ROWS:-10000}
+REPS=${BENCH_REPS:-7}
+
+psql -X -q -v ON_ERROR_STOP=1 -v n="$N" -v reps="$REPS" -At <<'SQL'
+SET client_min_messages = warning;
+SET max_parallel_workers_per_gather = 0;
+SET bench.reps = :'reps';
+
+-- 1,600 characters of each kind; rows differ by their first characters
+CREATE TEMP TABLE bodies AS
+	SELECT k.kind, left(g::text || repeat(k.unit, 1600), 1600) AS body
+	  FROM (VALUES ('ascii', 'Sale ends Sunday: 20% off. '),
+				   ('gsm7_accents', 'Élan à Genève, niño, über Ørsted. '),
+				   ('gsm7_extension', '{code} [VIP] ~ 5€ | '),
+				   ('ucs2_arabic', 'تخفيضات نهاية الأسبوع ')) k(kind, unit),
+		   generate_series(1, :n) g;
+ANALYZE bodies;
+
+-- time one statement, server side, in milliseconds
+CREATE FUNCTION pg_temp.time_ms(q text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE
+	t0 timestamptz;
+	c bigint;
+BEGIN
+	t0 := clock_timestamp();
+	EXECUTE q INTO c;
+	RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
+END $$;
+
+-- warm-up, and the counts the script expects (a wrong count stops it here)
+SELECT kind, min(bar9.sms_segments(body)), max(bar9.sms_segments(body))
+  FROM bodies GROUP BY kind ORDER BY kind \g /dev/null
+
+CREATE TEMP TABLE timings (kind text, side text, ms float8);
+DO $$
+DECLARE
+	i int;
+	k text;
+BEGIN
+	FOR i IN 1 .. current_setting('bench.reps')::int LOOP
+		FOR k IN SELECT DISTINCT kind FROM bodies LOOP
+			INSERT INTO timings SELECT k, 'segments', pg_temp.time_ms(format(
+				'SELECT sum(bar9.sms_segments(body)) FROM bodies WHERE kind = %L', k));
+			INSERT INTO timings SELECT k, 'length', pg_temp.time_ms(format(
+				'SELECT sum(length(body)) FROM bodies WHERE kind = %L', k));
+		END LOOP;
+	END LOOP;
+END $$;
+
+WITH m AS (
+	SELECT kind, side, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS ms
+	  FROM timings GROUP BY kind, side
+)
+SELECT format('sms_segments_vs_length %s: segments %s ms (%s us a body), length %s ms, ratio %sx (median of %s, %s bodies of 1,600 characters, %s segments each)',
+		s.kind, round(s.ms::numeric), round((s.ms * 1000 / :n)::numeric, 1),
+		round(l.ms::numeric), round((s.ms / l.ms)::numeric, 2),
+		current_setting('bench.reps'), :n,
+		(SELECT bar9.sms_segments(body) FROM bodies b WHERE b.kind = s.kind LIMIT 1))
+  FROM m s JOIN m l USING (kind)
+ WHERE s.side = 'segments' AND l.side = 'length'
+ ORDER BY s.kind;
+SQL
