@@ -74,13 +74,15 @@ static const Gsm7Ext gsm7_ext[] = {
 /* One past the highest code point of the basic table (U+03A9, Omega). */
 #define GSM7_INDEX_END			0x3AA
 
-/* An index entry of an extension character: this flag | its code. */
-#define GSM7_INDEX_EXT			0x100
+/*
+ * An index entry: the septets a character costs (0 not GSM-7, 1 basic, 2
+ * ESC + extension) times 256, plus its septet or extension code.
+ */
+#define GSM7_ENTRY(cost, code)	((uint16_t) ((cost) << 8 | (code)))
 
 /*
- * Both tables by code point below GSM7_INDEX_END, built on the first call:
- * 0 not GSM-7, septet + 1 in the basic table, GSM7_INDEX_EXT | code in the
- * extension table.  Only the euro sign lies beyond (see gsm7_lookup).
+ * Both tables by code point below GSM7_INDEX_END, built on the first call.
+ * Only the euro sign lies beyond (gsm7_lookup scans for it).
  */
 static inline const uint16_t *
 gsm7_index(void)
@@ -92,10 +94,10 @@ gsm7_index(void)
 	{
 		for (int i = 0; i < 128; i++)
 			if (i != GSM7_ESC && gsm7_basic[i] < GSM7_INDEX_END)
-				index[gsm7_basic[i]] = (uint16_t) (i + 1);
+				index[gsm7_basic[i]] = GSM7_ENTRY(1, i);
 		for (size_t e = 0; e < GSM7_NEXT; e++)
 			if (gsm7_ext[e].cp < GSM7_INDEX_END)
-				index[gsm7_ext[e].cp] = GSM7_INDEX_EXT | gsm7_ext[e].code;
+				index[gsm7_ext[e].cp] = GSM7_ENTRY(2, gsm7_ext[e].code);
 		built = 1;
 	}
 	return index;
@@ -109,7 +111,7 @@ gsm7_lookup(const uint16_t *index, uint32_t cp)
 		return index[cp];
 	for (size_t e = 0; e < GSM7_NEXT; e++)
 		if (gsm7_ext[e].cp == cp)
-			return GSM7_INDEX_EXT | gsm7_ext[e].code;
+			return GSM7_ENTRY(2, gsm7_ext[e].code);
 	return 0;
 }
 
@@ -117,7 +119,7 @@ gsm7_lookup(const uint16_t *index, uint32_t cp)
 static inline int
 gsm7_cost(uint16_t entry)
 {
-	return entry == 0 ? 0 : entry < GSM7_INDEX_EXT ? 1 : 2;
+	return entry >> 8;
 }
 
 /* Septets of code point cp into out: 1, 2 (ESC + code), 0 if not GSM-7. */
@@ -126,16 +128,14 @@ gsm7_septets(uint32_t cp, uint8_t out[2])
 {
 	uint16_t	v = gsm7_lookup(gsm7_index(), cp);
 
-	if (v == 0)
-		return 0;
-	if (v < GSM7_INDEX_EXT)
+	if (gsm7_cost(v) == 1)
+		out[0] = (uint8_t) (v & 0xFF);
+	else if (gsm7_cost(v) == 2)
 	{
-		out[0] = (uint8_t) (v - 1);
-		return 1;
+		out[0] = GSM7_ESC;
+		out[1] = (uint8_t) (v & 0xFF);
 	}
-	out[0] = GSM7_ESC;
-	out[1] = (uint8_t) (v & 0xFF);
-	return 2;
+	return gsm7_cost(v);
 }
 
 /* The code point that code stands for after ESC; 0 if the table lacks it. */
