@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "proxy.h"
+#include "utf8.h"
 
 /* One header: a lower-cased name and its (joined) value. */
 typedef struct Header
@@ -72,51 +73,6 @@ BufFree(Buf *b)
 	b->len = b->cap = 0;
 }
 
-/*
- * Length of the well-formed UTF-8 sequence at s (at most len bytes), or 0
- * when the bytes there are not one (overlong forms, surrogates and code
- * points above U+10FFFF included).
- */
-static size_t
-Utf8SequenceLength(const unsigned char *s, size_t len)
-{
-	unsigned char c = s[0];
-	size_t		n;
-	unsigned int cp;
-
-	if (c < 0x80)
-		return 1;
-	else if (c >= 0xC2 && c <= 0xDF)
-	{
-		n = 2;
-		cp = c & 0x1F;
-	}
-	else if (c >= 0xE0 && c <= 0xEF)
-	{
-		n = 3;
-		cp = c & 0x0F;
-	}
-	else if (c >= 0xF0 && c <= 0xF4)
-	{
-		n = 4;
-		cp = c & 0x07;
-	}
-	else
-		return 0;
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++)
-	{
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-		cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return n;
-}
-
 /* Appends s as a JSON string body (no quotes), repairing bad UTF-8. */
 bool
 JsonAppendEscaped(Buf *out, const char *s, size_t len)
@@ -133,6 +89,7 @@ JsonAppendEscaped(Buf *out, const char *s, size_t len)
 		unsigned char c = p[i];
 		char	   *d = out->data + out->len;
 		size_t		n;
+		uint32_t	cp;
 
 		if (c == '"' || c == '\\')
 		{
@@ -155,8 +112,9 @@ JsonAppendEscaped(Buf *out, const char *s, size_t len)
 			out->len++;
 			i++;
 		}
-		else if ((n = Utf8SequenceLength(p + i, len - i)) > 0)
+		else if ((n = utf8_next_char(p + i, (int) (len - i < 4 ? len - i : 4), &cp)) > 1)
 		{
+			/* well-formed (a byte of 0x80 or more alone never is) */
 			memcpy(d, p + i, n);
 			out->len += n;
 			i += n;

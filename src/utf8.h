@@ -1,11 +1,12 @@
 /*
  * utf8.h
- *		UTF-8 decoding, one copy for the extension and the sender.
+ *		UTF-8 decoding, one copy for the extension, the sender and the proxy.
  *
  * src/segments.c counts a body's characters with it and bar9-sender
  * (sender/encode.c) cuts the same body into PDUs with it, so that both see
- * the same characters, invalid bytes included.  Plain C99 with <stdint.h>
- * only, no PostgreSQL header, as for gsm7.h.
+ * the same characters, invalid bytes included; bar9-proxy (proxy/headers.c)
+ * repairs header values with it.  Plain C99 with <stdint.h> only, no
+ * PostgreSQL header, as for gsm7.h.
  */
 #ifndef BAR9_UTF8_H
 #define BAR9_UTF8_H
