@@ -16,7 +16,8 @@ set -euo pipefail
 N=${BENCH_ROWS:-1000000}
 REPS=${BENCH_REPS:-7}
 
-psql -X -q -v ON_ERROR_STOP=1 -v n="$N" -v reps="$REPS" -At <<'SQL'
+psql -X -q -v ON_ERROR_STOP=1 -v n="$N" -v reps="$REPS" \
+	-v benchlib="$(cd "$(dirname "$0")" && pwd)/lib" -At <<'SQL'
 SET client_min_messages = warning;
 -- one core per query on both sides: we compare per-row cost, not parallelism
 SET max_parallel_workers_per_gather = 0;
@@ -32,16 +33,7 @@ CREATE TEMP TABLE strings AS
 	FROM generate_series(1, :n) g;
 ANALYZE strings;
 
--- time one statement, server side, in milliseconds
-CREATE FUNCTION pg_temp.time_ms(q text) RETURNS float8 LANGUAGE plpgsql AS $$
-DECLARE
-	t0 timestamptz;
-	c bigint;
-BEGIN
-	t0 := clock_timestamp();
-	EXECUTE q INTO c;
-	RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
-END $$;
+\i :benchlib/time_ms.sql
 
 -- warm-up; both sides accept every string or the script stops here
 SELECT count(s::bar9.e164), count(s::pg_temp.e164_text) FROM strings \g /dev/null

@@ -16,7 +16,8 @@ set -euo pipefail
 N=${BENCH_ROWS:-10000}
 REPS=${BENCH_REPS:-7}
 
-psql -X -q -v ON_ERROR_STOP=1 -v n="$N" -v reps="$REPS" -At <<'SQL'
+psql -X -q -v ON_ERROR_STOP=1 -v n="$N" -v reps="$REPS" \
+	-v benchlib="$(cd "$(dirname "$0")" && pwd)/lib" -At <<'SQL'
 SET client_min_messages = warning;
 SET max_parallel_workers_per_gather = 0;
 SET bench.reps = :'reps';
@@ -31,16 +32,7 @@ CREATE TEMP TABLE bodies AS
 		   generate_series(1, :n) g;
 ANALYZE bodies;
 
--- time one statement, server side, in milliseconds
-CREATE FUNCTION pg_temp.time_ms(q text) RETURNS float8 LANGUAGE plpgsql AS $$
-DECLARE
-	t0 timestamptz;
-	c bigint;
-BEGIN
-	t0 := clock_timestamp();
-	EXECUTE q INTO c;
-	RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
-END $$;
+\i :benchlib/time_ms.sql
 
 -- warm-up, and the counts the script expects (a wrong count stops it here)
 SELECT kind, min(bar9.sms_segments(body)), max(bar9.sms_segments(body))
