@@ -82,7 +82,9 @@ static const Gsm7Ext gsm7_ext[] = {
 
 /*
  * Both tables by code point below GSM7_INDEX_END, built on the first call.
- * Only the euro sign lies beyond (gsm7_lookup scans for it).
+ * Only the euro sign lies beyond (gsm7_lookup scans for it).  Not thread
+ * safe: its users (a backend, bar9-sender) are single-threaded; a threaded
+ * one would call it once before starting its threads.
  */
 static inline const uint16_t *
 gsm7_index(void)
