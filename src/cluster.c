@@ -8,6 +8,10 @@
  * coordinator) times 2^40, plus the node's own bar9.claim_no_seq.  The
  * value is computed before the statement that stores it: no function runs
  * inside a distributed write.
+ *
+ * Advisory locks that must hold cluster-wide are taken on the node of the
+ * account's shard, through a read of one of the account's rows
+ * (bar9_lock_on_shard).
  */
 #include "postgres.h"
 
@@ -16,6 +20,7 @@
 #include "utils/lsyscache.h"
 
 #include "cluster.h"
+#include "sql_helpers.h"
 
 /*
  * A worker node's group id, once read (it never changes once the node is
@@ -91,4 +96,38 @@ bar9_citus_distributed(void)
 			 SPI_result_code_string(rc));
 	distributed = (SPI_processed == 1);
 	return distributed;
+}
+
+/*
+ * Run sql (prepared once into *plan): a SELECT of at most one row of an
+ * account's shard whose first column calls an advisory-lock function, with
+ * FOR KEY SHARE.  On Citus that is a router query, the function pushed down
+ * with it: the lock is taken on the node of the shard, whichever node runs
+ * the request, and FOR KEY SHARE makes Citus open the request's transaction
+ * on that shard now, so the lock is held until the request's transaction
+ * ends (it conflicts with no update but of a key).  Not a write: no
+ * volatile function in a distributed write.  On a single node it is the
+ * local advisory lock.  Returns whether the row was there; *acquired (when
+ * not NULL) is the first column, for pg_try_advisory_xact_lock.  SPI must
+ * be connected.
+ */
+bool
+bar9_lock_on_shard(SPIPlanPtr *plan, const char *sql, int nargs,
+				   Oid *argtypes, Datum *args, bool *acquired)
+{
+	bool		isnull;
+	int			rc;
+
+	rc = SPI_execute_plan(bar9_plan(plan, sql, nargs, argtypes),
+						  args, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "advisory lock on the account's shard failed: %s",
+			 SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+		return false;
+	if (acquired != NULL)
+		*acquired = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1,
+											   &isnull));
+	return true;
 }

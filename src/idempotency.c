@@ -27,6 +27,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "cluster.h"
 #include "idempotency.h"
 
 /* Seed of the advisory lock hash: "bar9" and "idem" in ASCII. */
@@ -38,7 +39,8 @@ static SPIPlanPtr store_plan = NULL;
 
 /*
  * Try to take the request's lock on (account, key) without waiting, on the
- * node of the account's shard; false when another transaction holds it.
+ * node of the account's shard (bar9_lock_on_shard); false when another
+ * transaction holds it.
  */
 static bool
 IdempotencyTryLock(const char *account_id, int32 account_no, const char *key)
@@ -46,8 +48,7 @@ IdempotencyTryLock(const char *account_id, int32 account_no, const char *key)
 	StringInfoData lockkey;
 	Oid			argtypes[2] = {INT8OID, INT4OID};
 	Datum		args[2];
-	bool		isnull;
-	int			rc;
+	bool		acquired;
 
 	initStringInfo(&lockkey);
 	appendStringInfoString(&lockkey, account_id);
@@ -57,28 +58,13 @@ IdempotencyTryLock(const char *account_id, int32 account_no, const char *key)
 														 lockkey.len,
 														 IDEMPOTENCY_LOCK_SEED));
 	args[1] = Int32GetDatum(account_no);
-
-	/*
-	 * A read of one row of the account's shard (a Citus router query, the
-	 * function pushed down with it): the lock is taken where the account's
-	 * rows are.  FOR KEY SHARE (which blocks no numbering of a broadcast)
-	 * makes Citus open the request's transaction on that shard now, not at
-	 * its first write: the lock is held until the request's transaction
-	 * ends, the same one that stores the answer.  Not a write: no volatile
-	 * function in a distributed write.
-	 */
-	rc = SPI_execute_plan(bar9_plan(&lock_plan,
-									"SELECT pg_catalog.pg_try_advisory_xact_lock($1)"
-									"  FROM bar9.account_counters"
-									" WHERE account_no = $2 FOR KEY SHARE",
-									2, argtypes),
-						  args, NULL, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "idempotency lock failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed != 1)
+	if (!bar9_lock_on_shard(&lock_plan,
+							"SELECT pg_catalog.pg_try_advisory_xact_lock($1)"
+							"  FROM bar9.account_counters"
+							" WHERE account_no = $2 FOR KEY SHARE",
+							2, argtypes, args, &acquired))
 		elog(ERROR, "account \"%s\" has no counters row", account_id);
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-									  SPI_tuptable->tupdesc, 1, &isnull));
+	return acquired;
 }
 
 /* Validate the key, lock it, and replay or refuse (see idempotency.h). */

@@ -26,6 +26,7 @@
 #include "utils/timestamp.h"
 
 #include "auth.h"
+#include "cluster.h"
 #include "e164.h"
 #include "numbers.h"
 #include "optouts.h"
@@ -85,28 +86,20 @@ bar9_consent_require_account(const char *account_id)
 /*
  * Run sql, a SELECT of one row of the account's shard that calls
  * pg_advisory_xact_lock[_shared]($1, $2) with the consent lock's keys and
- * locks the row FOR KEY SHARE; args[2..] are its own parameters.  On Citus
- * the SELECT runs in the transaction on the account's shard, so the lock is
- * taken on that node whichever node runs either side (FOR KEY SHARE keeps
- * the read in the transaction there, and conflicts with no update but of a
- * key); on a single node it is the local advisory lock it always was.
- * Returns whether the row was there (and the lock taken).
+ * locks the row FOR KEY SHARE (bar9_lock_on_shard: on Citus the lock is
+ * taken on the node of the account's shard whichever node runs either
+ * side); args[2..] are its own parameters.  Returns whether the row was
+ * there (and the lock taken).
  */
 static bool
 ConsentLockVia(SPIPlanPtr *plan, const char *sql, const char *account_id,
 			   int nargs, Oid *argtypes, Datum *args)
 {
-	int			rc;
-
 	args[0] = Int32GetDatum(BAR9_CONSENT_LOCK_CLASS);
 	/* the same value as SQL hashtext(account_id) (deterministic collation) */
 	args[1] = Int32GetDatum((int32) hash_bytes((const unsigned char *) account_id,
 											   strlen(account_id)));
-	rc = SPI_execute_plan(bar9_plan(plan, sql, nargs, argtypes),
-						  args, NULL, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "consent lock failed: %s", SPI_result_code_string(rc));
-	return SPI_processed == 1;
+	return bar9_lock_on_shard(plan, sql, nargs, argtypes, args, NULL);
 }
 
 /*
