@@ -428,6 +428,7 @@ DECLARE
 	accts		integer[] := '{}';
 	bcasts		integer[] := '{}';
 	states		smallint[] := '{}';
+	checked		smallint[];		-- the state of each receipt, by position
 	s			smallint;
 	u			record;
 	r			record;
@@ -448,19 +449,20 @@ BEGIN
 		RAISE EXCEPTION 'provider_refs may hold at most 10000 receipts'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	-- every receipt checked before any is applied
-	PERFORM @extschema@.receipt_state(x.ref, x.o)
-	   FROM ROWS FROM (pg_catalog.unnest(provider_refs),
-					   pg_catalog.unnest(outcomes)) AS x(ref, o);
+	-- every receipt checked, and its state taken, before any is applied
+	checked := ARRAY(SELECT @extschema@.receipt_state(x.ref, x.o)
+					   FROM ROWS FROM (pg_catalog.unnest(provider_refs),
+									   pg_catalog.unnest(outcomes))
+							WITH ORDINALITY AS x(ref, o, i)
+					  ORDER BY x.i);
 	FOR u IN
-		SELECT x.ref, x.o, x.e
+		SELECT x.ref, x.e, x.i
 		  FROM ROWS FROM (pg_catalog.unnest(provider_refs),
-						  pg_catalog.unnest(outcomes),
 						  pg_catalog.unnest(errors))
-			   WITH ORDINALITY AS x(ref, o, e, i)
+			   WITH ORDINALITY AS x(ref, e, i)
 		 ORDER BY x.i
 	LOOP
-		s := @extschema@.receipt_state(u.ref, u.o);
+		s := checked[u.i];
 		r := @extschema@.receipt_apply(u.ref, s, u.e);
 		matched := matched || r.matched;
 		accts := accts || r.account_nos;
