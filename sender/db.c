@@ -222,23 +222,52 @@ ArrayLiteral(char **items, int n)
 /* The ack_sms_batch statement. */
 #define ACK_SQL "SELECT bar9.ack_sms_batch($1::text[], $2, $3::text[], $4)"
 
-/* ack_sms_batch(ids, outcome, refs, error): true when it committed. */
+/*
+ * ack_sms_batch(ids, outcome, refs, error).  wait: true when it committed.
+ * Not wait: sent without waiting (its answer comes by db_result), true when
+ * it could be sent.
+ */
 static bool
 AckBatch(Db *db, char **ids, char **refs, int n, const char *outcome,
-		 const char *error)
+		 const char *error, bool wait)
 {
 	char	   *aids = ArrayLiteral(ids, n);
 	char	   *arefs = refs ? ArrayLiteral(refs, n) : NULL;
 	const char *params[4] = {aids, outcome, arefs, error};
-	PGresult   *r;
 	bool		ok;
 
-	r = PQexecParams(db->conn, ACK_SQL, 4, NULL, params, NULL, NULL, 0);
-	ok = !Failed(db, r, PGRES_TUPLES_OK);
-	PQclear(r);
+	if (wait)
+	{
+		PGresult   *r = PQexecParams(db->conn, ACK_SQL, 4, NULL, params,
+									 NULL, NULL, 0);
+
+		ok = !Failed(db, r, PGRES_TUPLES_OK);
+		PQclear(r);
+	}
+	else if (!(ok = PQsendQueryParams(db->conn, ACK_SQL, 4, NULL, params,
+									  NULL, NULL, 0)))
+		db_lost(db, PQerrorMessage(db->conn));
 	free(aids);
 	free(arefs);
 	return ok;
+}
+
+/*
+ * The sms_id and provider_ref of the SMS of done[0..n) that were sent (no
+ * error) into ids and refs (room for n each); returns how many.
+ */
+static int
+SentOf(Sms **done, int n, char **ids, char **refs)
+{
+	int			k = 0;
+
+	for (int i = 0; i < n; i++)
+		if (done[i]->error == NULL)
+		{
+			ids[k] = done[i]->sms_id;
+			refs[k++] = done[i]->provider_ref;
+		}
+	return k;
 }
 
 /*
@@ -250,24 +279,10 @@ db_send_ack(Db *db, Sms **done, int n)
 {
 	char	  **ids = malloc(sizeof(char *) * n);
 	char	  **refs = malloc(sizeof(char *) * n);
-	char	   *a[4];
 	bool		ok;
 
-	for (int i = 0; i < n; i++)
-	{
-		ids[i] = done[i]->sms_id;
-		refs[i] = done[i]->provider_ref;
-	}
-	a[0] = ArrayLiteral(ids, n);
-	a[1] = "sent";
-	a[2] = ArrayLiteral(refs, n);
-	a[3] = NULL;
-	ok = PQsendQueryParams(db->conn, ACK_SQL, 4, NULL,
-						   (const char *const *) a, NULL, NULL, 0);
-	if (!ok)
-		db_lost(db, PQerrorMessage(db->conn));
-	free(a[0]);
-	free(a[2]);
+	ok = AckBatch(db, ids, refs, SentOf(done, n, ids, refs), "sent", NULL,
+				  false);
 	free(ids);
 	free(refs);
 	return ok;
@@ -285,22 +300,16 @@ db_ack(Db *db, Sms **done, int n, long *acked, long *failed)
 {
 	char	  **ids = malloc(sizeof(char *) * (n + 1));
 	char	  **refs = malloc(sizeof(char *) * (n + 1));
-	int			k = 0;
+	int			k = SentOf(done, n, ids, refs);
 	bool		ok = true;
 
-	for (int i = 0; i < n; i++)
-		if (done[i]->error == NULL)
-		{
-			ids[k] = done[i]->sms_id;
-			refs[k++] = done[i]->provider_ref;
-		}
-	if (k > 0 && !AckBatch(db, ids, refs, k, "sent", NULL))
+	if (k > 0 && !AckBatch(db, ids, refs, k, "sent", NULL, true))
 	{
 		if (db->conn == NULL)
 			ok = false;
 		else
 			for (int i = 0; i < k; i++)
-				(void) AckBatch(db, &ids[i], &refs[i], 1, "sent", NULL);
+				(void) AckBatch(db, &ids[i], &refs[i], 1, "sent", NULL, true);
 	}
 	if (ok)
 		*acked += k;
@@ -308,7 +317,8 @@ db_ack(Db *db, Sms **done, int n, long *acked, long *failed)
 	{
 		if (done[i]->error == NULL)
 			continue;
-		if (!AckBatch(db, &done[i]->sms_id, NULL, 1, "failed", done[i]->error) &&
+		if (!AckBatch(db, &done[i]->sms_id, NULL, 1, "failed", done[i]->error,
+					  true) &&
 			db->conn == NULL)
 			ok = false;
 		else
