@@ -7,7 +7,8 @@
  *
  * system_id and password are percent-decoded; the port defaults to 2775
  * (the IANA port of SMPP).  Flags: --smpp-url, --database-url, --window,
- * --rate, --system-type, --lease, --enquire-link, --stats, --drain.
+ * --rate, --system-type, --lease, --enquire-link, --stats, --drain,
+ * --receipt-wait.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -191,6 +192,8 @@ Flags(Config *c, int argc, char **argv)
 			ok = ParseInt(v, &c->stats_s, false);
 		else if ((v = FlagValue(argc, argv, &i, "--drain")))
 			ok = ParseInt(v, &c->drain_s, true);
+		else if ((v = FlagValue(argc, argv, &i, "--receipt-wait")))
+			ok = ParseInt(v, &c->receipt_wait_s, true);
 		else if (FlagValue(argc, argv, &i, "--smpp-url") ||
 				 FlagValue(argc, argv, &i, "--database-url"))
 			continue;			/* read first, by config_load */
@@ -198,7 +201,8 @@ Flags(Config *c, int argc, char **argv)
 		{
 			fprintf(stderr, "bar9-sender: unknown argument \"%s\"\n"
 					"usage: bar9-sender [--smpp-url URL] [--database-url URL] [--window N] [--rate SMS/s]\n"
-					"                   [--system-type T] [--lease S] [--enquire-link S] [--stats S] [--drain S]\n",
+					"                   [--system-type T] [--lease S] [--enquire-link S] [--stats S] [--drain S]\n"
+					"                   [--receipt-wait S]\n",
 					argv[i]);
 			return false;
 		}
@@ -231,6 +235,8 @@ Usage(FILE *out)
 			"  --enquire-link S      seconds between enquire_link (default 30)\n"
 			"  --stats S             seconds between counter lines in the log (default 60)\n"
 			"  --drain S             on SIGTERM, wait this long for the window (default 30)\n"
+			"  --receipt-wait S      seconds a receipt that finds no sent SMS is tried again\n"
+			"                        (it may have overtaken its submit_sm_resp; default 10)\n"
 			"  --help, --version\n"
 			"\n"
 			"Flags override the URL's parameters.\n");
@@ -249,6 +255,7 @@ config_load(Config *c, int argc, char **argv)
 	c->enquire_link_s = 30;
 	c->stats_s = 60;
 	c->drain_s = 30;
+	c->receipt_wait_s = 10;
 	c->database_url = getenv("BAR9_DATABASE_URL");
 	for (int i = 1; i < argc; i++)
 	{

@@ -363,33 +363,68 @@ AckDone(Sender *s, DbResult r)
 }
 
 /*
- * Send the receipts collected to report_deliveries on rdb (REQ_REPORT), when
- * none is in flight there.  A receipt goes once the ack batch sent after it
- * came has committed (its SMS's, if its submit_sm_resp came first), or
- * when nothing waits to be acked: so a receipt does not overtake the ack
- * naming its provider_ref, though the two run on two connections.  Kept
- * ones (not matched yet) go again once a second.  At most a window's
- * worth (16 at least) per report.  report_deliveries moves each
- * broadcast's counters once, at the end of its statement: the row the
- * acks also move is locked only from then to its commit, not from the
- * first receipt on, so the next ack waits little for it.
+ * Move the receipts to report now to the front of s->receipts, the others
+ * behind them in their order; how many (at most max).  A new receipt is
+ * due once the ack batch sent after it came has committed (its SMS's, if
+ * its submit_sm_resp came first), or when nothing waits to be acked: so a
+ * receipt does not overtake the ack naming its provider_ref, though the
+ * two run on two connections.  One kept unmatched is due again once a
+ * second.  New ones are taken first, up to max: receipts kept for an ack
+ * that may never come (a killed sender's, whose claims another sender
+ * took over) must not hold up the receipts that came after them.
+ */
+static int
+DueReceipts(Sender *s, double now, int max)
+{
+	static Receipt rest[MAX_RECEIPTS];	/* scratch: the sender has one thread */
+	bool		due[MAX_RECEIPTS];
+	bool		all = !AcksPending(s);
+	int			n = 0,
+				k = 0;
+
+	for (int i = 0; i < s->nreceipts; i++)
+	{
+		const Receipt *rc = &s->receipts[i];
+
+		due[i] = n < max && !rc->answered &&
+			(all || rc->ack_gen <= s->ack_done_gen);
+		n += due[i];
+	}
+	for (int i = 0; i < s->nreceipts && n < max; i++)
+		if (!due[i] && s->receipts[i].answered && now >= s->receipts[i].retry_at)
+		{
+			due[i] = true;
+			n++;
+		}
+	if (n == 0)
+		return 0;
+	for (int i = 0; i < s->nreceipts; i++)
+		if (!due[i])
+			rest[k++] = s->receipts[i];
+	for (int i = 0, j = 0; i < s->nreceipts; i++)
+		if (due[i])
+			s->receipts[j++] = s->receipts[i];	/* j <= i: in place */
+	memcpy(&s->receipts[n], rest, sizeof(Receipt) * k);
+	return n;
+}
+
+/*
+ * Send the receipts that are due (DueReceipts) to report_deliveries on rdb
+ * (REQ_REPORT), when none is in flight there: at most a window's worth
+ * (16 at least) per report.  report_deliveries moves each broadcast's
+ * counters once, at the end of its statement: the row the acks also move
+ * is locked only from then to its commit, not from the first receipt on,
+ * so the next ack waits little for it.
  */
 static void
 StartReport(Sender *s, double now)
 {
-	bool		fresh = false,
-				all;
-	int			n = 0,
-				max = s->cfg.window < 16 ? 16 : s->cfg.window;
+	int			n;
 
 	if (s->rdb_req != REQ_NONE || s->nreceipts == 0)
 		return;
-	all = !AcksPending(s);
-	for (; n < s->nreceipts && n < max &&
-		 (all || s->receipts[n].ack_gen <= s->ack_done_gen); n++)
-		fresh = fresh || !s->receipts[n].answered;
-	if (n == 0 || (!fresh && now < s->receipts_retry_at) ||
-		!db_ready(&s->rdb, &s->cfg) ||
+	n = DueReceipts(s, now, s->cfg.window < 16 ? 16 : s->cfg.window);
+	if (n == 0 || !db_ready(&s->rdb, &s->cfg) ||
 		!db_send_report(&s->rdb, s->receipts, n))
 		return;
 	s->nreporting = n;
@@ -399,10 +434,12 @@ StartReport(Sender *s, double now)
 /*
  * The answer to the receipts reported.  One that found no SMS may have
  * overtaken the submit_sm_resp of its SMS (some SMSCs send the receipt
- * first): it is tried again for a few seconds before it is dropped.  Each
+ * first): it is tried again for --receipt-wait s before it is dropped.  Each
  * deliver_sm is answered once: OK when reported (or kept to retry), a
  * temporary error when the database could not take it (the SMSC sends it
- * again).  Receipts that came meanwhile stay for the next report.
+ * again).  One answered OK before is kept through a failed report, as
+ * the SMSC will not send it again.  Receipts that came meanwhile stay for
+ * the next report.
  */
 static void
 ReportDone(Sender *s, DbResult r, PGresult *res, double now)
@@ -416,17 +453,21 @@ ReportDone(Sender *s, DbResult r, PGresult *res, double now)
 	for (int i = 0; i < n; i++)
 	{
 		Receipt    *rc = &s->receipts[i];
+		bool		was_answered = rc->answered;
 
 		if (!rc->answered)
 			smpp_respond(&s->bind, DELIVER_SM_RESP, rc->seq,
 						 ok ? ESME_ROK : 0x00000064 /* ESME_RX_T_APPN */ );
 		rc->answered = true;
-		if (!ok)
-			continue;			/* the SMSC will send it again */
-		if (matched[i])
+		if (ok && matched[i])
 			s->receipts_n++;
-		else if (now - rc->first_at < 10)
-			s->receipts[k++] = *rc; /* try again: its ack may come */
+		else if (!ok && !was_answered)
+			continue;			/* the SMSC will send it again */
+		else if (now - rc->first_at < s->cfg.receipt_wait_s)
+		{
+			rc->retry_at = now + 1; /* try again: its ack may come */
+			s->receipts[k++] = *rc;
+		}
 		else
 			s->receipts_unmatched++;	/* unknown, or no longer waiting */
 	}
@@ -434,7 +475,6 @@ ReportDone(Sender *s, DbResult r, PGresult *res, double now)
 			sizeof(Receipt) * (s->nreceipts - n));
 	s->nreceipts = k + s->nreceipts - n;
 	s->nreporting = 0;
-	s->receipts_retry_at = now + 1;
 }
 
 /* Take the answer of the claim or ack in flight on db, if it came (wait: block). */

@@ -40,6 +40,7 @@ typedef struct Config
 	int			enquire_link_s; /* keepalive period */
 	int			stats_s;		/* counters logged every stats_s */
 	int			drain_s;		/* SIGTERM: longest wait for the window */
+	int			receipt_wait_s; /* an unmatched receipt: tried again this long */
 	const char *database_url;
 } Config;
 
@@ -161,6 +162,7 @@ typedef struct Receipt
 	uint32_t	seq;			/* the deliver_sm to answer */
 	bool		answered;		/* deliver_sm_resp sent */
 	double		first_at;		/* when it came */
+	double		retry_at;		/* kept unmatched: reported again from then */
 	long		ack_gen;		/* reported once this ack batch committed */
 } Receipt;
 
@@ -224,7 +226,6 @@ typedef struct Sender
 	double		next_stats;
 	double		stop_by;		/* SIGTERM: leave at the latest then */
 	bool		was_bound;		/* bound, and its loss not yet handled */
-	double		receipts_retry_at;	/* receipts kept: next report */
 	/* counters (logged every cfg.stats_s, and at exit) */
 	long		submitted,
 				acked,

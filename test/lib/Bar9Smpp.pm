@@ -193,6 +193,29 @@ sub settled
 		$timeout);
 }
 
+# Where the SMS of broadcast MSG are, one line, for a failed test's diag.
+sub whereabouts
+{
+	my ($self, $msg) = @_;
+	return $self->sql(qq{
+		SELECT format('counts %s; rows: %s queued or sending, %s claims, %s retried, '
+					  'history by state %s, %s waiting for a receipt',
+					  concat_ws('/', n_queued, n_sending, n_sent, n_delivered, n_failed, n_canceled),
+					  (SELECT count(*) FROM bar9.sms_queue q
+						WHERE (q.account_no, q.broadcast_no) = (b.account_no, b.broadcast_no)),
+					  (SELECT count(*) FROM bar9.sms_claims c
+						WHERE (c.account_no, c.broadcast_no) = (b.account_no, b.broadcast_no)),
+					  (SELECT count(*) FROM bar9.sms_retry r
+						WHERE (r.account_no, r.broadcast_no) = (b.account_no, b.broadcast_no)),
+					  (SELECT string_agg(state || ':' || n, ' ' ORDER BY state)
+						 FROM (SELECT state, count(*) AS n FROM bar9.sms_history h
+								WHERE (h.account_no, h.broadcast_no) = (b.account_no, b.broadcast_no)
+								GROUP BY state) s),
+					  (SELECT count(*) FROM bar9.sms_receipt_wait w
+						WHERE (w.account_no, w.broadcast_no) = (b.account_no, b.broadcast_no)))
+		  FROM bar9.broadcasts b WHERE broadcast_id = '$msg'});
+}
+
 package Bar9Smpp::Smsc;
 
 use JSON::PP;
@@ -262,6 +285,14 @@ use PostgreSQL::Test::Utils;
 use Time::HiRes qw(time sleep);
 
 sub log_text { return -e $_[0]{log} ? slurp_file($_[0]{log}) : '' }
+
+# Its log's lines that say something went wrong, and its last stats line: for diag.
+sub log_errors
+{
+	my @lines = split /\n/, $_[0]->log_text;
+	my @stats = grep { /stats: / } @lines;
+	return join("\n", (grep { /error|warning|stopp|bind: /i } @lines), @stats ? $stats[-1] : ());
+}
 
 # Send SIGNAL (default TERM) and wait up to TIMEOUT s; the wait status.
 sub stop

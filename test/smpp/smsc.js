@@ -6,8 +6,11 @@
 //
 // It accepts transceiver binds, answers submit_sm (message ids unique across
 // restarts), sends a delivery receipt per submit_sm, and records every PDU
-// it receives as one JSON line in FILE (appended).  An HTTP server on
-// 127.0.0.1:C steers it, one JSON body per POST:
+// it receives.  Like an SMSC it keeps a receipt until a bind answers it
+// OK: one whose bind went away goes to another bind (now or at the next
+// bind_transceiver), one answered with an error goes again a second later.
+// It records every PDU it receives as one JSON line in FILE (appended).
+// An HTTP server on 127.0.0.1:C steers it, one JSON body per POST:
 //   POST /mode     {"throttle": n}          the next n submit_sm: ESME_RTHROTTLED
 //                  {"fail": {"<dest digits>": status}}  permanent errors
 //                  {"receipt": "delivered"|"failed"|"none"|"held", "receipt_form": "tlv"|"text"|"both",
@@ -15,6 +18,7 @@
 //   GET  /held     the receipts held (mode receipt "held"): [{"id", "destination_addr", "part"}]
 //   POST /release  {"receipts": [{"id": "...", "receipt": "delivered"|"failed"}, ...]}
 //                  sends those held receipts, in that order
+//   POST /stray    {"n": n}   n receipts for message ids it never gave out, to a bind
 //   POST /inbound  {"from": "2135...", "to": "38383", "text": "STOP"}   deliver_sm to every bind
 //   POST /drop     closes every connection at once (a drop mid window)
 //   GET  /stats    {"binds": n, "submits": n, "sessions": n}
@@ -37,7 +41,7 @@ const stats = {binds: 0, submits: 0};
 const prefix = Date.now().toString(36) + process.pid.toString(36);
 let counter = 0;
 const sessions = new Set();
-const pending = [];	// receipts whose bind closed before they went
+const pending = [];	// receipts no bind has answered yet: [pdu, id, outcome]
 const held = new Map();	// message id -> [pdu, id]: receipts held until /release
 
 // Append one received PDU to the record.
@@ -70,10 +74,23 @@ function receipt(session, pdu, id, outcome) {
 		d.message_state = ok ? 2 : 5;
 	}
 	if (mode.receipt_form === 'tlv') d.short_message = 'receipt';
-	// kept until answered: one the bind did not answer goes to the next bind
-	const entry = [pdu, id];
+	// kept until answered OK: one the bind did not answer goes to a bind
+	// still up or the next one; one answered with an error (the ESME could
+	// not take it, e.g. ESME_RX_T_APPN) is sent again a second later
+	const entry = [pdu, id, outcome];
 	session.bar9_unanswered.add(entry);
-	session.deliver_sm(d, () => session.bar9_unanswered.delete(entry));
+	session.deliver_sm(d, resp => {
+		session.bar9_unanswered.delete(entry);
+		if (resp.command_status !== 0) setTimeout(() => keep(entry), 1000);
+	});
+}
+
+// Keep a receipt no bind took, and send the kept ones to a bind that is up.
+function keep(entry) {
+	if (entry) pending.push(entry);
+	const bound = [...sessions].find(s => s.bar9_bound && !s.closed);
+	if (bound)
+		for (const [p, id, outcome] of pending.splice(0)) receipt(bound, p, id, outcome);
 }
 
 // Answer a submit_sm as the mode says.
@@ -93,8 +110,8 @@ function onSubmit(session, pdu) {
 		if (status === 0 && (pdu.registered_delivery & 1) && mode.receipt !== 'none')
 			if (mode.receipt === 'held') held.set(id, [pdu, id]);
 			else setTimeout(() => {
-				// a receipt for a bind that is gone waits for the next bind, as SMSCs keep them
-				if (session.closed) pending.push([pdu, id]); else receipt(session, pdu, id);
+				// a receipt for a bind that is gone goes to another, as SMSCs keep them
+				if (session.closed) keep([pdu, id]); else receipt(session, pdu, id);
 			}, mode.receipt_delay_ms);
 	};
 	if (mode.resp_delay_ms > 0) setTimeout(answer, mode.resp_delay_ms); else answer();
@@ -110,8 +127,10 @@ const server = smpp.createServer(session => {
 		if (session.closed) return;
 		session.closed = true;
 		sessions.delete(session);
-		for (const e of session.bar9_unanswered) pending.push(e);
+		const unanswered = [...session.bar9_unanswered];
 		session.bar9_unanswered.clear();
+		for (const e of unanswered) pending.push(e);
+		keep();
 	};
 	session.on('close', gone);
 	session.on('error', gone);
@@ -124,7 +143,8 @@ const server = smpp.createServer(session => {
 				session.send(pdu.response({command_status: 0x0E}));	// ESME_RINVPASWD
 			else {
 				session.send(pdu.response({system_id: 'bar9-smsc'}));
-				for (const [p, id] of pending.splice(0)) receipt(session, p, id);
+				session.bar9_bound = true;
+				keep();
 			}
 			break;
 		case 'submit_sm': onSubmit(session, pdu); break;
@@ -166,6 +186,13 @@ http.createServer((req, res) => {
 				receipt(session, h[0], h[1], r.receipt);
 			}
 			return done(200, {held: held.size});
+		}
+		if (req.url === '/stray') {
+			const session = [...sessions].find(s => s.bar9_bound && !s.closed);
+			if (!session) return done(409, {error: 'no bind'});
+			const pdu = {source_addr: 'BAR9', destination_addr: '2135550000'};
+			for (let i = 0; i < (b.n || 1); i++) receipt(session, pdu, `stray-${++counter}`);
+			return done(200, {sent: b.n || 1});
 		}
 		if (req.url === '/drop') { for (const s of sessions) s.socket.destroy(); return done(200, {}); }
 		if (req.url === '/inbound') {
