@@ -280,7 +280,10 @@ FreeAcked(Sender *s)
  * Acknowledge the claimed SMS that finished and are not being acked: the
  * sent in one ack_sms_batch sent without waiting (REQ_ACK); when one
  * failed, all of them at once by the blocking path (one batch per error;
- * failures are rare).  True when a request went.
+ * failures are rare).  True when a request went.  ack_done_gen moves only
+ * when a batch committed: a receipt held for a batch that failed waits for
+ * the batch that acks its SMS after the reconnect, instead of finding no
+ * SMS and being given up while the database is away.
  */
 static bool
 StartAck(Sender *s)
@@ -310,15 +313,12 @@ StartAck(Sender *s)
 			for (int i = 0; i < n; i++)
 				s->acking[i]->acked = true;
 			FreeAcked(s);
+			s->ack_done_gen = s->ack_sent_gen;
 		}
-		s->ack_done_gen = s->ack_sent_gen;
 		return true;
 	}
 	if (!db_send_ack(&s->db, s->acking, n))
-	{
-		s->ack_done_gen = s->ack_sent_gen;
 		return true;
-	}
 	for (int i = 0; i < n; i++)
 		s->acking[i]->acking = true;
 	s->nacking = n;
@@ -358,41 +358,46 @@ AckDone(Sender *s, DbResult r)
 		s->acking[i]->acked = ok;
 	}
 	s->nacking = 0;
-	s->ack_done_gen = s->ack_sent_gen;
+	if (ok)
+		s->ack_done_gen = s->ack_sent_gen;
 	FreeAcked(s);
 }
 
 /*
  * Move the receipts to report now to the front of s->receipts, the others
- * behind them in their order; how many (at most max).  A new receipt is
- * due once the ack batch sent after it came has committed (its SMS's, if
- * its submit_sm_resp came first), or when nothing waits to be acked: so a
- * receipt does not overtake the ack naming its provider_ref, though the
- * two run on two connections.  One kept unmatched is due again once a
- * second.  New ones are taken first, up to max: receipts kept for an ack
- * that may never come (a killed sender's, whose claims another sender
- * took over) must not hold up the receipts that came after them.
+ * behind them in their order; how many (at most max).  A receipt waits for
+ * the ack batch sent after it came (ack_gen) to commit, or until no ack
+ * can come (nothing finished unacked, nothing in the window): so it does
+ * not overtake the ack naming its provider_ref, though the two run on two
+ * connections, whether its submit_sm_resp came before or after it.  One
+ * kept unmatched is due again a second later, after the next ack batch:
+ * while the database is away it waits for its SMS's ack rather than run
+ * out its --receipt-wait on reports that cannot find it.  New receipts are
+ * taken first: receipts kept for an ack that may never come (a killed
+ * sender's, whose claims another sender took over) must not hold up those
+ * that came after them.
  */
 static int
 DueReceipts(Sender *s, double now, int max)
 {
 	static Receipt rest[MAX_RECEIPTS];	/* scratch: the sender has one thread */
 	bool		due[MAX_RECEIPTS];
-	bool		all = !AcksPending(s);
+	bool		no_ack_to_come = !AcksPending(s) && s->nout == 0;
 	int			n = 0,
 				k = 0;
 
-	for (int i = 0; i < s->nreceipts; i++)
-	{
-		const Receipt *rc = &s->receipts[i];
-
-		due[i] = n < max && !rc->answered &&
-			(all || rc->ack_gen <= s->ack_done_gen);
-		n += due[i];
-	}
-	for (int i = 0; i < s->nreceipts && n < max; i++)
-		if (!due[i] && s->receipts[i].answered && now >= s->receipts[i].retry_at)
+	/* first the new receipts, then those kept, each once its ack came */
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < s->nreceipts; i++)
 		{
+			const Receipt *rc = &s->receipts[i];
+
+			if (pass == 0)
+				due[i] = false;
+			if (due[i] || n == max || rc->answered != (pass == 1) ||
+				(pass == 1 && now < rc->retry_at) ||
+				!(no_ack_to_come || rc->ack_gen <= s->ack_done_gen))
+				continue;
 			due[i] = true;
 			n++;
 		}
@@ -465,7 +470,9 @@ ReportDone(Sender *s, DbResult r, PGresult *res, double now)
 			continue;			/* the SMSC will send it again */
 		else if (now - rc->first_at < s->cfg.receipt_wait_s)
 		{
-			rc->retry_at = now + 1; /* try again: its ack may come */
+			/* try again after the next ack batch: its SMS's may be in it */
+			rc->retry_at = now + 1;
+			rc->ack_gen = s->ack_sent_gen + 1;
 			s->receipts[k++] = *rc;
 		}
 		else

@@ -14,7 +14,8 @@
 //   POST /mode     {"throttle": n}          the next n submit_sm: ESME_RTHROTTLED
 //                  {"fail": {"<dest digits>": status}}  permanent errors
 //                  {"receipt": "delivered"|"failed"|"none"|"held", "receipt_form": "tlv"|"text"|"both",
-//                   "receipt_delay_ms": ms, "resp_delay_ms": ms}
+//                   "receipt_delay_ms": ms, "resp_delay_ms": ms,
+//                   "receipt_first": true (the receipt goes before the submit_sm_resp)}
 //   GET  /held     the receipts held (mode receipt "held"): [{"id", "destination_addr", "part"}]
 //   POST /release  {"receipts": [{"id": "...", "receipt": "delivered"|"failed"}, ...]}
 //                  sends those held receipts, in that order
@@ -36,7 +37,7 @@ const record = args.record || '/dev/null';
 const out = fs.openSync(record, 'a');
 
 const mode = {throttle: 0, fail: {}, receipt: 'delivered', receipt_form: 'both',
-	receipt_delay_ms: 20, resp_delay_ms: 0};
+	receipt_delay_ms: 20, resp_delay_ms: 0, receipt_first: false};
 const stats = {binds: 0, submits: 0};
 const prefix = Date.now().toString(36) + process.pid.toString(36);
 let counter = 0;
@@ -104,10 +105,14 @@ function onSubmit(session, pdu) {
 		status = mode.fail[pdu.destination_addr];
 	}
 	const id = status === 0 ? `${prefix}-${++counter}` : undefined;
+	const wanted = status === 0 && (pdu.registered_delivery & 1) && mode.receipt !== 'none';
 	const answer = () => {
 		if (session.closed) return;
+		// some SMSCs send the receipt before the submit_sm_resp
+		const first = wanted && mode.receipt_first && mode.receipt !== 'held';
+		if (first) receipt(session, pdu, id);
 		session.send(pdu.response(status === 0 ? {message_id: id} : {command_status: status}));
-		if (status === 0 && (pdu.registered_delivery & 1) && mode.receipt !== 'none')
+		if (wanted && !first)
 			if (mode.receipt === 'held') held.set(id, [pdu, id]);
 			else setTimeout(() => {
 				// a receipt for a bind that is gone goes to another, as SMSCs keep them

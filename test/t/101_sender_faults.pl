@@ -110,4 +110,47 @@ is($sender->stop('TERM', 30), 0, 'the second sender stops cleanly');
 like($sender->log_text, qr/stats: submitted=\d+ acked=\d+ failed=0 receipts=\d+/,
 	'its counters are logged');
 
+# ---- the claims connection lost while receipts keep coming on the other.
+# The SMSC sends each receipt before its submit_sm_resp (some do), so the
+# receipts of an ack batch are in hand before the batch goes.  The batch
+# fails with its connection, which stays away for longer than a receipt
+# that finds no SMS is tried (--receipt-wait 2): its receipts must wait for
+# the ack after the reconnect, not be reported before it and given up.
+$sender = start_sender($node, $smsc, '--window' => $WINDOW, '--lease' => 60,
+	'--receipt-wait' => 2);
+$smsc->control('/mode', { resp_delay_ms => 20, receipt_first => JSON::PP::true });
+$before = $smsc->stats->{submits};
+my $m5 = broadcast(50000, 300, 'Database away');
+ok(wait_for(sub { $smsc->stats->{submits} > $before + 50 }, 60), 'submitting');
+# the acks of m5 wait for its claims' rows, which the test locks
+my $hold = $node->background_psql('postgres');
+$hold->query_safe('BEGIN');
+$hold->query_safe(qq{
+	SELECT count(*) FROM (SELECT 1 FROM bar9.sms_claims c JOIN bar9.broadcasts b
+								   USING (account_no, broadcast_no)
+						   WHERE b.broadcast_id = '$m5' FOR UPDATE OF c) x});
+my $acker;
+ok( wait_for(
+		sub {
+			$acker = $node->safe_psql('postgres', q{
+				SELECT pid FROM pg_stat_activity
+				 WHERE usename = 'sender' AND wait_event_type = 'Lock'
+				   AND query LIKE '%ack_sms_batch%'});
+		},
+		30),
+	'an ack batch waits for the lock');
+# the receipts connection keeps the role's one allowed connection
+$node->safe_psql('postgres',
+	"ALTER ROLE sender CONNECTION LIMIT 1; SELECT pg_terminate_backend($acker)");
+ok(wait_for(sub { $sender->log_text =~ /error: database: [^\n]*too many connections/ }, 30),
+	'the ack failed and its connection cannot come back');
+$hold->query_safe('ROLLBACK');
+$hold->quit;
+sleep 4;    # twice --receipt-wait: a receipt reported now would be given up
+$node->safe_psql('postgres', 'ALTER ROLE sender CONNECTION LIMIT -1');
+ok($account->settled($m5, 120), 'after the outage, every SMS is sent and delivered')
+  or explain($m5);
+is($account->counts($m5), '0/0/0/300/0/0', 'outage: counts exact, 300 delivered');
+is($sender->stop('TERM', 30), 0, 'the third sender stops cleanly');
+
 done_testing();
