@@ -44,7 +44,7 @@ my $smsc = start_smsc($node);
 my $sender = start_sender($node, $smsc, '--window' => $WINDOW, '--lease' => 4);
 
 # On a failed check of broadcast MSG: where its SMS are, and the sender's troubles.
-sub explain
+sub show_where
 {
 	my ($msg) = @_;
 	diag($account->whereabouts($msg));
@@ -57,7 +57,7 @@ my $before = $smsc->stats->{submits};
 my $m1 = broadcast(10000, 300, 'Dropped midway');
 ok(wait_for(sub { $smsc->stats->{submits} > $before + 50 }, 60), 'submitting');
 $smsc->control('/drop');
-ok($account->settled($m1, 120), 'after the drop, every SMS is sent and delivered') or explain($m1);
+ok($account->settled($m1, 120), 'after the drop, every SMS is sent and delivered') or show_where($m1);
 is($account->counts($m1), '0/0/0/300/0/0', 'drop: counts exact, 300 delivered');
 my ($numbers, $dups) = submitted($smsc, 'Dropped midway');
 is($numbers, 300, 'drop: every number got its SMS');
@@ -74,7 +74,7 @@ $smsc->stop;
 sleep 1.5;
 $smsc = start_smsc($node, %same);
 ok($account->settled($m2, 120, receipts => 0), 'after the restart, no SMS is left queued or sending')
-  or explain($m2);
+  or show_where($m2);
 my @c = split m{/}, $account->counts($m2);
 is($c[2] + $c[3], 300, 'restart: all 300 sent or delivered');
 is($c[4] + $c[5], 0, 'restart: none failed or canceled');
@@ -91,7 +91,7 @@ is($sender->stop('KILL', 10), 9, 'sender killed with SIGKILL');
 # (receipts that find no SMS are kept for retry far longer than this test)
 $sender = start_sender($node, $smsc, '--window' => $WINDOW, '--lease' => 4,
 	'--receipt-wait' => 600);
-ok($account->settled($m3, 120), 'after the kill, every SMS is sent and delivered') or explain($m3);
+ok($account->settled($m3, 120), 'after the kill, every SMS is sent and delivered') or show_where($m3);
 is($account->counts($m3), '0/0/0/300/0/0', 'kill -9: counts exact, 300 delivered');
 ($numbers, $dups) = submitted($smsc, 'Killed midway');
 is($numbers, 300, 'kill -9: every number got its SMS');
@@ -103,7 +103,7 @@ ok($dups <= $WINDOW, "kill -9: $dups submitted twice, at most the window");
 $smsc->control('/stray', { n => 40 });
 my $m4 = broadcast(40000, 30, 'Behind strays');
 ok($account->settled($m4, 120), 'receipts behind 40 kept unmatched ones are reported')
-  or explain($m4);
+  or show_where($m4);
 is($account->counts($m4), '0/0/0/30/0/0', 'behind strays: counts exact, 30 delivered');
 
 is($sender->stop('TERM', 30), 0, 'the second sender stops cleanly');
@@ -149,7 +149,7 @@ $hold->quit;
 sleep 4;    # twice --receipt-wait: a receipt reported now would be given up
 $node->safe_psql('postgres', 'ALTER ROLE sender CONNECTION LIMIT -1');
 ok($account->settled($m5, 120), 'after the outage, every SMS is sent and delivered')
-  or explain($m5);
+  or show_where($m5);
 is($account->counts($m5), '0/0/0/300/0/0', 'outage: counts exact, 300 delivered');
 is($sender->stop('TERM', 30), 0, 'the third sender stops cleanly');
 
