@@ -18,10 +18,7 @@ REPS=${BENCH_REPS:-7}
 
 psql -X -q -v ON_ERROR_STOP=1 -v n="$N" -v reps="$REPS" \
 	-v benchlib="$(cd "$(dirname "$0")" && pwd)/lib" -At <<'SQL'
-SET client_min_messages = warning;
--- one core per query on both sides: we compare per-row cost, not parallelism
-SET max_parallel_workers_per_gather = 0;
-SET bench.reps = :'reps';
+\i :benchlib/timing.sql
 
 CREATE DOMAIN pg_temp.e164_text AS text CHECK (VALUE ~ '^\+[1-9][0-9]{1,14}$');
 
@@ -33,37 +30,21 @@ CREATE TEMP TABLE strings AS
 	FROM generate_series(1, :n) g;
 ANALYZE strings;
 
-\i :benchlib/time_ms.sql
-
 -- warm-up; both sides accept every string or the script stops here
 SELECT count(s::bar9.e164), count(s::pg_temp.e164_text) FROM strings \g /dev/null
 
-CREATE TEMP TABLE timings (kind text, ms float8);
-DO $$
-DECLARE
-	i int;
-BEGIN
-	FOR i IN 1 .. current_setting('bench.reps')::int LOOP
-		INSERT INTO timings SELECT 'e164', pg_temp.time_ms('SELECT count(s::bar9.e164) FROM strings');
-		INSERT INTO timings SELECT 'regex', pg_temp.time_ms('SELECT count(s::pg_temp.e164_text) FROM strings');
-		INSERT INTO timings SELECT 'text', pg_temp.time_ms('SELECT count(s) FROM strings');
-	END LOOP;
-END $$;
+CREATE TEMP TABLE m AS
+	SELECT (ARRAY['e164', 'regex', 'text'])[k] AS kind, median AS ms
+	  FROM pg_temp.median_ms(ARRAY['SELECT count(s::bar9.e164) FROM strings',
+								   'SELECT count(s::pg_temp.e164_text) FROM strings',
+								   'SELECT count(s) FROM strings']);
 
-WITH m AS (
-	SELECT kind, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS ms
-	FROM timings GROUP BY kind
-)
 SELECT format('e164_parse_vs_regex_domain: e164 %s ms, regex %s ms, ratio %sx (median of %s; bare scan %s ms)',
 		round(e.ms::numeric), round(r.ms::numeric), round((r.ms / e.ms)::numeric, 2),
 		current_setting('bench.reps'), round(t.ms::numeric))
 FROM m e, m r, m t WHERE e.kind = 'e164' AND r.kind = 'regex' AND t.kind = 'text';
 
 -- parse cost alone, the bare scan taken off both sides
-WITH m AS (
-	SELECT kind, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS ms
-	FROM timings GROUP BY kind
-)
 SELECT format('e164_parse_vs_regex_domain_net: e164 %s ms, regex %s ms, ratio %sx',
 		round((e.ms - t.ms)::numeric), round((r.ms - t.ms)::numeric),
 		round(((r.ms - t.ms) / greatest(e.ms - t.ms, 0.001))::numeric, 2))

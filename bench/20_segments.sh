@@ -18,9 +18,7 @@ REPS=${BENCH_REPS:-7}
 
 psql -X -q -v ON_ERROR_STOP=1 -v n="$N" -v reps="$REPS" \
 	-v benchlib="$(cd "$(dirname "$0")" && pwd)/lib" -At <<'SQL'
-SET client_min_messages = warning;
-SET max_parallel_workers_per_gather = 0;
-SET bench.reps = :'reps';
+\i :benchlib/timing.sql
 
 -- 1,600 characters of each kind; rows differ by their first characters
 CREATE TEMP TABLE bodies AS
@@ -32,34 +30,24 @@ CREATE TEMP TABLE bodies AS
 		   generate_series(1, :n) g;
 ANALYZE bodies;
 
-\i :benchlib/time_ms.sql
-
 -- warm-up, and the counts the script expects: a wrong count divides by
 -- zero, and ON_ERROR_STOP stops it here
 SELECT 1 / bool_and(bar9.sms_segments(body) = CASE kind WHEN 'ascii' THEN 11
 		WHEN 'gsm7_accents' THEN 11 WHEN 'gsm7_extension' THEN 15 ELSE 24 END)::int
   FROM bodies \g /dev/null
 
-CREATE TEMP TABLE timings (kind text, side text, ms float8);
-DO $$
-DECLARE
-	i int;
-	k text;
-BEGIN
-	FOR i IN 1 .. current_setting('bench.reps')::int LOOP
-		FOR k IN SELECT DISTINCT kind FROM bodies LOOP
-			INSERT INTO timings SELECT k, 'segments', pg_temp.time_ms(format(
-				'SELECT sum(bar9.sms_segments(body)) FROM bodies WHERE kind = %L', k));
-			INSERT INTO timings SELECT k, 'length', pg_temp.time_ms(format(
-				'SELECT sum(length(body)) FROM bodies WHERE kind = %L', k));
-		END LOOP;
-	END LOOP;
-END $$;
+-- per kind, segments then length
+CREATE TEMP TABLE queries AS
+	SELECT row_number() OVER (ORDER BY b.kind, s.side DESC)::int AS k, b.kind, s.side,
+		   format(CASE s.side WHEN 'segments'
+				  THEN 'SELECT sum(bar9.sms_segments(body)) FROM bodies WHERE kind = %L'
+				  ELSE 'SELECT sum(length(body)) FROM bodies WHERE kind = %L' END,
+				  b.kind) AS q
+	  FROM (SELECT DISTINCT kind FROM bodies) b, (VALUES ('segments'), ('length')) s(side);
+CREATE TEMP TABLE m AS
+	SELECT kind, side, median AS ms
+	  FROM pg_temp.median_ms(ARRAY(SELECT q FROM queries ORDER BY k)) JOIN queries USING (k);
 
-WITH m AS (
-	SELECT kind, side, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS ms
-	  FROM timings GROUP BY kind, side
-)
 SELECT format('sms_segments_vs_length %s: segments %s ms (%s us a body), length %s ms, ratio %sx (median of %s, %s bodies of 1,600 characters, %s segments each)',
 		s.kind, round(s.ms::numeric), round((s.ms * 1000 / :n)::numeric, 1),
 		round(l.ms::numeric), round((l.ms / s.ms)::numeric, 2),
