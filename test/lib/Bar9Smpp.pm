@@ -197,10 +197,9 @@ sub settled
 sub whereabouts
 {
 	my ($self, $msg) = @_;
-	return $self->sql(qq{
-		SELECT format('counts %s; rows: %s queued or sending, %s claims, %s retried, '
+	return 'counts ' . $self->counts($msg) . '; ' . $self->sql(qq{
+		SELECT format('rows: %s queued or sending, %s claims, %s retried, '
 					  'history by state %s, %s waiting for a receipt',
-					  concat_ws('/', n_queued, n_sending, n_sent, n_delivered, n_failed, n_canceled),
 					  (SELECT count(*) FROM bar9.sms_queue q
 						WHERE (q.account_no, q.broadcast_no) = (b.account_no, b.broadcast_no)),
 					  (SELECT count(*) FROM bar9.sms_claims c

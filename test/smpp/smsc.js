@@ -5,11 +5,11 @@
 //   node smsc.js --port P --control C --record FILE [--system-id ID --password PW]
 //
 // It accepts transceiver binds, answers submit_sm (message ids unique across
-// restarts), sends a delivery receipt per submit_sm, and records every PDU
-// it receives.  Like an SMSC it keeps a receipt until a bind answers it
-// OK: one whose bind went away goes to another bind (now or at the next
-// bind_transceiver), one answered with an error goes again a second later.
-// It records every PDU it receives as one JSON line in FILE (appended).
+// restarts) and sends a delivery receipt per submit_sm.  Like an SMSC it
+// keeps a receipt until a bind answers it OK: one whose bind went away goes
+// to another bind (now or at the next bind_transceiver), one answered with
+// an error goes again a second later.  It records every PDU it receives as
+// one JSON line in FILE (appended).
 // An HTTP server on 127.0.0.1:C steers it, one JSON body per POST:
 //   POST /mode     {"throttle": n}          the next n submit_sm: ESME_RTHROTTLED
 //                  {"fail": {"<dest digits>": status}}  permanent errors
@@ -86,10 +86,15 @@ function receipt(session, pdu, id, outcome) {
 	});
 }
 
+// A bind that is up (bound and not closed), or undefined.
+function boundSession() {
+	return [...sessions].find(s => s.bar9_bound && !s.closed);
+}
+
 // Keep a receipt no bind took, and send the kept ones to a bind that is up.
 function keep(entry) {
 	if (entry) pending.push(entry);
-	const bound = [...sessions].find(s => s.bar9_bound && !s.closed);
+	const bound = boundSession();
 	if (bound)
 		for (const [p, id, outcome] of pending.splice(0)) receipt(bound, p, id, outcome);
 }
@@ -182,7 +187,7 @@ http.createServer((req, res) => {
 		if (b === null) return done(400, {error: 'bad json'});
 		if (req.url === '/mode') { Object.assign(mode, b); return done(200, mode); }
 		if (req.url === '/release') {
-			const session = [...sessions][0];
+			const session = boundSession();
 			if (!session) return done(409, {error: 'no bind'});
 			for (const r of b.receipts || []) {
 				const h = held.get(r.id);
@@ -193,7 +198,7 @@ http.createServer((req, res) => {
 			return done(200, {held: held.size});
 		}
 		if (req.url === '/stray') {
-			const session = [...sessions].find(s => s.bar9_bound && !s.closed);
+			const session = boundSession();
 			if (!session) return done(409, {error: 'no bind'});
 			const pdu = {source_addr: 'BAR9', destination_addr: '2135550000'};
 			for (let i = 0; i < (b.n || 1); i++) receipt(session, pdu, `stray-${++counter}`);
