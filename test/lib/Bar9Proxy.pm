@@ -217,10 +217,12 @@ sub stop
 	return undef;
 }
 
-# Kills the proxy if a test left it running.
+# Kills the proxy if a test left it running (local $?: its wait status
+# must not become the test's exit status when this runs at the program's end).
 sub DESTROY
 {
 	my ($self) = @_;
+	local $?;
 	return if defined $self->{status} || !$self->{pid};
 	kill 'KILL', $self->{pid};
 	waitpid($self->{pid}, 0);
