@@ -51,11 +51,20 @@ sub show_where
 	diag($sender->log_errors);
 }
 
+# broadcast(FIRST, N, BODY), returned once the SMSC has had 50 more submit_sm (asserted).
+sub broadcast_submitting
+{
+	my ($first, $n, $body) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $before = $smsc->stats->{submits};
+	my $msg = broadcast($first, $n, $body);
+	ok(wait_for(sub { $smsc->stats->{submits} > $before + 50 }, 60), 'submitting');
+	return $msg;
+}
+
 # ---- the SMSC drops every connection while the window is full
 $smsc->control('/mode', { resp_delay_ms => 150 });
-my $before = $smsc->stats->{submits};
-my $m1 = broadcast(10000, 300, 'Dropped midway');
-ok(wait_for(sub { $smsc->stats->{submits} > $before + 50 }, 60), 'submitting');
+my $m1 = broadcast_submitting(10000, 300, 'Dropped midway');
 $smsc->control('/drop');
 ok($account->settled($m1, 120), 'after the drop, every SMS is sent and delivered') or show_where($m1);
 is($account->counts($m1), '0/0/0/300/0/0', 'drop: counts exact, 300 delivered');
@@ -66,9 +75,7 @@ like($sender->log_text, qr/bind: [^\n]+; unbound\n(.*\n)*.*bind: bound as transc
 	'the drop and the rebind are logged');
 
 # ---- the SMSC restarts (its kept receipts die with it: SMS stay sent)
-$before = $smsc->stats->{submits};
-my $m2 = broadcast(20000, 300, 'Across a restart');
-ok(wait_for(sub { $smsc->stats->{submits} > $before + 50 }, 60), 'submitting');
+my $m2 = broadcast_submitting(20000, 300, 'Across a restart');
 my %same = (port => $smsc->{port}, control => $smsc->{control}, record => $smsc->{record});
 $smsc->stop;
 sleep 1.5;
@@ -84,9 +91,7 @@ ok($dups <= $WINDOW, "restart: $dups submitted twice, at most the window");
 is($smsc->stats->{binds}, 1, 'the sender bound to the new SMSC');
 
 # ---- SIGKILL of the sender: its claims run out and another sender goes on
-$before = $smsc->stats->{submits};
-my $m3 = broadcast(30000, 300, 'Killed midway');
-ok(wait_for(sub { $smsc->stats->{submits} > $before + 50 }, 60), 'submitting');
+my $m3 = broadcast_submitting(30000, 300, 'Killed midway');
 is($sender->stop('KILL', 10), 9, 'sender killed with SIGKILL');
 # (receipts that find no SMS are kept for retry far longer than this test)
 $sender = start_sender($node, $smsc, '--window' => $WINDOW, '--lease' => 4,
@@ -119,9 +124,7 @@ like($sender->log_text, qr/stats: submitted=\d+ acked=\d+ failed=0 receipts=\d+/
 $sender = start_sender($node, $smsc, '--window' => $WINDOW, '--lease' => 60,
 	'--receipt-wait' => 2);
 $smsc->control('/mode', { resp_delay_ms => 20, receipt_first => JSON::PP::true });
-$before = $smsc->stats->{submits};
-my $m5 = broadcast(50000, 300, 'Database away');
-ok(wait_for(sub { $smsc->stats->{submits} > $before + 50 }, 60), 'submitting');
+my $m5 = broadcast_submitting(50000, 300, 'Database away');
 # the acks of m5 wait for its claims' rows, which the test locks
 my $hold = $node->background_psql('postgres');
 $hold->query_safe('BEGIN');
