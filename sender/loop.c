@@ -386,16 +386,15 @@ DueReceipts(Sender *s, double now, int max)
 	int			n = 0,
 				k = 0;
 
-	/* first the new receipts, then those kept, each once its ack came */
+	/* first the new receipts, then the kept ones, each once its ack came */
+	memset(due, 0, sizeof(bool) * s->nreceipts);
 	for (int pass = 0; pass < 2; pass++)
-		for (int i = 0; i < s->nreceipts; i++)
+		for (int i = 0; i < s->nreceipts && n < max; i++)
 		{
 			const Receipt *rc = &s->receipts[i];
+			bool		kept = rc->answered;
 
-			if (pass == 0)
-				due[i] = false;
-			if (due[i] || n == max || rc->answered != (pass == 1) ||
-				(pass == 1 && now < rc->retry_at) ||
+			if (kept != (pass == 1) || (kept && now < rc->retry_at) ||
 				!(no_ack_to_come || rc->ack_gen <= s->ack_done_gen))
 				continue;
 			due[i] = true;
