@@ -12,13 +12,9 @@
 #      e164 / text (aim <= 0.8).
 # Everything it creates lives in pg_temp and goes with the session.
 set -euo pipefail
+. "$(dirname "$0")/lib/timing.sh"
 
-N=${BENCH_ROWS:-1000000}
-REPS=${BENCH_REPS:-7}
-
-psql -X -q -v ON_ERROR_STOP=1 -v n="$N" -v reps="$REPS" \
-	-v benchlib="$(cd "$(dirname "$0")" && pwd)/lib" -At <<'SQL'
-\i :benchlib/timing.sql
+timing_psql "${BENCH_ROWS:-1000000}" <<'SQL'
 
 CREATE DOMAIN pg_temp.e164_text AS text CHECK (VALUE ~ '^\+[1-9][0-9]{1,14}$');
 

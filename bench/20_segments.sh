@@ -12,13 +12,9 @@
 # segments' time (as everywhere in BENCHMARKS.md, above 1: bar9 is faster;
 # length() only counts the characters, so below 1 is expected).
 set -euo pipefail
+. "$(dirname "$0")/lib/timing.sh"
 
-N=${BENCH_ROWS:-10000}
-REPS=${BENCH_REPS:-7}
-
-psql -X -q -v ON_ERROR_STOP=1 -v n="$N" -v reps="$REPS" \
-	-v benchlib="$(cd "$(dirname "$0")" && pwd)/lib" -At <<'SQL'
-\i :benchlib/timing.sql
+timing_psql "${BENCH_ROWS:-10000}" <<'SQL'
 
 -- 1,600 characters of each kind; rows differ by their first characters
 CREATE TEMP TABLE bodies AS

@@ -1,5 +1,5 @@
--- The set-up of the bench scripts that time statements in SQL, included
--- first (\i :benchlib/timing.sql, with psql variable reps): quiet notices,
+-- The set-up of the bench scripts that time statements in SQL, run first
+-- (bench/lib/timing.sh, with psql variable reps): quiet notices,
 -- one core per query on both sides (we compare per-row cost, not
 -- parallelism), bench.reps, and two timers.
 SET client_min_messages = warning;
